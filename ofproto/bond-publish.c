@@ -1,0 +1,1099 @@
+/*
+ * Copyright (c) 2026 The ovs-rdma-bond authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#include <config.h>
+
+#include "bond-publish.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dirs.h"
+#include "dpif-netdev.h"
+#include "flow.h"
+#include "hash.h"
+#include "netdev.h"
+#include "netdev-provider.h"
+#include "ofproto/ofproto-dpif.h"
+#include "openvswitch/dynamic-string.h"
+#include "openvswitch/match.h"
+#include "openvswitch/meta-flow.h"
+#include "openvswitch/ofp-parse.h"
+#include "openvswitch/ofp-protocol.h"
+#include "openvswitch/poll-loop.h"
+#include "openvswitch/vlog.h"
+#include "packets.h"
+#include "random.h"
+#include "rdma-bond-table-writer.h"
+#include "sset.h"
+#include "timeval.h"
+#include "unixctl.h"
+#include "util.h"
+
+VLOG_DEFINE_THIS_MODULE(bond_publish);
+
+/* The heartbeat is refreshed every half of the period that the table's
+ * contract promises, so that a main loop woken a little late still keeps
+ * the promise. */
+#define BOND_PUBLISH_HEARTBEAT_MS (RDMA_BOND_HEARTBEAT_MS / 2)
+BUILD_ASSERT_DECL(BOND_PUBLISH_HEARTBEAT_MS > 0);
+
+/* After failing to create the table, wait this long before trying again, so
+ * that a read-only run directory does not fill the log. */
+#define BOND_PUBLISH_RETRY_MS 5000
+
+/* RoCEv2's UDP destination port. */
+#define BOND_PUBLISH_ROCE_PORT 4791
+
+/* A slot of the table as the publisher last wrote it. */
+struct bond_publish_slot {
+    struct rdma_bond_record rec; /* Last content stored into the table. */
+    bool matched;                /* Claimed by a bond in this pass. */
+};
+
+/* The bonds seen by one bond_publish_collect() pass. */
+struct bond_publish_pass {
+    struct rdma_bond_record *recs; /* Records built for published bonds. */
+    size_t n_recs;                 /* Number of records in 'recs'. */
+    size_t n_dropped;              /* Published bonds that did not fit. */
+    struct sset unpublished;       /* Names of bonds with the key off. */
+};
+
+/* The table file, its mapping and what the publisher last wrote to it. */
+static char *table_path;        /* $OVS_RUNDIR/rdma-bond.shm. */
+static struct rdma_bond_table_header *table_hdr; /* Mapping, or NULL. */
+static struct rdma_bond_record *table_recs;      /* Records in the mapping. */
+static struct bond_publish_slot slots[RDMA_BOND_MAX_BONDS];
+static long long int next_heartbeat = LLONG_MIN; /* In time_msec(). */
+static long long int next_create_retry = LLONG_MIN; /* In time_msec(). */
+
+/* Names of the bonds that exist with other_config:rdma-bond unset, as of the
+ * last run, so that the commands can tell "not published" from "no such
+ * bond". */
+static struct sset unpublished_bonds = SSET_INITIALIZER(&unpublished_bonds);
+
+/* Self-test tuples: IPv4 and IPv6 RoCEv2 flows whose hashes every reader
+ * recomputes on attach to prove that it hashes exactly as this
+ * ovs-vswitchd does. */
+static const struct {
+    const char *src;
+    const char *dst;
+    uint16_t sport;
+} self_test_tuples[RDMA_BOND_N_VECTORS] = {
+    { "10.0.0.1", "10.0.0.2", 0xc000 },
+    { "10.0.0.2", "10.0.0.1", 0xc001 },
+    { "192.168.10.11", "192.168.20.22", 0xd5a3 },
+    { "172.16.255.254", "172.16.0.1", 0xffff },
+    { "fd00::1", "fd00::2", 0xc000 },
+    { "fd00::2", "fd00::1", 0xe123 },
+    { "2001:db8:1::10", "2001:db8:2::20", 0xf00d },
+    { "fe80::1", "fe80::abcd:ef01:2345:6789", 0xffff },
+};
+
+static void bond_publish_unixctl_show(struct unixctl_conn *, int argc,
+                                      const char *argv[], void *aux);
+static void bond_publish_unixctl_lookup(struct unixctl_conn *, int argc,
+                                        const char *argv[], void *aux);
+
+/* Returns CLOCK_MONOTONIC in nanoseconds: the clock of the table's time
+ * fields, shared with readers in other processes (unlike time_msec(), which
+ * tests may warp). */
+static uint64_t
+monotonic_ns(void)
+{
+    struct timespec ts;
+
+    xclock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Returns the hash_add()/hash_finish() implementation that lib/hash.h
+ * selected for this build, by the same test that lib/hash.h uses. */
+static enum rdma_bond_hash_impl
+compiled_hash_impl(void)
+{
+#if defined(__ARM_FEATURE_CRC32) && defined(__aarch64__)
+    return RDMA_BOND_HASH_ARM64_CRC32;
+#elif defined(__SSE4_2__) && defined(__x86_64__)
+    return RDMA_BOND_HASH_X86_CRC32;
+#else
+    return RDMA_BOND_HASH_MHASH;
+#endif
+}
+
+static const char *
+hash_impl_name(enum rdma_bond_hash_impl impl)
+{
+    switch (impl) {
+    case RDMA_BOND_HASH_MHASH:
+        return "mhash";
+    case RDMA_BOND_HASH_X86_CRC32:
+        return "x86-crc32";
+    case RDMA_BOND_HASH_ARM64_CRC32:
+        return "arm64-crc32";
+    }
+    return "unknown";
+}
+
+static const char *
+mode_name(uint8_t mode)
+{
+    switch (mode) {
+    case RDMA_BOND_MODE_ACTIVE_BACKUP:
+        return "active-backup";
+    case RDMA_BOND_MODE_BALANCE_TCP:
+        return "balance-tcp";
+    case RDMA_BOND_MODE_BALANCE_SLB:
+        return "balance-slb";
+    }
+    return "unknown";
+}
+
+static const char *
+lacp_name(uint8_t lacp)
+{
+    switch (lacp) {
+    case RDMA_BOND_LACP_OFF:
+        return "off";
+    case RDMA_BOND_LACP_NEGOTIATED:
+        return "negotiated";
+    case RDMA_BOND_LACP_FAILED:
+        return "failed";
+    }
+    return "unknown";
+}
+
+static const char *
+regime_name(uint8_t regime)
+{
+    switch (regime) {
+    case RDMA_BOND_REGIME_NONE:
+        return "none";
+    case RDMA_BOND_REGIME_RECIRC:
+        return "recirc";
+    case RDMA_BOND_REGIME_LB_OUTPUT:
+        return "lb-output";
+    case RDMA_BOND_REGIME_XLATE:
+        return "xlate";
+    case RDMA_BOND_REGIME_KERNEL:
+        return "kernel";
+    case RDMA_BOND_REGIME_SLB:
+        return "slb";
+    }
+    return "unknown";
+}
+
+/* Returns a sentence saying how 'regime' computes a flow's bucket. */
+static const char *
+regime_description(uint8_t regime)
+{
+    switch (regime) {
+    case RDMA_BOND_REGIME_NONE:
+        return "no hash: one member (or none) carries every flow";
+    case RDMA_BOND_REGIME_RECIRC:
+        return "userspace datapath, recirculation: "
+               "hash_int(flow_hash_5tuple(flow, 0), basis)";
+    case RDMA_BOND_REGIME_LB_OUTPUT:
+        return "userspace datapath, lb_output action: "
+               "flow_hash_5tuple(flow, 0), basis ignored";
+    case RDMA_BOND_REGIME_XLATE:
+        return "datapath without recirculation, hashed at translation: "
+               "flow_hash_5tuple(flow, basis)";
+    case RDMA_BOND_REGIME_KERNEL:
+        return "kernel datapath: the kernel hashes the skb hash (random "
+               "seed, per socket); this regime cannot be reproduced outside "
+               "the datapath, so readers pin by flow_hash_5tuple(flow, 0) "
+               "and must confirm paths by probing";
+    case RDMA_BOND_REGIME_SLB:
+        return "source MAC: hash_mac(eth_src, vlan, basis)";
+    }
+    return "unknown";
+}
+
+static const char *const reason_names[] = {
+    "added", "active-member", "member-state", "lacp", "rebalance",
+    "reconfigure", "deleted", "key-off",
+};
+
+static void
+format_reasons(struct ds *ds, uint32_t reasons)
+{
+    bool first = true;
+
+    for (size_t i = 0; i < ARRAY_SIZE(reason_names); i++) {
+        if (reasons & (1u << i)) {
+            ds_put_format(ds, "%s%s", first ? "" : ",", reason_names[i]);
+            first = false;
+        }
+    }
+    if (first) {
+        ds_put_cstr(ds, "none");
+    }
+}
+
+/* Copies 'src' into 'dst' of 'size' bytes, flagging truncation in
+ * '*flags'. */
+static void
+copy_name(char *dst, size_t size, const char *src, uint32_t *flags)
+{
+    if (strlen(src) >= size) {
+        *flags |= RDMA_BOND_F_NAME_TRUNCATED;
+    }
+    ovs_strlcpy(dst, src, size);
+}
+
+static uint8_t
+mode_to_abi(enum bond_mode mode)
+{
+    switch (mode) {
+    case BM_TCP:
+        return RDMA_BOND_MODE_BALANCE_TCP;
+    case BM_SLB:
+        return RDMA_BOND_MODE_BALANCE_SLB;
+    case BM_AB:
+        return RDMA_BOND_MODE_ACTIVE_BACKUP;
+    }
+    OVS_NOT_REACHED();
+}
+
+static uint8_t
+lacp_to_abi(enum lacp_status status)
+{
+    switch (status) {
+    case LACP_NEGOTIATED:
+        return RDMA_BOND_LACP_NEGOTIATED;
+    case LACP_CONFIGURED:
+        return RDMA_BOND_LACP_FAILED;
+    case LACP_DISABLED:
+        return RDMA_BOND_LACP_OFF;
+    }
+    OVS_NOT_REACHED();
+}
+
+/* Returns the regime that decides the member of a flow on the bond that
+ * 'rec' describes, following choose_output_member() in ofproto/bond.c and
+ * the way the datapath executes the bond's actions. */
+static uint8_t
+regime_of(const struct rdma_bond_record *rec)
+{
+    if (rec->lacp_status == RDMA_BOND_LACP_FAILED) {
+        /* Dropped, or active-backup with lacp-fallback-ab. */
+        return RDMA_BOND_REGIME_NONE;
+    }
+    switch (rec->mode) {
+    case RDMA_BOND_MODE_ACTIVE_BACKUP:
+        return RDMA_BOND_REGIME_NONE;
+    case RDMA_BOND_MODE_BALANCE_SLB:
+        return RDMA_BOND_REGIME_SLB;
+    case RDMA_BOND_MODE_BALANCE_TCP:
+        if (rec->lacp_status != RDMA_BOND_LACP_NEGOTIATED) {
+            return RDMA_BOND_REGIME_NONE;   /* Dropped. */
+        }
+        if (!(rec->flags & RDMA_BOND_F_DP_RECIRC)
+            || !(rec->flags & RDMA_BOND_F_MAY_RECIRC)) {
+            return RDMA_BOND_REGIME_XLATE;
+        }
+        if (!(rec->flags & RDMA_BOND_F_USERSPACE_DP)) {
+            return RDMA_BOND_REGIME_KERNEL;
+        }
+        return (rec->flags & RDMA_BOND_F_LB_OUTPUT_ACTIVE
+                ? RDMA_BOND_REGIME_LB_OUTPUT
+                : RDMA_BOND_REGIME_RECIRC);
+    }
+    return RDMA_BOND_REGIME_NONE;
+}
+
+/* Returns the bucket hash of 'flow' on the bond 'rec' under its regime, as
+ * the datapath computes it.  For the kernel regime, which cannot be
+ * reproduced, returns the canonical flow_hash_5tuple(flow, 0). */
+static uint32_t
+regime_hash(const struct rdma_bond_record *rec, const struct flow *flow)
+{
+    switch (rec->regime) {
+    case RDMA_BOND_REGIME_RECIRC:
+        return hash_int(flow_hash_5tuple(flow, 0), rec->basis);
+    case RDMA_BOND_REGIME_LB_OUTPUT:
+    case RDMA_BOND_REGIME_KERNEL:
+        return flow_hash_5tuple(flow, 0);
+    case RDMA_BOND_REGIME_XLATE:
+        return flow_hash_5tuple(flow, rec->basis);
+    case RDMA_BOND_REGIME_SLB:
+        return hash_mac(flow->dl_src, vlan_tci_to_vid(flow->vlans[0].tci),
+                        rec->basis);
+    case RDMA_BOND_REGIME_NONE:
+    default:
+        return 0;
+    }
+}
+
+/* Fills 'flow' with the UDP 5-tuple of self-test tuple 'i'. */
+static void
+self_test_flow(size_t i, struct flow *flow)
+{
+    memset(flow, 0, sizeof *flow);
+    if (strchr(self_test_tuples[i].src, ':')) {
+        flow->dl_type = htons(ETH_TYPE_IPV6);
+        ovs_assert(ipv6_parse(self_test_tuples[i].src, &flow->ipv6_src));
+        ovs_assert(ipv6_parse(self_test_tuples[i].dst, &flow->ipv6_dst));
+    } else {
+        flow->dl_type = htons(ETH_TYPE_IP);
+        ovs_assert(ip_parse(self_test_tuples[i].src, &flow->nw_src));
+        ovs_assert(ip_parse(self_test_tuples[i].dst, &flow->nw_dst));
+    }
+    flow->nw_proto = IPPROTO_UDP;
+    flow->tp_src = htons(self_test_tuples[i].sport);
+    flow->tp_dst = htons(BOND_PUBLISH_ROCE_PORT);
+}
+
+/* Fills the self-test vectors of 'rec', whose basis and regime are set. */
+static void
+fill_vectors(struct rdma_bond_record *rec)
+{
+    rec->n_vectors = RDMA_BOND_N_VECTORS;
+    for (size_t i = 0; i < RDMA_BOND_N_VECTORS; i++) {
+        struct rdma_bond_hash_vector *v = &rec->vectors[i];
+        struct flow flow;
+
+        self_test_flow(i, &flow);
+        if (flow.dl_type == htons(ETH_TYPE_IPV6)) {
+            v->ip_version = 6;
+            memcpy(v->src, &flow.ipv6_src, 16);
+            memcpy(v->dst, &flow.ipv6_dst, 16);
+        } else {
+            v->ip_version = 4;
+            memcpy(v->src, &flow.nw_src, 4);
+            memcpy(v->dst, &flow.nw_dst, 4);
+        }
+        v->sport_be = flow.tp_src;
+        v->dport_be = flow.tp_dst;
+        v->nw_proto = flow.nw_proto;
+        v->hash_basis0 = flow_hash_5tuple(&flow, 0);
+        v->hash_basis = flow_hash_5tuple(&flow, rec->basis);
+        v->hash_regime = (rec->regime == RDMA_BOND_REGIME_KERNEL
+                          || rec->regime == RDMA_BOND_REGIME_SLB
+                          ? 0 : regime_hash(rec, &flow));
+    }
+}
+
+static int
+compare_members_by_name(const void *a_, const void *b_)
+{
+    const struct bond_publish_member *const *a = a_;
+    const struct bond_publish_member *const *b = b_;
+
+    return strcmp((*a)->name, (*b)->name);
+}
+
+/* Returns the index in 'rec''s members of the member of 'view' with 'id',
+ * or RDMA_BOND_NO_MEMBER. */
+static uint8_t
+member_index(const struct bond_publish_member *sorted[], size_t n,
+             const void *id)
+{
+    for (size_t i = 0; id && i < n; i++) {
+        if (sorted[i]->id == id) {
+            return i;
+        }
+    }
+    return RDMA_BOND_NO_MEMBER;
+}
+
+/* Builds in 'rec' the record that publishes 'view'.  The bookkeeping fields
+ * (seq, generation, change time, reasons) are left zero. */
+static void
+record_from_view(const struct bond_publish_view *view,
+                 struct rdma_bond_record *rec)
+{
+    const struct bond_publish_member *sorted[ARRAY_SIZE(view->members)];
+    const struct dpif_backer *backer = view->ofproto->backer;
+    size_t n_stored = MIN(view->n_members, ARRAY_SIZE(view->members));
+    size_t n;
+
+    memset(rec, 0, sizeof *rec);
+    rec->in_use = 1;
+    copy_name(rec->name, sizeof rec->name, view->name, &rec->flags);
+    copy_name(rec->dp_type, sizeof rec->dp_type, view->ofproto->up.type,
+              &rec->flags);
+    rec->mode = mode_to_abi(view->balance);
+    rec->lacp_status = lacp_to_abi(view->lacp_status);
+    rec->lacp_fallback_ab = view->lacp_fallback_ab;
+    rec->basis = view->basis;
+    rec->recirc_id = view->recirc_id;
+    if (view->lb_output_configured) {
+        rec->flags |= RDMA_BOND_F_LB_OUTPUT_CONFIGURED;
+    }
+    if (view->lb_output_active) {
+        rec->flags |= RDMA_BOND_F_LB_OUTPUT_ACTIVE;
+    }
+    if (view->may_recirc) {
+        rec->flags |= RDMA_BOND_F_MAY_RECIRC;
+    }
+    if (backer->rt_support.odp.recirc) {
+        rec->flags |= RDMA_BOND_F_DP_RECIRC;
+    }
+    if (dpif_is_netdev(backer->dpif)) {
+        rec->flags |= RDMA_BOND_F_USERSPACE_DP;
+    }
+
+    /* Members, by name, so that indexes are stable across runs. */
+    for (size_t i = 0; i < n_stored; i++) {
+        sorted[i] = &view->members[i];
+    }
+    qsort(sorted, n_stored, sizeof *sorted, compare_members_by_name);
+    n = MIN(n_stored, RDMA_BOND_MAX_MEMBERS);
+    if (view->n_members > n) {
+        rec->flags |= RDMA_BOND_F_TOO_MANY_MEMBERS;
+    }
+    rec->n_members = n;
+    for (size_t i = 0; i < n; i++) {
+        const struct bond_publish_member *m = sorted[i];
+        struct rdma_bond_member *rm = &rec->members[i];
+        struct eth_addr mac;
+        int ifindex;
+
+        copy_name(rm->name, sizeof rm->name, m->name, &rec->flags);
+        ifindex = netdev_get_ifindex(m->netdev);
+        rm->ifindex = ifindex > 0 ? ifindex : 0;
+        rm->ofport = ofp_to_u16(m->ofp_port);
+        if (!netdev_get_etheraddr(m->netdev, &mac)) {
+            memcpy(rm->mac, mac.ea, sizeof rm->mac);
+        }
+        rm->flags = ((m->enabled ? RDMA_BOND_M_ENABLED : 0)
+                     | (m->may_enable ? RDMA_BOND_M_MAY_ENABLE : 0)
+                     | (netdev_get_carrier(m->netdev) ? RDMA_BOND_M_CARRIER
+                        : 0)
+                     | (m->is_primary ? RDMA_BOND_M_PRIMARY : 0));
+    }
+
+    rec->active_member = member_index(sorted, n, view->active);
+    for (size_t i = 0; i < RDMA_BOND_BUCKETS; i++) {
+        rec->buckets[i] = member_index(sorted, n, view->buckets[i]);
+    }
+
+    rec->regime = regime_of(rec);
+    fill_vectors(rec);
+}
+
+/* Returns the index of 'name' among 'rec''s members, or -1. */
+static int
+find_member(const struct rdma_bond_record *rec, const char *name)
+{
+    for (size_t i = 0; i < rec->n_members; i++) {
+        if (!strcmp(rec->members[i].name, name)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static const char *
+member_name(const struct rdma_bond_record *rec, uint8_t idx)
+{
+    return idx < rec->n_members ? rec->members[idx].name : NULL;
+}
+
+/* Returns the reasons (enum rdma_bond_reason) for which the published
+ * record 'old' differs from the new one 'new', or 0 if they publish the
+ * same decisions. */
+static uint32_t
+record_diff(const struct rdma_bond_record *old,
+            const struct rdma_bond_record *new)
+{
+    bool same_members = old->n_members == new->n_members;
+    uint32_t reasons = 0;
+
+    for (size_t i = 0; same_members && i < new->n_members; i++) {
+        same_members = (!strcmp(old->members[i].name, new->members[i].name)
+                        && old->members[i].ofport == new->members[i].ofport);
+    }
+
+    if (!same_members || old->mode != new->mode
+        || old->lacp_fallback_ab != new->lacp_fallback_ab
+        || old->basis != new->basis || old->flags != new->flags
+        || old->recirc_id != new->recirc_id
+        || strcmp(old->dp_type, new->dp_type)) {
+        reasons |= RDMA_BOND_REASON_RECONFIGURE;
+    }
+    if (old->lacp_status != new->lacp_status) {
+        reasons |= RDMA_BOND_REASON_LACP;
+    }
+    if (!nullable_string_is_equal(member_name(old, old->active_member),
+                                  member_name(new, new->active_member))) {
+        reasons |= RDMA_BOND_REASON_ACTIVE_MEMBER;
+    }
+    for (size_t i = 0; i < new->n_members; i++) {
+        int j = find_member(old, new->members[i].name);
+
+        if (j >= 0 && (old->members[j].flags != new->members[i].flags
+                       || old->members[j].ifindex != new->members[i].ifindex
+                       || memcmp(old->members[j].mac, new->members[i].mac,
+                                 sizeof new->members[i].mac))) {
+            reasons |= RDMA_BOND_REASON_MEMBER_STATE;
+        }
+    }
+    for (size_t i = 0; i < RDMA_BOND_BUCKETS; i++) {
+        if (!nullable_string_is_equal(member_name(old, old->buckets[i]),
+                                      member_name(new, new->buckets[i]))) {
+            reasons |= RDMA_BOND_REASON_REBALANCE;
+            break;
+        }
+    }
+    if (!reasons && memcmp(old, new, sizeof *new)) {
+        /* Something else published changed, e.g. the regime or the
+         * vectors as a consequence of the datapath's features. */
+        reasons |= RDMA_BOND_REASON_RECONFIGURE;
+    }
+    return reasons;
+}
+
+/* Creates the table file under a temporary name, maps it and renames it
+ * into place.  Returns 0 or a positive errno value. */
+static int
+table_create(void)
+{
+    char *tmp = xasprintf("%s.tmp.%ld", table_path, (long int) getpid());
+    struct rdma_bond_table_header *hdr;
+    int error = 0;
+    void *map;
+    int fd;
+
+    fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        error = errno;
+        VLOG_ERR("%s: create failed (%s)", tmp, ovs_strerror(error));
+        free(tmp);
+        return error;
+    }
+    if (fchmod(fd, 0640) || ftruncate(fd, RDMA_BOND_TABLE_SIZE)) {
+        error = errno;
+        VLOG_ERR("%s: sizing failed (%s)", tmp, ovs_strerror(error));
+        goto error;
+    }
+    map = mmap(NULL, RDMA_BOND_TABLE_SIZE, PROT_READ | PROT_WRITE,
+               MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        error = errno;
+        VLOG_ERR("%s: mmap failed (%s)", tmp, ovs_strerror(error));
+        goto error;
+    }
+
+    /* Nobody can see the file yet, so plain stores are fine here. */
+    hdr = map;
+    hdr->magic = RDMA_BOND_TABLE_MAGIC;
+    hdr->abi_version = RDMA_BOND_ABI_VERSION;
+    hdr->header_size = sizeof *hdr;
+    hdr->record_size = sizeof(struct rdma_bond_record);
+    hdr->n_slots = RDMA_BOND_MAX_BONDS;
+    hdr->max_members = RDMA_BOND_MAX_MEMBERS;
+    hdr->n_buckets = RDMA_BOND_BUCKETS;
+    hdr->instance_id = random_uint64();
+    hdr->start_ns = monotonic_ns();
+    hdr->writer_pid = getpid();
+    hdr->hash_impl = compiled_hash_impl();
+    ovs_strlcpy(hdr->ovs_version, VERSION, sizeof hdr->ovs_version);
+    hdr->heartbeat_ns = hdr->start_ns;
+
+    if (rename(tmp, table_path)) {
+        error = errno;
+        VLOG_ERR("%s: rename to %s failed (%s)", tmp, table_path,
+                 ovs_strerror(error));
+        munmap(map, RDMA_BOND_TABLE_SIZE);
+        goto error;
+    }
+    close(fd);
+    free(tmp);
+
+    table_hdr = hdr;
+    table_recs = (struct rdma_bond_record *) (hdr + 1);
+    memset(slots, 0, sizeof slots);
+    VLOG_INFO("%s: publishing rdma-bond table (instance %#"PRIx64")",
+              table_path, hdr->instance_id);
+    return 0;
+
+error:
+    close(fd);
+    unlink(tmp);
+    free(tmp);
+    return error;
+}
+
+/* Collects the view of one bond into the pass '*pass_'. */
+static void
+collect_cb(const struct bond_publish_view *view, void *pass_)
+{
+    struct bond_publish_pass *pass = pass_;
+
+    if (!view->publish) {
+        sset_add(&pass->unpublished, view->name);
+    } else if (pass->n_recs >= RDMA_BOND_MAX_BONDS) {
+        pass->n_dropped++;
+    } else {
+        record_from_view(view, &pass->recs[pass->n_recs++]);
+    }
+}
+
+/* Returns the slot that publishes bond 'name', or NULL. */
+static struct bond_publish_slot *
+find_slot(const char *name)
+{
+    for (size_t i = 0; i < RDMA_BOND_MAX_BONDS; i++) {
+        if (slots[i].rec.in_use && !strcmp(slots[i].rec.name, name)) {
+            return &slots[i];
+        }
+    }
+    return NULL;
+}
+
+/* Stores 'slot''s record in the table as a change for 'reasons'. */
+static void
+slot_store(struct bond_publish_slot *slot, uint32_t reasons, uint64_t now)
+{
+    slot->rec.generation++;
+    slot->rec.change_ns = now;
+    slot->rec.reasons = reasons;
+    rdma_bond_record_store(&table_recs[slot - slots], &slot->rec);
+}
+
+/* Publishes the bonds of 'pass'.  Returns true if any record changed. */
+static bool
+publish_pass(const struct bond_publish_pass *pass)
+{
+    struct bond_publish_slot *claimed[RDMA_BOND_MAX_BONDS];
+    uint64_t now = monotonic_ns();
+    size_t n_used = 0;
+    bool changed = false;
+
+    for (size_t i = 0; i < RDMA_BOND_MAX_BONDS; i++) {
+        slots[i].matched = false;
+    }
+    for (size_t i = 0; i < pass->n_recs; i++) {
+        claimed[i] = find_slot(pass->recs[i].name);
+        if (claimed[i]) {
+            claimed[i]->matched = true;
+        }
+    }
+
+    /* Bonds that went away first, so that their slots can be reused.  The
+     * name stays so that readers can tell which bond left. */
+    for (size_t i = 0; i < RDMA_BOND_MAX_BONDS; i++) {
+        struct bond_publish_slot *slot = &slots[i];
+
+        if (slot->rec.in_use && !slot->matched) {
+            uint32_t reasons = (sset_contains(&pass->unpublished,
+                                              slot->rec.name)
+                                ? RDMA_BOND_REASON_KEY_OFF
+                                : RDMA_BOND_REASON_DELETED);
+
+            VLOG_INFO("bond %s: no longer published (%s)", slot->rec.name,
+                      reasons == RDMA_BOND_REASON_KEY_OFF
+                      ? "rdma-bond key off" : "bond deleted");
+            slot->rec.in_use = 0;
+            slot_store(slot, reasons, now);
+            changed = true;
+        }
+    }
+
+    /* Bonds that stay or appear. */
+    for (size_t i = 0; i < pass->n_recs; i++) {
+        const struct rdma_bond_record *new = &pass->recs[i];
+        struct bond_publish_slot *slot = claimed[i];
+        uint32_t reasons;
+
+        if (slot) {
+            reasons = record_diff(&slot->rec, new);
+        } else {
+            for (size_t j = 0; j < RDMA_BOND_MAX_BONDS && !slot; j++) {
+                if (!slots[j].rec.in_use) {
+                    slot = &slots[j];
+                }
+            }
+            ovs_assert(slot);   /* pass->n_recs <= RDMA_BOND_MAX_BONDS. */
+            reasons = RDMA_BOND_REASON_ADDED;
+        }
+        if (reasons) {
+            uint64_t generation = slot->rec.generation;
+
+            slot->rec = *new;
+            slot->rec.generation = generation;
+            slot_store(slot, reasons, now);
+            changed = true;
+        }
+    }
+
+    for (size_t i = 0; i < RDMA_BOND_MAX_BONDS; i++) {
+        n_used += slots[i].rec.in_use;
+    }
+    if (changed) {
+        rdma_bond_table_set_n_used(table_hdr, n_used);
+    }
+    return changed;
+}
+
+/* Registers the commands.  Called once at startup. */
+void
+bond_publish_init(void)
+{
+    unixctl_command_register("rdma-bond/show", "[bond]", 0, 1,
+                             bond_publish_unixctl_show, NULL);
+    unixctl_command_register("rdma-bond/lookup", "bond flow", 2, 2,
+                             bond_publish_unixctl_lookup, NULL);
+}
+
+/* Publishes every change of every published bond since the last call and
+ * refreshes the heartbeat when it is due. */
+void
+bond_publish_run(void)
+{
+    struct bond_publish_pass pass;
+    bool any_published;
+
+    pass.recs = xmalloc(RDMA_BOND_MAX_BONDS * sizeof *pass.recs);
+    pass.n_recs = 0;
+    pass.n_dropped = 0;
+    sset_init(&pass.unpublished);
+    bond_publish_collect(collect_cb, &pass);
+
+    if (pass.n_dropped) {
+        static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 1);
+
+        VLOG_WARN_RL(&rl, "%"PRIuSIZE" bonds with rdma-bond=true are not "
+                     "published: the table has only %d slots",
+                     pass.n_dropped, RDMA_BOND_MAX_BONDS);
+    }
+
+    sset_swap(&unpublished_bonds, &pass.unpublished);
+    sset_destroy(&pass.unpublished);
+
+    any_published = pass.n_recs > 0;
+    for (size_t i = 0; i < RDMA_BOND_MAX_BONDS && !any_published; i++) {
+        any_published = slots[i].rec.in_use;
+    }
+
+    /* The table is created when the first bond is published, so that an
+     * ovs-vswitchd without rdma-bond=true behaves exactly as upstream. */
+    if (!table_hdr && pass.n_recs && time_msec() >= next_create_retry) {
+        if (!table_path) {
+            table_path = xasprintf("%s/%s", ovs_rundir(),
+                                   RDMA_BOND_TABLE_NAME);
+        }
+        if (table_create()) {
+            next_create_retry = time_msec() + BOND_PUBLISH_RETRY_MS;
+        }
+    }
+
+    if (table_hdr) {
+        bool changed = any_published && publish_pass(&pass);
+
+        if (changed || time_msec() >= next_heartbeat) {
+            rdma_bond_table_set_heartbeat(table_hdr, monotonic_ns());
+            next_heartbeat = time_msec() + BOND_PUBLISH_HEARTBEAT_MS;
+        }
+        if (changed) {
+            rdma_bond_table_notify(table_hdr);
+        }
+    }
+    free(pass.recs);
+}
+
+/* Arranges for the main loop to wake up when the heartbeat is due. */
+void
+bond_publish_wait(void)
+{
+    if (table_hdr) {
+        poll_timer_wait_until(next_heartbeat);
+    } else if (next_create_retry != LLONG_MIN) {
+        poll_timer_wait_until(next_create_retry);
+    }
+}
+
+/* Marks the table final: the writer is exiting.  The file stays so that
+ * readers learn that the writer exited rather than died. */
+void
+bond_publish_exit(void)
+{
+    if (table_hdr) {
+        rdma_bond_table_set_heartbeat(table_hdr, monotonic_ns());
+        rdma_bond_table_set_flags(table_hdr, RDMA_BOND_TABLE_WRITER_EXITED);
+        rdma_bond_table_notify(table_hdr);
+        munmap(table_hdr, RDMA_BOND_TABLE_SIZE);
+        table_hdr = NULL;
+        table_recs = NULL;
+    }
+}
+
+/* Commands. */
+
+/* Replies to 'conn' with the error for a 'name' that is not published. */
+static void
+reply_not_published(struct unixctl_conn *conn, const char *name)
+{
+    char *msg;
+
+    if (sset_contains(&unpublished_bonds, name)) {
+        msg = xasprintf("rdma-bond: bond \"%s\" is not published (set "
+                        "other_config:rdma-bond=true on port %s)",
+                        name, name);
+    } else {
+        struct netdev *netdev = netdev_from_name(name);
+
+        if (netdev) {
+            netdev_close(netdev);
+            msg = xasprintf("rdma-bond: \"%s\" is not a bond port", name);
+        } else {
+            msg = xasprintf("rdma-bond: no bond named \"%s\"", name);
+        }
+    }
+    unixctl_command_reply_error(conn, msg);
+    free(msg);
+}
+
+static void
+format_member(struct ds *ds, const struct rdma_bond_member *m)
+{
+    ds_put_format(ds, "  member %s: %s", m->name,
+                  m->flags & RDMA_BOND_M_ENABLED ? "enabled" : "disabled");
+    if (m->flags & RDMA_BOND_M_MAY_ENABLE) {
+        ds_put_cstr(ds, ", may-enable");
+    }
+    ds_put_format(ds, ", %s", (m->flags & RDMA_BOND_M_CARRIER
+                               ? "carrier" : "no carrier"));
+    if (m->flags & RDMA_BOND_M_PRIMARY) {
+        ds_put_cstr(ds, ", primary");
+    }
+    ds_put_format(ds, ", ofport %"PRIu32", ifindex %"PRIu32", mac "
+                  ETH_ADDR_FMT"\n", m->ofport, m->ifindex,
+                  ETH_ADDR_BYTES_ARGS(m->mac));
+}
+
+static void
+format_record(struct ds *ds, const struct rdma_bond_record *rec,
+              uint64_t now)
+{
+    const char *active = member_name(rec, rec->active_member);
+
+    ds_put_format(ds, "---- %s ----\n", rec->name);
+    ds_put_format(ds, "mode: %s\n", mode_name(rec->mode));
+    ds_put_format(ds, "generation: %"PRIu64"\n", rec->generation);
+    ds_put_format(ds, "last change: %"PRIu64" ms ago (",
+                  (now - rec->change_ns) / 1000000);
+    format_reasons(ds, rec->reasons);
+    ds_put_cstr(ds, ")\n");
+    ds_put_format(ds, "lacp: %s\n", lacp_name(rec->lacp_status));
+    ds_put_format(ds, "lacp-fallback-ab: %s\n",
+                  rec->lacp_fallback_ab ? "true" : "false");
+    ds_put_format(ds, "hash regime: %s (%s)\n", regime_name(rec->regime),
+                  regime_description(rec->regime));
+    ds_put_format(ds, "hash basis: %"PRIu32"\n", rec->basis);
+    ds_put_format(ds, "datapath: %s (%s, %s recirculation)\n", rec->dp_type,
+                  rec->flags & RDMA_BOND_F_USERSPACE_DP ? "userspace"
+                  : "kernel",
+                  rec->flags & RDMA_BOND_F_DP_RECIRC ? "with" : "without");
+    ds_put_format(ds, "lb-output-action: %s\n",
+                  rec->flags & RDMA_BOND_F_LB_OUTPUT_ACTIVE ? "active"
+                  : rec->flags & RDMA_BOND_F_LB_OUTPUT_CONFIGURED
+                  ? "configured, not in use" : "off");
+    ds_put_format(ds, "recirc id: %"PRIu32"\n", rec->recirc_id);
+    ds_put_format(ds, "active member: %s\n", active ? active : "none");
+    for (size_t i = 0; i < rec->n_members; i++) {
+        format_member(ds, &rec->members[i]);
+    }
+    if (rec->flags & RDMA_BOND_F_TOO_MANY_MEMBERS) {
+        ds_put_format(ds, "  (more than %d members: the rest are not "
+                      "published)\n", RDMA_BOND_MAX_MEMBERS);
+    }
+    if (rec->mode != RDMA_BOND_MODE_ACTIVE_BACKUP) {
+        int counts[RDMA_BOND_MAX_MEMBERS + 1] = { 0 };
+
+        for (size_t i = 0; i < RDMA_BOND_BUCKETS; i++) {
+            counts[MIN(rec->buckets[i], RDMA_BOND_MAX_MEMBERS)]++;
+        }
+        ds_put_cstr(ds, "buckets:");
+        for (size_t i = 0; i < rec->n_members; i++) {
+            ds_put_format(ds, " %s %d,", rec->members[i].name, counts[i]);
+        }
+        ds_put_format(ds, " unassigned %d\n", counts[RDMA_BOND_MAX_MEMBERS]);
+    }
+}
+
+static int
+compare_slots_by_name(const void *a_, const void *b_)
+{
+    const struct bond_publish_slot *const *a = a_;
+    const struct bond_publish_slot *const *b = b_;
+
+    return strcmp((*a)->rec.name, (*b)->rec.name);
+}
+
+static void
+bond_publish_unixctl_show(struct unixctl_conn *conn, int argc,
+                          const char *argv[], void *aux OVS_UNUSED)
+{
+    const struct bond_publish_slot *sorted[RDMA_BOND_MAX_BONDS];
+    struct ds ds = DS_EMPTY_INITIALIZER;
+    uint64_t now = monotonic_ns();
+    size_t n_used = 0;
+    size_t n = 0;
+
+    for (size_t i = 0; i < RDMA_BOND_MAX_BONDS; i++) {
+        n_used += slots[i].rec.in_use;
+    }
+    if (argc > 1) {
+        const struct bond_publish_slot *slot = find_slot(argv[1]);
+
+        if (!slot) {
+            reply_not_published(conn, argv[1]);
+            return;
+        }
+        sorted[n++] = slot;
+    } else {
+        for (size_t i = 0; i < RDMA_BOND_MAX_BONDS; i++) {
+            if (slots[i].rec.in_use) {
+                sorted[n++] = &slots[i];
+            }
+        }
+        qsort(sorted, n, sizeof *sorted, compare_slots_by_name);
+    }
+
+    if (table_hdr) {
+        ds_put_format(&ds, "table: %s\n", table_path);
+        ds_put_format(&ds, "instance: %#"PRIx64", hash implementation: "
+                      "%s\n", table_hdr->instance_id,
+                      hash_impl_name(table_hdr->hash_impl));
+        ds_put_format(&ds, "published bonds: %"PRIuSIZE" of %d slots\n",
+                      n_used, RDMA_BOND_MAX_BONDS);
+    } else {
+        ds_put_cstr(&ds, "table: none (no bond has "
+                    "other_config:rdma-bond=true)\n");
+    }
+    for (size_t i = 0; i < n; i++) {
+        ds_put_char(&ds, '\n');
+        format_record(&ds, &sorted[i]->rec, now);
+    }
+    unixctl_command_reply(conn, ds_cstr(&ds));
+    ds_destroy(&ds);
+}
+
+/* Parses 's', a flow written as ovs-ofctl writes flows (for example
+ * "udp,nw_src=10.0.0.1,nw_dst=10.0.0.2,tp_src=49152,tp_dst=4791"), into
+ * 'flow'; fields not given are zero.  Returns NULL or a malloc()'d error. */
+static char * OVS_WARN_UNUSED_RESULT
+parse_flow(const char *s, struct flow *flow)
+{
+    enum ofputil_protocol usable = OFPUTIL_P_ANY;
+    struct match match = MATCH_CATCHALL_INITIALIZER;
+    char *copy = xstrdup(s);
+    char *pos = copy;
+    char *error = NULL;
+    char *name, *value;
+
+    while (!error && ofputil_parse_key_value(&pos, &name, &value)) {
+        const struct ofp_protocol *p;
+        const struct mf_field *mf;
+
+        if (ofp_parse_protocol(name, &p)) {
+            match_set_dl_type(&match, htons(p->dl_type));
+            if (p->nw_proto) {
+                match_set_nw_proto(&match, p->nw_proto);
+            }
+        } else if ((mf = mf_from_name(name)) != NULL) {
+            error = (*value
+                     ? ofp_parse_field(mf, value, NULL, &match, &usable)
+                     : xasprintf("field %s needs a value", name));
+        } else {
+            error = xasprintf("unknown field %s", name);
+        }
+    }
+    free(copy);
+    *flow = match.flow;
+    return error;
+}
+
+static void
+bond_publish_unixctl_lookup(struct unixctl_conn *conn, int argc OVS_UNUSED,
+                            const char *argv[], void *aux OVS_UNUSED)
+{
+    const struct bond_publish_slot *slot = find_slot(argv[1]);
+    const struct rdma_bond_record *rec;
+    struct ds ds = DS_EMPTY_INITIALIZER;
+    const char *member = NULL;
+    const char *why = NULL;
+    struct flow flow;
+    char *error;
+
+    if (!slot) {
+        reply_not_published(conn, argv[1]);
+        return;
+    }
+    rec = &slot->rec;
+
+    error = parse_flow(argv[2], &flow);
+    if (error) {
+        char *msg = xasprintf("rdma-bond: cannot parse flow \"%s\": %s",
+                              argv[2], error);
+        unixctl_command_reply_error(conn, msg);
+        free(msg);
+        free(error);
+        return;
+    }
+
+    ds_put_format(&ds, "bond: %s\n", rec->name);
+    ds_put_format(&ds, "mode: %s\n", mode_name(rec->mode));
+    ds_put_format(&ds, "hash regime: %s\n", regime_name(rec->regime));
+
+    if (rec->lacp_status == RDMA_BOND_LACP_FAILED && !rec->lacp_fallback_ab) {
+        why = "LACP negotiation failed and lacp-fallback-ab is false: "
+              "every flow is dropped";
+    } else if (rec->lacp_status == RDMA_BOND_LACP_FAILED
+               || rec->mode == RDMA_BOND_MODE_ACTIVE_BACKUP) {
+        member = member_name(rec, rec->active_member);
+        if (!member) {
+            why = "no active member: every flow is dropped";
+        }
+    } else if (rec->mode == RDMA_BOND_MODE_BALANCE_TCP
+               && rec->lacp_status != RDMA_BOND_LACP_NEGOTIATED) {
+        why = "balance-tcp without negotiated LACP drops every flow";
+    } else {
+        uint32_t hash = regime_hash(rec, &flow);
+        uint8_t bucket = hash & (RDMA_BOND_BUCKETS - 1);
+
+        ds_put_format(&ds, "hash: %#010"PRIx32"\n", hash);
+        ds_put_format(&ds, "bucket: %"PRIu8"\n", bucket);
+        member = member_name(rec, rec->buckets[bucket]);
+        if (!member) {
+            why = "bucket unassigned: OVS assigns an enabled member to it "
+                  "when the first flow uses it";
+        }
+        if (rec->regime == RDMA_BOND_REGIME_KERNEL) {
+            ds_put_cstr(&ds, "warning: kernel datapath: the real hash "
+                        "comes from the skb hash and cannot be reproduced "
+                        "outside the datapath; this answer uses "
+                        "flow_hash_5tuple(flow, 0)\n");
+        }
+    }
+    if (member) {
+        ds_put_format(&ds, "member: %s\n", member);
+    } else {
+        ds_put_format(&ds, "member: none (%s)\n", why);
+    }
+    unixctl_command_reply(conn, ds_cstr(&ds));
+    ds_destroy(&ds);
+}
