@@ -790,9 +790,6 @@ bond_publish_run(void)
                      pass.n_dropped, RDMA_BOND_MAX_BONDS);
     }
 
-    sset_swap(&unpublished_bonds, &pass.unpublished);
-    sset_destroy(&pass.unpublished);
-
     any_published = pass.n_recs > 0;
     for (size_t i = 0; i < RDMA_BOND_MAX_BONDS && !any_published; i++) {
         any_published = slots[i].rec.in_use;
@@ -821,6 +818,10 @@ bond_publish_run(void)
             rdma_bond_table_notify(table_hdr);
         }
     }
+
+    /* Kept for the commands, to tell "not published" from "no such bond". */
+    sset_swap(&unpublished_bonds, &pass.unpublished);
+    sset_destroy(&pass.unpublished);
     free(pass.recs);
 }
 

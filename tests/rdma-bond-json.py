@@ -28,7 +28,8 @@ def summary(doc):
               "lb-output=%s active=%s"
               % (b["name"], b["mode"], b["lacp"],
                  str(b["lacp_fallback_ab"]).lower(), b["regime"], b["basis"],
-                 str(b["lb_output_action"]).lower(), b["active_member"]))
+                 str(b["lb_output_action"]).lower(),
+                 b["active_member"] or "none"))
         for m in b["members"]:
             state = [k for k in ("enabled", "may_enable", "carrier", "primary")
                      if m[k]]
