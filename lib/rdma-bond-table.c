@@ -25,6 +25,11 @@
 
 #include "ovs-atomic.h"
 
+/* Readers in other processes share the table's words only if the atomics
+ * are lock-free: the lock of a non-lock-free fallback would be private to
+ * this process. */
+BUILD_ASSERT_DECL(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2);
+
 /* Views of a 64-bit and a 32-bit word of the shared table as atomics.  The
  * table is plain memory shared with other processes; every access to it
  * that can race with a reader goes through these. */

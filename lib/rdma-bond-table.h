@@ -39,17 +39,28 @@
  * pointers.  Every multi-byte field is in host byte order, except those
  * whose names end in "_be" (network byte order, as on the wire).  Sizes and
  * offsets are fixed for an ABI version; readers must check 'magic',
- * 'abi_version', 'header_size', 'record_size' and 'n_slots' and refuse a
- * file that does not match exactly.
+ * 'abi_version', 'header_size', 'record_size', 'n_slots', 'max_members' and
+ * 'n_buckets' and refuse a file that does not match exactly.  Fields that
+ * hold 0 or 1 ('in_use', 'lacp_fallback_ab') hold nothing else.
  *
  * Writer protocol
  * ---------------
  *
  * The only writer is ovs-vswitchd's main thread.  It creates the file under
- * a temporary name, initializes the header and all records, and renames it
- * into place, so that a reader never sees a half-initialized header.  A
- * restarted ovs-vswitchd creates a new file (new inode) with a new random
- * 'instance_id'.
+ * a temporary name, initializes the header (including 'writer_pid' and a
+ * first 'heartbeat_ns') and zeroes all records, and renames it into place,
+ * so that a reader never sees a half-initialized header.  A restarted
+ * ovs-vswitchd creates a new file (new inode) with a new random
+ * 'instance_id'.  The writer creates the file when it first publishes a
+ * bond; when it exits cleanly it sets RDMA_BOND_TABLE_WRITER_EXITED and
+ * leaves the file in place.
+ *
+ * A bond with more than RDMA_BOND_MAX_MEMBERS members publishes the first
+ * RDMA_BOND_MAX_MEMBERS by name and sets RDMA_BOND_F_TOO_MANY_MEMBERS; its
+ * buckets that belong to the others read RDMA_BOND_NO_MEMBER.  A name
+ * longer than RDMA_BOND_NAME_LEN - 1 is truncated and sets
+ * RDMA_BOND_F_NAME_TRUNCATED: such names may collide and must not be used
+ * to look members up.
  *
  * Each record is guarded by its own sequence count ('seq'), as in DPDK's
  * rte_seqcount.h and Linux's seqlock:
@@ -321,6 +332,8 @@ RDMA_BOND_STATIC_ASSERT(sizeof(struct rdma_bond_member) == 88,
                         "member layout is part of ABI v1");
 RDMA_BOND_STATIC_ASSERT(sizeof(struct rdma_bond_hash_vector) == 56,
                         "vector layout is part of ABI v1");
+RDMA_BOND_STATIC_ASSERT(sizeof(struct rdma_bond_record) == 2248,
+                        "record layout is part of ABI v1");
 RDMA_BOND_STATIC_ASSERT(sizeof(struct rdma_bond_record) % 8 == 0,
                         "records are copied as 64-bit words");
 RDMA_BOND_STATIC_ASSERT(sizeof(struct rdma_bond_table_header) % 8 == 0,

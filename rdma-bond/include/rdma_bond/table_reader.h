@@ -1,0 +1,216 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+//
+// TableReader: a read-only view of the rdma-bond table.
+//
+// ovs-vswitchd publishes the decisions of every bond configured with
+// other_config:rdma-bond=true into a fixed-size shared-memory file,
+// $OVS_RUNDIR/rdma-bond.shm, whose layout and protocol are defined by
+// lib/rdma-bond-table.h (ABI version 1).  A TableReader maps that file
+// read-only (O_RDONLY, PROT_READ: a reader can never corrupt the writer),
+// checks that its layout is the one this reader was built for, and takes
+// snapshots: every in-use record copied out under its seqlock, validated
+// and decoded into a Bond, together with the header and the health of the
+// writer (heartbeat age, clean exit, process alive, file replaced by a
+// restarted writer).
+//
+// Usage:
+//   Result<std::unique_ptr<TableReader>> reader =
+//       TableReader::Open(DefaultTablePath());
+//   if (!reader.ok()) return reader.status();
+//   Result<TableSnapshot> snapshot = (*reader)->Snapshot();
+//
+// Thread-safety: Snapshot(), ChangeWord() and the accessors are const and
+// may be called concurrently from any number of threads, while the writer
+// (another process, or another thread) updates the table.  Reattach()
+// replaces the mapping: it needs external synchronization, i.e. no other
+// call on the same TableReader may run concurrently with it.
+
+#ifndef RDMA_BOND_TABLE_READER_H_
+#define RDMA_BOND_TABLE_READER_H_
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rdma-bond-table.h"
+#include "rdma_bond/bond.h"
+#include "rdma_bond/status.h"
+
+namespace rdma_bond {
+
+// Where ovs-vswitchd keeps its run-time files when OVS_RUNDIR is not set
+// (Debian's and most distributions' --localstatedir).
+inline constexpr std::string_view kDefaultOvsRunDir = "/var/run/openvswitch";
+
+// $OVS_RUNDIR/rdma-bond.shm if OVS_RUNDIR is set and not empty, otherwise
+// kDefaultOvsRunDir/rdma-bond.shm.
+std::string DefaultTablePath();
+
+// CLOCK_MONOTONIC in nanoseconds: the clock of the table's heartbeat and
+// change times.
+uint64_t MonotonicNowNs();
+
+// The table header as read at one moment.
+struct TableInfo {
+  std::string path;             // File path, or the label of FromMemory().
+  uint32_t abi_version = 0;
+  uint64_t instance_id = 0;     // Random per writer start.
+  uint64_t start_ns = 0;        // CLOCK_MONOTONIC at writer start.
+  uint32_t writer_pid = 0;
+  uint32_t hash_impl = 0;       // enum rdma_bond_hash_impl (not validated).
+  std::string ovs_version;
+  // Atomic fields.  'change_word' was read (acquire) before the records:
+  // the records of the snapshot are at least as new as this value.
+  uint64_t heartbeat_ns = 0;
+  uint32_t change_word = 0;
+  uint32_t n_used = 0;
+  uint32_t flags = 0;           // enum rdma_bond_table_flag.
+};
+
+// What the reader can tell about the writer.
+struct WriterHealth {
+  // Reader's CLOCK_MONOTONIC minus the heartbeat, in ms (0 if the
+  // heartbeat is ahead of the reader's "now").
+  uint64_t heartbeat_age_ms = 0;
+  // heartbeat_age_ms > RDMA_BOND_STALE_MS: the writer is hung or dead.
+  bool stale = false;
+  // RDMA_BOND_TABLE_WRITER_EXITED is set: the table will not change.
+  bool exited = false;
+  // kill(writer_pid, 0) did not fail with ESRCH (pid 0 counts as dead).
+  // Only meaningful in the writer's PID namespace.
+  bool alive = false;
+  // The path no longer names the mapped table (a restarted writer renamed
+  // a new file into place, or the file was removed), or the mapped table's
+  // instance id changed: call Reattach().  For FromMemory() only the
+  // instance id is checked.
+  bool replaced = false;
+  // The path does not exist any more (implies 'replaced').
+  bool removed = false;
+};
+
+// A consistent copy of the table: each Bond is one untorn version of its
+// record (different records may be from different moments).
+struct TableSnapshot {
+  TableInfo table;
+  WriterHealth health;
+  uint64_t now_ns = 0;          // The "now" that ages are computed against.
+  std::vector<Bond> bonds;      // In-use slots, in slot order.
+
+  // The bond named 'name', or nullptr.  The pointer is into 'bonds'.
+  const Bond* FindBond(std::string_view name) const;
+};
+
+// The outcome of TableReader::Reattach().
+struct Reattachment {
+  bool restarted = false;       // A new table is mapped now.
+  uint64_t old_instance_id = 0;
+  uint64_t new_instance_id = 0; // == old_instance_id when !restarted.
+};
+
+class TableReader {
+ public:
+  // How long a record may stay odd (being written) with the same sequence
+  // count before Snapshot() gives up: a record store takes microseconds,
+  // so this only happens if the writer died in the middle of one.
+  static constexpr uint64_t kStuckWriterTimeoutMs = 1000;
+  // Copy attempts that spin (with a CPU pause) before attempts yield the
+  // CPU to let a preempted writer finish.
+  static constexpr unsigned kSpinsBeforeYield = 1000;
+  static_assert(kStuckWriterTimeoutMs >= 2 * RDMA_BOND_HEARTBEAT_MS,
+                "a writer that still refreshes its heartbeat must never be "
+                "taken for one that died in the middle of a store");
+
+  // Opens the table file at 'path' (O_RDONLY), checks its header and maps
+  // it PROT_READ, MAP_SHARED.  Each failure is one message that names the
+  // file, the field, the value seen and the value expected.
+  // Ownership: the caller owns the returned reader; it unmaps the table
+  // when destroyed.  No file descriptor stays open.
+  static Result<std::unique_ptr<TableReader>> Open(std::string path);
+
+  // Attaches to a table that the caller has already mapped (for example
+  // the writer itself, or a test that must show the reader and the writer
+  // the same addresses).  'label' stands for the path in messages.
+  // Restart detection is limited to the instance id (there is no file to
+  // stat) and Reattach() fails.
+  // REQUIRES: 'table' is 8-byte aligned, 'size' bytes are readable and
+  // stay mapped for the lifetime of the reader.  Ownership: borrowed.
+  static Result<std::unique_ptr<TableReader>> FromMemory(const void* table,
+                                                         size_t size,
+                                                         std::string label);
+
+  ~TableReader();
+  TableReader(const TableReader&) = delete;
+  TableReader& operator=(const TableReader&) = delete;
+
+  // The path given to Open(), or the label given to FromMemory().
+  const std::string& path() const { return label_; }
+
+  // The instance id of the mapped table when it was opened.
+  uint64_t instance_id() const { return instance_id_; }
+
+  // Copies the header and every in-use record (seqlock reader protocol of
+  // lib/rdma-bond-table.h), validates and decodes them, and checks the
+  // writer's health against 'now_ns' (CLOCK_MONOTONIC; the other overload
+  // reads the clock).  Never returns a torn record.  Fails if a record is
+  // invalid (naming the slot and the field) or if a record stays half
+  // written for kStuckWriterTimeoutMs.
+  Result<TableSnapshot> Snapshot() const;
+  Result<TableSnapshot> Snapshot(uint64_t now_ns) const;
+
+  // The table's change word (acquire load): it changes whenever the writer
+  // publishes.  A reader that compares it with the value of an earlier
+  // snapshot knows whether to take a new one.
+  //
+  // Futex waiting belongs next to this accessor: a later
+  // WaitForChange(uint32_t seen, timeout) will FUTEX_WAIT (shared, not
+  // FUTEX_PRIVATE_FLAG) on the header's 'change_word' until it differs
+  // from 'seen'; the writer's rdma_bond_table_notify() calls FUTEX_WAKE.
+  uint32_t ChangeWord() const;
+
+  // Checks whether the path still names the mapped table.  If the file was
+  // replaced (new inode) or its instance id changed, a restarted writer
+  // published a new table: maps it in place of the old one (which is
+  // unmapped) and reports both instance ids.  On error the old mapping
+  // stays.
+  // REQUIRES: no concurrent call on this TableReader.
+  Result<Reattachment> Reattach();
+
+ private:
+  TableReader() = default;
+
+  const rdma_bond_table_header* header() const {
+    return reinterpret_cast<const rdma_bond_table_header*>(base_);
+  }
+  const uint64_t* RecordWords(size_t slot) const;
+
+  // Copies slot 'slot' into '*out' under its seqlock.  Returns whether the
+  // slot is in use ('*out' is only written if it is).
+  Result<bool> CopyRecord(size_t slot, rdma_bond_record* out) const;
+
+  // Reads the header's static and atomic fields.
+  TableInfo ReadInfo() const;
+
+  // Fills 'health' for a snapshot whose header is 'info'.
+  WriterHealth CheckHealth(const TableInfo& info, uint64_t now_ns) const;
+
+  void Swap(TableReader& other) noexcept;
+
+  std::string label_;
+  const std::byte* base_ = nullptr;   // The table, RDMA_BOND_TABLE_SIZE bytes.
+  size_t mapped_size_ = 0;            // munmap() size if 'owns_mapping_'.
+  bool owns_mapping_ = false;
+  bool has_file_ = false;             // Opened from a path (not memory).
+  dev_t dev_ = 0;                     // Identity of the mapped file.
+  ino_t ino_ = 0;
+  uint64_t instance_id_ = 0;          // Instance id when mapped.
+};
+
+}  // namespace rdma_bond
+
+#endif  // RDMA_BOND_TABLE_READER_H_

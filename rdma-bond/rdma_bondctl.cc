@@ -1,0 +1,189 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+//
+// rdma-bondctl: command-line access to the rdma-bond table.
+//
+// This file only parses arguments and reports; reading the table is
+// TableReader's job and rendering it table_format's.  The commands, options,
+// output formats and exit statuses are documented in rdma-bondctl(8).
+//
+// Exit status: 0 on success (warnings about the writer included), 1 if the
+// command failed, 2 for a usage error.  Every failure is exactly one line
+// on stderr, "rdma-bondctl: MESSAGE".
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rdma_bond/status.h"
+#include "rdma_bond/table_reader.h"
+#include "table_format.h"
+
+#ifndef PACKAGE_VERSION  // Defined by configure; absent in a bare g++ build.
+#define PACKAGE_VERSION "unknown"
+#endif
+
+namespace rdma_bond {
+namespace {
+
+constexpr char kProgram[] = "rdma-bondctl";
+
+// Exit statuses.
+constexpr int kExitSuccess = 0;
+constexpr int kExitFailure = 1;   // The command failed.
+constexpr int kExitUsage = 2;     // The command line is wrong.
+
+struct Options {
+  bool help = false;
+  bool version = false;
+  bool json = false;
+  std::optional<std::string> shm;   // --shm PATH.
+  std::vector<std::string> args;    // Command and its arguments.
+};
+
+void PrintUsage() {
+  std::printf(
+      "%s: inspect the rdma-bond table published by ovs-vswitchd\n"
+      "usage: %s [OPTIONS] COMMAND [ARG...]\n"
+      "\n"
+      "Commands:\n"
+      "  dump [BOND]        show every published bond, or only BOND\n"
+      "\n"
+      "Options:\n"
+      "  --json             machine-readable output (see rdma-bondctl(8))\n"
+      "  --shm PATH         table file (default: $OVS_RUNDIR/%s,\n"
+      "                     or %s/%s without OVS_RUNDIR)\n"
+      "  -h, --help         display this help message\n"
+      "  -V, --version      display version information\n",
+      kProgram, kProgram, RDMA_BOND_TABLE_NAME,
+      std::string(kDefaultOvsRunDir).c_str(), RDMA_BOND_TABLE_NAME);
+}
+
+void PrintVersion() {
+  std::printf("%s (ovs-rdma-bond) %s\nrdma-bond table ABI version %d\n",
+              kProgram, PACKAGE_VERSION, RDMA_BOND_ABI_VERSION);
+}
+
+// One line on stderr: "rdma-bondctl: MESSAGE" or "rdma-bondctl: warning:
+// MESSAGE".
+void Report(std::string_view message, bool warning = false) {
+  std::fprintf(stderr, "%s: %s%.*s\n", kProgram, warning ? "warning: " : "",
+               static_cast<int>(message.size()), message.data());
+}
+
+Result<Options> ParseArgs(int argc, char** argv) {
+  Options options;
+  bool options_done = false;
+  for (int i = 1; i < argc; i++) {
+    const std::string_view arg = argv[i];
+    if (options_done || arg.empty() || arg[0] != '-' || arg == "-") {
+      options.args.emplace_back(arg);
+    } else if (arg == "--") {
+      options_done = true;
+    } else if (arg == "-h" || arg == "--help") {
+      options.help = true;
+    } else if (arg == "-V" || arg == "--version") {
+      options.version = true;
+    } else if (arg == "--json") {
+      options.json = true;
+    } else if (arg == "--shm") {
+      if (i + 1 >= argc) {
+        return Status::InvalidArgument("option --shm needs a PATH");
+      }
+      options.shm = argv[++i];
+    } else if (arg.starts_with("--shm=")) {
+      options.shm = std::string(arg.substr(sizeof "--shm=" - 1));
+    } else {
+      return Status::InvalidArgument("unknown option \"" + std::string(arg) +
+                                     "\" (use --help)");
+    }
+  }
+  if (options.shm && options.shm->empty()) {
+    return Status::InvalidArgument("option --shm needs a non-empty PATH");
+  }
+  return options;
+}
+
+// Writes 'text' to stdout and flushes it, so that a full disk or a closed
+// pipe is an error rather than lost output.
+Status WriteStdout(const std::string& text) {
+  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() ||
+      std::fflush(stdout) != 0) {
+    return Status::FromErrno("write to standard output", errno);
+  }
+  return Status::OK();
+}
+
+// "dump [BOND]".
+// REQUIRES: options.args is {"dump"} or {"dump", BOND}.
+Status RunDump(const Options& options) {
+  const std::string path = options.shm.value_or(DefaultTablePath());
+  Result<std::unique_ptr<TableReader>> reader = TableReader::Open(path);
+  if (!reader.ok()) {
+    return reader.status();
+  }
+  Result<TableSnapshot> snapshot = (*reader)->Snapshot();
+  if (!snapshot.ok()) {
+    return snapshot.status();
+  }
+  if (options.args.size() == 2) {
+    const std::string& name = options.args[1];
+    const Bond* bond = snapshot->FindBond(name);
+    if (bond == nullptr) {
+      return Status::NotFound("bond \"" + name + "\" is not published in " +
+                              path + " (set other_config:rdma-bond=true on "
+                              "its port)");
+    }
+    std::vector<Bond> only{*bond};
+    snapshot->bonds = std::move(only);
+  }
+  for (const std::string& warning : TableWarnings(*snapshot)) {
+    Report(warning, /*warning=*/true);
+  }
+  return WriteStdout(options.json ? FormatTableJson(*snapshot)
+                                  : FormatTableText(*snapshot));
+}
+
+int Main(int argc, char** argv) {
+  Result<Options> options = ParseArgs(argc, argv);
+  if (!options.ok()) {
+    Report(options.status().ToString());
+    return kExitUsage;
+  }
+  if (options->help) {
+    PrintUsage();
+    return WriteStdout("").ok() ? kExitSuccess : kExitFailure;
+  }
+  if (options->version) {
+    PrintVersion();
+    return WriteStdout("").ok() ? kExitSuccess : kExitFailure;
+  }
+  if (options->args.empty()) {
+    Report("missing command (use --help)");
+    return kExitUsage;
+  }
+  const std::string& command = options->args[0];
+  if (command != "dump") {
+    Report("unknown command \"" + command + "\" (use --help)");
+    return kExitUsage;
+  }
+  if (options->args.size() > 2) {
+    Report("dump takes at most one argument, the bond name (use --help)");
+    return kExitUsage;
+  }
+  Status status = RunDump(*options);
+  if (!status.ok()) {
+    Report(status.ToString());
+    return kExitFailure;
+  }
+  return kExitSuccess;
+}
+
+}  // namespace
+}  // namespace rdma_bond
+
+int main(int argc, char** argv) { return rdma_bond::Main(argc, argv); }
