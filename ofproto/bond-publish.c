@@ -18,6 +18,7 @@
 
 #include "bond-publish.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -418,7 +419,7 @@ member_index(const struct bond_publish_member *sorted[], size_t n,
 }
 
 /* Builds in 'rec' the record that publishes 'view'.  The bookkeeping fields
- * (seq, generation, change time, reasons) are left zero. */
+ * (seq, generation, change time, reasons) and the vectors are left zero. */
 static void
 record_from_view(const struct bond_publish_view *view,
                  struct rdma_bond_record *rec)
@@ -490,7 +491,8 @@ record_from_view(const struct bond_publish_view *view,
     }
 
     rec->regime = regime_of(rec);
-    fill_vectors(rec);
+    /* The vectors depend only on the basis and the regime: publish_pass()
+     * computes them when those change. */
 }
 
 /* Returns the index of 'name' among 'rec''s members, or -1. */
@@ -685,7 +687,7 @@ slot_store(struct bond_publish_slot *slot, uint32_t reasons, uint64_t now)
 
 /* Publishes the bonds of 'pass'.  Returns true if any record changed. */
 static bool
-publish_pass(const struct bond_publish_pass *pass)
+publish_pass(struct bond_publish_pass *pass)
 {
     struct bond_publish_slot *claimed[RDMA_BOND_MAX_BONDS];
     uint64_t now = monotonic_ns();
@@ -696,9 +698,22 @@ publish_pass(const struct bond_publish_pass *pass)
         slots[i].matched = false;
     }
     for (size_t i = 0; i < pass->n_recs; i++) {
-        claimed[i] = find_slot(pass->recs[i].name);
+        struct rdma_bond_record *new = &pass->recs[i];
+
+        claimed[i] = find_slot(new->name);
         if (claimed[i]) {
             claimed[i]->matched = true;
+        }
+
+        /* Hashing the self-test tuples is the costliest part of a record:
+         * do it only when the basis or the regime changed. */
+        if (claimed[i] && claimed[i]->rec.basis == new->basis
+            && claimed[i]->rec.regime == new->regime) {
+            new->n_vectors = claimed[i]->rec.n_vectors;
+            memcpy(new->vectors, claimed[i]->rec.vectors,
+                   sizeof new->vectors);
+        } else {
+            fill_vectors(new);
         }
     }
 
@@ -945,6 +960,63 @@ format_record(struct ds *ds, const struct rdma_bond_record *rec,
     }
 }
 
+/* Appends to 'ds' the processes other than this one that map the table:
+ * the readers attached to it.  Scans /proc, so it is for commands only. */
+static void
+format_readers(struct ds *ds)
+{
+    size_t n = 0, shown = 0;
+    struct ds pids = DS_EMPTY_INITIALIZER;
+    struct dirent *de;
+    DIR *proc;
+
+    proc = opendir("/proc");
+    if (!proc) {
+        ds_put_cstr(ds, "readers attached: unknown (cannot read /proc)\n");
+        return;
+    }
+    while ((de = readdir(proc)) != NULL) {
+        char *maps_name, line[4096];
+        bool found = false;
+        long int pid;
+        FILE *maps;
+
+        if (!str_to_long(de->d_name, 10, &pid) || pid == getpid()) {
+            continue;
+        }
+        maps_name = xasprintf("/proc/%ld/maps", pid);
+        maps = fopen(maps_name, "r");
+        free(maps_name);
+        if (!maps) {
+            continue;
+        }
+        while (!found && fgets(line, sizeof line, maps)) {
+            char *path = strchr(line, '/');
+
+            if (path) {
+                path[strcspn(path, "\n")] = '\0';
+                found = !strcmp(path, table_path);
+            }
+        }
+        fclose(maps);
+        if (found) {
+            n++;
+            if (shown++ < 8) {
+                ds_put_format(&pids, "%s%ld", shown > 1 ? " " : "", pid);
+            }
+        }
+    }
+    closedir(proc);
+
+    ds_put_format(ds, "readers attached: %"PRIuSIZE, n);
+    if (n) {
+        ds_put_format(ds, " (pid %s%s)", ds_cstr(&pids),
+                      n > shown ? " ..." : "");
+    }
+    ds_put_char(ds, '\n');
+    ds_destroy(&pids);
+}
+
 static int
 compare_slots_by_name(const void *a_, const void *b_)
 {
@@ -991,6 +1063,7 @@ bond_publish_unixctl_show(struct unixctl_conn *conn, int argc,
                       hash_impl_name(table_hdr->hash_impl));
         ds_put_format(&ds, "published bonds: %"PRIuSIZE" of %d slots\n",
                       n_used, RDMA_BOND_MAX_BONDS);
+        format_readers(&ds);
     } else {
         ds_put_cstr(&ds, "table: none (no bond has "
                     "other_config:rdma-bond=true)\n");
