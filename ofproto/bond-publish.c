@@ -563,16 +563,15 @@ record_diff(const struct rdma_bond_record *old,
         /* Something else published may have changed, e.g. the regime or the
          * vectors as a consequence of the datapath's features.  Compare all
          * but the bookkeeping fields, which 'new' does not have yet. */
-        struct rdma_bond_record *tmp = xmemdup(old, sizeof *old);
+        struct rdma_bond_record tmp = *old;
 
-        tmp->seq = new->seq;
-        tmp->generation = new->generation;
-        tmp->change_ns = new->change_ns;
-        tmp->reasons = new->reasons;
-        if (memcmp(tmp, new, sizeof *new)) {
+        tmp.seq = new->seq;
+        tmp.generation = new->generation;
+        tmp.change_ns = new->change_ns;
+        tmp.reasons = new->reasons;
+        if (memcmp(&tmp, new, sizeof *new)) {
             reasons |= RDMA_BOND_REASON_RECONFIGURE;
         }
-        free(tmp);
     }
     return reasons;
 }
