@@ -1,0 +1,1 @@
+# rdma-bond/predict.mk: included by Makefile.am (see rdma-bond/automake.mk).

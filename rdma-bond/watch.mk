@@ -1,0 +1,1 @@
+# rdma-bond/watch.mk: included by Makefile.am (see rdma-bond/automake.mk).
