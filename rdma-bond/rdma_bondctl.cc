@@ -4,8 +4,9 @@
 // rdma-bondctl: command-line access to the rdma-bond table.
 //
 // This file only parses arguments and reports; reading the table is
-// TableReader's job and rendering it table_format's.  The commands, options,
-// output formats and exit statuses are documented in rdma-bondctl(8).
+// TableReader's job and rendering it table_format's (predict_command's for
+// predict and pick-sport).  The commands, options, output formats and exit
+// statuses are documented in rdma-bondctl(8).
 //
 // Exit status: 0 on success (warnings about the writer included), 1 if the
 // command failed, 2 for a usage error.  Every failure is exactly one line
@@ -19,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+#include "ctl_watch.h"
+#include "predict_command.h"
 #include "rdma_bond/status.h"
 #include "rdma_bond/table_reader.h"
 #include "table_format.h"
@@ -43,6 +46,7 @@ struct Options {
   bool json = false;
   std::optional<std::string> shm;   // --shm PATH.
   std::vector<std::string> args;    // Command and its arguments.
+  PredictOptions predict;           // Options of predict and pick-sport.
 };
 
 void PrintUsage() {
@@ -52,13 +56,32 @@ void PrintUsage() {
       "\n"
       "Commands:\n"
       "  dump [BOND]        show every published bond, or only BOND\n"
+      "  predict BOND SRC DST SPORT\n"
+      "                     the member OVS sends a UDP flow on\n"
+      "  pick-sport BOND SRC DST MEMBER\n"
+      "                     UDP source ports whose flows take MEMBER\n"
+      "  watch [BOND]       print each change as ovs-vswitchd publishes it\n"
       "\n"
       "Options:\n"
       "  --json             machine-readable output (see rdma-bondctl(8))\n"
       "  --shm PATH         table file (default: $OVS_RUNDIR/%s,\n"
       "                     or %s/%s without OVS_RUNDIR)\n"
       "  -h, --help         display this help message\n"
-      "  -V, --version      display version information\n",
+      "  -V, --version      display version information\n"
+      "\n"
+      "Options of predict and pick-sport:\n"
+      "  --dport N          UDP destination port (default 4791, RoCEv2)\n"
+      "  --count N          pick-sport: N different ports (default 1)\n"
+      "  --spread-key K     pick-sport: which of MEMBER's ports, e.g. a QP\n"
+      "                     number (default 0)\n"
+      "  --src-mac MAC      balance-slb: the source MAC that OVS hashes\n"
+      "  --vlan VID         balance-slb: the VLAN it outputs in (default 0)\n"
+      "  --canonical-hash   kernel datapath: predict with the canonical\n"
+      "                     hash (unverified) instead of refusing\n"
+      "\n"
+      "Options of watch (after the word watch):\n"
+      "  --count N          exit after N changes\n"
+      "  --timeout SEC      exit after SEC seconds\n",
       kProgram, kProgram, RDMA_BOND_TABLE_NAME,
       std::string(kDefaultOvsRunDir).c_str(), RDMA_BOND_TABLE_NAME);
 }
@@ -88,6 +111,14 @@ Result<Options> ParseArgs(int argc, char** argv) {
       options.help = true;
     } else if (arg == "-V" || arg == "--version") {
       options.version = true;
+    } else if (!options.args.empty() && options.args[0] == "watch" &&
+               IsWatchOption(arg)) {
+      options.args.emplace_back(arg);  // ParseWatchArgs() parses it.
+    } else if (IsPredictOption(arg)) {
+      Status status = ParsePredictOption(argc, argv, &i, &options.predict);
+      if (!status.ok()) {
+        return status;
+      }
     } else if (arg == "--json") {
       options.json = true;
     } else if (arg == "--shm") {
@@ -148,6 +179,58 @@ Status RunDump(const Options& options) {
                                   : FormatTableText(*snapshot));
 }
 
+// "predict" and "pick-sport" (predict_command.h).
+int RunPredict(const Options& options) {
+  Result<PredictRequest> request =
+      ParsePredictRequest(options.args, options.predict, options.json);
+  if (!request.ok()) {
+    Report(request.status().ToString());
+    return kExitUsage;
+  }
+  Result<CommandOutput> output = RunPredictRequest(
+      *request, options.shm.value_or(DefaultTablePath()));
+  if (!output.ok()) {
+    Report(output.status().ToString());
+    return kExitFailure;
+  }
+  for (const std::string& warning : output->warnings) {
+    Report(warning, /*warning=*/true);
+  }
+  Status status = WriteStdout(output->text);
+  if (!status.ok()) {
+    Report(status.ToString());
+    return kExitFailure;
+  }
+  return kExitSuccess;
+}
+
+// "watch" (ctl_watch.h).
+int RunWatchCommand(const Options& options) {
+  Result<WatchOptions> watch = ParseWatchArgs(options.args);
+  if (watch.ok() && options.predict.any()) {
+    watch = Status::InvalidArgument(
+        "watch takes no predict or pick-sport option; give --count and "
+        "--timeout after \"watch\" (use --help)");
+  }
+  if (!watch.ok()) {
+    Report(watch.status().ToString());
+    return kExitUsage;
+  }
+  watch->path = options.shm.value_or(DefaultTablePath());
+  watch->json = options.json;
+  WatchOutput output;
+  output.line = WriteStdout;
+  output.warning = [](const std::string& warning) {
+    Report(warning, /*warning=*/true);
+  };
+  Status status = RunWatch(*watch, output);
+  if (!status.ok()) {
+    Report(status.ToString());
+    return kExitFailure;
+  }
+  return kExitSuccess;
+}
+
 int Main(int argc, char** argv) {
   Result<Options> options = ParseArgs(argc, argv);
   if (!options.ok()) {
@@ -167,8 +250,18 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   }
   const std::string& command = options->args[0];
+  if (IsPredictCommand(command)) {
+    return RunPredict(*options);
+  }
+  if (command == "watch") {
+    return RunWatchCommand(*options);
+  }
   if (command != "dump") {
     Report("unknown command \"" + command + "\" (use --help)");
+    return kExitUsage;
+  }
+  if (options->predict.any()) {
+    Report("dump takes no predict or pick-sport option (use --help)");
     return kExitUsage;
   }
   if (options->args.size() > 2) {

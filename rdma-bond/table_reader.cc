@@ -4,12 +4,15 @@
 #include "rdma_bond/table_reader.h"
 
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <bit>
@@ -317,6 +320,86 @@ uint32_t TableReader::ChangeWord() const {
   return AtomicLoad(&header()->change_word, std::memory_order_acquire);
 }
 
+namespace {
+
+// FUTEX_WAIT on the shared 32-bit word 'word' while it holds 'expected',
+// for at most 'timeout' (relative, CLOCK_MONOTONIC).  Returns 0 when woken
+// (perhaps spuriously), otherwise the errno: EAGAIN (the word did not hold
+// 'expected'), ETIMEDOUT, EINTR, or a real failure.
+int FutexWait(const uint32_t* word, uint32_t expected,
+              const struct timespec* timeout) {
+  // Not FUTEX_PRIVATE_FLAG: the writer is another process with its own
+  // mapping.  The kernel only reads the word (the mapping is PROT_READ).
+  long rc = syscall(SYS_futex, word, FUTEX_WAIT, expected, timeout, nullptr,
+                    0);
+  return rc == 0 ? 0 : errno;
+}
+
+struct timespec ToTimespec(std::chrono::nanoseconds duration) {
+  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(duration);
+  struct timespec ts;
+  ts.tv_sec = static_cast<time_t>(secs.count());
+  ts.tv_nsec = static_cast<long>((duration - secs).count());
+  return ts;
+}
+
+}  // namespace
+
+Result<ChangeWait> TableReader::WaitForChange(
+    uint32_t seen, std::chrono::nanoseconds timeout,
+    const std::atomic<bool>* cancel) const {
+  // steady_clock is CLOCK_MONOTONIC, the clock of FUTEX_WAIT's timeout.
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point start = Clock::now();
+  const std::chrono::nanoseconds budget =
+      std::max(timeout, std::chrono::nanoseconds::zero());
+  ChangeWait result;
+
+  for (;;) {
+    // Acquire (in ChangeWord()): synchronizes with the release increment in
+    // rdma_bond_table_notify(), so the records published before it are
+    // visible to the caller's next snapshot.
+    result.change_word = ChangeWord();
+    if (result.change_word != seen) {
+      result.outcome = ChangeWait::Outcome::kChanged;
+      return result;
+    }
+    // Acquire: synchronizes with the canceller's release store of 'true',
+    // made before its WakeWaiters().
+    if (cancel != nullptr && cancel->load(std::memory_order_acquire)) {
+      result.outcome = ChangeWait::Outcome::kCancelled;
+      return result;
+    }
+    const std::chrono::nanoseconds elapsed = Clock::now() - start;
+    if (elapsed >= budget) {
+      result.outcome = ChangeWait::Outcome::kTimedOut;
+      return result;
+    }
+    const struct timespec remaining = ToTimespec(budget - elapsed);
+    const int error = FutexWait(&header()->change_word, seen, &remaining);
+    switch (error) {
+      case 0:          // Woken by the writer, by WakeWaiters() or spuriously.
+      case EAGAIN:     // The word moved before the kernel queued us.
+      case EINTR:      // A signal handler ran.
+      case ETIMEDOUT:  // The loop re-checks the word, then times out.
+        continue;
+      default:
+        return Status::FromErrno(
+            "futex wait on the change word of " + label_, error);
+    }
+  }
+}
+
+Status TableReader::WakeWaiters() const {
+  long rc = syscall(SYS_futex, &header()->change_word, FUTEX_WAKE, INT_MAX,
+                    nullptr, nullptr, 0);
+  if (rc < 0) {
+    return Status::FromErrno("futex wake on the change word of " + label_,
+                             errno);
+  }
+  return Status::OK();
+}
+
 Result<bool> TableReader::CopyRecord(size_t slot, rdma_bond_record* out) const {
   const uint64_t* shared = RecordWords(slot);
   std::array<uint64_t, kRecordWords> copy{};
@@ -437,6 +520,12 @@ WriterHealth TableReader::CheckHealth(const TableInfo& info,
     health.replaced = true;
   }
   return health;
+}
+
+WriterHealth TableReader::Health() const { return Health(MonotonicNowNs()); }
+
+WriterHealth TableReader::Health(uint64_t now_ns) const {
+  return CheckHealth(ReadInfo(), now_ns);
 }
 
 Result<TableSnapshot> TableReader::Snapshot() const {

@@ -20,17 +20,20 @@
 //   if (!reader.ok()) return reader.status();
 //   Result<TableSnapshot> snapshot = (*reader)->Snapshot();
 //
-// Thread-safety: Snapshot(), ChangeWord() and the accessors are const and
-// may be called concurrently from any number of threads, while the writer
-// (another process, or another thread) updates the table.  Reattach()
-// replaces the mapping: it needs external synchronization, i.e. no other
-// call on the same TableReader may run concurrently with it.
+// Thread-safety: Snapshot(), ChangeWord(), WaitForChange(), WakeWaiters(),
+// Health() and the accessors are const and may be called concurrently from
+// any number of threads, while the writer (another process, or another
+// thread) updates the table.  Reattach() replaces the mapping: it needs
+// external synchronization, i.e. no other call on the same TableReader may
+// run concurrently with it.
 
 #ifndef RDMA_BOND_TABLE_READER_H_
 #define RDMA_BOND_TABLE_READER_H_
 
 #include <sys/types.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -113,6 +116,19 @@ struct Reattachment {
   uint64_t new_instance_id = 0; // == old_instance_id when !restarted.
 };
 
+// The outcome of a TableReader::WaitForChange() that did not fail.
+struct ChangeWait {
+  enum class Outcome {
+    kChanged,    // The change word differs from 'seen'.
+    kTimedOut,   // The timeout passed and the change word is still 'seen'.
+    kCancelled,  // '*cancel' was true after a wake-up; nothing changed.
+  };
+  Outcome outcome = Outcome::kTimedOut;
+  uint32_t change_word = 0;     // The value read last (acquire).
+
+  bool changed() const { return outcome == Outcome::kChanged; }
+};
+
 class TableReader {
  public:
   // How long a record may stay odd (being written) with the same sequence
@@ -165,13 +181,57 @@ class TableReader {
 
   // The table's change word (acquire load): it changes whenever the writer
   // publishes.  A reader that compares it with the value of an earlier
-  // snapshot knows whether to take a new one.
-  //
-  // Futex waiting belongs next to this accessor: a later
-  // WaitForChange(uint32_t seen, timeout) will FUTEX_WAIT (shared, not
-  // FUTEX_PRIVATE_FLAG) on the header's 'change_word' until it differs
-  // from 'seen'; the writer's rdma_bond_table_notify() calls FUTEX_WAKE.
+  // snapshot knows whether to take a new one.  It is a 32-bit counter that
+  // wraps: compare it for equality only.
   uint32_t ChangeWord() const;
+
+  // Sleeps until the change word differs from 'seen' or 'timeout' passes,
+  // without polling: FUTEX_WAIT on the header's 'change_word', which the
+  // writer's rdma_bond_table_notify() increments and then FUTEX_WAKEs.
+  // The futex is shared (no FUTEX_PRIVATE_FLAG): the kernel keys it by the
+  // file's inode and offset, so the writer's wake reaches readers in other
+  // processes through their own mappings; FUTEX_WAIT only reads the word,
+  // so the PROT_READ mapping suffices.
+  //
+  // Returns kChanged and the new value as soon as the change word differs
+  // from 'seen' (at once if it already does: pass the value of the last
+  // snapshot and no publish in between is missed), kTimedOut once
+  // 'timeout' has passed without a change (at once for a timeout <= 0).
+  // Several publishes may coalesce into one kChanged.  Signals (EINTR), a
+  // change that raced with going to sleep (EAGAIN), spurious wake-ups and
+  // wakes that leave the word as it was (WakeWaiters() by another reader)
+  // are absorbed: the wait goes on for what remains of 'timeout'.  Fails
+  // only if the futex system call does (naming it and the table).
+  //
+  // If 'cancel' is not null, the wait also ends, with kCancelled, when
+  // '*cancel' is true (checked before each sleep and after each wake-up).
+  // To cancel a waiter in another thread, store true and call
+  // WakeWaiters(); the store may land between the waiter's check and its
+  // sleep, so repeat WakeWaiters() until the waiter is known to have
+  // returned (ChangeNotifier's destructor does).
+  //
+  // Contract for callers: the change word of a table whose writer died or
+  // restarted never moves again.  A restarted ovs-vswitchd publishes into
+  // a new file (a wake on it does not reach a futex on the old one), a dead
+  // one publishes nothing, and the heartbeat does not move the change word
+  // (a hung writer wakes no one).  So never wait forever: wait in bounded
+  // slices (ChangeNotifier uses 250 ms), and after each slice that timed
+  // out check Health() and Reattach() when it says 'replaced'.  A clean
+  // exit does move the change word (with RDMA_BOND_TABLE_WRITER_EXITED).
+  Result<ChangeWait> WaitForChange(
+      uint32_t seen, std::chrono::nanoseconds timeout,
+      const std::atomic<bool>* cancel = nullptr) const;
+
+  // Wakes every thread, in any process, that sleeps in WaitForChange() on
+  // this table (FUTEX_WAKE on the change word: it writes nothing, so the
+  // read-only mapping suffices).  Waiters whose change word did not move
+  // go back to sleep; one whose 'cancel' is set returns.
+  Status WakeWaiters() const;
+
+  // The writer's health as Snapshot() would report it, read from the
+  // header alone (no record is copied): cheap enough for every wait slice.
+  WriterHealth Health() const;
+  WriterHealth Health(uint64_t now_ns) const;
 
   // Checks whether the path still names the mapped table.  If the file was
   // replaced (new inode) or its instance id changed, a restarted writer
