@@ -4,6 +4,7 @@
 #include "rdma_bond/change_notifier.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -52,6 +53,13 @@ Result<std::unique_ptr<ChangeNotifier>> ChangeNotifier::Start(
         reader->path() + ": change notifier: check interval " +
         std::to_string(options.check_interval.count()) + " ns is not positive");
   }
+  const int priority = options.realtime_priority;
+  if (priority != 0 && (priority < sched_get_priority_min(SCHED_FIFO) ||
+                        priority > sched_get_priority_max(SCHED_FIFO))) {
+    return Status::InvalidArgument(
+        reader->path() + ": change notifier: real-time priority " +
+        std::to_string(priority) + " is out of range (1 to 99)");
+  }
   const int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (fd < 0) {
     return Status::FromErrno("eventfd for " + reader->path(), errno);
@@ -78,6 +86,21 @@ Result<std::unique_ptr<ChangeNotifier>> ChangeNotifier::Start(
     return started;  // The destructor closes the eventfd.
   }
   pthread_setname_np(notifier->thread_.native_handle(), kThreadName);
+  if (priority != 0) {
+    struct sched_param param = {};
+    param.sched_priority = priority;
+    const int error = pthread_setschedparam(notifier->thread_.native_handle(),
+                                            SCHED_FIFO, &param);
+    if (error != 0) {
+      // The destructor stops the thread.
+      return Status::FromErrno("run the change notifier thread for " +
+                                   notifier->reader_->path() +
+                                   " at SCHED_FIFO priority " +
+                                   std::to_string(priority),
+                               error)
+          .WithHint("(needs root or CAP_SYS_NICE)");
+    }
+  }
   return notifier;
 }
 

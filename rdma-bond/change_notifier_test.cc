@@ -10,11 +10,13 @@
 #include "rdma_bond/change_notifier.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <optional>
@@ -280,6 +282,42 @@ TEST_F(ChangeNotifierTest, ReportsCleanExit) {
   EXPECT_TRUE(events.exited);
 }
 
+// The scheduling policy of thread 'tid' ("policy" in /proc/.../sched).
+int SchedPolicy(pid_t tid) {
+  std::ifstream sched("/proc/self/task/" + std::to_string(tid) + "/sched");
+  std::string line;
+  while (std::getline(sched, line)) {
+    if (line.rfind("policy", 0) == 0) {
+      return std::stoi(line.substr(line.find(':') + 1));
+    }
+  }
+  return -1;
+}
+
+TEST_F(ChangeNotifierTest, RunsAtRealtimePriorityOrSaysWhyNot) {
+  ChangeNotifierOptions options;
+  options.check_interval = 1h;
+  options.realtime_priority = 10;
+  Result<std::unique_ptr<ChangeNotifier>> notifier =
+      ChangeNotifier::Start(path_, options);
+  if (!notifier.ok()) {
+    // Without CAP_SYS_NICE: one clear error, no thread left behind.
+    EXPECT_EQ(notifier.status().errno_value(), EPERM);
+    EXPECT_EQ(notifier.status().ToString(),
+              "run the change notifier thread for " + path_ +
+                  " at SCHED_FIFO priority 10: Operation not permitted "
+                  "(needs root or CAP_SYS_NICE)");
+    EXPECT_FALSE(FindThread(kThreadName).has_value());
+    return;
+  }
+  std::optional<pid_t> tid = FindThread(kThreadName);
+  ASSERT_TRUE(tid.has_value());
+  EXPECT_EQ(SchedPolicy(*tid), SCHED_FIFO);
+  Publish(table_.get(), 2);
+  ASSERT_TRUE(Readable((*notifier)->Fd(), kEventLimit));
+  EXPECT_TRUE((*notifier)->Consume().changed);
+}
+
 TEST_F(ChangeNotifierTest, StartFailsCleanly) {
   Result<std::unique_ptr<ChangeNotifier>> missing =
       ChangeNotifier::Start(dir_.File("missing.shm"));
@@ -293,6 +331,16 @@ TEST_F(ChangeNotifierTest, StartFailsCleanly) {
   ASSERT_FALSE(zero.ok());
   EXPECT_EQ(zero.status().ToString(),
             path_ + ": change notifier: check interval 0 ns is not positive");
+
+  options = ChangeNotifierOptions();
+  options.realtime_priority = 100;
+  Result<std::unique_ptr<ChangeNotifier>> priority =
+      ChangeNotifier::Start(path_, options);
+  ASSERT_FALSE(priority.ok());
+  EXPECT_EQ(priority.status().ToString(),
+            path_ +
+                ": change notifier: real-time priority 100 is out of "
+                "range (1 to 99)");
 }
 
 }  // namespace

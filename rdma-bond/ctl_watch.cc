@@ -200,6 +200,9 @@ constexpr std::string_view kWatchOptions[] = {"--count", "--timeout"};
 }  // namespace
 
 bool IsWatchOption(std::string_view arg) {
+  if (arg == "--realtime") {
+    return true;
+  }
   for (std::string_view option : kWatchOptions) {
     if (arg == option ||
         (arg.starts_with(option) && arg.size() > option.size() &&
@@ -239,6 +242,10 @@ Result<WatchOptions> ParseWatchArgs(const std::vector<std::string>& args) {
       continue;
     }
     const std::string& arg = args[i];
+    if (arg == "--realtime") {
+      options.realtime = true;
+      continue;
+    }
     if (arg.size() > 1 && arg[0] == '-') {
       return Status::InvalidArgument("watch: unknown option \"" + arg +
                                      "\" (use --help)");
@@ -535,8 +542,12 @@ Status Watch::Run() {
   }
   // The notifier first: every change after it started is signalled, so
   // none can fall between the first snapshot and the first wait.
+  ChangeNotifierOptions notifier_options;
+  if (options_.realtime) {
+    notifier_options.realtime_priority = kWatchRealtimePriority;
+  }
   Result<std::unique_ptr<ChangeNotifier>> notifier =
-      ChangeNotifier::Start(options_.path);
+      ChangeNotifier::Start(options_.path, notifier_options);
   if (!notifier.ok()) {
     return notifier.status();
   }

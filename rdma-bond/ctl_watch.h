@@ -45,16 +45,22 @@ struct WatchOptions {
   std::optional<std::string> bond;      // Only changes of this bond.
   std::optional<uint64_t> count;        // Exit after this many changes.
   std::optional<std::chrono::nanoseconds> timeout;  // Exit after this.
+  bool realtime = false;  // Wait at kWatchRealtimePriority (SCHED_FIFO).
 };
 
+// The SCHED_FIFO priority of "watch --realtime": low among real-time
+// priorities, below the kernel's threaded interrupt handlers (50).
+inline constexpr int kWatchRealtimePriority = 10;
+
 // True for the options that only watch takes ("--count", "--timeout",
-// also "--count=N"...): rdma-bondctl hands them, when they follow the word
-// "watch", to ParseWatchArgs().
+// "--realtime", also "--count=N"...): rdma-bondctl hands them, when they
+// follow the word "watch", to ParseWatchArgs().
 bool IsWatchOption(std::string_view arg);
 
 // Parses the arguments of watch, 'args' being {"watch", ...}: at most one
-// BOND, "--count N" (N >= 1) and "--timeout SEC" (SEC >= 0, fractions
-// allowed), also written "--count=N" and "--timeout=SEC", in any order.
+// BOND, "--count N" (N >= 1), "--timeout SEC" (SEC >= 0, fractions
+// allowed), also written "--count=N" and "--timeout=SEC", and
+// "--realtime", in any order.
 // Sets neither 'path' nor 'json'.  A failure is a usage error, one line.
 Result<WatchOptions> ParseWatchArgs(const std::vector<std::string>& args);
 

@@ -35,17 +35,24 @@ Bond Decoded(size_t slot, const rdma_bond_record& record) {
   return bond.ok() ? *bond : Bond{};
 }
 
-TEST(WatchArgsTest, ParsesBondCountAndTimeout) {
-  Result<WatchOptions> options =
-      ParseWatchArgs({"watch", "--count", "3", "bond0", "--timeout=1.5"});
+TEST(WatchArgsTest, ParsesBondCountTimeoutAndRealtime) {
+  Result<WatchOptions> options = ParseWatchArgs(
+      {"watch", "--count", "3", "bond0", "--realtime", "--timeout=1.5"});
   ASSERT_TRUE(options.ok()) << options.status().ToString();
   EXPECT_EQ(options->bond, "bond0");
   EXPECT_EQ(options->count, 3u);
   EXPECT_EQ(options->timeout, 1500ms);
+  EXPECT_TRUE(options->realtime);
 
   options = ParseWatchArgs({"watch"});
   ASSERT_TRUE(options.ok());
-  EXPECT_FALSE(options->bond || options->count || options->timeout);
+  EXPECT_FALSE(options->bond || options->count || options->timeout ||
+               options->realtime);
+
+  EXPECT_TRUE(IsWatchOption("--count=2"));
+  EXPECT_TRUE(IsWatchOption("--realtime"));
+  EXPECT_FALSE(IsWatchOption("--realtime=1"));
+  EXPECT_FALSE(IsWatchOption("--counter"));
 }
 
 TEST(WatchArgsTest, RejectsBadArguments) {

@@ -81,7 +81,8 @@ void PrintUsage() {
       "\n"
       "Options of watch (after the word watch):\n"
       "  --count N          exit after N changes\n"
-      "  --timeout SEC      exit after SEC seconds\n",
+      "  --timeout SEC      exit after SEC seconds\n"
+      "  --realtime         wait at real-time priority (needs root)\n",
       kProgram, kProgram, RDMA_BOND_TABLE_NAME,
       std::string(kDefaultOvsRunDir).c_str(), RDMA_BOND_TABLE_NAME);
 }

@@ -107,12 +107,28 @@ clean-rdma-bond-fuzz:
 # ---------------------------------------------------------------------------
 # Change-propagation benchmark: "make bench-propagation" runs
 # rdma-bond/bench/propagation (see its --help and docs/benchmarks.md)
-# against the patched OVS in $(OVS_BUILDDIR), which it does not rebuild.
-# BENCH_PROPAGATION_FLAGS adds flags (for example --flips 50 --json).
+# against the patched OVS in $(OVS_BUILDDIR), which it does not rebuild,
+# after futex-wake-latency, the floor under it: the same futex wake between
+# two processes with nothing else running.  BENCH_PROPAGATION_FLAGS adds
+# flags (for example --flips 50 --json).
 
 BENCH_PROPAGATION_FLAGS =
 
-bench-propagation: rdma-bond/rdma-bondctl
+rdma-bond/bench/futex-wake-latency: \
+		$(srcdir)/rdma-bond/bench/futex_wake_latency.cc \
+		$(srcdir)/rdma-bond/table_test_util.cc \
+		$(addprefix $(srcdir)/,$(RDMA_BOND_HDRS)) \
+		rdma-bond/rdma-bond-table-writer.o rdma-bond/librdmabond.a
+	@$(MKDIR_P) rdma-bond/bench
+	$(AM_V_CXXLD)$(CXX) $(AM_CPPFLAGS) -I$(srcdir)/rdma-bond $(CPPFLAGS) \
+		$(AM_CXXFLAGS) $(CXXFLAGS) \
+		$(srcdir)/rdma-bond/bench/futex_wake_latency.cc \
+		$(srcdir)/rdma-bond/table_test_util.cc \
+		rdma-bond/rdma-bond-table-writer.o rdma-bond/librdmabond.a \
+		-lgtest -lpthread -o $@
+
+bench-propagation: rdma-bond/rdma-bondctl rdma-bond/bench/futex-wake-latency
+	./rdma-bond/bench/futex-wake-latency
 	$(PYTHON) $(srcdir)/rdma-bond/bench/propagation \
 		--ovs-builddir $(OVS_BUILDDIR) \
 		--rdma-bondctl rdma-bond/rdma-bondctl $(BENCH_PROPAGATION_FLAGS)
@@ -122,9 +138,11 @@ bench-propagation: rdma-bond/rdma-bondctl
 EXTRA_DIST += \
 	rdma-bond/fuzz/make_seed_corpus.cc \
 	rdma-bond/fuzz/table_reader_fuzz.cc \
+	rdma-bond/bench/futex_wake_latency.cc \
 	rdma-bond/bench/propagation \
 	docs/benchmarks.md
 CLEANFILES += \
 	rdma-bond/fuzz/table-reader-fuzz \
 	rdma-bond/fuzz/make-seed-corpus \
-	rdma-bond/fuzz/seed-corpus.stamp
+	rdma-bond/fuzz/seed-corpus.stamp \
+	rdma-bond/bench/futex-wake-latency

@@ -119,6 +119,16 @@ struct TableEvents {
 struct ChangeNotifierOptions {
   // The wait slice: see kDefaultCheckInterval.  REQUIRES: > 0.
   std::chrono::nanoseconds check_interval = kDefaultCheckInterval;
+
+  // 0: the thread runs with the process's scheduling policy.  1 to 99: it
+  // runs SCHED_FIFO at this priority, so that a wake-up runs at once
+  // instead of queueing behind whatever the CPU the kernel picks is busy
+  // with.  On a small host that is ovs-vswitchd's own main loop and the
+  // ovsdb-server it wakes in the same moment: a few hundred microseconds
+  // (docs/benchmarks.md).  Needs CAP_SYS_NICE; Start() fails without it.
+  // The thread does little per wake-up and always sleeps again, so it
+  // cannot monopolize a CPU.
+  int realtime_priority = 0;
 };
 
 class ChangeNotifier {
