@@ -162,9 +162,10 @@ constexpr bool HashesPorts(uint8_t proto) {
          proto == kIpProtoIcmpv6;
 }
 
-// flow_hash_5tuple() of lib/flow.c for an IPv4 or IPv6 flow.
+// flow_hash_5tuple() of lib/flow.c up to the ports: the addresses and the
+// protocol.  FlowHash5TupleT() = FlowHashPortsT(FlowHashPrefixT()).
 template <typename Ops>
-inline uint32_t FlowHash5TupleT(const FlowKey& key, uint32_t basis) {
+inline uint32_t FlowHashPrefixT(const FlowKey& key, uint32_t basis) {
   uint32_t hash = basis;
   if (key.ip_version == 6) {
     for (uint64_t word : key.ipv6) {
@@ -174,11 +175,26 @@ inline uint32_t FlowHash5TupleT(const FlowKey& key, uint32_t basis) {
     hash = Ops::Add(hash, key.nw_src);
     hash = Ops::Add(hash, key.nw_dst);
   }
-  hash = Ops::Add(hash, key.nw_proto);
-  if (HashesPorts(key.nw_proto)) {
-    hash = Ops::Add(hash, key.ports);  // "Add both ports at once."
+  return Ops::Add(hash, key.nw_proto);
+}
+
+// The rest of flow_hash_5tuple() from the prefix of the flow's addresses
+// and protocol 'proto', for the ports word 'ports'.
+template <typename Ops>
+inline uint32_t FlowHashPortsT(uint32_t prefix, uint8_t proto,
+                               uint32_t ports) {
+  uint32_t hash = prefix;
+  if (HashesPorts(proto)) {
+    hash = Ops::Add(hash, ports);  // "Add both ports at once."
   }
   return Ops::Finish(hash, kFlowHash5TupleFinal);
+}
+
+// flow_hash_5tuple() of lib/flow.c for an IPv4 or IPv6 flow.
+template <typename Ops>
+inline uint32_t FlowHash5TupleT(const FlowKey& key, uint32_t basis) {
+  return FlowHashPortsT<Ops>(FlowHashPrefixT<Ops>(key, basis), key.nw_proto,
+                             key.ports);
 }
 
 // hash_mac() of lib/packets.h: hash_uint64_basis(eth_addr_vlan_to_uint64()).
@@ -207,6 +223,30 @@ inline uint32_t RegimeHashT(const FlowKey& key, uint32_t basis) {
   }
 }
 
+// H() of a 5-tuple regime for the flow of 'key' with each ports word of
+// 'ports': the addresses are hashed once.
+template <typename Ops, HashRegime kRegime>
+inline void RegimeHashPortsT(const FlowKey& key, const uint32_t* ports,
+                             size_t n, uint32_t basis, uint32_t* out) {
+  if constexpr (kRegime == HashRegime::kRecirc) {
+    const uint32_t prefix = FlowHashPrefixT<Ops>(key, 0);
+    for (size_t i = 0; i < n; i++) {
+      out[i] = Ops::HashInt(FlowHashPortsT<Ops>(prefix, key.nw_proto,
+                                                ports[i]),
+                            basis);
+    }
+  } else {
+    static_assert(kRegime == HashRegime::kXlate ||
+                  kRegime == HashRegime::kLbOutput ||
+                  kRegime == HashRegime::kKernel);
+    const uint32_t prefix = FlowHashPrefixT<Ops>(
+        key, kRegime == HashRegime::kXlate ? basis : 0);
+    for (size_t i = 0; i < n; i++) {
+      out[i] = FlowHashPortsT<Ops>(prefix, key.nw_proto, ports[i]);
+    }
+  }
+}
+
 // The entry points that RegimeHasher points to, per implementation and
 // regime.  ATTRIBUTES compile them for the implementation's instruction
 // set; 'flatten' inlines every hash step into them, so that the crc32
@@ -223,6 +263,11 @@ inline uint32_t RegimeHashT(const FlowKey& key, uint32_t basis) {
     for (size_t i = 0; i < n; i++) {                                        \
       out[i] = RegimeHashT<OPS, kRegime>(keys[i], basis);                   \
     }                                                                       \
+  }                                                                         \
+  template <HashRegime kRegime>                                             \
+  ATTRIBUTES void PREFIX##Ports(const FlowKey& key, const uint32_t* ports,  \
+                                size_t n, uint32_t basis, uint32_t* out) {  \
+    RegimeHashPortsT<OPS, kRegime>(key, ports, n, basis, out);              \
   }
 
 RDMA_BOND_DEFINE_ENTRY_POINTS(Mhash, MhashOps, __attribute__((flatten)))
@@ -239,20 +284,24 @@ RDMA_BOND_DEFINE_ENTRY_POINTS(
 struct EntryPoints {
   RegimeHasher::OneFn one = nullptr;
   RegimeHasher::BatchFn batch = nullptr;
+  RegimeHasher::PortsFn ports = nullptr;
 };
 
 #define RDMA_BOND_SELECT_ENTRY_POINTS(PREFIX, REGIME)                       \
   switch (REGIME) {                                                         \
     case HashRegime::kRecirc:                                               \
       return {PREFIX##One<HashRegime::kRecirc>,                             \
-              PREFIX##Batch<HashRegime::kRecirc>};                          \
+              PREFIX##Batch<HashRegime::kRecirc>,                           \
+              PREFIX##Ports<HashRegime::kRecirc>};                          \
     case HashRegime::kXlate:                                                \
       return {PREFIX##One<HashRegime::kXlate>,                              \
-              PREFIX##Batch<HashRegime::kXlate>};                           \
+              PREFIX##Batch<HashRegime::kXlate>,                            \
+              PREFIX##Ports<HashRegime::kXlate>};                           \
     case HashRegime::kLbOutput:                                             \
     case HashRegime::kKernel:                                               \
       return {PREFIX##One<HashRegime::kLbOutput>,                           \
-              PREFIX##Batch<HashRegime::kLbOutput>};                        \
+              PREFIX##Batch<HashRegime::kLbOutput>,                         \
+              PREFIX##Ports<HashRegime::kLbOutput>};                        \
     case HashRegime::kNone:                                                 \
     case HashRegime::kSlb:                                                  \
       break;                                                                \
@@ -445,7 +494,8 @@ Result<RegimeHasher> RegimeHasher::Create(HashImpl impl, HashRegime regime,
                                 std::string(ToString(regime)) +
                                 " does not hash the 5-tuple");
   }
-  return RegimeHasher(impl, regime, basis, entry.one, entry.batch);
+  return RegimeHasher(impl, regime, basis, entry.one, entry.batch,
+                      entry.ports);
 }
 
 }  // namespace rdma_bond

@@ -145,6 +145,14 @@ class RegimeHasher {
     batch_(keys.data(), keys.size(), basis_, out.data());
   }
 
+  // out[i] = Hash(key with ports word ports[i]): the flow's addresses are
+  // hashed once.  PickSport() walks the source ports of one flow with it.
+  // REQUIRES: out.size() == ports.size().
+  void HashPorts(const FlowKey& key, std::span<const uint32_t> ports,
+                 std::span<uint32_t> out) const {
+    ports_(key, ports.data(), ports.size(), basis_, out.data());
+  }
+
   HashImpl impl() const { return impl_; }
   HashRegime regime() const { return regime_; }
   uint32_t basis() const { return basis_; }
@@ -155,18 +163,21 @@ class RegimeHasher {
   using OneFn = uint32_t (*)(const FlowKey& key, uint32_t basis);
   using BatchFn = void (*)(const FlowKey* keys, size_t n, uint32_t basis,
                            uint32_t* out);
+  using PortsFn = void (*)(const FlowKey& key, const uint32_t* ports,
+                           size_t n, uint32_t basis, uint32_t* out);
 
  private:
   RegimeHasher(HashImpl impl, HashRegime regime, uint32_t basis, OneFn one,
-               BatchFn batch)
+               BatchFn batch, PortsFn ports)
       : impl_(impl), regime_(regime), basis_(basis), one_(one),
-        batch_(batch) {}
+        batch_(batch), ports_(ports) {}
 
   HashImpl impl_;
   HashRegime regime_;
   uint32_t basis_;
   OneFn one_;
   BatchFn batch_;
+  PortsFn ports_;
 };
 
 }  // namespace rdma_bond

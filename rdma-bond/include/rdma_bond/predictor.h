@@ -272,6 +272,11 @@ class Predictor {
   Result<SportChoice> Walk(size_t member, FlowKey key, uint64_t spread_key,
                            const std::vector<bool>* taken,
                            const SlbSource* slb) const;
+  // Walk() of the hashing decision, from 'position' by 'stride', in
+  // batches.
+  Result<SportChoice> WalkHashed(size_t member, FlowKey key, uint32_t position,
+                                 uint32_t stride,
+                                 const std::vector<bool>* taken) const;
   // "member p2 of bond "bond0"".
   std::string MemberLabel(size_t member) const;
 
