@@ -18,7 +18,9 @@ rdma_bond_librdmabond_a_SOURCES = \
 	rdma-bond/status.cc \
 	rdma-bond/table_format.cc \
 	rdma-bond/table_format.h \
-	rdma-bond/table_reader.cc
+	rdma-bond/table_reader.cc \
+	rdma-bond/include/rdma_bond/rnic.h \
+	rdma-bond/rnic.cc
 
 # ---------------------------------------------------------------------------
 # rdma-bondctl.

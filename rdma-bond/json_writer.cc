@@ -4,6 +4,7 @@
 #include "json_writer.h"
 
 #include <cassert>
+#include <cmath>
 #include <cstdio>
 #include <utility>
 
@@ -167,6 +168,16 @@ void JsonWriter::String(std::string_view value) {
 void JsonWriter::Int(int64_t value) { Value(std::to_string(value), false); }
 
 void JsonWriter::Uint(uint64_t value) { Value(std::to_string(value), false); }
+
+void JsonWriter::Double(double value, int decimals) {
+  if (!std::isfinite(value)) {
+    Null();
+    return;
+  }
+  char text[64];
+  std::snprintf(text, sizeof text, "%.*f", decimals, value);
+  Value(text, false);
+}
 
 void JsonWriter::Bool(bool value) { Value(value ? "true" : "false", false); }
 

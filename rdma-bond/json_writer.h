@@ -57,6 +57,8 @@ class JsonWriter {
   void String(std::string_view value);
   void Int(int64_t value);
   void Uint(uint64_t value);
+  // A number with 'decimals' digits after the point; null if not finite.
+  void Double(double value, int decimals);
   void Bool(bool value);
   void Null();
 

@@ -3,6 +3,7 @@
 
 #include "json_writer.h"
 
+#include <cmath>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -93,6 +94,16 @@ TEST(JsonWriterTest, WritesScalarDocument) {
   JsonWriter json;
   json.Uint(18446744073709551615u);
   EXPECT_EQ(json.Finish(), "18446744073709551615\n");
+}
+
+TEST(JsonWriterTest, WritesDoublesWithFixedDecimalsAndNullForNan) {
+  JsonWriter json;
+  json.BeginArray();
+  json.Double(1.23456, 2);
+  json.Double(-0.5, 0);
+  json.Double(std::nan(""), 3);
+  json.EndArray();
+  EXPECT_EQ(json.Finish(), "[1.23, -0, null]\n");
 }
 
 TEST(JsonWriterTest, EscapesQuotesBackslashesAndControls) {
