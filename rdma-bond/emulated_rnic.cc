@@ -1,0 +1,851 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+
+#include "rdma_bond/emulated_rnic.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <string>
+
+namespace rdma_bond {
+
+namespace {
+
+// Per-frame overhead on the IP MTU that the path MTU must leave room for:
+// IP, UDP, BTH, RETH + ImmDt (the largest request headers), ICRC.
+constexpr uint32_t kRoceOverheadIpv4 = kIpv4HeaderBytes + kUdpHeaderBytes +
+                                       kBthBytes + kRethBytes + kImmDtBytes +
+                                       kIcrcBytes;
+constexpr uint32_t kRoceOverheadIpv6 =
+    kRoceOverheadIpv4 - kIpv4HeaderBytes + kIpv6HeaderBytes;
+constexpr uint32_t kDefaultPathMtu = 1024;       // Fits a 1500-byte MTU.
+static_assert(kDefaultPathMtu + kRoceOverheadIpv6 <= 1500,
+              "the default path MTU fits a standard Ethernet MTU");
+// Socket buffers of the AF_PACKET socket: a window of 256 4 KiB packets
+// per QP, a few QPs.
+constexpr int kSocketBufferBytes = 8 << 20;
+constexpr uint32_t kMaxQueueDepth = 1 << 16;
+
+int64_t MonotonicMicros() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000 + ts.tv_nsec / 1000;
+}
+
+std::array<uint8_t, 16> GidOf(const IpAddress& ip) {
+  std::array<uint8_t, 16> gid{};
+  if (ip.version == 6) return ip.bytes;
+  gid[10] = gid[11] = 0xff;         // ::ffff:a.b.c.d
+  std::memcpy(gid.data() + 12, ip.bytes.data(), 4);
+  return gid;
+}
+
+// The largest IB MTU whose packets fit an IP MTU of 'netdev_mtu'.
+uint32_t PathMtuFor(uint32_t netdev_mtu, int ip_version) {
+  const uint32_t overhead =
+      ip_version == 6 ? kRoceOverheadIpv6 : kRoceOverheadIpv4;
+  for (uint32_t mtu = kMaxRoceMtu; mtu > 256; mtu /= 2) {
+    if (mtu + overhead <= netdev_mtu) return mtu;
+  }
+  return 256;
+}
+
+Status Netdev(const std::string& name, unsigned long request, ifreq* ifr) {
+  if (name.empty() || name.size() >= IFNAMSIZ) {
+    return Status::InvalidArgument("\"" + name + "\" is not a netdev name");
+  }
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::FromErrno("socket(AF_INET)", errno);
+  std::memset(ifr, 0, sizeof *ifr);
+  std::memcpy(ifr->ifr_name, name.data(), name.size());
+  const int rc = ioctl(fd, request, ifr);
+  const int err = errno;
+  close(fd);
+  if (rc < 0) {
+    if (err == ENODEV) {
+      return Status::NotFound("emulated RNIC: netdev \"" + name +
+                              "\" does not exist (name a bond member, see "
+                              "ovs-appctl bond/show)");
+    }
+    return Status::FromErrno("ioctl on netdev \"" + name + "\"", err);
+  }
+  return Status::OK();
+}
+
+Result<MacAddress> NetdevMac(const std::string& name) {
+  ifreq ifr;
+  if (Status s = Netdev(name, SIOCGIFHWADDR, &ifr); !s.ok()) return s;
+  MacAddress mac;
+  std::memcpy(mac.data(), ifr.ifr_hwaddr.sa_data, mac.size());
+  return mac;
+}
+
+Result<uint32_t> NetdevMtu(const std::string& name) {
+  ifreq ifr;
+  if (Status s = Netdev(name, SIOCGIFMTU, &ifr); !s.ok()) return s;
+  return static_cast<uint32_t>(ifr.ifr_mtu);
+}
+
+// Classic BPF: keep UDP to port 4791 and 'ip', drop everything else, so
+// that the socket does not copy the member's other traffic.
+std::vector<sock_filter> RoceFilter(const IpAddress& ip) {
+  constexpr uint32_t kAccept = 0x40000;   // Bytes to keep: all.
+  std::vector<sock_filter> f;
+  // Jumps to the final "drop" are patched once the program is complete.
+  std::vector<size_t> to_drop;
+  const auto stmt = [&f](uint16_t code, uint32_t k) {
+    f.push_back(BPF_STMT(code, k));
+  };
+  const auto expect = [&f, &to_drop](uint16_t code, uint32_t k) {
+    to_drop.push_back(f.size());
+    f.push_back(BPF_JUMP(BPF_JMP | code | BPF_K, k, 0, 0));
+  };
+  stmt(BPF_LD | BPF_H | BPF_ABS, 12);                    // Ethertype.
+  if (ip.version == 4) {
+    expect(BPF_JEQ, kEthertypeIpv4);
+    stmt(BPF_LD | BPF_B | BPF_ABS, 23);                  // Protocol.
+    expect(BPF_JEQ, kIpProtoUdp);
+    stmt(BPF_LD | BPF_H | BPF_ABS, 20);                  // Flags, offset.
+    to_drop.push_back(f.size());                         // Fragments out.
+    f.push_back(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, 0, 0));
+    stmt(BPF_LD | BPF_W | BPF_ABS, 30);                  // Destination.
+    uint32_t word;
+    std::memcpy(&word, ip.bytes.data(), 4);
+    expect(BPF_JEQ, ntohl(word));
+    stmt(BPF_LDX | BPF_B | BPF_MSH, 14);                 // IHL * 4.
+    stmt(BPF_LD | BPF_H | BPF_IND, 14 + 2);              // UDP dport.
+    expect(BPF_JEQ, kRoceV2UdpPort);
+  } else {
+    expect(BPF_JEQ, kEthertypeIpv6);
+    stmt(BPF_LD | BPF_B | BPF_ABS, 20);                  // Next header.
+    expect(BPF_JEQ, kIpProtoUdp);
+    stmt(BPF_LD | BPF_H | BPF_ABS, 56);                  // UDP dport.
+    expect(BPF_JEQ, kRoceV2UdpPort);
+    for (int i = 0; i < 4; i++) {
+      stmt(BPF_LD | BPF_W | BPF_ABS, 38 + 4 * i);        // Destination.
+      uint32_t word;
+      std::memcpy(&word, ip.bytes.data() + 4 * i, 4);
+      expect(BPF_JEQ, ntohl(word));
+    }
+  }
+  stmt(BPF_RET | BPF_K, kAccept);
+  const size_t drop = f.size();
+  stmt(BPF_RET | BPF_K, 0);
+  for (size_t at : to_drop) {
+    const uint8_t offset = static_cast<uint8_t>(drop - at - 1);
+    if ((f[at].code & 0xf0) == BPF_JSET) {
+      f[at].jt = offset;
+    } else {
+      f[at].jf = offset;
+    }
+  }
+  return f;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// PacketSocketLink.
+
+struct PacketSocketLink::Batch {
+  static constexpr size_t kFrames = 64;
+  static constexpr size_t kSlotBytes = 9216 + 64;  // A jumbo frame.
+  std::vector<uint8_t> rx_buffer = std::vector<uint8_t>(kFrames * kSlotBytes);
+  mmsghdr rx_msgs[kFrames];
+  iovec rx_iov[kFrames];
+  sockaddr_ll rx_addr[kFrames];
+  mmsghdr tx_msgs[kFrames];
+  iovec tx_iov[kFrames];
+};
+
+PacketSocketLink::PacketSocketLink(int fd)
+    : fd_(fd), batch_(std::make_unique<Batch>()) {}
+
+PacketSocketLink::~PacketSocketLink() { close(fd_); }
+
+Result<std::unique_ptr<PacketSocketLink>> PacketSocketLink::Open(
+    const std::string& netdev, const IpAddress& local_ip) {
+  const unsigned ifindex = if_nametoindex(netdev.c_str());
+  if (ifindex == 0) {
+    return Status::NotFound("emulated RNIC: netdev \"" + netdev +
+                            "\" does not exist (name a bond member, see "
+                            "ovs-appctl bond/show)");
+  }
+  // Protocol 0: nothing is queued before the filter is attached and the
+  // socket bound.
+  const int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    const int err = errno;
+    Status s = Status::FromErrno(
+        "emulated RNIC on \"" + netdev + "\": AF_PACKET socket", err);
+    if (err == EPERM || err == EACCES) {
+      s = s.WithHint("(it needs CAP_NET_RAW: run as root or grant it, e.g. "
+                     "setcap cap_net_raw+ep PROGRAM)");
+    }
+    return s;
+  }
+  std::unique_ptr<PacketSocketLink> link(new PacketSocketLink(fd));
+  std::vector<sock_filter> filter = RoceFilter(local_ip);
+  sock_fprog program{static_cast<unsigned short>(filter.size()),
+                     filter.data()};
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program,
+                 sizeof program) < 0) {
+    return Status::FromErrno("emulated RNIC on \"" + netdev +
+                                 "\": attaching the RoCEv2 BPF filter",
+                             errno);
+  }
+  // Best effort: larger buffers (FORCE needs CAP_NET_ADMIN), no qdisc, no
+  // copies of our own frames.
+  const int buffer = kSocketBufferBytes;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buffer, sizeof buffer) < 0) {
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
+  }
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buffer, sizeof buffer) < 0) {
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
+  }
+  const int one = 1;
+  (void)setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
+#ifdef PACKET_IGNORE_OUTGOING
+  (void)setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+#endif
+  sockaddr_ll addr{};
+  addr.sll_family = AF_PACKET;
+  addr.sll_protocol = htons(ETH_P_ALL);
+  addr.sll_ifindex = static_cast<int>(ifindex);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+    return Status::FromErrno(
+        "emulated RNIC: binding AF_PACKET to \"" + netdev + "\"", errno);
+  }
+
+  Batch& b = *link->batch_;
+  for (size_t i = 0; i < Batch::kFrames; i++) {
+    b.rx_iov[i] = {b.rx_buffer.data() + i * Batch::kSlotBytes,
+                   Batch::kSlotBytes};
+    std::memset(&b.rx_msgs[i], 0, sizeof b.rx_msgs[i]);
+    b.rx_msgs[i].msg_hdr.msg_iov = &b.rx_iov[i];
+    b.rx_msgs[i].msg_hdr.msg_iovlen = 1;
+    b.rx_msgs[i].msg_hdr.msg_name = &b.rx_addr[i];
+    b.rx_msgs[i].msg_hdr.msg_namelen = sizeof b.rx_addr[i];
+    std::memset(&b.tx_msgs[i], 0, sizeof b.tx_msgs[i]);
+    b.tx_msgs[i].msg_hdr.msg_iov = &b.tx_iov[i];
+    b.tx_msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  return link;
+}
+
+size_t PacketSocketLink::Send(
+    std::span<const std::span<const uint8_t>> frames) {
+  Batch& b = *batch_;
+  size_t done = 0;
+  while (done < frames.size()) {
+    const size_t n = std::min(frames.size() - done, Batch::kFrames);
+    for (size_t i = 0; i < n; i++) {
+      b.tx_iov[i].iov_base = const_cast<uint8_t*>(frames[done + i].data());
+      b.tx_iov[i].iov_len = frames[done + i].size();
+    }
+    const int sent = sendmmsg(fd_, b.tx_msgs, static_cast<unsigned>(n), 0);
+    if (sent <= 0) {
+      if (sent < 0 && errno == EINTR) continue;
+      send_errors_ += frames.size() - done;
+      break;
+    }
+    done += static_cast<size_t>(sent);
+  }
+  return done;
+}
+
+size_t PacketSocketLink::Receive(std::span<std::span<const uint8_t>> frames) {
+  Batch& b = *batch_;
+  const size_t want = std::min(frames.size(), Batch::kFrames);
+  for (size_t i = 0; i < want; i++) {
+    b.rx_msgs[i].msg_hdr.msg_namelen = sizeof b.rx_addr[i];
+    b.rx_msgs[i].msg_hdr.msg_flags = 0;
+  }
+  const int got =
+      recvmmsg(fd_, b.rx_msgs, static_cast<unsigned>(want), MSG_DONTWAIT,
+               nullptr);
+  if (got <= 0) return 0;
+  size_t n = 0;
+  for (int i = 0; i < got; i++) {
+    const mmsghdr& m = b.rx_msgs[i];
+    if ((m.msg_hdr.msg_flags & MSG_TRUNC) != 0) continue;
+    if (b.rx_addr[i].sll_pkttype == PACKET_OUTGOING) continue;
+    frames[n++] = {static_cast<const uint8_t*>(b.rx_iov[i].iov_base),
+                   m.msg_len};
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------
+// MemoryFrameLink.
+
+struct MemoryFrameLink::Channel {
+  std::deque<std::vector<uint8_t>> queue[2];  // Frames for side 0 and 1.
+  int event_fd[2] = {-1, -1};
+};
+
+std::pair<std::unique_ptr<MemoryFrameLink>, std::unique_ptr<MemoryFrameLink>>
+MemoryFrameLink::CreatePair() {
+  auto channel = std::make_shared<Channel>();
+  for (int& fd : channel->event_fd) {
+    fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  }
+  return {std::unique_ptr<MemoryFrameLink>(new MemoryFrameLink(channel, 0)),
+          std::unique_ptr<MemoryFrameLink>(new MemoryFrameLink(channel, 1))};
+}
+
+MemoryFrameLink::MemoryFrameLink(std::shared_ptr<Channel> channel, int side)
+    : channel_(std::move(channel)), side_(side) {}
+
+MemoryFrameLink::~MemoryFrameLink() {
+  close(channel_->event_fd[side_]);
+  channel_->event_fd[side_] = -1;
+}
+
+int MemoryFrameLink::fd() const { return channel_->event_fd[side_]; }
+
+size_t MemoryFrameLink::queued() const {
+  return channel_->queue[side_].size();
+}
+
+void MemoryFrameLink::Inject(std::span<const uint8_t> frame) {
+  channel_->queue[side_].emplace_back(frame.begin(), frame.end());
+  const uint64_t one = 1;
+  if (channel_->event_fd[side_] >= 0) {
+    (void)!write(channel_->event_fd[side_], &one, sizeof one);
+  }
+}
+
+size_t MemoryFrameLink::Send(std::span<const std::span<const uint8_t>> frames) {
+  const int peer = 1 - side_;
+  bool any = false;
+  for (std::span<const uint8_t> f : frames) {
+    std::vector<uint8_t> frame(f.begin(), f.end());
+    if (tap_ && !tap_(frame)) continue;
+    channel_->queue[peer].push_back(std::move(frame));
+    any = true;
+  }
+  if (any && channel_->event_fd[peer] >= 0) {
+    const uint64_t one = 1;
+    (void)!write(channel_->event_fd[peer], &one, sizeof one);
+  }
+  return frames.size();
+}
+
+size_t MemoryFrameLink::Receive(std::span<std::span<const uint8_t>> frames) {
+  auto& queue = channel_->queue[side_];
+  received_.clear();
+  while (received_.size() < frames.size() && !queue.empty()) {
+    received_.push_back(std::move(queue.front()));
+    queue.pop_front();
+  }
+  for (size_t i = 0; i < received_.size(); i++) frames[i] = received_[i];
+  if (queue.empty()) {
+    uint64_t value;
+    (void)!read(channel_->event_fd[side_], &value, sizeof value);
+  }
+  return received_.size();
+}
+
+// ---------------------------------------------------------------------------
+// EmulatedRnic.
+
+Result<std::unique_ptr<EmulatedRnic>> EmulatedRnic::Open(
+    const EmulatedRnicOptions& options) {
+  if (options.local_ip.version != 4 && options.local_ip.version != 6) {
+    return Status::InvalidArgument("emulated RNIC: local IP is not set");
+  }
+  Result<uint32_t> netdev_mtu = NetdevMtu(options.member);
+  if (!netdev_mtu.ok()) return netdev_mtu.status();
+  MacAddress mac{};
+  if (options.source_mac) {
+    mac = *options.source_mac;
+  } else {
+    Result<MacAddress> found = NetdevMac(
+        options.mac_netdev.empty() ? options.member : options.mac_netdev);
+    if (!found.ok()) return found.status();
+    mac = *found;
+  }
+  Result<std::unique_ptr<PacketSocketLink>> link =
+      PacketSocketLink::Open(options.member, options.local_ip);
+  if (!link.ok()) return link.status();
+  EmulatedRnicOptions resolved = options;
+  resolved.source_mac = mac;
+  if (resolved.mtu == 0) {
+    resolved.mtu = PathMtuFor(*netdev_mtu, options.local_ip.version);
+  }
+  return Create(resolved, std::move(*link));
+}
+
+Result<std::unique_ptr<EmulatedRnic>> EmulatedRnic::Create(
+    const EmulatedRnicOptions& options, std::unique_ptr<FrameLink> link) {
+  const uint32_t mtu = options.mtu == 0 ? kDefaultPathMtu : options.mtu;
+  if (mtu < 256 || mtu > kMaxRoceMtu || (mtu & (mtu - 1)) != 0) {
+    return Status::InvalidArgument("emulated RNIC: path MTU " +
+                                   std::to_string(mtu) +
+                                   " is not 256, 512, 1024, 2048 or 4096");
+  }
+  if (options.tuning.window_packets == 0 ||
+      options.tuning.ack_req_every == 0) {
+    return Status::InvalidArgument(
+        "emulated RNIC: window and AckReq interval must be positive");
+  }
+  std::unique_ptr<EmulatedRnic> rnic(new EmulatedRnic(
+      options, options.source_mac.value_or(MacAddress{}), mtu,
+      std::move(link)));
+  if (Status s = rnic->Init(); !s.ok()) return s;
+  return rnic;
+}
+
+EmulatedRnic::EmulatedRnic(const EmulatedRnicOptions& options, MacAddress mac,
+                           uint32_t mtu, std::unique_ptr<FrameLink> link)
+    : options_(options),
+      name_("emulated:" + options.member),
+      mac_(mac),
+      mtu_(mtu),
+      link_(std::move(link)),
+      rng_(options.seed != 0 ? options.seed : std::random_device{}()),
+      tx_slots_(kBatch * kFrameSlotBytes),
+      tx_views_(kBatch),
+      rx_views_(kBatch) {
+  next_qpn_ = 2 + static_cast<uint32_t>(rng_() % (kQpnMask - 1));
+  ip_id_ = static_cast<uint16_t>(rng_());
+}
+
+Status EmulatedRnic::Init() {
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) return Status::FromErrno("epoll_create1", errno);
+  kick_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (kick_fd_ < 0) return Status::FromErrno("eventfd", errno);
+  for (int fd : {link_->fd(), kick_fd_}) {
+    if (fd < 0) continue;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) < 0) {
+      return Status::FromErrno("epoll_ctl", errno);
+    }
+  }
+  return Status::OK();
+}
+
+EmulatedRnic::~EmulatedRnic() {
+  for (EmulatedQueuePair* qp : qp_list_) qp->rnic_ = nullptr;
+  link_.reset();
+  if (kick_fd_ >= 0) close(kick_fd_);
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+}
+
+Result<std::unique_ptr<QueuePair>> EmulatedRnic::CreateQp(
+    const QpOptions& options) {
+  if (options.max_send_wr == 0 || options.max_recv_wr == 0 ||
+      options.max_send_wr > kMaxQueueDepth ||
+      options.max_recv_wr > kMaxQueueDepth) {
+    return Status::InvalidArgument(
+        name_ + ": queue depths must be 1.." + std::to_string(kMaxQueueDepth));
+  }
+  if (options.retry_count > 7 || options.rnr_retry > 7) {
+    return Status::InvalidArgument(name_ +
+                                   ": retry_count and rnr_retry are 0..7");
+  }
+  if (qps_.size() >= kQpnMask - 2) {
+    return Status::Unavailable(name_ + ": out of QP numbers");
+  }
+  // QPNs 0 and 1 are the special QPs of IB; skip them and those in use.
+  while (next_qpn_ < 2 || qps_.count(next_qpn_) != 0) {
+    next_qpn_ = (next_qpn_ + 1) & kQpnMask;
+  }
+  const uint32_t qpn = next_qpn_;
+  next_qpn_ = (next_qpn_ + 1) & kQpnMask;
+  std::unique_ptr<EmulatedQueuePair> qp(new EmulatedQueuePair(
+      this, qpn, RandomPsn(), options, options_.tuning));
+  qps_[qpn] = qp.get();
+  qp_list_.push_back(qp.get());
+  return std::unique_ptr<QueuePair>(std::move(qp));
+}
+
+uint32_t EmulatedRnic::RandomPsn() {
+  return static_cast<uint32_t>(rng_()) & kPsnMask;
+}
+
+void EmulatedRnic::Remove(EmulatedQueuePair* qp) {
+  const RcStats& s = qp->transport_.stats();
+  RcStats& r = retired_transport_;
+  r.packets_sent += s.packets_sent;
+  r.retransmits += s.retransmits;
+  r.timeouts += s.timeouts;
+  r.acks_sent += s.acks_sent;
+  r.naks_sent += s.naks_sent;
+  r.rnr_naks_sent += s.rnr_naks_sent;
+  r.acks_received += s.acks_received;
+  r.naks_received += s.naks_received;
+  r.rnr_naks_received += s.rnr_naks_received;
+  r.packets_received += s.packets_received;
+  r.duplicates += s.duplicates;
+  r.out_of_order += s.out_of_order;
+  qps_.erase(qp->qpn_);
+  qp_list_.erase(std::find(qp_list_.begin(), qp_list_.end(), qp));
+}
+
+Result<MemoryRegion> EmulatedRnic::Register(void* addr, size_t length) {
+  if (addr == nullptr && length != 0) {
+    return Status::InvalidArgument(name_ + ": cannot register a null buffer");
+  }
+  if (reinterpret_cast<uintptr_t>(addr) + length <
+      reinterpret_cast<uintptr_t>(addr)) {
+    return Status::InvalidArgument(name_ + ": buffer wraps around memory");
+  }
+  uint32_t lkey;
+  uint32_t rkey;
+  do {
+    lkey = static_cast<uint32_t>(rng_());
+  } while (lkey == 0 || rkey_by_lkey_.count(lkey) != 0);
+  do {
+    rkey = static_cast<uint32_t>(rng_());
+  } while (rkey == 0 || regions_by_rkey_.count(rkey) != 0);
+  regions_by_rkey_[rkey] = {static_cast<uint8_t*>(addr), length, lkey};
+  rkey_by_lkey_[lkey] = rkey;
+  return MemoryRegion{static_cast<uint8_t*>(addr), length, lkey, rkey};
+}
+
+Status EmulatedRnic::Deregister(const MemoryRegion& mr) {
+  auto it = regions_by_rkey_.find(mr.rkey);
+  if (it == regions_by_rkey_.end() || it->second.lkey != mr.lkey) {
+    return Status::NotFound(name_ + ": no memory region with lkey " +
+                            std::to_string(mr.lkey) + " and rkey " +
+                            std::to_string(mr.rkey));
+  }
+  rkey_by_lkey_.erase(mr.lkey);
+  regions_by_rkey_.erase(it);
+  return Status::OK();
+}
+
+const EmulatedRnic::Region* EmulatedRnic::FindLocal(uint32_t lkey) const {
+  auto key = rkey_by_lkey_.find(lkey);
+  if (key == rkey_by_lkey_.end()) return nullptr;
+  return &regions_by_rkey_.at(key->second);
+}
+
+uint8_t* EmulatedRnic::ResolveRemoteWrite(uint32_t rkey, uint64_t va,
+                                          uint64_t length) {
+  auto it = regions_by_rkey_.find(rkey);
+  if (it == regions_by_rkey_.end()) return nullptr;
+  const Region& r = it->second;
+  const uint64_t base = reinterpret_cast<uintptr_t>(r.addr);
+  if (va < base || length > r.length || va - base > r.length - length) {
+    return nullptr;
+  }
+  return r.addr + (va - base);
+}
+
+void EmulatedRnic::Kick() { SetPending(true); }
+
+void EmulatedRnic::SetPending(bool pending) {
+  if (pending == kicked_) return;
+  if (pending) {
+    const uint64_t one = 1;
+    (void)!write(kick_fd_, &one, sizeof one);
+  } else {
+    uint64_t value;
+    (void)!read(kick_fd_, &value, sizeof value);
+  }
+  kicked_ = pending;
+}
+
+int64_t EmulatedRnic::NextDeadlineUs() const {
+  int64_t earliest = -1;
+  for (const EmulatedQueuePair* qp : qp_list_) {
+    const int64_t d = qp->transport_.NextDeadline();
+    if (d >= 0 && (earliest < 0 || d < earliest)) earliest = d;
+  }
+  if (earliest < 0) return -1;
+  return std::max<int64_t>(0, earliest - MonotonicMicros());
+}
+
+size_t EmulatedRnic::PollCompletions(std::span<Completion> out) {
+  const int64_t now = MonotonicMicros();
+  ReceiveFrames(now);
+  RunTimers(now);
+  bool pending = TransmitFrames(now);
+
+  size_t n = 0;
+  const size_t count = qp_list_.size();
+  for (size_t i = 0; i < count && n < out.size(); i++) {
+    EmulatedQueuePair* qp = qp_list_[(next_cq_qp_ + i) % count];
+    n += qp->transport_.TakeCompletions(out.subspan(n));
+  }
+  if (count > 0) next_cq_qp_ = (next_cq_qp_ + 1) % count;
+  for (const EmulatedQueuePair* qp : qp_list_) {
+    if (pending) break;
+    pending = qp->transport_.HasCompletions();
+  }
+  SetPending(pending);
+  return n;
+}
+
+void EmulatedRnic::ReceiveFrames(int64_t now_us) {
+  for (int batch = 0; batch < kMaxBatchesPerPoll; batch++) {
+    const size_t n = link_->Receive(rx_views_);
+    for (size_t i = 0; i < n; i++) HandleFrame(rx_views_[i], now_us);
+    if (n < rx_views_.size()) break;
+  }
+}
+
+void EmulatedRnic::HandleFrame(std::span<const uint8_t> frame,
+                               int64_t now_us) {
+  FrameAddress address;
+  RocePacket packet;
+  FrameDefect defect;
+  if (!ParseFrame(frame, &address, &packet, &defect).ok()) {
+    if (defect == FrameDefect::kBadIcrc) {
+      stats_.dropped_bad_icrc++;
+    } else {
+      stats_.dropped_malformed++;
+    }
+    return;
+  }
+  if (address.dst_ip != options_.local_ip) {
+    stats_.dropped_not_local++;
+    return;
+  }
+  auto it = qps_.find(packet.bth.dest_qpn);
+  if (it == qps_.end()) {
+    // A real port only sees its own frames: one for a QP of the host's
+    // other RNIC is lost here.
+    stats_.dropped_wrong_qpn++;
+    return;
+  }
+  stats_.frames_received++;
+  stats_.bytes_received += frame.size();
+  it->second->transport_.OnPacket(packet, now_us);
+}
+
+void EmulatedRnic::RunTimers(int64_t now_us) {
+  for (EmulatedQueuePair* qp : qp_list_) {
+    const int64_t deadline = qp->transport_.NextDeadline();
+    if (deadline >= 0 && deadline <= now_us) qp->transport_.OnTimer(now_us);
+  }
+}
+
+bool EmulatedRnic::TransmitFrames(int64_t now_us) {
+  const size_t count = qp_list_.size();
+  if (count == 0) return false;
+  size_t budget = kBatch * kMaxBatchesPerPoll;
+  RocePacket packet;
+  bool more = true;
+  // Round robin: one packet per QP per turn, so that a long message does
+  // not hold back the ACKs and small messages of the others.
+  while (budget > 0 && more) {
+    more = false;
+    for (size_t i = 0; i < count && budget > 0; i++) {
+      EmulatedQueuePair* qp = qp_list_[(next_tx_qp_ + i) % count];
+      if (!qp->transport_.NextPacket(now_us, &packet)) continue;
+      more = true;
+      budget--;
+      qp->address_.ip_id = NextIpId();
+      std::span<uint8_t> slot(tx_slots_.data() + tx_count_ * kFrameSlotBytes,
+                              kFrameSlotBytes);
+      Result<size_t> length = BuildFrame(qp->address_, packet, slot);
+      if (!length.ok()) continue;   // Cannot happen: sizes are checked.
+      tx_views_[tx_count_++] = slot.first(*length);
+      stats_.bytes_sent += *length;
+      if (tx_count_ == kBatch) FlushTx();
+    }
+  }
+  next_tx_qp_ = (next_tx_qp_ + 1) % count;
+  FlushTx();
+  if (budget > 0) return false;
+  for (const EmulatedQueuePair* qp : qp_list_) {
+    if (qp->transport_.HasOutput()) return true;
+  }
+  return false;
+}
+
+void EmulatedRnic::FlushTx() {
+  if (tx_count_ == 0) return;
+  const size_t sent =
+      link_->Send(std::span<const std::span<const uint8_t>>(
+          tx_views_.data(), tx_count_));
+  stats_.frames_sent += sent;
+  stats_.send_dropped += tx_count_ - sent;
+  tx_count_ = 0;
+}
+
+EmulatedRnicStats EmulatedRnic::stats() const {
+  EmulatedRnicStats s = stats_;
+  s.transport = retired_transport_;
+  for (const EmulatedQueuePair* qp : qp_list_) {
+    const RcStats& q = qp->transport_.stats();
+    RcStats& t = s.transport;
+    t.packets_sent += q.packets_sent;
+    t.retransmits += q.retransmits;
+    t.timeouts += q.timeouts;
+    t.acks_sent += q.acks_sent;
+    t.naks_sent += q.naks_sent;
+    t.rnr_naks_sent += q.rnr_naks_sent;
+    t.acks_received += q.acks_received;
+    t.naks_received += q.naks_received;
+    t.rnr_naks_received += q.rnr_naks_received;
+    t.packets_received += q.packets_received;
+    t.duplicates += q.duplicates;
+    t.out_of_order += q.out_of_order;
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// EmulatedQueuePair.
+
+EmulatedQueuePair::EmulatedQueuePair(EmulatedRnic* rnic, uint32_t qpn,
+                                     uint32_t psn, const QpOptions& options,
+                                     const RcTuning& tuning)
+    : rnic_(rnic),
+      qpn_(qpn),
+      psn_(psn),
+      transport_(qpn, options, rnic, tuning) {
+  address_.src_mac = rnic->mac_;
+  address_.src_ip = rnic->options_.local_ip;
+  address_.dst_ip = rnic->options_.local_ip;
+}
+
+EmulatedQueuePair::~EmulatedQueuePair() {
+  if (rnic_ != nullptr) rnic_->Remove(this);
+}
+
+Status EmulatedQueuePair::CheckAttached() const {
+  if (rnic_ == nullptr) {
+    return Status::InvalidArgument("QP " + std::to_string(qpn_) +
+                                   ": its emulated RNIC was destroyed");
+  }
+  return Status::OK();
+}
+
+QpEndpoint EmulatedQueuePair::local() const {
+  QpEndpoint e;
+  e.qpn = qpn_;
+  e.psn = psn_;
+  e.ip = address_.src_ip;
+  e.gid = GidOf(e.ip);
+  e.mac = address_.src_mac;
+  e.mtu = rnic_ != nullptr ? rnic_->mtu_ : kDefaultPathMtu;
+  return e;
+}
+
+Status EmulatedQueuePair::Connect(const QpEndpoint& remote, uint16_t sport) {
+  if (Status s = CheckAttached(); !s.ok()) return s;
+  if (!IsRoceSport(sport)) {
+    return Status::InvalidArgument("UDP source port " + std::to_string(sport) +
+                                   " is not a RoCEv2 port (49152..65535)");
+  }
+  if (remote.ip.version != address_.src_ip.version) {
+    return Status::InvalidArgument("QP " + std::to_string(qpn_) +
+                                   ": remote " + ToString(remote.ip) +
+                                   " is not of the local IP version");
+  }
+  if (remote.qpn < 2 || remote.qpn > kQpnMask) {
+    return Status::InvalidArgument("remote QPN " + std::to_string(remote.qpn) +
+                                   " is not 2..2^24-1");
+  }
+  RcConnection c;
+  c.remote_qpn = remote.qpn;
+  c.local_psn = psn_;
+  c.remote_psn = remote.psn;
+  c.mtu = std::min(rnic_->mtu_, remote.mtu);
+  if (Status s = transport_.Connect(c); !s.ok()) {
+    return s.WithPrefix("QP " + std::to_string(qpn_));
+  }
+  address_.dst_mac = remote.mac;
+  address_.dst_ip = remote.ip;
+  address_.udp_sport = sport;
+  return Status::OK();
+}
+
+Status EmulatedQueuePair::SetSourcePort(uint16_t sport) {
+  if (!IsRoceSport(sport)) {
+    return Status::InvalidArgument("UDP source port " + std::to_string(sport) +
+                                   " is not a RoCEv2 port (49152..65535)");
+  }
+  if (transport_.state() != QpState::kRts) {
+    return Status::InvalidArgument("QP " + std::to_string(qpn_) +
+                                   " is not connected");
+  }
+  address_.udp_sport = sport;       // The next frame leaves with it.
+  return Status::OK();
+}
+
+Status EmulatedQueuePair::CheckLocal(const MemoryRegion& mr,
+                                     const uint8_t* data,
+                                     size_t length) const {
+  if (Status s = CheckAttached(); !s.ok()) return s;
+  const EmulatedRnic::Region* r = rnic_->FindLocal(mr.lkey);
+  const uintptr_t base = reinterpret_cast<uintptr_t>(r ? r->addr : nullptr);
+  const uintptr_t at = reinterpret_cast<uintptr_t>(data);
+  if (r == nullptr ||
+      (length > 0 && (at < base || length > r->length ||
+                      at - base > r->length - length))) {
+    return Status::InvalidArgument(
+        "QP " + std::to_string(qpn_) + ": buffer of " +
+        std::to_string(length) + " bytes is not inside the memory region "
+        "with lkey " + std::to_string(mr.lkey));
+  }
+  return Status::OK();
+}
+
+Status EmulatedQueuePair::PostSend(uint64_t wr_id, const MemoryRegion& mr,
+                                   std::span<const uint8_t> data) {
+  if (Status s = CheckLocal(mr, data.data(), data.size()); !s.ok()) return s;
+  Status s = transport_.PostSend(wr_id, data, nullptr);
+  if (s.ok()) rnic_->Kick();
+  return s;
+}
+
+Status EmulatedQueuePair::PostSendWithImm(uint64_t wr_id,
+                                          const MemoryRegion& mr,
+                                          std::span<const uint8_t> data,
+                                          uint32_t imm) {
+  if (Status s = CheckLocal(mr, data.data(), data.size()); !s.ok()) return s;
+  Status s = transport_.PostSend(wr_id, data, &imm);
+  if (s.ok()) rnic_->Kick();
+  return s;
+}
+
+Status EmulatedQueuePair::PostRecv(uint64_t wr_id, const MemoryRegion& mr,
+                                   std::span<uint8_t> buffer) {
+  if (Status s = CheckLocal(mr, buffer.data(), buffer.size()); !s.ok()) {
+    return s;
+  }
+  Status s = transport_.PostRecv(wr_id, buffer);
+  if (s.ok() && transport_.HasCompletions()) rnic_->Kick();
+  return s;
+}
+
+Status EmulatedQueuePair::PostWrite(uint64_t wr_id, const MemoryRegion& mr,
+                                    std::span<const uint8_t> data,
+                                    uint64_t remote_addr, uint32_t rkey,
+                                    const uint32_t* imm) {
+  if (Status s = CheckLocal(mr, data.data(), data.size()); !s.ok()) return s;
+  Status s = transport_.PostWrite(wr_id, data, remote_addr, rkey, imm);
+  if (s.ok()) rnic_->Kick();
+  return s;
+}
+
+void EmulatedQueuePair::SetError() {
+  transport_.SetError();
+  if (rnic_ != nullptr) rnic_->Kick();
+}
+
+}  // namespace rdma_bond
