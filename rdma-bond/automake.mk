@@ -20,7 +20,9 @@ rdma_bond_librdmabond_a_SOURCES = \
 	rdma-bond/table_format.h \
 	rdma-bond/table_reader.cc \
 	rdma-bond/include/rdma_bond/rnic.h \
-	rdma-bond/rnic.cc
+	rdma-bond/include/rdma_bond/rnic_mux.h \
+	rdma-bond/rnic.cc \
+	rdma-bond/rnic_mux.cc
 
 # ---------------------------------------------------------------------------
 # rdma-bondctl.

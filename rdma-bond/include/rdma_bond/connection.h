@@ -1,0 +1,354 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+//
+// Connection: one logical, reliable, in-order RDMA connection between two
+// bonded hosts, carried by a full mesh of queue pairs.
+//
+// Motivation.  A host bonds two ports of different NICs in an OVS bond.  A
+// queue pair lives on one RNIC, so a single QP dies with its NIC, and a QP
+// that sends from the wrong member moves the host's MAC on the switch
+// (active-backup) or is hashed back to an RNIC that does not know it
+// (balance-tcp).  A Connection hides that: the application sends messages
+// and RDMA writes; the connection keeps them on paths the bond and the
+// switch agree on, and moves them when a member fails, without losing or
+// duplicating any.
+//
+// Paths.  For local member i (local Rnic i) and remote member j, path
+// (i, j) is a QP on local RNIC i connected to a QP on the peer's RNIC j.
+// All pairs are connected; which of them carry traffic depends on both
+// bonds (PathPlanner, and the peer's view sent over the side channel):
+//
+//   - active-backup: only (local active, remote active).  The others are
+//     connected and kept ready but never send (a frame from a standby
+//     member would move the host's MAC on the switch).  Each side tells
+//     the other its active member (ACTIVE) initially and on every change.
+//   - balance-tcp: every path whose two members are usable.  Our source
+//     port must map to member i in our bond (PathPlanner), and the switch
+//     (whose hash nobody knows) must deliver our frames to the peer's
+//     member j and the peer's frames back to ours.  Each side probes each
+//     path with a PROBE message; a side that has not received the peer's
+//     probe within probe_timeout sends REPICK and the peer moves to its
+//     next candidate port.  A path is UP when its own probe is
+//     acknowledged: the acknowledgement proves both directions.  After 64
+//     candidates the path is failed (with the reason) and retried every
+//     second.
+//   - no snapshot (bond == nullptr): every path carries; ports spread by
+//     options.spread_key.
+//
+// Reliability.  Every message carries a header (64-bit connection
+// sequence, type, length).  The sender keeps each message in registered
+// memory until its send completes kSuccess; when a path fails (an error
+// completion, a disabled member, a lost source-port mapping) its
+// unacknowledged messages are re-queued in sequence order on the surviving
+// carrying paths, or held until one is UP.  The receiver reorders by
+// sequence, delivers each message exactly once and in order, and drops
+// duplicates.  A failed path is reconnected with PATH_RESET /
+// PATH_RESET_ACK (two fresh QPs; when both sides reset at once, the
+// initiator's reset wins) and probed again.
+//
+// RDMA writes.  Write() copies the data into registered memory, writes it
+// into the peer's write region with the rkey of the path's remote RNIC,
+// then sends a write notice on the same QP; RC ordering makes the data
+// visible before the notice.  If the path dies, both are re-sent on a
+// survivor with that path's rkey; the notice is delivered once (OnWrite),
+// in order with the messages.
+//
+// Usage:
+//   Result<std::unique_ptr<Connection>> c = Connection::Establish(
+//       std::move(side_channel), /*initiator=*/true, {&rnic1, &rnic2},
+//       &bond, table_hash_impl, options);
+//   if (!c.ok()) return c.status();
+//   (*c)->OnMessage([](std::span<const uint8_t> m) { ... });
+//   while (...) {
+//     Status s = (*c)->Send(message);   // Unavailable: Progress(), retry.
+//     RETURN_IF_ERROR((*c)->Progress());
+//   }
+//   (*c)->Close(std::chrono::seconds(5));
+//
+// Thread-safety: none.  A Connection, its RNICs and its side channel are
+// used from one thread at a time; callbacks run inside Progress() (and
+// Close()) on that thread and may call Send(), Write() and Progress() (to
+// free send buffers when Send() says Unavailable: a nested Progress()
+// delivers nothing until the callback returns), but not Close().
+
+#ifndef RDMA_BOND_CONNECTION_H_
+#define RDMA_BOND_CONNECTION_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rdma_bond/bond.h"
+#include "rdma_bond/five_tuple.h"
+#include "rdma_bond/path_planner.h"
+#include "rdma_bond/rnic.h"
+#include "rdma_bond/side_channel.h"
+#include "rdma_bond/status.h"
+
+namespace rdma_bond {
+
+struct ConnectionOptions {
+  IpAddress local, remote;          // The RoCEv2 addresses of both hosts.
+  uint32_t max_message_size = 65536;   // Bytes of payload per message.
+  uint32_t send_window = 256;          // Work requests in flight per path.
+  uint32_t recv_buffers = 256;         // Receives posted per QP.
+  size_t write_region_size = 1 << 20;  // Peer-writable region each side
+                                       // exposes.
+  std::chrono::milliseconds probe_timeout{20};
+  std::chrono::milliseconds establish_timeout{5000};
+  uint64_t spread_key = 0;             // Spreads source ports between
+                                       // connections.
+  uint32_t max_probe_attempts = 64;    // Source ports tried per path before
+                                       // it is failed for failed_retry.
+  std::chrono::milliseconds failed_retry{1000};
+  QpOptions qp;                        // For every QP (rnic.h).
+  // Called about every millisecond while Establish() waits (for the
+  // peer's HELLO and ENDPOINTS, and for a path to come up), so that a
+  // caller that sets up several connections one after the other keeps the
+  // earlier ones running: the peer may need them to answer (a path reset)
+  // before it gets to this one.  Must not touch this connection.
+  std::function<void()> while_establishing;
+};
+
+struct PathStats {
+  size_t local_index = 0, remote_index = 0;
+  std::string local_member, remote_member, rnic;
+  // "idle", "resetting", "ready", "probing", "up", "down", "failed".
+  std::string state;
+  bool up = false;                  // Its probe was acknowledged.
+  bool carries = false;             // Both bonds let it carry traffic.
+  uint16_t sport = 0;
+  uint64_t messages_sent = 0;       // Posted on it (writes included).
+  uint64_t messages_received = 0;   // Data and notices received on it.
+  uint64_t resent_from = 0;         // Moved off it when it failed.
+  uint64_t repins = 0;              // Source port changes (bond change).
+  uint64_t failures = 0;
+  uint64_t probe_attempts = 0;      // Probes posted.
+  uint64_t repicks = 0;             // Source ports moved on REPICK.
+  uint64_t resets = 0;              // Reconnections (PATH_RESET).
+  std::string last_error;
+};
+
+struct ConnectionStats {
+  uint64_t messages_sent = 0;       // Accepted by Send() and Write().
+  uint64_t messages_delivered = 0;  // Given to OnMessage / OnWrite.
+  uint64_t duplicates_dropped = 0;
+  uint64_t resent = 0;              // Re-queued after a path failure.
+  uint64_t repins = 0;
+  uint64_t path_failures = 0;
+  uint64_t stalls = 0;              // Times work waited with no path UP.
+  std::vector<PathStats> paths;
+};
+
+class Connection {
+ public:
+  // Sets up the connection on 'side', a connected side channel (taken);
+  // 'initiator' is true on exactly one side (the client).  'rnics': the
+  // local RNICs, one per bond member, in path order (Rnic::member() names
+  // a member of 'bond'); not owned, must outlive the connection.  'bond'
+  // may be nullptr (no snapshot: every path carries).  Returns when at
+  // least one path that may carry traffic is UP, or fails after
+  // options.establish_timeout with a message naming each path and why it
+  // is not up.  Fails at once on a side-channel protocol mismatch, an
+  // invalid option, or an RNIC that cannot create QPs or register memory.
+  static Result<std::unique_ptr<Connection>> Establish(
+      std::unique_ptr<SideChannel> side, bool initiator,
+      std::vector<Rnic*> rnics, const Bond* bond, uint32_t table_hash_impl,
+      const ConnectionOptions& options);
+
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  // Destroys the QPs, then deregisters and frees the memory.  Does not
+  // send BYE: call Close() first for an orderly end.
+  ~Connection();
+
+  // Queues a message (copied into registered memory).  Unavailable when
+  // the send buffers are full: call Progress() and retry.  InvalidArgument
+  // when longer than max_message_size or after Close().  Never lost: if
+  // its path dies, it is re-sent on a survivor.
+  Status Send(std::span<const uint8_t> message);
+
+  // RDMA write of 'data' to offset 'remote_offset' of the peer's write
+  // region, followed by the delivery of a write notice (offset, length) to
+  // the peer's OnWrite callback exactly once, in order with the messages.
+  // Re-sent on a survivor path (with that path's rkey) if its path dies.
+  // InvalidArgument if 'data' is longer than max_message_size or does not
+  // fit in the peer's region; Unavailable as Send().
+  Status Write(std::span<const uint8_t> data, uint64_t remote_offset);
+
+  // Callbacks, run inside Progress(): messages in order, exactly once.
+  // The span is valid during the call only.  Messages (and write notices)
+  // that arrive while the callback for them is not set are held, not
+  // dropped: the first Progress() after it is set delivers them.
+  void OnMessage(std::function<void(std::span<const uint8_t>)> cb);
+  void OnWrite(std::function<void(uint64_t offset, size_t length)> cb);
+
+  // The local region the peer writes into (write_region_size bytes).
+  std::span<uint8_t> write_region();
+
+  // Polls the RNICs, the side channel and the timers; never blocks.  Fails
+  // only when the connection is lost: the side channel closed without
+  // BYE, or no path could carry traffic for establish_timeout (the
+  // message names every path and its last error).  Once failed, it keeps
+  // failing with the same status.
+  Status Progress();
+
+  // A new table snapshot (the same bond as at Establish()).  Re-pins:
+  // balance-tcp: a path whose source port no longer maps to its member
+  // gets a new one (counted in repins); a path whose member is now
+  // disabled is failed at once with SetError, so that its in-flight work
+  // is re-sent on survivors immediately; a re-enabled member's paths are
+  // reset and probed.  Active-backup: the carrying path follows the new
+  // active member and the old one is stopped at once.  The peer is told
+  // (ACTIVE).  On error (the snapshot cannot be planned) nothing changes.
+  Status UpdateBond(const Bond& bond, uint32_t table_hash_impl);
+
+  // Messages and writes sent (or queued) and not yet acknowledged.
+  size_t InFlight() const;
+  // The RNICs' event fds and the side channel's fd, for poll().
+  std::vector<int> Fds() const;
+  // Microseconds until Progress() must run even without events; -1: none.
+  int64_t NextDeadlineUs() const;
+  // Waits in poll() on Fds() for at most 'max_wait' or NextDeadlineUs().
+  void WaitForEvents(std::chrono::milliseconds max_wait) const;
+  ConnectionStats stats() const;
+  // True when at least one carrying path is UP.
+  bool HasCarryingPath() const;
+
+  // Runs Progress() until everything sent is acknowledged (bounded by
+  // 'timeout'), then sends BYE and, still progressing, waits (bounded by
+  // the same deadline) for the peer's BYE so that its last messages are
+  // received.  Unavailable if something stayed unacknowledged.
+  Status Close(std::chrono::milliseconds timeout);
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Path;                      // One QP pair; defined in connection.cc.
+
+  // A message or write kept until acknowledged.
+  struct Item {
+    uint8_t type = 0;               // MessageType in connection.cc.
+    uint32_t slot = 0;              // Its send slot.
+    uint32_t length = 0;            // Payload bytes.
+    uint64_t remote_offset = 0;     // Writes: offset in the peer's region.
+    int path = -1;                  // Posted on this path, or -1.
+    uint32_t epoch = 0;             // ... in this epoch of the path.
+  };
+  // A message that arrived before its predecessors.
+  struct Pending {
+    uint8_t type = 0;
+    std::vector<uint8_t> payload;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+  };
+
+  Connection(std::unique_ptr<SideChannel> side, bool initiator,
+             std::vector<Rnic*> rnics, const ConnectionOptions& options);
+
+  Status Setup(const Bond* bond, uint32_t table_hash_impl);
+  Status Handshake();
+  Status WaitEstablished();
+  // The next side-channel message during Establish(), calling
+  // options_.while_establishing while it waits.
+  Result<SideMessage> ReceiveSide(std::string_view what);
+  std::string DescribePaths() const;
+
+  // Messages.
+  Status Enqueue(uint8_t type, std::span<const uint8_t> data,
+                 uint64_t remote_offset);
+  void Schedule();
+  Path* PickPath(size_t wrs);
+  Status PostItem(Path& path, uint64_t seq, Item& item);
+  void Deliver(uint64_t seq, uint8_t type, std::span<const uint8_t> payload,
+               uint64_t offset, uint64_t length);
+  void DeliverOne(uint8_t type, std::span<const uint8_t> payload,
+                  uint64_t offset, uint64_t length);
+  // Whether the application set the callback that takes 'type'.
+  bool HasCallbackFor(uint8_t type) const;
+  // Delivers what is held in order (after Establish() returned).
+  void DeliverReady();
+
+  // Completions.
+  void PollRnic(size_t rnic);
+  void HandleCompletion(const Completion& c);
+  void HandleReceive(Path& path, uint32_t buffer, uint32_t byte_len);
+
+  // Side channel.
+  Status SendSide(SideMessageType type, const std::vector<uint8_t>& body);
+  Status PollSide();
+  Status HandleSide(const SideMessage& message);
+  Path* FindPath(const PathId& id);
+  BondView LocalView() const;
+
+  // Paths.
+  bool Carries(const Path& path) const;
+  bool Usable(const Path& path) const;
+  void FailPath(Path& path, const std::string& reason);
+  void StartReset(Path& path);
+  Status CreatePathQp(Path& path);
+  void ConnectPath(Path& path, const QpEndpoint& remote);
+  void StartProbe(Path& path);
+  void MovePort(Path& path, const std::string& why);
+  bool RefreshCandidates(Path& path);
+  void Reconcile(Path& path);
+  void RunTimers();
+
+  ConnectionOptions options_;
+  bool initiator_;
+  std::vector<Rnic*> rnics_;
+  std::unique_ptr<SideChannel> side_;
+  std::optional<PathPlanner> planner_;
+  std::vector<std::string> local_members_;
+  std::vector<std::string> remote_members_;
+  BondView peer_view_;
+  BondView sent_view_;
+  std::vector<std::unique_ptr<Path>> paths_;
+  size_t round_robin_ = 0;
+
+  // Registered memory: send slots (header + payload each), probe headers
+  // (one per path) and the write region, each registered on every RNIC.
+  size_t slot_size_ = 0;
+  size_t n_slots_ = 0;
+  std::unique_ptr<uint8_t[]> send_pool_;
+  std::vector<uint32_t> free_slots_;
+  std::vector<uint64_t> slot_seq_;
+  std::unique_ptr<uint8_t[]> probe_pool_;
+  std::unique_ptr<uint8_t[]> write_region_;
+  std::vector<MemoryRegion> send_mrs_, probe_mrs_, write_mrs_;
+  uint64_t peer_region_length_ = 0;
+
+  // Sender: unacknowledged items by sequence, those waiting for a path.
+  std::map<uint64_t, Item> items_;
+  std::set<uint64_t> unsent_;
+  uint64_t next_seq_ = 1;
+  // Receiver: the next sequence to deliver, and what arrived early.
+  uint64_t next_deliver_ = 1;
+  std::map<uint64_t, Pending> reorder_;
+
+  std::function<void(std::span<const uint8_t>)> on_message_;
+  std::function<void(uint64_t, size_t)> on_write_;
+
+  ConnectionStats stats_;
+  bool established_ = false;
+  int callback_depth_ = 0;          // > 0 while OnMessage/OnWrite runs.
+  bool stalled_ = false;
+  std::optional<Clock::time_point> no_path_since_;
+  bool closing_ = false;
+  bool bye_sent_ = false;
+  bool bye_received_ = false;
+  bool side_closed_ = false;
+  Status failed_;
+};
+
+}  // namespace rdma_bond
+
+#endif  // RDMA_BOND_CONNECTION_H_

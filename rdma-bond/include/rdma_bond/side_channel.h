@@ -1,0 +1,267 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+//
+// SideChannel: the TCP connection two ends of a multipath RDMA connection
+// use to set it up and to steer it.
+//
+// A multipath connection (connection.h) is a full mesh of queue pairs
+// between the RNICs of two bonded hosts.  Before any QP can carry a byte,
+// the two ends must exchange QP numbers, PSNs and addresses; afterwards
+// they must tell each other which bond member is active, ask for a new
+// source port on a path the switch does not deliver, and reconnect a path
+// that died.  All of that travels here, over an ordinary TCP socket that
+// goes through OVS like any other TCP traffic.
+//
+// A frame is an 8-byte header followed by a body:
+//
+//   offset 0  u16  magic 0x5242 ("RB")
+//          2  u8   type (SideMessageType)
+//          3  u8   flags, 0
+//          4  u32  body length (at most kMaxSideBody)
+//
+// every integer big-endian.  A frame with another magic, non-zero flags,
+// an unknown type or an oversized body is malformed: the channel reports
+// Corruption and is unusable afterwards (a byte stream that lost framing
+// cannot be resynchronized).  The typed messages (HelloMessage ...) are
+// encoded by the Encode*/Decode* functions below; HELLO carries the
+// protocol version, and DecodeHello() refuses any other version with a
+// message naming both.
+//
+// The socket is non-blocking.  Send() appends the frame to an output
+// buffer and writes what the kernel accepts; Flush() (called by Send() and
+// Poll()) writes the rest later, so a full socket buffer never blocks the
+// caller's event loop.  Poll() reads what is available and returns the
+// complete frames; a frame split over many reads is reassembled.
+//
+// Usage:
+//   Result<int> listener = ListenTcp(ip, 0);
+//   ... peer: Result<std::unique_ptr<SideChannel>> c = ConnectTcp(ip, port,
+//   ...                                                          timeout);
+//   Result<std::unique_ptr<SideChannel>> s = AcceptTcp(*listener, timeout);
+//   (*s)->Send(SideMessageType::kBye, {});
+//   for (SideMessage& m : *(*c)->Poll()) Handle(m);
+//
+// Thread-safety: none; one thread at a time.
+
+#ifndef RDMA_BOND_SIDE_CHANNEL_H_
+#define RDMA_BOND_SIDE_CHANNEL_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rdma_bond/bond.h"
+#include "rdma_bond/five_tuple.h"
+#include "rdma_bond/rnic.h"
+#include "rdma_bond/status.h"
+
+namespace rdma_bond {
+
+// The side-channel protocol this library speaks (HELLO's version).
+inline constexpr uint16_t kSideChannelVersion = 1;
+
+// Frame header: magic, type, flags, body length.
+inline constexpr uint16_t kSideFrameMagic = 0x5242;
+inline constexpr size_t kSideFrameHeaderSize = 8;
+// Largest body accepted: far above any real message (ENDPOINTS of a full
+// mesh of 16 x 16 paths is under 30 KiB), small enough that a corrupt
+// length cannot make the reader allocate much.
+inline constexpr uint32_t kMaxSideBody = 1 << 20;
+
+enum class SideMessageType : uint8_t {
+  kHello = 1,         // HelloMessage: the first frame of each side.
+  kEndpoints = 2,     // EndpointsMessage: the second frame of each side.
+  kActive = 3,        // ActiveMessage: the sender's bond changed.
+  kRepick = 4,        // RepickMessage: move your source port on a path.
+  kPathReset = 5,     // PathResetMessage: reconnect a path to my new QP.
+  kPathResetAck = 6,  // PathResetMessage: done, here is my new QP.
+  kBye = 7,           // No body: everything I sent was acknowledged.
+};
+inline constexpr uint8_t kMaxSideMessageType = 7;
+
+// "hello", "endpoints", "active", "repick", "path-reset", "path-reset-ack",
+// "bye".
+std::string_view ToString(SideMessageType type);
+
+// One complete frame.
+struct SideMessage {
+  SideMessageType type = SideMessageType::kBye;
+  std::vector<uint8_t> body;
+};
+
+// A path named across the channel: the sender's member index (its
+// position in the sender's HELLO) and the receiver's.  The receiver finds
+// its own path (receiver_member, sender_member).
+struct PathId {
+  uint8_t sender_member = 0;
+  uint8_t receiver_member = 0;
+  friend bool operator==(const PathId&, const PathId&) = default;
+};
+
+// What a side says of its bond (PathPlanner's view of it): which members
+// may have a connected path at all (bit i of 'usable_mask': member i, an
+// index into the sender's HELLO, is enabled and, in balance-tcp, owns a
+// bucket this flow can reach), and whether only the active member may
+// send (active-backup, LACP fallback), in which case 'active' names it
+// (nullopt: none is active, nothing may send).  Without 'active_only',
+// every usable member may send.
+struct BondView {
+  std::optional<BondMode> mode;     // nullopt: no bond snapshot.
+  bool active_only = false;
+  std::optional<uint8_t> active;
+  uint32_t usable_mask = 0;
+
+  // Whether member 'i' of this side may send traffic.
+  bool Carries(size_t i) const {
+    if (i >= 32 || !(usable_mask & (1u << i))) return false;
+    return !active_only || active == i;
+  }
+  friend bool operator==(const BondView&, const BondView&) = default;
+};
+
+struct HelloMessage {
+  uint16_t version = kSideChannelVersion;
+  std::vector<std::string> members;  // Path order: the sender's RNICs.
+  BondView bond;
+  // The largest payload the sender sends in one message: the receiver's
+  // buffers must hold it.
+  uint32_t max_message_size = 0;
+};
+
+// One path's QP and the write region behind the sender's RNIC of that path
+// (registered there: the rkey is that RNIC's).
+struct PathEndpoint {
+  PathId path;
+  QpEndpoint qp;
+  uint64_t region_addr = 0;
+  uint64_t region_length = 0;
+  uint32_t region_rkey = 0;
+};
+
+struct EndpointsMessage {
+  std::vector<PathEndpoint> paths;
+};
+
+// ACTIVE: the sender's bond after a change.
+struct ActiveMessage {
+  BondView bond;
+};
+
+// REPICK: the sender did not receive the receiver's probe on 'path' in
+// time; 'incarnation' is the path's connection count, so that a request
+// about a QP pair that was since replaced is ignored.
+struct RepickMessage {
+  PathId path;
+  uint32_t incarnation = 0;
+};
+
+// PATH_RESET and PATH_RESET_ACK: the sender's new QP for 'path', whose
+// new connection will be number 'incarnation'.
+struct PathResetMessage {
+  PathId path;
+  uint32_t incarnation = 0;
+  QpEndpoint qp;
+};
+
+std::vector<uint8_t> EncodeHello(const HelloMessage& message);
+std::vector<uint8_t> EncodeEndpoints(const EndpointsMessage& message);
+std::vector<uint8_t> EncodeActive(const ActiveMessage& message);
+std::vector<uint8_t> EncodeRepick(const RepickMessage& message);
+std::vector<uint8_t> EncodePathReset(const PathResetMessage& message);
+
+// Each fails with Corruption naming the message and the field when the
+// body is truncated, too long or holds an invalid value.  DecodeHello()
+// fails with NotSupported when the version is not kSideChannelVersion.
+Result<HelloMessage> DecodeHello(std::span<const uint8_t> body);
+Result<EndpointsMessage> DecodeEndpoints(std::span<const uint8_t> body);
+Result<ActiveMessage> DecodeActive(std::span<const uint8_t> body);
+Result<RepickMessage> DecodeRepick(std::span<const uint8_t> body);
+Result<PathResetMessage> DecodePathReset(std::span<const uint8_t> body);
+
+class SideChannel {
+ public:
+  // Takes ownership of 'fd', a connected stream socket (TCP or a
+  // socketpair), and makes it non-blocking (and TCP_NODELAY for TCP).
+  static Result<std::unique_ptr<SideChannel>> Adopt(int fd);
+
+  SideChannel(const SideChannel&) = delete;
+  SideChannel& operator=(const SideChannel&) = delete;
+  // Closes the socket; unsent output is dropped.
+  ~SideChannel();
+
+  // The socket, for poll(): readable when Poll() may return messages,
+  // writable (when WantsWrite()) when Flush() can make progress.
+  int Fd() const { return fd_; }
+
+  // Queues one frame and writes as much as the socket takes.  Fails if the
+  // channel failed before (the same status again), the body is larger than
+  // kMaxSideBody, or the write fails (peer reset).
+  Status Send(SideMessageType type, std::span<const uint8_t> body);
+
+  // Writes buffered output; OK when some remains (the socket is full).
+  Status Flush();
+  // True while output is buffered.
+  bool WantsWrite() const { return out_offset_ < out_.size(); }
+  // Not OK once the channel failed (peer closed, malformed frame, I/O
+  // error): every later call fails with it.  A Receive() timeout is not a
+  // failure of the channel.
+  const Status& failure() const { return failed_; }
+
+  // Flushes, reads everything available and returns the complete frames
+  // received, oldest first (none if nothing complete arrived).  Fails with
+  // Unavailable "peer closed" at end of stream (after the frames that
+  // arrived complete before it were returned by earlier calls), Corruption
+  // on a malformed frame or a stream that ends inside a frame.
+  Result<std::vector<SideMessage>> Poll();
+
+  // Waits up to 'timeout' for the next frame (the oldest not yet
+  // returned).  Unavailable on timeout, naming 'what' ("HELLO").
+  Result<SideMessage> Receive(std::chrono::milliseconds timeout,
+                              std::string_view what);
+
+  // Waits up to 'timeout' until the output buffer is written.
+  Status FlushFor(std::chrono::milliseconds timeout);
+
+  // Bytes and frames moved, for statistics and tests.
+  uint64_t frames_sent() const { return frames_sent_; }
+  uint64_t frames_received() const { return frames_received_; }
+
+ private:
+  explicit SideChannel(int fd) : fd_(fd) {}
+  // Parses complete frames out of in_ into ready_.
+  Status Parse();
+  Status Fail(Status status);
+
+  int fd_ = -1;
+  Status failed_;                    // Sticky once not OK.
+  std::vector<uint8_t> out_;
+  size_t out_offset_ = 0;            // Bytes of out_ already written.
+  std::vector<uint8_t> in_;
+  std::deque<SideMessage> ready_;
+  uint64_t frames_sent_ = 0;
+  uint64_t frames_received_ = 0;
+};
+
+// A listening TCP socket on ip:port (port 0: any), blocking, SO_REUSEADDR.
+// The caller owns the descriptor.
+Result<int> ListenTcp(const IpAddress& ip, uint16_t port);
+// The local port of a bound socket.
+Result<uint16_t> LocalPort(int fd);
+// Accepts one connection on 'listen_fd' within 'timeout'.
+Result<std::unique_ptr<SideChannel>> AcceptTcp(
+    int listen_fd, std::chrono::milliseconds timeout);
+// Connects to ip:port within 'timeout'.  The message names the address and
+// the reason ("connect 10.0.0.2:18515: Connection refused").
+Result<std::unique_ptr<SideChannel>> ConnectTcp(
+    const IpAddress& ip, uint16_t port, std::chrono::milliseconds timeout);
+
+}  // namespace rdma_bond
+
+#endif  // RDMA_BOND_SIDE_CHANNEL_H_

@@ -1,0 +1,1268 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+//
+// rdma-bond-perf: a perftest-style tool over librdmabond's multipath
+// connections.
+//
+//   server:  rdma-bond-perf --server [--port N] [--backend B]
+//   client:  rdma-bond-perf --client HOST [--size N] [--iters N |
+//            --duration S] [--qps N] [--test bw|lat] [--json]
+//
+// The client opens --qps logical connections to the server (each a full
+// mesh of QPs over the bond members of both hosts, see connection.h) and
+// sends numbered messages; the server checks every number (lost,
+// duplicated) and the gaps between deliveries (the longest stall), and
+// sends its findings back over the connection; the client prints one
+// report.  Both sides follow their bond through the table that the
+// patched ovs-vswitchd publishes, and re-pin as it changes.
+//
+// The bond is found from the local IP address (the OVS internal port that
+// holds it, its bridge, the published bond) and the table is
+// $OVS_RUNDIR/rdma-bond.shm; --bond and --shm override.  Options, output
+// and exit statuses: rdma-bond-perf(1).
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bond_discovery.h"
+#include "json_writer.h"
+#include "perf_backend.h"
+#include "rdma_bond/change_notifier.h"
+#include "rdma_bond/connection.h"
+#include "rdma_bond/rnic_mux.h"
+#include "rdma_bond/side_channel.h"
+#include "rdma_bond/status.h"
+#include "rdma_bond/table_reader.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+namespace rdma_bond {
+namespace {
+
+constexpr char kProgram[] = "rdma-bond-perf";
+constexpr int kExitSuccess = 0;
+constexpr int kExitFailure = 1;     // The run failed or lost messages.
+constexpr int kExitUsage = 2;
+
+constexpr uint16_t kDefaultPort = 18515;       // perftest's port.
+constexpr uint64_t kDefaultIters = 100000;
+constexpr size_t kMinSize = 16;                // The message header below.
+constexpr size_t kMaxSize = 65536;
+constexpr int kMaxQps = 64;
+constexpr char kPreamble[] = "RDMA-BOND-PERF/1";
+constexpr size_t kControlMessageSize = 4096;   // Room for kResult.
+
+// The first byte of every message of this tool.
+enum class Kind : uint8_t {
+  kData = 1,      // seq (7 bytes), send time (8 bytes), filler.
+  kDone = 2,      // Client -> server: how many data messages it sent.
+  kResult = 3,    // Server -> client: its findings, as JSON text.
+  kPing = 4,      // Latency test: echoed back as kPong.
+  kPong = 5,
+};
+
+struct Options {
+  bool server = false;
+  std::string client_host;
+  uint16_t port = kDefaultPort;
+  size_t size = 64;
+  uint64_t iters = 0;              // 0: kDefaultIters unless --duration.
+  double duration_s = 0;
+  int qps = 1;
+  std::string backend = "verbs";
+  std::string test = "bw";
+  bool json = false;
+  std::string bond;
+  std::string shm;
+  std::string local;               // --local IP (server: bind address).
+  bool busy_poll = false;
+  bool help = false;
+  bool version = false;
+};
+
+void PrintUsage() {
+  std::printf(
+      "%s: RDMA message test over connections that follow an OVS bond\n"
+      "usage: %s --server [OPTIONS]\n"
+      "       %s --client HOST [OPTIONS]\n"
+      "\n"
+      "Options:\n"
+      "  --server            wait for one client run, then exit\n"
+      "  --client HOST       run against the server at HOST\n"
+      "  --port N            TCP port of the side channel (default %u)\n"
+      "  --backend B         verbs (rdma-core, default) or emulated (an\n"
+      "                      emulated RNIC over AF_PACKET, not RDMA)\n"
+      "  --test T            bw (stream messages, default) or lat\n"
+      "                      (ping-pong latency)\n"
+      "  --size N            message size in bytes (%zu..%zu, default 64)\n"
+      "  --iters N           messages to send (default %" PRIu64 ")\n"
+      "  --duration S        send for S seconds instead of --iters\n"
+      "  --qps N             logical connections (default 1); each has one\n"
+      "                      QP per pair of bond members of the two hosts\n"
+      "  --bond NAME         the bond (default: found from the local IP)\n"
+      "  --shm PATH          the table (default $OVS_RUNDIR/rdma-bond.shm)\n"
+      "  --local IP          server: the address to listen on (default all)\n"
+      "  --busy-poll         poll without sleeping (perftest's default)\n"
+      "  --json              print the report as JSON\n"
+      "  -h, --help          display this help message\n"
+      "  -V, --version       display version information\n",
+      kProgram, kProgram, kProgram, kDefaultPort, kMinSize, kMaxSize,
+      kDefaultIters);
+}
+
+int Fail(const Status& status) {
+  std::fprintf(stderr, "%s: %s\n", kProgram, status.ToString().c_str());
+  return kExitFailure;
+}
+
+int UsageError(const std::string& message) {
+  std::fprintf(stderr, "%s: %s (see --help)\n", kProgram, message.c_str());
+  return kExitUsage;
+}
+
+// Parses an unsigned decimal in [min, max].
+std::optional<uint64_t> ParseUint(std::string_view text, uint64_t min,
+                                  uint64_t max) {
+  if (text.empty() || text.size() > 19) {
+    return std::nullopt;
+  }
+  uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') {
+      return std::nullopt;
+    }
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (value < min || value > max) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+// Returns "" on success, otherwise the usage error.
+std::string ParseOptions(int argc, char** argv, Options* o) {
+  for (int i = 1; i < argc; i++) {
+    std::string arg = argv[i];
+    std::string value;
+    bool has_inline = false;
+    if (arg.rfind("--", 0) == 0 && arg.find('=') != std::string::npos) {
+      value = arg.substr(arg.find('=') + 1);
+      arg = arg.substr(0, arg.find('='));
+      has_inline = true;
+    }
+    auto need = [&](std::string* out) -> bool {
+      if (has_inline) {
+        *out = value;
+        return true;
+      }
+      if (i + 1 >= argc) {
+        return false;
+      }
+      *out = argv[++i];
+      return true;
+    };
+    std::string v;
+    if (arg == "-h" || arg == "--help") {
+      o->help = true;
+    } else if (arg == "-V" || arg == "--version") {
+      o->version = true;
+    } else if (arg == "--server") {
+      o->server = true;
+    } else if (arg == "--json") {
+      o->json = true;
+    } else if (arg == "--busy-poll") {
+      o->busy_poll = true;
+    } else if (arg == "--client" || arg == "--port" || arg == "--size" ||
+               arg == "--iters" || arg == "--duration" || arg == "--qps" ||
+               arg == "--backend" || arg == "--test" || arg == "--bond" ||
+               arg == "--shm" || arg == "--local") {
+      if (!need(&v)) {
+        return arg + " needs a value";
+      }
+      if (arg == "--client") {
+        o->client_host = v;
+      } else if (arg == "--port") {
+        auto n = ParseUint(v, 1, 65535);
+        if (!n) return "--port: \"" + v + "\" is not a port (1-65535)";
+        o->port = static_cast<uint16_t>(*n);
+      } else if (arg == "--size") {
+        auto n = ParseUint(v, kMinSize, kMaxSize);
+        if (!n) {
+          return "--size: \"" + v + "\" is not between " +
+                 std::to_string(kMinSize) + " and " + std::to_string(kMaxSize);
+        }
+        o->size = *n;
+      } else if (arg == "--iters") {
+        auto n = ParseUint(v, 1, uint64_t{1} << 40);
+        if (!n) return "--iters: \"" + v + "\" is not a positive number";
+        o->iters = *n;
+      } else if (arg == "--duration") {
+        char* end = nullptr;
+        const double d = std::strtod(v.c_str(), &end);
+        if (end == v.c_str() || *end != '\0' || !(d > 0) || d > 86400) {
+          return "--duration: \"" + v + "\" is not a number of seconds";
+        }
+        o->duration_s = d;
+      } else if (arg == "--qps") {
+        auto n = ParseUint(v, 1, kMaxQps);
+        if (!n) {
+          return "--qps: \"" + v + "\" is not between 1 and " +
+                 std::to_string(kMaxQps);
+        }
+        o->qps = static_cast<int>(*n);
+      } else if (arg == "--backend") {
+        if (v != "verbs" && v != "emulated") {
+          return "--backend: \"" + v + "\" is not verbs or emulated";
+        }
+        o->backend = v;
+      } else if (arg == "--test") {
+        if (v != "bw" && v != "lat") {
+          return "--test: \"" + v + "\" is not bw or lat";
+        }
+        o->test = v;
+      } else if (arg == "--bond") {
+        o->bond = v;
+      } else if (arg == "--shm") {
+        o->shm = v;
+      } else if (arg == "--local") {
+        o->local = v;
+      }
+    } else {
+      return "unknown argument \"" + std::string(argv[i]) + "\"";
+    }
+  }
+  if (o->help || o->version) {
+    return "";
+  }
+  if (o->server == !o->client_host.empty()) {
+    return "give exactly one of --server and --client HOST";
+  }
+  if (o->iters != 0 && o->duration_s != 0) {
+    return "give --iters or --duration, not both";
+  }
+  if (o->iters == 0 && o->duration_s == 0) {
+    o->iters = kDefaultIters;
+  }
+  return "";
+}
+
+uint64_t NowNs() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+
+// --- Side-channel sockets ---------------------------------------------------
+
+Status SetNoDelay(int fd) {
+  const int one = 1;
+  if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) {
+    return Status::FromErrno("setsockopt(TCP_NODELAY)", errno);
+  }
+  return Status::OK();
+}
+
+// Reads one line (the preamble) with a timeout, calling 'idle' (if any)
+// about every millisecond meanwhile: the connections already made must
+// keep running (an RNIC makes progress only when polled, and the peer may
+// be waiting for one of them before it answers).
+Result<std::string> ReadLine(int fd, int timeout_ms,
+                             const std::function<void()>& idle = {}) {
+  std::string line;
+  const uint64_t deadline = NowNs() + uint64_t(timeout_ms) * 1000000;
+  while (line.size() < 256) {
+    pollfd p{fd, POLLIN, 0};
+    if (int64_t(deadline - NowNs()) <= 0) {
+      return Status::Unavailable("the peer sent no preamble within " +
+                                 std::to_string(timeout_ms) + " ms");
+    }
+    if (poll(&p, 1, 1) == 0) {
+      if (idle) idle();
+      continue;
+    }
+    char c;
+    const ssize_t n = read(fd, &c, 1);
+    if (n == 0) {
+      return Status::Unavailable("the peer closed the connection");
+    }
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return Status::FromErrno("read", errno);
+    }
+    if (c == '\n') {
+      return line;
+    }
+    line += c;
+  }
+  return Status::Corruption("the peer's preamble is too long");
+}
+
+Status WriteAll(int fd, const std::string& text) {
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno("write", errno);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
+Result<int> ConnectTcp(const std::string& host, uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* list = nullptr;
+  const std::string service = std::to_string(port);
+  const int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &list);
+  if (rc != 0) {
+    return Status::NotFound("cannot resolve \"" + host +
+                            "\": " + gai_strerror(rc));
+  }
+  Status last = Status::NotFound("no address for \"" + host + "\"");
+  int fd = -1;
+  for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                ai->ai_protocol);
+    if (fd < 0) {
+      last = Status::FromErrno("socket", errno);
+      continue;
+    }
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+      break;
+    }
+    last = Status::FromErrno("connect to " + host + " port " + service,
+                             errno);
+    close(fd);
+    fd = -1;
+  }
+  freeaddrinfo(list);
+  if (fd < 0) {
+    return last.WithHint("(is \"rdma-bond-perf --server\" running there?)");
+  }
+  if (Status s = SetNoDelay(fd); !s.ok()) {
+    close(fd);
+    return s;
+  }
+  return fd;
+}
+
+Result<int> Listen(const std::string& local, uint16_t port) {
+  const bool v6 = local.find(':') != std::string::npos;
+  const int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC,
+                        0);
+  if (fd < 0) {
+    return Status::FromErrno("socket", errno);
+  }
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_storage ss{};
+  socklen_t len;
+  if (v6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(port);
+    if (inet_pton(AF_INET6, local.c_str(), &in6->sin6_addr) != 1) {
+      close(fd);
+      return Status::InvalidArgument("--local: \"" + local +
+                                     "\" is not an IP address");
+    }
+    len = sizeof *in6;
+  } else {
+    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(port);
+    if (!local.empty() &&
+        inet_pton(AF_INET, local.c_str(), &in->sin_addr) != 1) {
+      close(fd);
+      return Status::InvalidArgument("--local: \"" + local +
+                                     "\" is not an IP address");
+    }
+    len = sizeof *in;
+  }
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
+      listen(fd, kMaxQps) != 0) {
+    Status s = Status::FromErrno("listen on port " + std::to_string(port),
+                                 errno);
+    close(fd);
+    return s;
+  }
+  return fd;
+}
+
+Result<IpAddress> SocketAddress(int fd, bool peer) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  const int rc = peer ? getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
+                      : getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  if (rc != 0) {
+    return Status::FromErrno(peer ? "getpeername" : "getsockname", errno);
+  }
+  char text[INET6_ADDRSTRLEN] = "";
+  if (ss.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, text,
+              sizeof text);
+  } else {
+    inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr,
+              text, sizeof text);
+  }
+  return ParseIpAddress(text);
+}
+
+// --- The run ----------------------------------------------------------------
+
+// What the receiver of data messages finds, per connection.
+struct Receipts {
+  std::vector<bool> seen;
+  uint64_t unique = 0;
+  uint64_t duplicates = 0;
+  uint64_t expected = 0;           // From kDone; 0 until then.
+  bool done = false;
+  uint64_t bytes = 0;
+
+  void Add(uint64_t seq, size_t size) {
+    if (seq >= seen.size()) {
+      seen.resize(std::max<size_t>(seq + 1, seen.size() * 2), false);
+    }
+    if (seen[seq]) {
+      duplicates++;
+    } else {
+      seen[seq] = true;
+      unique++;
+      bytes += size;
+    }
+  }
+  uint64_t lost() const { return expected > unique ? expected - unique : 0; }
+};
+
+// One side of a run: the bond, its RNICs, the connections and their bond
+// watcher.
+class Session {
+ public:
+  Session(const Options& options) : options_(options) {}
+
+  // Finds the bond of 'local', opens the RNICs and starts following the
+  // table.
+  Status Open(const IpAddress& local) {
+    local_ = local;
+    BondDiscoveryOptions d;
+    d.bond = options_.bond;
+    d.shm_path = options_.shm;
+    Result<DiscoveredBond> found = DiscoverBond(local, d);
+    if (!found.ok()) {
+      return found.status();
+    }
+    found_ = *found;
+    Result<std::vector<std::unique_ptr<Rnic>>> rnics =
+        OpenBackend(options_.backend, found_, local);
+    if (!rnics.ok()) {
+      return rnics.status();
+    }
+    rnics_ = std::move(*rnics);
+    for (auto& rnic : rnics_) {
+      muxes_.push_back(std::make_unique<RnicMux>(rnic.get()));
+    }
+    Result<std::unique_ptr<TableReader>> reader =
+        TableReader::Open(found_.shm_path);
+    if (!reader.ok()) {
+      return reader.status();
+    }
+    reader_ = std::move(*reader);
+    ChangeNotifierOptions notifier_options;
+    Result<std::unique_ptr<ChangeNotifier>> notifier =
+        ChangeNotifier::Start(found_.shm_path, notifier_options);
+    if (!notifier.ok()) {
+      return notifier.status();
+    }
+    notifier_ = std::move(*notifier);
+    return Status::OK();
+  }
+
+  // Sets up one connection over the TCP socket 'fd' (taken).
+  Status Connect(int fd, bool initiator, const IpAddress& remote,
+                 uint64_t index) {
+    Result<std::unique_ptr<SideChannel>> side = SideChannel::Adopt(fd);
+    if (!side.ok()) {
+      close(fd);
+      return side.status();
+    }
+    ConnectionOptions co;
+    co.local = local_;
+    co.remote = remote;
+    // The data messages, and the findings the server sends back.
+    co.max_message_size = static_cast<uint32_t>(
+        std::max<size_t>(options_.size, kControlMessageSize));
+    co.spread_key = index * 7919 + (initiator ? 1 : 0);
+    // Keep the connections already made running meanwhile: the peer may
+    // need one of them to answer before it gets to this one.
+    co.while_establishing = [this] { KeepAlive(); };
+    // Each connection sees the RNICs through views of its own, so that
+    // it gets its own completions only.
+    std::vector<Rnic*> rnics;
+    views_.emplace_back();
+    for (auto& mux : muxes_) {
+      views_.back().push_back(mux->NewView());
+      rnics.push_back(views_.back().back().get());
+    }
+    const Bond* bond = &found_.bond;
+    Result<TableSnapshot> snapshot = reader_->Snapshot();
+    if (snapshot.ok() && snapshot->FindBond(found_.bond.name) != nullptr) {
+      found_.bond = *snapshot->FindBond(found_.bond.name);
+      found_.hash_impl = snapshot->table.hash_impl;
+    }
+    Result<std::unique_ptr<Connection>> conn = Connection::Establish(
+        std::move(*side), initiator, rnics, bond, found_.hash_impl, co);
+    if (!conn.ok()) {
+      return conn.status().WithPrefix("connection " +
+                                      std::to_string(index));
+    }
+    remote_ = remote;
+    conns_.push_back(std::move(*conn));
+    return Status::OK();
+  }
+
+  // Keeps the connections made so far running (while a new one is set
+  // up).  Their errors surface at the next Step().
+  void KeepAlive() {
+    (void)Follow();
+    for (auto& conn : conns_) {
+      (void)conn->Progress();
+    }
+  }
+
+  // Follows the table: on a change, hands the new bond to every connection.
+  Status Follow() {
+    if (!notifier_) {
+      return Status::OK();   // Not open yet.
+    }
+    TableEvents events = notifier_->Consume();
+    if (!events.any()) {
+      return Status::OK();
+    }
+    if (events.restarted || events.removed) {
+      Result<std::unique_ptr<TableReader>> reader =
+          TableReader::Open(found_.shm_path);
+      if (reader.ok()) {
+        reader_ = std::move(*reader);
+      }
+    }
+    Result<TableSnapshot> snapshot = reader_->Snapshot();
+    if (!snapshot.ok()) {
+      return Status::OK();  // Kept: the writer may come back.
+    }
+    const Bond* bond = snapshot->FindBond(found_.bond.name);
+    if (bond == nullptr || *bond == found_.bond) {
+      return Status::OK();
+    }
+    found_.bond = *bond;
+    found_.hash_impl = snapshot->table.hash_impl;
+    bond_changes_++;
+    for (auto& conn : conns_) {
+      if (Status s = conn->UpdateBond(*bond, found_.hash_impl); !s.ok()) {
+        return s;
+      }
+    }
+    return Status::OK();
+  }
+
+  // Progress on everything; sleeps up to 'max_wait_us' unless busy-polling.
+  Status Step(int max_wait_us) {
+    if (Status s = Follow(); !s.ok()) {
+      return s;
+    }
+    for (auto& conn : conns_) {
+      if (Status s = conn->Progress(); !s.ok()) {
+        return s;
+      }
+    }
+    if (options_.busy_poll || max_wait_us <= 0) {
+      return Status::OK();
+    }
+    std::vector<pollfd> fds;
+    int64_t wait_us = max_wait_us;
+    for (auto& conn : conns_) {
+      for (int fd : conn->Fds()) {
+        fds.push_back({fd, POLLIN, 0});
+      }
+      const int64_t d = conn->NextDeadlineUs();
+      if (d >= 0) {
+        wait_us = std::min(wait_us, d);
+      }
+    }
+    fds.push_back({notifier_->Fd(), POLLIN, 0});
+    if (wait_us > 0) {
+      poll(fds.data(), fds.size(), static_cast<int>((wait_us + 999) / 1000));
+    }
+    return Status::OK();
+  }
+
+  std::vector<std::unique_ptr<Connection>>& conns() { return conns_; }
+  const DiscoveredBond& found() const { return found_; }
+  const std::vector<std::unique_ptr<Rnic>>& rnics() const { return rnics_; }
+  const IpAddress& local() const { return local_; }
+  const IpAddress& remote() const { return remote_; }
+  uint64_t bond_changes() const { return bond_changes_; }
+
+ private:
+  const Options& options_;
+  IpAddress local_;
+  IpAddress remote_;
+  DiscoveredBond found_;
+  // Destroyed in reverse: connections, their views, the muxes, the RNICs.
+  std::vector<std::unique_ptr<Rnic>> rnics_;
+  std::vector<std::unique_ptr<RnicMux>> muxes_;
+  std::vector<std::vector<std::unique_ptr<Rnic>>> views_;
+  std::unique_ptr<TableReader> reader_;
+  std::unique_ptr<ChangeNotifier> notifier_;
+  std::vector<std::unique_ptr<Connection>> conns_;
+  uint64_t bond_changes_ = 0;
+};
+
+void PutU64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, sizeof v); }
+uint64_t GetU64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// Message layout: byte 0 kind, bytes 1-7 the sequence number (56 bits),
+// bytes 8-15 the sender's CLOCK_MONOTONIC (ns), then filler.
+void FillHeader(std::vector<uint8_t>* msg, Kind kind, uint64_t seq,
+                uint64_t now) {
+  PutU64(msg->data(), (seq << 8) | static_cast<uint8_t>(kind));
+  PutU64(msg->data() + 8, now);
+}
+
+struct Totals {
+  uint64_t sent = 0, delivered = 0, duplicates_dropped = 0, resent = 0;
+  uint64_t repins = 0, path_failures = 0;
+  std::map<std::string, uint64_t> per_member_sent, per_member_received;
+  std::vector<PathStats> paths;
+};
+
+Totals Sum(std::vector<std::unique_ptr<Connection>>& conns) {
+  Totals t;
+  for (auto& conn : conns) {
+    ConnectionStats s = conn->stats();
+    t.sent += s.messages_sent;
+    t.delivered += s.messages_delivered;
+    t.duplicates_dropped += s.duplicates_dropped;
+    t.resent += s.resent;
+    t.repins += s.repins;
+    t.path_failures += s.path_failures;
+    for (const PathStats& p : s.paths) {
+      t.per_member_sent[p.local_member] += p.messages_sent;
+      t.per_member_received[p.local_member] += p.messages_received;
+      t.paths.push_back(p);
+    }
+  }
+  return t;
+}
+
+// The server's findings for one connection, as sent back in kResult.
+struct ServerResult {
+  uint64_t expected = 0, unique = 0, duplicates = 0, lost = 0, bytes = 0;
+  double longest_stall_ms = 0;
+  std::map<std::string, uint64_t> per_member_received;
+  uint64_t repins = 0, path_failures = 0, resent = 0, bond_changes = 0;
+};
+
+std::string EncodeResult(const ServerResult& r) {
+  // "key=value" lines: simple to parse back, no JSON parser needed.
+  std::string text;
+  auto add = [&](const std::string& k, uint64_t v) {
+    text += k + "=" + std::to_string(v) + "\n";
+  };
+  add("expected", r.expected);
+  add("unique", r.unique);
+  add("duplicates", r.duplicates);
+  add("lost", r.lost);
+  add("bytes", r.bytes);
+  add("stall_us", static_cast<uint64_t>(r.longest_stall_ms * 1000));
+  add("repins", r.repins);
+  add("path_failures", r.path_failures);
+  add("resent", r.resent);
+  add("bond_changes", r.bond_changes);
+  for (const auto& [member, n] : r.per_member_received) {
+    add("received." + member, n);
+  }
+  return text;
+}
+
+ServerResult DecodeResult(std::string_view text) {
+  ServerResult r;
+  while (!text.empty()) {
+    const size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? "" : text.substr(nl + 1);
+    const size_t eq = line.find('=');
+    if (eq == std::string_view::npos) continue;
+    const std::string key(line.substr(0, eq));
+    const uint64_t v = std::strtoull(std::string(line.substr(eq + 1)).c_str(),
+                                     nullptr, 10);
+    if (key == "expected") r.expected = v;
+    else if (key == "unique") r.unique = v;
+    else if (key == "duplicates") r.duplicates = v;
+    else if (key == "lost") r.lost = v;
+    else if (key == "bytes") r.bytes = v;
+    else if (key == "stall_us") r.longest_stall_ms = double(v) / 1000;
+    else if (key == "repins") r.repins = v;
+    else if (key == "path_failures") r.path_failures = v;
+    else if (key == "resent") r.resent = v;
+    else if (key == "bond_changes") r.bond_changes = v;
+    else if (key.rfind("received.", 0) == 0) {
+      r.per_member_received[key.substr(9)] = v;
+    }
+  }
+  return r;
+}
+
+double Percentile(std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return NAN;
+  const size_t i = std::min(sorted.size() - 1,
+                            static_cast<size_t>(q * (sorted.size() - 1) + 0.5));
+  return sorted[i];
+}
+
+// The "paths" member of a JSON report.
+void WritePaths(JsonWriter& j, const std::vector<PathStats>& paths) {
+  j.Key("paths");
+  j.BeginArray();
+  for (const PathStats& p : paths) {
+    j.BeginObject();
+    j.Key("local_member");
+    j.String(p.local_member);
+    j.Key("remote_member");
+    j.String(p.remote_member);
+    j.Key("rnic");
+    j.String(p.rnic);
+    j.Key("up");
+    j.Bool(p.up);
+    j.Key("carries");
+    j.Bool(p.carries);
+    j.Key("sport");
+    j.Uint(p.sport);
+    j.Key("messages_sent");
+    j.Uint(p.messages_sent);
+    j.Key("failures");
+    j.Uint(p.failures);
+    j.Key("repins");
+    j.Uint(p.repins);
+    j.EndObject();
+  }
+  j.EndArray();
+}
+
+// --- Server -----------------------------------------------------------------
+
+int RunServer(const Options& o) {
+  Result<int> listener = Listen(o.local, o.port);
+  if (!listener.ok()) {
+    return Fail(listener.status());
+  }
+  Session session(o);
+  std::vector<Receipts> receipts;
+  int expected_qps = 1;
+  for (int i = 0; i < expected_qps; i++) {
+    // Wait for the next connection, keeping the ones made running.
+    for (;;) {
+      pollfd p{*listener, POLLIN, 0};
+      if (poll(&p, 1, 1) > 0) break;
+      session.KeepAlive();
+    }
+    const int fd = accept4(*listener, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      return Fail(Status::FromErrno("accept", errno));
+    }
+    (void)SetNoDelay(fd);
+    Result<std::string> preamble =
+        ReadLine(fd, 5000, [&session] { session.KeepAlive(); });
+    if (!preamble.ok()) {
+      close(fd);
+      return Fail(preamble.status());
+    }
+    unsigned qps = 0, index = 0;
+    char test[8] = "";
+    if (std::sscanf(preamble->c_str(), "RDMA-BOND-PERF/1 qps=%u index=%u test=%7s",
+                    &qps, &index, test) != 3 ||
+        qps < 1 || qps > kMaxQps || index != unsigned(i)) {
+      close(fd);
+      return Fail(Status::Corruption("unexpected preamble \"" + *preamble +
+                                     "\" (another program or version?)"));
+    }
+    expected_qps = static_cast<int>(qps);
+    if (i == 0) {
+      Result<IpAddress> local = SocketAddress(fd, false);
+      if (!local.ok()) return Fail(local.status());
+      if (Status s = session.Open(*local); !s.ok()) {
+        (void)WriteAll(fd, std::string("ERROR ") + s.ToString() + "\n");
+        close(fd);
+        return Fail(s);
+      }
+    }
+    if (Status s = WriteAll(fd, std::string(kPreamble) + " ok\n"); !s.ok()) {
+      close(fd);
+      return Fail(s);
+    }
+    Result<IpAddress> remote = SocketAddress(fd, true);
+    if (!remote.ok()) return Fail(remote.status());
+    if (Status s = session.Connect(fd, false, *remote, i); !s.ok()) {
+      return Fail(s);
+    }
+  }
+  close(*listener);
+
+  receipts.resize(session.conns().size());
+  uint64_t last_delivery = 0, longest_gap = 0;
+  size_t results_sent = 0;
+  std::vector<uint8_t> reply(std::max<size_t>(o.size, kMinSize));
+  for (size_t c = 0; c < session.conns().size(); c++) {
+    Connection* conn = session.conns()[c].get();
+    Receipts* r = &receipts[c];
+    conn->OnMessage([&, conn, r](std::span<const uint8_t> m) {
+      if (m.size() < kMinSize) return;
+      const uint64_t word = GetU64(m.data());
+      const Kind kind = static_cast<Kind>(word & 0xff);
+      const uint64_t seq = word >> 8;
+      const uint64_t now = NowNs();
+      if (kind == Kind::kData) {
+        if (last_delivery != 0) {
+          longest_gap = std::max(longest_gap, now - last_delivery);
+        }
+        last_delivery = now;
+        r->Add(seq, m.size());
+      } else if (kind == Kind::kPing) {
+        std::vector<uint8_t> pong(m.begin(), m.end());
+        PutU64(pong.data(), (seq << 8) | uint8_t(Kind::kPong));
+        while (conn->Send(pong).code() == Status::Code::kUnavailable) {
+          (void)conn->Progress();
+        }
+      } else if (kind == Kind::kDone) {
+        r->expected = seq;
+        r->done = true;
+      }
+    });
+  }
+  Status status;
+  std::vector<bool> answered(session.conns().size(), false);
+  while (results_sent < session.conns().size()) {
+    if (Status s = session.Step(1000); !s.ok()) {
+      return Fail(s);
+    }
+    for (size_t c = 0; c < session.conns().size(); c++) {
+      if (answered[c] || !receipts[c].done) continue;
+      ServerResult res;
+      res.expected = receipts[c].expected;
+      res.unique = receipts[c].unique;
+      res.duplicates = receipts[c].duplicates;
+      res.lost = receipts[c].lost();
+      res.bytes = receipts[c].bytes;
+      res.longest_stall_ms = double(longest_gap) / 1e6;
+      ConnectionStats cs = session.conns()[c]->stats();
+      for (const PathStats& p : cs.paths) {
+        res.per_member_received[p.local_member] += p.messages_received;
+      }
+      res.repins = cs.repins;
+      res.path_failures = cs.path_failures;
+      res.resent = cs.resent;
+      res.bond_changes = session.bond_changes();
+      const std::string text = EncodeResult(res);
+      std::vector<uint8_t> msg(kMinSize + text.size());
+      FillHeader(&msg, Kind::kResult, 0, NowNs());
+      std::memcpy(msg.data() + kMinSize, text.data(), text.size());
+      Status s = session.conns()[c]->Send(msg);
+      if (s.code() == Status::Code::kUnavailable) continue;
+      if (!s.ok()) return Fail(s);
+      answered[c] = true;
+      results_sent++;
+    }
+  }
+  for (auto& conn : session.conns()) {
+    (void)conn->Close(std::chrono::milliseconds(5000));
+  }
+  if (o.json) {
+    Totals totals = Sum(session.conns());
+    JsonWriter j;
+    j.BeginObject();
+    j.Key("role");
+    j.String("server");
+    j.Key("backend");
+    j.String(o.backend);
+    j.Key("emulation");
+    j.Bool(!session.rnics().empty() && session.rnics()[0]->is_emulation());
+    j.Key("bond");
+    j.String(session.found().bond.name);
+    j.Key("delivered");
+    uint64_t unique = 0, duplicates = 0, lost = 0;
+    for (const Receipts& r : receipts) {
+      unique += r.unique;
+      duplicates += r.duplicates;
+      lost += r.lost();
+    }
+    j.Uint(unique);
+    j.Key("lost");
+    j.Uint(lost);
+    j.Key("duplicated");
+    j.Uint(duplicates);
+    j.Key("longest_stall_ms");
+    j.Double(double(longest_gap) / 1e6, 3);
+    j.Key("repins");
+    j.Uint(totals.repins);
+    j.Key("bond_changes");
+    j.Uint(session.bond_changes());
+    WritePaths(j, totals.paths);
+    j.EndObject();
+    std::fputs(j.Finish().c_str(), stdout);
+  } else {
+    for (size_t c = 0; c < receipts.size(); c++) {
+      std::printf("connection %zu: %" PRIu64 " of %" PRIu64
+                  " messages, %" PRIu64 " duplicated, %" PRIu64 " lost\n",
+                  c, receipts[c].unique, receipts[c].expected,
+                  receipts[c].duplicates, receipts[c].lost());
+    }
+  }
+  return kExitSuccess;
+}
+
+// --- Client -----------------------------------------------------------------
+
+int RunClient(const Options& o) {
+  Session session(o);
+  for (int i = 0; i < o.qps; i++) {
+    Result<int> fd = ConnectTcp(o.client_host, o.port);
+    if (!fd.ok()) return Fail(fd.status());
+    char preamble[96];
+    std::snprintf(preamble, sizeof preamble, "%s qps=%d index=%d test=%s\n",
+                  kPreamble, o.qps, i, o.test.c_str());
+    if (Status s = WriteAll(*fd, preamble); !s.ok()) return Fail(s);
+    if (i == 0) {
+      Result<IpAddress> local = SocketAddress(*fd, false);
+      if (!local.ok()) return Fail(local.status());
+      if (Status s = session.Open(*local); !s.ok()) {
+        close(*fd);
+        return Fail(s);
+      }
+    }
+    Result<std::string> answer =
+        ReadLine(*fd, 10000, [&session] { session.KeepAlive(); });
+    if (!answer.ok()) return Fail(answer.status().WithPrefix("server"));
+    if (answer->rfind("ERROR ", 0) == 0) {
+      close(*fd);
+      return Fail(Status::Unavailable("server: " + answer->substr(6)));
+    }
+    Result<IpAddress> remote = SocketAddress(*fd, true);
+    if (!remote.ok()) return Fail(remote.status());
+    if (Status s = session.Connect(*fd, true, *remote, i); !s.ok()) {
+      return Fail(s);
+    }
+  }
+  auto& conns = session.conns();
+  std::vector<ServerResult> results(conns.size());
+  std::vector<bool> have_result(conns.size(), false);
+  std::vector<double> rtts_us;
+  uint64_t pongs = 0;
+  for (size_t c = 0; c < conns.size(); c++) {
+    conns[c]->OnMessage([&, c](std::span<const uint8_t> m) {
+      if (m.size() < kMinSize) return;
+      const Kind kind = static_cast<Kind>(GetU64(m.data()) & 0xff);
+      if (kind == Kind::kResult) {
+        results[c] = DecodeResult(std::string_view(
+            reinterpret_cast<const char*>(m.data()) + kMinSize,
+            m.size() - kMinSize));
+        have_result[c] = true;
+      } else if (kind == Kind::kPong) {
+        rtts_us.push_back(double(NowNs() - GetU64(m.data() + 8)) / 1000);
+        pongs++;
+      }
+    });
+  }
+
+  // Warm-up: paths other than the first come up while the first carries;
+  // give every path that may carry up to 2 s to be probed, so that the
+  // run measures the steady state.
+  const uint64_t warm_until = NowNs() + 2000000000ull;
+  for (;;) {
+    bool all_up = true;
+    for (auto& conn : conns) {
+      for (const PathStats& p : conn->stats().paths) {
+        all_up = all_up && (!p.carries || p.up);
+      }
+    }
+    if (all_up || NowNs() > warm_until) break;
+    if (Status e = session.Step(1000); !e.ok()) return Fail(e);
+  }
+
+  std::vector<uint8_t> msg(o.size, 0x5a);
+  std::vector<uint64_t> next_seq(conns.size(), 0);
+  const uint64_t start = NowNs();
+  const uint64_t end_ns =
+      o.duration_s > 0 ? start + uint64_t(o.duration_s * 1e9) : 0;
+  uint64_t sent = 0;
+  size_t rr = 0;
+  auto more = [&]() {
+    return end_ns ? NowNs() < end_ns : sent < o.iters;
+  };
+  if (o.test == "lat") {
+    while (more()) {
+      const uint64_t want = pongs + 1;
+      FillHeader(&msg, Kind::kPing, next_seq[0]++, NowNs());
+      Status s = conns[0]->Send(msg);
+      while (s.code() == Status::Code::kUnavailable) {
+        if (Status e = session.Step(100); !e.ok()) return Fail(e);
+        s = conns[0]->Send(msg);
+      }
+      if (!s.ok()) return Fail(s);
+      sent++;
+      while (pongs < want) {
+        if (Status e = session.Step(o.busy_poll ? 0 : 100); !e.ok()) {
+          return Fail(e);
+        }
+      }
+    }
+  } else {
+    while (more()) {
+      const size_t c = rr++ % conns.size();
+      FillHeader(&msg, Kind::kData, next_seq[c], NowNs());
+      Status s = conns[c]->Send(msg);
+      if (s.code() == Status::Code::kUnavailable) {
+        if (Status e = session.Step(o.busy_poll ? 0 : 200); !e.ok()) {
+          return Fail(e);
+        }
+        continue;
+      }
+      if (!s.ok()) return Fail(s);
+      next_seq[c]++;
+      sent++;
+      if ((sent & 63) == 0) {
+        if (Status e = session.Step(0); !e.ok()) return Fail(e);
+      }
+    }
+  }
+  // Tell each server connection how many it should have, then wait for
+  // everything to be acknowledged and for the findings.
+  for (size_t c = 0; c < conns.size(); c++) {
+    FillHeader(&msg, Kind::kDone, next_seq[c], NowNs());
+    Status s = conns[c]->Send(msg);
+    while (s.code() == Status::Code::kUnavailable) {
+      if (Status e = session.Step(200); !e.ok()) return Fail(e);
+      s = conns[c]->Send(msg);
+    }
+    if (!s.ok()) return Fail(s);
+  }
+  uint64_t drained_at = 0;
+  const uint64_t wait_start = NowNs();
+  while (std::count(have_result.begin(), have_result.end(), true) <
+         static_cast<long>(conns.size())) {
+    if (Status e = session.Step(1000); !e.ok()) return Fail(e);
+    if (drained_at == 0) {
+      bool drained = true;
+      for (auto& conn : conns) drained = drained && conn->InFlight() == 0;
+      if (drained) drained_at = NowNs();
+    }
+    if (NowNs() - wait_start > 60e9) {
+      return Fail(Status::Unavailable(
+          "the server sent no findings within 60 s of the last message"));
+    }
+  }
+  const uint64_t finish = drained_at ? drained_at : NowNs();
+  Totals totals = Sum(conns);
+  for (auto& conn : conns) {
+    (void)conn->Close(std::chrono::milliseconds(5000));
+  }
+
+  // The report.
+  ServerResult server;
+  for (const ServerResult& r : results) {
+    server.expected += r.expected;
+    server.unique += r.unique;
+    server.duplicates += r.duplicates;
+    server.lost += r.lost;
+    server.bytes += r.bytes;
+    server.longest_stall_ms = std::max(server.longest_stall_ms,
+                                       r.longest_stall_ms);
+    server.repins = std::max(server.repins, r.repins);
+    server.bond_changes = std::max(server.bond_changes, r.bond_changes);
+    for (const auto& [m, n] : r.per_member_received) {
+      server.per_member_received[m] += n;
+    }
+  }
+  const double seconds = double(finish - start) / 1e9;
+  const bool lat = o.test == "lat";
+  const double rate = lat ? double(pongs) / seconds : double(sent) / seconds;
+  const double gbits = double(sent) * double(o.size) * 8 / seconds / 1e9;
+  std::sort(rtts_us.begin(), rtts_us.end());
+  const bool emulated = !session.rnics().empty() &&
+                        session.rnics()[0]->is_emulation();
+  const uint64_t lost = server.lost;
+  const uint64_t duplicated = server.duplicates;
+  const DiscoveredBond& found = session.found();
+
+  if (o.json) {
+    JsonWriter j;
+    j.BeginObject();
+    j.Key("backend");
+    j.String(o.backend);
+    j.Key("emulation");
+    j.Bool(emulated);
+    j.Key("test");
+    j.String(o.test);
+    j.Key("bond");
+    j.String(found.bond.name);
+    j.Key("mode");
+    j.String(std::string(ToString(found.bond.mode)));
+    j.Key("local");
+    j.String(ToString(session.local()));
+    j.Key("remote");
+    j.String(ToString(session.remote()));
+    j.Key("connections");
+    j.Uint(conns.size());
+    j.Key("size");
+    j.Uint(o.size);
+    j.Key("messages_sent");
+    j.Uint(sent);
+    j.Key("seconds");
+    j.Double(seconds, 6);
+    j.Key("messages_per_second");
+    j.Double(rate, 1);
+    j.Key("gbit_per_second");
+    j.Double(lat ? 0 : gbits, 6);
+    j.Key("latency_us");
+    j.BeginObject();
+    j.Key("samples");
+    j.Uint(rtts_us.size());
+    j.Key("p50");
+    j.Double(Percentile(rtts_us, 0.50), 2);
+    j.Key("p99");
+    j.Double(Percentile(rtts_us, 0.99), 2);
+    j.Key("p999");
+    j.Double(Percentile(rtts_us, 0.999), 2);
+    j.Key("max");
+    j.Double(rtts_us.empty() ? NAN : rtts_us.back(), 2);
+    j.EndObject();
+    j.Key("sent_per_member");
+    j.BeginObject();
+    for (const auto& [m, n] : totals.per_member_sent) {
+      j.Key(m);
+      j.Uint(n);
+    }
+    j.EndObject();
+    j.Key("received_per_member");
+    j.BeginObject();
+    for (const auto& [m, n] : server.per_member_received) {
+      j.Key(m);
+      j.Uint(n);
+    }
+    j.EndObject();
+    j.Key("repins");
+    j.Uint(totals.repins);
+    j.Key("server_repins");
+    j.Uint(server.repins);
+    j.Key("path_failures");
+    j.Uint(totals.path_failures);
+    j.Key("resent");
+    j.Uint(totals.resent);
+    j.Key("bond_changes");
+    j.Uint(session.bond_changes());
+    j.Key("longest_stall_ms");
+    j.Double(server.longest_stall_ms, 3);
+    j.Key("delivered");
+    j.Uint(server.unique);
+    j.Key("lost");
+    j.Uint(lost);
+    j.Key("duplicated");
+    j.Uint(duplicated);
+    WritePaths(j, totals.paths);
+    j.EndObject();
+    std::fputs(j.Finish().c_str(), stdout);
+  } else {
+    std::printf("backend:        %s%s\n", o.backend.c_str(),
+                emulated ? " (EMULATED RNIC: RoCEv2 frames over AF_PACKET, "
+                           "not RDMA hardware)"
+                         : "");
+    std::printf("bond:           %s (%s), %s -> %s, %zu connection(s)\n",
+                found.bond.name.c_str(),
+                std::string(ToString(found.bond.mode)).c_str(),
+                ToString(session.local()).c_str(),
+                ToString(session.remote()).c_str(), conns.size());
+    if (lat) {
+      std::printf("latency (us):   p50 %.2f  p99 %.2f  p99.9 %.2f  max %.2f "
+                  "(%zu round trips)\n",
+                  Percentile(rtts_us, 0.5), Percentile(rtts_us, 0.99),
+                  Percentile(rtts_us, 0.999),
+                  rtts_us.empty() ? NAN : rtts_us.back(), rtts_us.size());
+    } else {
+      std::printf("throughput:     %" PRIu64 " x %zu B in %.3f s: %.0f msg/s, "
+                  "%.3f Gbit/s\n",
+                  sent, o.size, seconds, rate, gbits);
+    }
+    std::printf("sent per member:");
+    for (const auto& [m, n] : totals.per_member_sent) {
+      std::printf(" %s %" PRIu64, m.c_str(), n);
+    }
+    std::printf("\nrecv per member:");
+    for (const auto& [m, n] : server.per_member_received) {
+      std::printf(" %s %" PRIu64, m.c_str(), n);
+    }
+    std::printf("\nre-pins:        %" PRIu64 " here, %" PRIu64
+                " at the server; %" PRIu64 " bond change(s) seen\n",
+                totals.repins, server.repins, session.bond_changes());
+    std::printf("path failures:  %" PRIu64 ", messages re-sent %" PRIu64 "\n",
+                totals.path_failures, totals.resent);
+    std::printf("longest stall:  %.3f ms\n", server.longest_stall_ms);
+    std::printf("lost:           %" PRIu64 "\nduplicated:     %" PRIu64 "\n",
+                lost, duplicated);
+  }
+  if (!lat && (lost != 0 || duplicated != 0 || server.expected != sent)) {
+    std::fprintf(stderr, "%s: %" PRIu64 " lost, %" PRIu64
+                 " duplicated of %" PRIu64 " messages\n",
+                 kProgram, lost, duplicated, sent);
+    return kExitFailure;
+  }
+  return kExitSuccess;
+}
+
+}  // namespace
+}  // namespace rdma_bond
+
+int main(int argc, char** argv) {
+  using namespace rdma_bond;
+  Options options;
+  const std::string error = ParseOptions(argc, argv, &options);
+  if (!error.empty()) {
+    return UsageError(error);
+  }
+  if (options.help) {
+    PrintUsage();
+    return kExitSuccess;
+  }
+  if (options.version) {
+    std::printf("%s (ovs-rdma-bond) %s\n", kProgram, PACKAGE_VERSION);
+    return kExitSuccess;
+  }
+  return options.server ? RunServer(options) : RunClient(options);
+}
