@@ -19,6 +19,8 @@ rdma_bond_librdmabond_a_SOURCES = \
 	rdma-bond/table_format.cc \
 	rdma-bond/table_format.h \
 	rdma-bond/table_reader.cc \
+	rdma-bond/include/rdma_bond/bond_discovery.h \
+	rdma-bond/bond_discovery.cc \
 	rdma-bond/include/rdma_bond/rnic.h \
 	rdma-bond/include/rdma_bond/rnic_mux.h \
 	rdma-bond/rnic.cc \

@@ -1,7 +1,7 @@
 // Copyright (c) 2026 The ovs-rdma-bond authors.
 // Licensed under the Apache License, Version 2.0.
 
-#include "bond_discovery.h"
+#include "rdma_bond/bond_discovery.h"
 
 #include <ifaddrs.h>
 #include <netinet/in.h>

@@ -65,17 +65,6 @@ void rdma_bond_conn_options_init(struct rdma_bond_conn_options* options) {
   *options = rdma_bond_conn_options{};
 }
 
-int rdma_bond_rnic_open_emulated(const char* member, const char* ip,
-                                 struct rdma_bond_rnic** rnicp) {
-  (void)member;
-  (void)ip;
-  if (rnicp) *rnicp = nullptr;
-  return FailText(
-      "rdma_bond_rnic_open_emulated: the emulated RNIC backend is not linked "
-      "into this program (link librdmabond-emu.a and its C binding)",
-      -ENOSYS);
-}
-
 void rdma_bond_rnic_close(struct rdma_bond_rnic* rnic) { delete rnic; }
 
 int rdma_bond_conn_create(int sock, int initiator,
@@ -183,4 +172,17 @@ struct rdma_bond_rnic* rdma_bond_rnic_wrap(rdma_bond::Rnic* rnic) {
   auto* handle = new rdma_bond_rnic;
   handle->rnic = rnic;
   return handle;
+}
+
+struct rdma_bond_rnic* rdma_bond_rnic_adopt(
+    std::unique_ptr<rdma_bond::Rnic> rnic) {
+  if (!rnic) return nullptr;
+  auto* handle = new rdma_bond_rnic;
+  handle->rnic = rnic.get();
+  handle->owned = std::move(rnic);
+  return handle;
+}
+
+int rdma_bond_c_api_fail(const rdma_bond::Status& status) {
+  return Fail(status);
 }

@@ -12,7 +12,8 @@ rdma_bond_librdmabond_emu_a_SOURCES = \
 	rdma-bond/include/rdma_bond/emulated_rnic.h \
 	rdma-bond/roce_frame.cc \
 	rdma-bond/rc_transport.cc \
-	rdma-bond/emulated_rnic.cc
+	rdma-bond/emulated_rnic.cc \
+	rdma-bond/c_api_emulated.cc
 
 if HAVE_GTEST
 check_PROGRAMS += rdma-bond/rdma-bond-emu-tests
@@ -21,8 +22,10 @@ endif
 rdma_bond_rdma_bond_emu_tests_SOURCES = \
 	rdma-bond/roce_frame_test.cc \
 	rdma-bond/rc_transport_test.cc \
-	rdma-bond/emulated_rnic_test.cc
+	rdma-bond/emulated_rnic_test.cc \
+	rdma-bond/c_api_emulated_test.cc
 rdma_bond_rdma_bond_emu_tests_LDADD = \
 	rdma-bond/librdmabond-emu.a \
+	rdma-bond/librdmabond-conn.a \
 	rdma-bond/librdmabond.a \
 	$(RDMA_BOND_GTEST_LIBS)

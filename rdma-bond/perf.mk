@@ -7,8 +7,6 @@
 bin_PROGRAMS += rdma-bond/rdma-bond-perf
 rdma_bond_rdma_bond_perf_SOURCES = \
 	rdma-bond/rdma_bond_perf.cc \
-	rdma-bond/bond_discovery.cc \
-	rdma-bond/bond_discovery.h \
 	rdma-bond/perf_backend.cc \
 	rdma-bond/perf_backend.h
 rdma_bond_rdma_bond_perf_LDADD = \

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "bond_discovery.h"
+#include "rdma_bond/bond_discovery.h"
 #include "rdma_bond/five_tuple.h"
 #include "rdma_bond/rnic.h"
 #include "rdma_bond/status.h"

@@ -43,7 +43,7 @@
 #include <string_view>
 #include <vector>
 
-#include "bond_discovery.h"
+#include "rdma_bond/bond_discovery.h"
 #include "json_writer.h"
 #include "perf_backend.h"
 #include "rdma_bond/change_notifier.h"
@@ -96,6 +96,7 @@ struct Options {
   std::string bond;
   std::string shm;
   std::string local;               // --local IP (server: bind address).
+  std::vector<std::string> netdevs;  // --netdev: RNICs without a bond.
   bool busy_poll = false;
   bool help = false;
   bool version = false;
@@ -123,6 +124,8 @@ void PrintUsage() {
       "  --bond NAME         the bond (default: found from the local IP)\n"
       "  --shm PATH          the table (default $OVS_RUNDIR/rdma-bond.shm)\n"
       "  --local IP          server: the address to listen on (default all)\n"
+      "  --netdev IF[,IF...] no bond: one RNIC on each interface, no table\n"
+      "                      (measures the backend alone)\n"
       "  --busy-poll         poll without sleeping (perftest's default)\n"
       "  --json              print the report as JSON\n"
       "  -h, --help          display this help message\n"
@@ -196,7 +199,7 @@ std::string ParseOptions(int argc, char** argv, Options* o) {
     } else if (arg == "--client" || arg == "--port" || arg == "--size" ||
                arg == "--iters" || arg == "--duration" || arg == "--qps" ||
                arg == "--backend" || arg == "--test" || arg == "--bond" ||
-               arg == "--shm" || arg == "--local") {
+               arg == "--shm" || arg == "--local" || arg == "--netdev") {
       if (!need(&v)) {
         return arg + " needs a value";
       }
@@ -247,6 +250,15 @@ std::string ParseOptions(int argc, char** argv, Options* o) {
         o->shm = v;
       } else if (arg == "--local") {
         o->local = v;
+      } else if (arg == "--netdev") {
+        size_t start = 0;
+        while (start <= v.size()) {
+          const size_t comma = std::min(v.find(',', start), v.size());
+          if (comma == start) return "--netdev: empty interface name";
+          o->netdevs.push_back(v.substr(start, comma - start));
+          start = comma + 1;
+        }
+        if (o->netdevs.size() > 16) return "--netdev: at most 16 interfaces";
       }
     } else {
       return "unknown argument \"" + std::string(argv[i]) + "\"";
@@ -257,6 +269,9 @@ std::string ParseOptions(int argc, char** argv, Options* o) {
   }
   if (o->server == !o->client_host.empty()) {
     return "give exactly one of --server and --client HOST";
+  }
+  if (!o->netdevs.empty() && (!o->bond.empty() || !o->shm.empty())) {
+    return "--netdev runs without a bond: not with --bond or --shm";
   }
   if (o->iters != 0 && o->duration_s != 0) {
     return "give --iters or --duration, not both";
@@ -470,6 +485,9 @@ class Session {
   // table.
   Status Open(const IpAddress& local) {
     local_ = local;
+    if (!options_.netdevs.empty()) {
+      return OpenWithoutBond();
+    }
     BondDiscoveryOptions d;
     d.bond = options_.bond;
     d.shm_path = options_.shm;
@@ -503,6 +521,36 @@ class Session {
     return Status::OK();
   }
 
+  // --netdev: RNICs on the named interfaces, no bond and no table: every
+  // path carries, source ports are spread.
+  Status OpenWithoutBond() {
+    Result<std::pair<std::string, MacAddress>> iface =
+        FindInterfaceOf(local_);
+    if (!iface.ok()) {
+      return iface.status();
+    }
+    found_.interface = iface->first;
+    found_.mac = iface->second;
+    found_.bond.name = "";
+    for (const std::string& netdev : options_.netdevs) {
+      Member member;
+      member.name = netdev;
+      found_.bond.members.push_back(member);
+    }
+    Result<std::vector<std::unique_ptr<Rnic>>> rnics =
+        OpenBackend(options_.backend, found_, local_);
+    if (!rnics.ok()) {
+      return rnics.status();
+    }
+    rnics_ = std::move(*rnics);
+    for (auto& rnic : rnics_) {
+      muxes_.push_back(std::make_unique<RnicMux>(rnic.get()));
+    }
+    return Status::OK();
+  }
+
+  bool has_bond() const { return reader_ != nullptr; }
+
   // Sets up one connection over the TCP socket 'fd' (taken).
   Status Connect(int fd, bool initiator, const IpAddress& remote,
                  uint64_t index) {
@@ -529,11 +577,14 @@ class Session {
       views_.back().push_back(mux->NewView());
       rnics.push_back(views_.back().back().get());
     }
-    const Bond* bond = &found_.bond;
-    Result<TableSnapshot> snapshot = reader_->Snapshot();
-    if (snapshot.ok() && snapshot->FindBond(found_.bond.name) != nullptr) {
-      found_.bond = *snapshot->FindBond(found_.bond.name);
-      found_.hash_impl = snapshot->table.hash_impl;
+    const Bond* bond = nullptr;
+    if (reader_) {
+      bond = &found_.bond;
+      Result<TableSnapshot> snapshot = reader_->Snapshot();
+      if (snapshot.ok() && snapshot->FindBond(found_.bond.name) != nullptr) {
+        found_.bond = *snapshot->FindBond(found_.bond.name);
+        found_.hash_impl = snapshot->table.hash_impl;
+      }
     }
     Result<std::unique_ptr<Connection>> conn = Connection::Establish(
         std::move(*side), initiator, rnics, bond, found_.hash_impl, co);
@@ -614,7 +665,9 @@ class Session {
         wait_us = std::min(wait_us, d);
       }
     }
-    fds.push_back({notifier_->Fd(), POLLIN, 0});
+    if (notifier_) {
+      fds.push_back({notifier_->Fd(), POLLIN, 0});
+    }
     if (wait_us > 0) {
       poll(fds.data(), fds.size(), static_cast<int>((wait_us + 999) / 1000));
     }
@@ -1121,6 +1174,9 @@ int RunClient(const Options& o) {
   const uint64_t lost = server.lost;
   const uint64_t duplicated = server.duplicates;
   const DiscoveredBond& found = session.found();
+  const std::string mode = session.has_bond()
+                               ? std::string(ToString(found.bond.mode))
+                               : "none (--netdev)";
 
   if (o.json) {
     JsonWriter j;
@@ -1134,7 +1190,7 @@ int RunClient(const Options& o) {
     j.Key("bond");
     j.String(found.bond.name);
     j.Key("mode");
-    j.String(std::string(ToString(found.bond.mode)));
+    j.String(mode);
     j.Key("local");
     j.String(ToString(session.local()));
     j.Key("remote");
@@ -1205,8 +1261,8 @@ int RunClient(const Options& o) {
                            "not RDMA hardware)"
                          : "");
     std::printf("bond:           %s (%s), %s -> %s, %zu connection(s)\n",
-                found.bond.name.c_str(),
-                std::string(ToString(found.bond.mode)).c_str(),
+                session.has_bond() ? found.bond.name.c_str() : "none",
+                mode.c_str(),
                 ToString(session.local()).c_str(),
                 ToString(session.remote()).c_str(), conns.size());
     if (lat) {

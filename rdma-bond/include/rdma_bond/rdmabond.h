@@ -89,9 +89,10 @@ typedef void rdma_bond_message_cb(void *arg, const void *data,
  * NULL. */
 void rdma_bond_conn_options_init(struct rdma_bond_conn_options *options);
 
-/* Opens the emulated RNIC (AF_PACKET RoCEv2 engine, an emulation) on bond
- * member netdev 'member' with RoCEv2 address 'ip'.  -ENOSYS when the
- * emulated backend is not linked into this program. */
+/* Opens the emulated RNIC (AF_PACKET RoCEv2 engine: an emulation, not
+ * RDMA) on bond member netdev 'member' with RoCEv2 address 'ip'; its
+ * frames carry the MAC of the interface that holds 'ip'.  Needs
+ * CAP_NET_RAW.  Defined in librdmabond-emu.a. */
 int rdma_bond_rnic_open_emulated(const char *member, const char *ip,
                                  struct rdma_bond_rnic **rnicp);
 
@@ -151,6 +152,17 @@ class Rnic;
  * test double), not owned: rdma_bond_rnic_close() frees the handle only.
  * Returns NULL if 'rnic' is NULL. */
 struct rdma_bond_rnic *rdma_bond_rnic_wrap(rdma_bond::Rnic *rnic);
+
+/* C++ only, for backends' C bindings: a handle that owns 'rnic' (closed
+ * by rdma_bond_rnic_close()), and recording 'status' as the thread's last
+ * error, returning its negative errno. */
+#include <memory>
+struct rdma_bond_rnic *rdma_bond_rnic_adopt(
+    std::unique_ptr<rdma_bond::Rnic> rnic);
+namespace rdma_bond {
+class Status;
+}  /* namespace rdma_bond */
+int rdma_bond_c_api_fail(const rdma_bond::Status &status);
 #endif
 
 #endif  /* RDMA_BOND_RDMABOND_H_ */
