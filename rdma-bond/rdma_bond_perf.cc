@@ -530,7 +530,13 @@ class Session {
       return iface.status();
     }
     found_.interface = iface->first;
+    // A MAC of the RNIC's own, not the interface's: frames to it reach the
+    // interface as "other host" and the host's stack ignores them, as it
+    // never sees what a real RNIC takes off the wire (otherwise it would
+    // answer every frame with an ICMP port unreachable).
     found_.mac = iface->second;
+    found_.mac[0] |= 0x02;     // Locally administered.
+    found_.mac[5] ^= 0x5a;
     found_.bond.name = "";
     for (const std::string& netdev : options_.netdevs) {
       Member member;
