@@ -118,12 +118,15 @@ Result<std::pair<std::string, MacAddress>> FindInterfaceOf(
 Result<DiscoveredBond> DiscoverBond(const IpAddress& local,
                                     const BondDiscoveryOptions& options) {
   DiscoveredBond found;
+  // The interface is how the bond is found; with the bond given it is
+  // only informative (the address may live elsewhere, e.g. in a test).
   Result<std::pair<std::string, MacAddress>> iface = FindInterfaceOf(local);
-  if (!iface.ok()) {
+  if (iface.ok()) {
+    found.interface = iface->first;
+    found.mac = iface->second;
+  } else if (options.bond.empty()) {
     return iface.status();
   }
-  found.interface = iface->first;
-  found.mac = iface->second;
   found.shm_path =
       options.shm_path.empty() ? DefaultTablePath() : options.shm_path;
 

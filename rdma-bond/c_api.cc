@@ -5,18 +5,23 @@
 
 #include "rdma_bond/rdmabond.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <memory>
+#include <poll.h>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "rdma_bond/bond_discovery.h"
+#include "rdma_bond/change_notifier.h"
 #include "rdma_bond/connection.h"
 #include "rdma_bond/five_tuple.h"
 #include "rdma_bond/rnic.h"
 #include "rdma_bond/side_channel.h"
 #include "rdma_bond/status.h"
+#include "rdma_bond/table_reader.h"
 
 struct rdma_bond_rnic {
   rdma_bond::Rnic* rnic = nullptr;
@@ -24,9 +29,17 @@ struct rdma_bond_rnic {
 };
 
 struct rdma_bond_conn {
+  // The table first: destroyed after the connection.
+  std::unique_ptr<rdma_bond::TableReader> reader;
+  std::unique_ptr<rdma_bond::ChangeNotifier> notifier;
+  std::string shm_path;
+  rdma_bond::Bond bond;              // As last applied.
+  uint64_t bond_changes = 0;
   std::unique_ptr<rdma_bond::Connection> conn;
   rdma_bond_message_cb* cb = nullptr;
   void* arg = nullptr;
+  rdma_bond_write_cb* write_cb = nullptr;
+  void* write_arg = nullptr;
 };
 
 namespace {
@@ -55,6 +68,24 @@ int Fail(const Status& status, int unavailable = -EAGAIN) {
 int FailText(std::string text, int code) {
   last_error = std::move(text);
   return code;
+}
+
+// Applies a table change to 'c' if there is one.
+Status Follow(rdma_bond_conn* c) {
+  if (!c->notifier) return Status::OK();
+  rdma_bond::TableEvents events = c->notifier->Consume();
+  if (!events.any()) return Status::OK();
+  if (events.restarted || events.removed) {
+    auto reader = rdma_bond::TableReader::Open(c->shm_path);
+    if (reader.ok()) c->reader = std::move(*reader);
+  }
+  auto snapshot = c->reader->Snapshot();
+  if (!snapshot.ok()) return Status::OK();   // The writer may come back.
+  const rdma_bond::Bond* bond = snapshot->FindBond(c->bond.name);
+  if (bond == nullptr || *bond == c->bond) return Status::OK();
+  c->bond = *bond;
+  c->bond_changes++;
+  return c->conn->UpdateBond(*bond, snapshot->table.hash_impl);
 }
 
 }  // namespace
@@ -115,16 +146,35 @@ int rdma_bond_conn_create(int sock, int initiator,
     }
     list.push_back(rnics[i]->rnic);
   }
+  auto handle = std::make_unique<rdma_bond_conn>();
+  const rdma_bond::Bond* bond = nullptr;
+  uint32_t hash_impl = 0;
+  if (options->bond || options->follow_bond) {
+    rdma_bond::BondDiscoveryOptions d;
+    if (options->bond) d.bond = options->bond;
+    if (options->shm_path) d.shm_path = options->shm_path;
+    rdma_bond::Result<rdma_bond::DiscoveredBond> found =
+        rdma_bond::DiscoverBond(*local, d);
+    if (!found.ok()) return Fail(found.status());
+    handle->shm_path = found->shm_path;
+    handle->bond = found->bond;
+    hash_impl = found->hash_impl;
+    auto reader = rdma_bond::TableReader::Open(handle->shm_path);
+    if (!reader.ok()) return Fail(reader.status());
+    handle->reader = std::move(*reader);
+    auto notifier = rdma_bond::ChangeNotifier::Start(handle->shm_path);
+    if (!notifier.ok()) return Fail(notifier.status());
+    handle->notifier = std::move(*notifier);
+    bond = &handle->bond;
+  }
   rdma_bond::Result<std::unique_ptr<rdma_bond::Connection>> conn =
       rdma_bond::Connection::Establish(std::move(*side), initiator != 0,
-                                       std::move(list), nullptr, 0, o);
+                                       std::move(list), bond, hash_impl, o);
   if (!conn.ok()) return Fail(conn.status(), -ETIMEDOUT);
-  auto* handle = new rdma_bond_conn;
+  // No callbacks yet: what arrives is held until the application sets
+  // them.
   handle->conn = std::move(*conn);
-  handle->conn->OnMessage([handle](std::span<const uint8_t> m) {
-    if (handle->cb) handle->cb(handle->arg, m.data(), m.size());
-  });
-  *connp = handle;
+  *connp = handle.release();
   return 0;
 }
 
@@ -132,6 +182,58 @@ void rdma_bond_conn_set_message_cb(struct rdma_bond_conn* conn,
                                    rdma_bond_message_cb* cb, void* arg) {
   conn->cb = cb;
   conn->arg = arg;
+  if (cb == nullptr) {
+    conn->conn->OnMessage(nullptr);
+    return;
+  }
+  conn->conn->OnMessage([conn](std::span<const uint8_t> m) {
+    conn->cb(conn->arg, m.data(), m.size());
+  });
+}
+
+void rdma_bond_conn_set_write_cb(struct rdma_bond_conn* conn,
+                                 rdma_bond_write_cb* cb, void* arg) {
+  conn->write_cb = cb;
+  conn->write_arg = arg;
+  if (cb == nullptr) {
+    conn->conn->OnWrite(nullptr);
+    return;
+  }
+  conn->conn->OnWrite([conn](uint64_t offset, size_t length) {
+    conn->write_cb(conn->write_arg, offset, length);
+  });
+}
+
+int rdma_bond_conn_write(struct rdma_bond_conn* conn, const void* data,
+                         size_t length, uint64_t remote_offset) {
+  Status s = conn->conn->Write({static_cast<const uint8_t*>(data), length},
+                               remote_offset);
+  return s.ok() ? 0 : Fail(s, -EAGAIN);
+}
+
+void* rdma_bond_conn_write_region(struct rdma_bond_conn* conn,
+                                  size_t* length) {
+  std::span<uint8_t> region = conn->conn->write_region();
+  if (length) *length = region.size();
+  return region.data();
+}
+
+void rdma_bond_conn_get_stats(const struct rdma_bond_conn* conn,
+                              struct rdma_bond_conn_stats* stats) {
+  const rdma_bond::ConnectionStats s = conn->conn->stats();
+  *stats = rdma_bond_conn_stats{};
+  stats->messages_sent = s.messages_sent;
+  stats->messages_delivered = s.messages_delivered;
+  stats->duplicates_dropped = s.duplicates_dropped;
+  stats->resent = s.resent;
+  stats->repins = s.repins;
+  stats->path_failures = s.path_failures;
+  stats->bond_changes = conn->bond_changes;
+  for (const rdma_bond::PathStats& p : s.paths) {
+    stats->paths++;
+    stats->paths_up += p.up ? 1 : 0;
+    stats->paths_carrying += p.up && p.carries ? 1 : 0;
+  }
 }
 
 int rdma_bond_conn_send(struct rdma_bond_conn* conn, const void* data,
@@ -142,13 +244,26 @@ int rdma_bond_conn_send(struct rdma_bond_conn* conn, const void* data,
 }
 
 int rdma_bond_conn_progress(struct rdma_bond_conn* conn) {
-  Status s = conn->conn->Progress();
+  Status s = Follow(conn);
+  if (!s.ok()) return Fail(s, -ECONNRESET);
+  s = conn->conn->Progress();
   return s.ok() ? 0 : Fail(s, -ECONNRESET);
 }
 
 void rdma_bond_conn_wait(const struct rdma_bond_conn* conn, int timeout_ms) {
-  conn->conn->WaitForEvents(
-      std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms));
+  if (!conn->notifier) {
+    conn->conn->WaitForEvents(
+        std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms));
+    return;
+  }
+  // The connection's descriptors and the table's.
+  std::vector<pollfd> fds;
+  for (int fd : conn->conn->Fds()) fds.push_back({fd, POLLIN, 0});
+  fds.push_back({conn->notifier->Fd(), POLLIN, 0});
+  int64_t wait_ms = timeout_ms < 0 ? 0 : timeout_ms;
+  const int64_t deadline_us = conn->conn->NextDeadlineUs();
+  if (deadline_us >= 0) wait_ms = std::min(wait_ms, (deadline_us + 999) / 1000);
+  (void)poll(fds.data(), fds.size(), static_cast<int>(wait_ms));
 }
 
 size_t rdma_bond_conn_in_flight(const struct rdma_bond_conn* conn) {

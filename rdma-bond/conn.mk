@@ -26,10 +26,14 @@ rdma_bond_rdma_bond_conn_tests_SOURCES = \
 	rdma-bond/predictor_test_util.h \
 	rdma-bond/connection_test.cc \
 	rdma-bond/rnic_mux_test.cc \
+	rdma-bond/c_api_bond_test.cc \
+	rdma-bond/table_test_util.cc \
+	rdma-bond/table_test_util.h \
 	rdma-bond/path_planner_test.cc \
 	rdma-bond/side_channel_test.cc \
 	rdma-bond/c_api_test.c
 rdma_bond_rdma_bond_conn_tests_LDADD = \
+	rdma-bond/rdma-bond-table-writer.o \
 	rdma-bond/librdmabond-conn.a \
 	rdma-bond/librdmabond.a \
 	$(RDMA_BOND_GTEST_LIBS)

@@ -33,8 +33,10 @@ struct BondDiscoveryOptions {
 };
 
 struct DiscoveredBond {
-  std::string interface;  // The interface that holds the address.
-  MacAddress mac{};       // Its MAC: the source of the host's frames.
+  // The interface that holds the address and its MAC (the source of the
+  // host's frames); "" and zero if none does and the bond was given.
+  std::string interface;
+  MacAddress mac{};
   std::string bridge;     // "" if not asked (--bond given) or unknown.
   std::string shm_path;
   Bond bond;              // The bond as published when discovered.

@@ -42,9 +42,12 @@
  *   rdma_bond_conn_close(c, 5000);
  *   rdma_bond_conn_destroy(c);
  *
- * The connection runs without a bond snapshot (every path may carry,
- * source ports spread by the key): the C API does not read the rdma-bond
- * table.
+ * With options.bond (or options.follow_bond, which finds the bond of
+ * local_ip the way rdma-bond-perf does), the connection follows the table
+ * that the patched ovs-vswitchd publishes: which paths carry, and the
+ * source ports, follow every change, applied by rdma_bond_conn_progress().
+ * Without either, it runs without a bond (every path may carry, source
+ * ports spread by the key).
  *
  * Thread-safety: a connection and its RNICs are used from one thread at a
  * time; the message callback runs inside rdma_bond_conn_progress() and
@@ -79,7 +82,31 @@ struct rdma_bond_conn_options {
     uint32_t probe_timeout_ms;     /* Before asking the peer to re-pick. */
     uint32_t establish_timeout_ms; /* Setup and path recovery limit. */
     uint64_t spread_key;           /* Spreads source ports. */
+    const char *bond;              /* Follow this published bond. */
+    const char *shm_path;          /* Its table (NULL: $OVS_RUNDIR/
+                                    * rdma-bond.shm). */
+    int follow_bond;               /* Non-zero without 'bond': find the
+                                    * bond of local_ip (its interface's
+                                    * bridge, via ovs-vsctl). */
 };
+
+/* Counters of a connection (see ConnectionStats). */
+struct rdma_bond_conn_stats {
+    uint64_t messages_sent;
+    uint64_t messages_delivered;
+    uint64_t duplicates_dropped;   /* Arrived twice, delivered once. */
+    uint64_t resent;               /* Moved from a failed path. */
+    uint64_t repins;
+    uint64_t path_failures;
+    uint64_t bond_changes;         /* Table changes applied. */
+    uint32_t paths;                /* QP pairs. */
+    uint32_t paths_up;
+    uint32_t paths_carrying;       /* Up and allowed to carry traffic. */
+};
+
+/* Called once per RDMA write notice, in order with the messages: the
+ * peer wrote 'length' bytes at 'offset' of this side's write region. */
+typedef void rdma_bond_write_cb(void *arg, uint64_t offset, size_t length);
 
 /* Called once per message, in order; 'data' is valid during the call. */
 typedef void rdma_bond_message_cb(void *arg, const void *data,
@@ -110,7 +137,8 @@ int rdma_bond_conn_create(int sock, int initiator,
                           const struct rdma_bond_conn_options *options,
                           struct rdma_bond_conn **connp);
 
-/* Sets the callback for received messages (NULL: drop them). */
+/* Sets the callback for received messages (NULL: they are held until one
+ * is set). */
 void rdma_bond_conn_set_message_cb(struct rdma_bond_conn *conn,
                                    rdma_bond_message_cb *cb, void *arg);
 
@@ -126,6 +154,25 @@ int rdma_bond_conn_progress(struct rdma_bond_conn *conn);
  * channel message, a timer), at most 'timeout_ms'.  Call it between
  * rdma_bond_conn_progress() calls instead of spinning. */
 void rdma_bond_conn_wait(const struct rdma_bond_conn *conn, int timeout_ms);
+
+/* RDMA write of 'length' bytes to 'remote_offset' of the peer's write
+ * region, then a notice delivered once to the peer's write callback.
+ * -EAGAIN when the buffers are full, -EINVAL outside the region. */
+int rdma_bond_conn_write(struct rdma_bond_conn *conn, const void *data,
+                         size_t length, uint64_t remote_offset);
+
+/* Sets the callback for write notices (NULL: they are held). */
+void rdma_bond_conn_set_write_cb(struct rdma_bond_conn *conn,
+                                 rdma_bond_write_cb *cb, void *arg);
+
+/* This side's write region (the peer writes into it); '*length' gets its
+ * size. */
+void *rdma_bond_conn_write_region(struct rdma_bond_conn *conn,
+                                  size_t *length);
+
+/* Fills '*stats'. */
+void rdma_bond_conn_get_stats(const struct rdma_bond_conn *conn,
+                              struct rdma_bond_conn_stats *stats);
 
 /* Messages sent and not yet acknowledged by the peer. */
 size_t rdma_bond_conn_in_flight(const struct rdma_bond_conn *conn);
