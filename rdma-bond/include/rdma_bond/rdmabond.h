@@ -123,6 +123,13 @@ void rdma_bond_conn_options_init(struct rdma_bond_conn_options *options);
 int rdma_bond_rnic_open_emulated(const char *member, const char *ip,
                                  struct rdma_bond_rnic **rnicp);
 
+/* Opens the RDMA device behind bond member netdev 'member' (rdma-core;
+ * found through sysfs) with the RoCEv2 GID of 'ip'.  -ENOENT with a clear
+ * error when there is no device or GID; -ENOSYS when librdmabond was built
+ * without libibverbs.  Defined in librdmabond-verbs.a. */
+int rdma_bond_rnic_open_verbs(const char *member, const char *ip,
+                              struct rdma_bond_rnic **rnicp);
+
 /* Closes an RNIC opened here.  REQUIRES: no connection uses it. */
 void rdma_bond_rnic_close(struct rdma_bond_rnic *rnic);
 
