@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "fake_rnic.h"
-#include "lib/rdma-bond-table-writer.h"
+#include "rdma-bond-table-writer.h"
 #include "rdma_bond/connection.h"
 #include "rdma_bond/rdmabond.h"
 #include "table_test_util.h"

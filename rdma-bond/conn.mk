@@ -37,3 +37,42 @@ rdma_bond_rdma_bond_conn_tests_LDADD = \
 	rdma-bond/librdmabond-conn.a \
 	rdma-bond/librdmabond.a \
 	$(RDMA_BOND_GTEST_LIBS)
+
+# ---------------------------------------------------------------------------
+# AddressSanitizer/UBSan run of the emulated RNIC and connection tests
+# ("make check-asan"; a plain rule like rdma-bond-unit-tests-asan's).
+
+RDMA_BOND_RDMA_ASAN_CXX_SRCS = \
+	$(filter %.cc,$(rdma_bond_librdmabond_a_SOURCES)) \
+	$(filter %.cc,$(rdma_bond_librdmabond_emu_a_SOURCES)) \
+	$(filter %.cc,$(rdma_bond_librdmabond_conn_a_SOURCES)) \
+	$(filter %.cc,$(rdma_bond_rdma_bond_emu_tests_SOURCES)) \
+	$(filter %.cc,$(rdma_bond_rdma_bond_conn_tests_SOURCES))
+RDMA_BOND_RDMA_ASAN_DEPS = $(addprefix $(srcdir)/,\
+	$(RDMA_BOND_RDMA_ASAN_CXX_SRCS) rdma-bond/c_api_test.c \
+	lib/rdma-bond-table.c) \
+	$(wildcard $(srcdir)/rdma-bond/include/rdma_bond/*.h)
+
+rdma-bond/rdma-bond-rdma-tests-asan: $(RDMA_BOND_RDMA_ASAN_DEPS)
+	@$(MKDIR_P) rdma-bond
+	$(AM_V_CC)$(CC) $(AM_CPPFLAGS) $(RDMA_BOND_OVS_CPPFLAGS) $(CPPFLAGS) \
+		$(AM_CFLAGS) $(CFLAGS) $(RDMA_BOND_ASAN_FLAGS) \
+		-c $(srcdir)/lib/rdma-bond-table.c -o $@-rdma-bond-table.o
+	$(AM_V_CC)$(CC) $(AM_CPPFLAGS) $(CPPFLAGS) $(AM_CFLAGS) $(CFLAGS) \
+		$(RDMA_BOND_ASAN_FLAGS) \
+		-c $(srcdir)/rdma-bond/c_api_test.c -o $@-c_api_test.o
+	$(AM_V_CXXLD)$(CXX) $(AM_CPPFLAGS) $(CPPFLAGS) $(AM_CXXFLAGS) \
+		$(CXXFLAGS) $(RDMA_BOND_ASAN_FLAGS) \
+		$(addprefix $(srcdir)/,$(RDMA_BOND_RDMA_ASAN_CXX_SRCS)) \
+		$@-rdma-bond-table.o $@-c_api_test.o $(RDMA_BOND_GTEST_LIBS) \
+		-o $@
+
+check-asan: check-asan-rdma
+check-asan-rdma: rdma-bond/rdma-bond-rdma-tests-asan
+	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		./rdma-bond/rdma-bond-rdma-tests-asan
+.PHONY: check-asan-rdma
+CLEANFILES += rdma-bond/rdma-bond-rdma-tests-asan \
+	rdma-bond/rdma-bond-rdma-tests-asan-rdma-bond-table.o \
+	rdma-bond/rdma-bond-rdma-tests-asan-c_api_test.o
