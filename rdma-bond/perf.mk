@@ -8,7 +8,11 @@ bin_PROGRAMS += rdma-bond/rdma-bond-perf
 rdma_bond_rdma_bond_perf_SOURCES = \
 	rdma-bond/rdma_bond_perf.cc \
 	rdma-bond/perf_backend.cc \
-	rdma-bond/perf_backend.h
+	rdma-bond/perf_backend.h \
+	rdma-bond/perf_net.cc \
+	rdma-bond/perf_net.h \
+	rdma-bond/perf_options.h \
+	rdma-bond/perf_session.h
 rdma_bond_rdma_bond_perf_LDADD = \
 	rdma-bond/librdmabond-conn.a \
 	rdma-bond/librdmabond-emu.a \

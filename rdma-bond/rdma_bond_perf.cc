@@ -21,37 +21,27 @@
 // $OVS_RUNDIR/rdma-bond.shm; --bond and --shm override.  Options, output
 // and exit statuses: rdma-bond-perf(1).
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <functional>
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "rdma_bond/bond_discovery.h"
 #include "json_writer.h"
-#include "perf_backend.h"
-#include "rdma_bond/change_notifier.h"
+#include "perf_net.h"
+#include "perf_options.h"
+#include "perf_session.h"
 #include "rdma_bond/connection.h"
-#include "rdma_bond/rnic_mux.h"
-#include "rdma_bond/side_channel.h"
 #include "rdma_bond/status.h"
-#include "rdma_bond/table_reader.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "unknown"
@@ -65,13 +55,11 @@ constexpr int kExitSuccess = 0;
 constexpr int kExitFailure = 1;     // The run failed or lost messages.
 constexpr int kExitUsage = 2;
 
-constexpr uint16_t kDefaultPort = 18515;       // perftest's port.
 constexpr uint64_t kDefaultIters = 100000;
 constexpr size_t kMinSize = 16;                // The message header below.
 constexpr size_t kMaxSize = 65536;
 constexpr int kMaxQps = 64;
 constexpr char kPreamble[] = "RDMA-BOND-PERF/1";
-constexpr size_t kControlMessageSize = 4096;   // Room for kResult.
 
 // The first byte of every message of this tool.
 enum class Kind : uint8_t {
@@ -80,26 +68,6 @@ enum class Kind : uint8_t {
   kResult = 3,    // Server -> client: its findings, as JSON text.
   kPing = 4,      // Latency test: echoed back as kPong.
   kPong = 5,
-};
-
-struct Options {
-  bool server = false;
-  std::string client_host;
-  uint16_t port = kDefaultPort;
-  size_t size = 64;
-  uint64_t iters = 0;              // 0: kDefaultIters unless --duration.
-  double duration_s = 0;
-  int qps = 1;
-  std::string backend = "verbs";
-  std::string test = "bw";
-  bool json = false;
-  std::string bond;
-  std::string shm;
-  std::string local;               // --local IP (server: bind address).
-  std::vector<std::string> netdevs;  // --netdev: RNICs without a bond.
-  bool busy_poll = false;
-  bool help = false;
-  bool version = false;
 };
 
 void PrintUsage() {
@@ -282,173 +250,6 @@ std::string ParseOptions(int argc, char** argv, Options* o) {
   return "";
 }
 
-uint64_t NowNs() {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
-
-// --- Side-channel sockets ---------------------------------------------------
-
-Status SetNoDelay(int fd) {
-  const int one = 1;
-  if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) {
-    return Status::FromErrno("setsockopt(TCP_NODELAY)", errno);
-  }
-  return Status::OK();
-}
-
-// Reads one line (the preamble) with a timeout, calling 'idle' (if any)
-// about every millisecond meanwhile: the connections already made must
-// keep running (an RNIC makes progress only when polled, and the peer may
-// be waiting for one of them before it answers).
-Result<std::string> ReadLine(int fd, int timeout_ms,
-                             const std::function<void()>& idle = {}) {
-  std::string line;
-  const uint64_t deadline = NowNs() + uint64_t(timeout_ms) * 1000000;
-  while (line.size() < 256) {
-    pollfd p{fd, POLLIN, 0};
-    if (int64_t(deadline - NowNs()) <= 0) {
-      return Status::Unavailable("the peer sent no preamble within " +
-                                 std::to_string(timeout_ms) + " ms");
-    }
-    if (poll(&p, 1, 1) == 0) {
-      if (idle) idle();
-      continue;
-    }
-    char c;
-    const ssize_t n = read(fd, &c, 1);
-    if (n == 0) {
-      return Status::Unavailable("the peer closed the connection");
-    }
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      return Status::FromErrno("read", errno);
-    }
-    if (c == '\n') {
-      return line;
-    }
-    line += c;
-  }
-  return Status::Corruption("the peer's preamble is too long");
-}
-
-Status WriteAll(int fd, const std::string& text) {
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = write(fd, text.data() + done, text.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno("write", errno);
-    }
-    done += static_cast<size_t>(n);
-  }
-  return Status::OK();
-}
-
-Result<int> ConnectTcp(const std::string& host, uint16_t port) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* list = nullptr;
-  const std::string service = std::to_string(port);
-  const int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &list);
-  if (rc != 0) {
-    return Status::NotFound("cannot resolve \"" + host +
-                            "\": " + gai_strerror(rc));
-  }
-  Status last = Status::NotFound("no address for \"" + host + "\"");
-  int fd = -1;
-  for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
-    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-                ai->ai_protocol);
-    if (fd < 0) {
-      last = Status::FromErrno("socket", errno);
-      continue;
-    }
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-      break;
-    }
-    last = Status::FromErrno("connect to " + host + " port " + service,
-                             errno);
-    close(fd);
-    fd = -1;
-  }
-  freeaddrinfo(list);
-  if (fd < 0) {
-    return last.WithHint("(is \"rdma-bond-perf --server\" running there?)");
-  }
-  if (Status s = SetNoDelay(fd); !s.ok()) {
-    close(fd);
-    return s;
-  }
-  return fd;
-}
-
-Result<int> Listen(const std::string& local, uint16_t port) {
-  const bool v6 = local.find(':') != std::string::npos;
-  const int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC,
-                        0);
-  if (fd < 0) {
-    return Status::FromErrno("socket", errno);
-  }
-  const int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_storage ss{};
-  socklen_t len;
-  if (v6) {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(port);
-    if (inet_pton(AF_INET6, local.c_str(), &in6->sin6_addr) != 1) {
-      close(fd);
-      return Status::InvalidArgument("--local: \"" + local +
-                                     "\" is not an IP address");
-    }
-    len = sizeof *in6;
-  } else {
-    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(port);
-    if (!local.empty() &&
-        inet_pton(AF_INET, local.c_str(), &in->sin_addr) != 1) {
-      close(fd);
-      return Status::InvalidArgument("--local: \"" + local +
-                                     "\" is not an IP address");
-    }
-    len = sizeof *in;
-  }
-  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
-      listen(fd, kMaxQps) != 0) {
-    Status s = Status::FromErrno("listen on port " + std::to_string(port),
-                                 errno);
-    close(fd);
-    return s;
-  }
-  return fd;
-}
-
-Result<IpAddress> SocketAddress(int fd, bool peer) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  const int rc = peer ? getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
-                      : getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  if (rc != 0) {
-    return Status::FromErrno(peer ? "getpeername" : "getsockname", errno);
-  }
-  char text[INET6_ADDRSTRLEN] = "";
-  if (ss.ss_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, text,
-              sizeof text);
-  } else {
-    inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr,
-              text, sizeof text);
-  }
-  return ParseIpAddress(text);
-}
-
 // --- The run ----------------------------------------------------------------
 
 // What the receiver of data messages finds, per connection.
@@ -473,233 +274,6 @@ struct Receipts {
     }
   }
   uint64_t lost() const { return expected > unique ? expected - unique : 0; }
-};
-
-// One side of a run: the bond, its RNICs, the connections and their bond
-// watcher.
-class Session {
- public:
-  Session(const Options& options) : options_(options) {}
-
-  // Finds the bond of 'local', opens the RNICs and starts following the
-  // table.
-  Status Open(const IpAddress& local) {
-    local_ = local;
-    if (!options_.netdevs.empty()) {
-      return OpenWithoutBond();
-    }
-    BondDiscoveryOptions d;
-    d.bond = options_.bond;
-    d.shm_path = options_.shm;
-    Result<DiscoveredBond> found = DiscoverBond(local, d);
-    if (!found.ok()) {
-      return found.status();
-    }
-    found_ = *found;
-    Result<std::vector<std::unique_ptr<Rnic>>> rnics =
-        OpenBackend(options_.backend, found_, local);
-    if (!rnics.ok()) {
-      return rnics.status();
-    }
-    rnics_ = std::move(*rnics);
-    for (auto& rnic : rnics_) {
-      muxes_.push_back(std::make_unique<RnicMux>(rnic.get()));
-    }
-    Result<std::unique_ptr<TableReader>> reader =
-        TableReader::Open(found_.shm_path);
-    if (!reader.ok()) {
-      return reader.status();
-    }
-    reader_ = std::move(*reader);
-    ChangeNotifierOptions notifier_options;
-    Result<std::unique_ptr<ChangeNotifier>> notifier =
-        ChangeNotifier::Start(found_.shm_path, notifier_options);
-    if (!notifier.ok()) {
-      return notifier.status();
-    }
-    notifier_ = std::move(*notifier);
-    return Status::OK();
-  }
-
-  // --netdev: RNICs on the named interfaces, no bond and no table: every
-  // path carries, source ports are spread.
-  Status OpenWithoutBond() {
-    Result<std::pair<std::string, MacAddress>> iface =
-        FindInterfaceOf(local_);
-    if (!iface.ok()) {
-      return iface.status();
-    }
-    found_.interface = iface->first;
-    // A MAC of the RNIC's own, not the interface's: frames to it reach the
-    // interface as "other host" and the host's stack ignores them, as it
-    // never sees what a real RNIC takes off the wire (otherwise it would
-    // answer every frame with an ICMP port unreachable).
-    found_.mac = iface->second;
-    found_.mac[0] |= 0x02;     // Locally administered.
-    found_.mac[5] ^= 0x5a;
-    found_.bond.name = "";
-    for (const std::string& netdev : options_.netdevs) {
-      Member member;
-      member.name = netdev;
-      found_.bond.members.push_back(member);
-    }
-    Result<std::vector<std::unique_ptr<Rnic>>> rnics =
-        OpenBackend(options_.backend, found_, local_);
-    if (!rnics.ok()) {
-      return rnics.status();
-    }
-    rnics_ = std::move(*rnics);
-    for (auto& rnic : rnics_) {
-      muxes_.push_back(std::make_unique<RnicMux>(rnic.get()));
-    }
-    return Status::OK();
-  }
-
-  bool has_bond() const { return reader_ != nullptr; }
-
-  // Sets up one connection over the TCP socket 'fd' (taken).
-  Status Connect(int fd, bool initiator, const IpAddress& remote,
-                 uint64_t index) {
-    Result<std::unique_ptr<SideChannel>> side = SideChannel::Adopt(fd);
-    if (!side.ok()) {
-      close(fd);
-      return side.status();
-    }
-    ConnectionOptions co;
-    co.local = local_;
-    co.remote = remote;
-    // The data messages, and the findings the server sends back.
-    co.max_message_size = static_cast<uint32_t>(
-        std::max<size_t>(options_.size, kControlMessageSize));
-    co.spread_key = index * 7919 + (initiator ? 1 : 0);
-    // Keep the connections already made running meanwhile: the peer may
-    // need one of them to answer before it gets to this one.
-    co.while_establishing = [this] { KeepAlive(); };
-    // Each connection sees the RNICs through views of its own, so that
-    // it gets its own completions only.
-    std::vector<Rnic*> rnics;
-    views_.emplace_back();
-    for (auto& mux : muxes_) {
-      views_.back().push_back(mux->NewView());
-      rnics.push_back(views_.back().back().get());
-    }
-    const Bond* bond = nullptr;
-    if (reader_) {
-      bond = &found_.bond;
-      Result<TableSnapshot> snapshot = reader_->Snapshot();
-      if (snapshot.ok() && snapshot->FindBond(found_.bond.name) != nullptr) {
-        found_.bond = *snapshot->FindBond(found_.bond.name);
-        found_.hash_impl = snapshot->table.hash_impl;
-      }
-    }
-    Result<std::unique_ptr<Connection>> conn = Connection::Establish(
-        std::move(*side), initiator, rnics, bond, found_.hash_impl, co);
-    if (!conn.ok()) {
-      return conn.status().WithPrefix("connection " +
-                                      std::to_string(index));
-    }
-    remote_ = remote;
-    conns_.push_back(std::move(*conn));
-    return Status::OK();
-  }
-
-  // Keeps the connections made so far running (while a new one is set
-  // up).  Their errors surface at the next Step().
-  void KeepAlive() {
-    (void)Follow();
-    for (auto& conn : conns_) {
-      (void)conn->Progress();
-    }
-  }
-
-  // Follows the table: on a change, hands the new bond to every connection.
-  Status Follow() {
-    if (!notifier_) {
-      return Status::OK();   // Not open yet.
-    }
-    TableEvents events = notifier_->Consume();
-    if (!events.any()) {
-      return Status::OK();
-    }
-    if (events.restarted || events.removed) {
-      Result<std::unique_ptr<TableReader>> reader =
-          TableReader::Open(found_.shm_path);
-      if (reader.ok()) {
-        reader_ = std::move(*reader);
-      }
-    }
-    Result<TableSnapshot> snapshot = reader_->Snapshot();
-    if (!snapshot.ok()) {
-      return Status::OK();  // Kept: the writer may come back.
-    }
-    const Bond* bond = snapshot->FindBond(found_.bond.name);
-    if (bond == nullptr || *bond == found_.bond) {
-      return Status::OK();
-    }
-    found_.bond = *bond;
-    found_.hash_impl = snapshot->table.hash_impl;
-    bond_changes_++;
-    for (auto& conn : conns_) {
-      if (Status s = conn->UpdateBond(*bond, found_.hash_impl); !s.ok()) {
-        return s;
-      }
-    }
-    return Status::OK();
-  }
-
-  // Progress on everything; sleeps up to 'max_wait_us' unless busy-polling.
-  Status Step(int max_wait_us) {
-    if (Status s = Follow(); !s.ok()) {
-      return s;
-    }
-    for (auto& conn : conns_) {
-      if (Status s = conn->Progress(); !s.ok()) {
-        return s;
-      }
-    }
-    if (options_.busy_poll || max_wait_us <= 0) {
-      return Status::OK();
-    }
-    std::vector<pollfd> fds;
-    int64_t wait_us = max_wait_us;
-    for (auto& conn : conns_) {
-      for (int fd : conn->Fds()) {
-        fds.push_back({fd, POLLIN, 0});
-      }
-      const int64_t d = conn->NextDeadlineUs();
-      if (d >= 0) {
-        wait_us = std::min(wait_us, d);
-      }
-    }
-    if (notifier_) {
-      fds.push_back({notifier_->Fd(), POLLIN, 0});
-    }
-    if (wait_us > 0) {
-      poll(fds.data(), fds.size(), static_cast<int>((wait_us + 999) / 1000));
-    }
-    return Status::OK();
-  }
-
-  std::vector<std::unique_ptr<Connection>>& conns() { return conns_; }
-  const DiscoveredBond& found() const { return found_; }
-  const std::vector<std::unique_ptr<Rnic>>& rnics() const { return rnics_; }
-  const IpAddress& local() const { return local_; }
-  const IpAddress& remote() const { return remote_; }
-  uint64_t bond_changes() const { return bond_changes_; }
-
- private:
-  const Options& options_;
-  IpAddress local_;
-  IpAddress remote_;
-  DiscoveredBond found_;
-  // Destroyed in reverse: connections, their views, the muxes, the RNICs.
-  std::vector<std::unique_ptr<Rnic>> rnics_;
-  std::vector<std::unique_ptr<RnicMux>> muxes_;
-  std::vector<std::vector<std::unique_ptr<Rnic>>> views_;
-  std::unique_ptr<TableReader> reader_;
-  std::unique_ptr<ChangeNotifier> notifier_;
-  std::vector<std::unique_ptr<Connection>> conns_;
-  uint64_t bond_changes_ = 0;
 };
 
 void PutU64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, sizeof v); }

@@ -1,0 +1,40 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+//
+// rdma-bond-perf's command-line options.
+#ifndef RDMA_BOND_PERF_OPTIONS_H_
+#define RDMA_BOND_PERF_OPTIONS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rdma_bond {
+
+constexpr uint16_t kDefaultPort = 18515;       // perftest's port.
+constexpr size_t kControlMessageSize = 4096;   // Room for the findings.
+
+struct Options {
+  bool server = false;
+  std::string client_host;
+  uint16_t port = kDefaultPort;
+  size_t size = 64;
+  uint64_t iters = 0;              // 0: kDefaultIters unless --duration.
+  double duration_s = 0;
+  int qps = 1;
+  std::string backend = "verbs";
+  std::string test = "bw";
+  bool json = false;
+  std::string bond;
+  std::string shm;
+  std::string local;               // --local IP (server: bind address).
+  std::vector<std::string> netdevs;  // --netdev: RNICs without a bond.
+  bool busy_poll = false;
+  bool help = false;
+  bool version = false;
+};
+
+}  // namespace rdma_bond
+
+#endif  // RDMA_BOND_PERF_OPTIONS_H_
