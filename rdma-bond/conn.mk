@@ -11,6 +11,8 @@ rdma_bond_librdmabond_conn_a_SOURCES = \
 	rdma-bond/include/rdma_bond/side_channel.h \
 	rdma-bond/include/rdma_bond/rdmabond.h \
 	rdma-bond/connection.cc \
+	rdma-bond/connection_internal.h \
+	rdma-bond/connection_paths.cc \
 	rdma-bond/path_planner.cc \
 	rdma-bond/side_channel.cc \
 	rdma-bond/c_api.cc
