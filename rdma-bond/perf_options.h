@@ -30,6 +30,7 @@ struct Options {
   std::string shm;
   std::string local;               // --local IP (server: bind address).
   std::vector<std::string> netdevs;  // --netdev: RNICs without a bond.
+  uint32_t ack_timeout_us = 0;     // 0: QpOptions' default.
   bool busy_poll = false;
   bool help = false;
   bool version = false;

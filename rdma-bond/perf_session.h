@@ -118,6 +118,9 @@ class Session {
     ConnectionOptions co;
     co.local = local_;
     co.remote = remote;
+    if (options_.ack_timeout_us != 0) {
+      co.qp.ack_timeout_us = options_.ack_timeout_us;
+    }
     // The data messages, and the findings the server sends back.
     co.max_message_size = static_cast<uint32_t>(
         std::max<size_t>(options_.size, kControlMessageSize));

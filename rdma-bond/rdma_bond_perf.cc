@@ -41,6 +41,7 @@
 #include "perf_options.h"
 #include "perf_session.h"
 #include "rdma_bond/connection.h"
+#include "rdma_bond/emulated_rnic.h"
 #include "rdma_bond/status.h"
 
 #ifndef PACKAGE_VERSION
@@ -94,6 +95,7 @@ void PrintUsage() {
       "  --local IP          server: the address to listen on (default all)\n"
       "  --netdev IF[,IF...] no bond: one RNIC on each interface, no table\n"
       "                      (measures the backend alone)\n"
+      "  --ack-timeout-us N  transport ACK timeout per try (default 4096)\n"
       "  --busy-poll         poll without sleeping (perftest's default)\n"
       "  --json              print the report as JSON\n"
       "  -h, --help          display this help message\n"
@@ -167,7 +169,8 @@ std::string ParseOptions(int argc, char** argv, Options* o) {
     } else if (arg == "--client" || arg == "--port" || arg == "--size" ||
                arg == "--iters" || arg == "--duration" || arg == "--qps" ||
                arg == "--backend" || arg == "--test" || arg == "--bond" ||
-               arg == "--shm" || arg == "--local" || arg == "--netdev") {
+               arg == "--shm" || arg == "--local" || arg == "--netdev" ||
+               arg == "--ack-timeout-us") {
       if (!need(&v)) {
         return arg + " needs a value";
       }
@@ -218,6 +221,10 @@ std::string ParseOptions(int argc, char** argv, Options* o) {
         o->shm = v;
       } else if (arg == "--local") {
         o->local = v;
+      } else if (arg == "--ack-timeout-us") {
+        auto n = ParseUint(v, 1, 10000000);
+        if (!n) return "--ack-timeout-us: \"" + v + "\" is not 1..10000000";
+        o->ack_timeout_us = static_cast<uint32_t>(*n);
       } else if (arg == "--netdev") {
         size_t start = 0;
         while (start <= v.size()) {
@@ -380,6 +387,41 @@ double Percentile(std::vector<double>& sorted, double q) {
   const size_t i = std::min(sorted.size() - 1,
                             static_cast<size_t>(q * (sorted.size() - 1) + 0.5));
   return sorted[i];
+}
+
+// The "rnics" member of a JSON report: the emulated RNICs' own counters
+// (where frames went); nothing for verbs.
+void WriteRnics(JsonWriter& j, const std::vector<std::unique_ptr<Rnic>>& rnics) {
+  j.Key("rnics");
+  j.BeginArray();
+  for (const auto& rnic : rnics) {
+    const auto* emulated = dynamic_cast<const EmulatedRnic*>(rnic.get());
+    if (emulated == nullptr) continue;
+    const EmulatedRnicStats st = emulated->stats();
+    j.BeginObject();
+    j.Key("name");
+    j.String(rnic->name());
+    j.Key("frames_sent");
+    j.Uint(st.frames_sent);
+    j.Key("frames_received");
+    j.Uint(st.frames_received);
+    j.Key("send_dropped");
+    j.Uint(st.send_dropped);
+    j.Key("dropped_wrong_qpn");
+    j.Uint(st.dropped_wrong_qpn);
+    j.Key("dropped_not_local");
+    j.Uint(st.dropped_not_local);
+    j.Key("dropped_bad_icrc");
+    j.Uint(st.dropped_bad_icrc);
+    j.Key("dropped_malformed");
+    j.Uint(st.dropped_malformed);
+    j.Key("retransmits");
+    j.Uint(st.transport.retransmits);
+    j.Key("timeouts");
+    j.Uint(st.transport.timeouts);
+    j.EndObject();
+  }
+  j.EndArray();
 }
 
 // The "paths" member of a JSON report.
@@ -569,6 +611,7 @@ int RunServer(const Options& o) {
     j.Key("bond_changes");
     j.Uint(session.bond_changes());
     WritePaths(j, totals.paths);
+    WriteRnics(j, session.rnics());
     j.EndObject();
     std::fputs(j.Finish().c_str(), stdout);
   } else {
@@ -833,6 +876,7 @@ int RunClient(const Options& o) {
     j.Key("duplicated");
     j.Uint(duplicated);
     WritePaths(j, totals.paths);
+    WriteRnics(j, session.rnics());
     j.EndObject();
     std::fputs(j.Finish().c_str(), stdout);
   } else {
