@@ -291,10 +291,8 @@ struct rdma_bond_rnic* rdma_bond_rnic_wrap(rdma_bond::Rnic* rnic) {
 
 struct rdma_bond_rnic* rdma_bond_rnic_adopt(
     std::unique_ptr<rdma_bond::Rnic> rnic) {
-  if (!rnic) return nullptr;
-  auto* handle = new rdma_bond_rnic;
-  handle->rnic = rnic.get();
-  handle->owned = std::move(rnic);
+  rdma_bond_rnic* handle = rdma_bond_rnic_wrap(rnic.get());
+  if (handle) handle->owned = std::move(rnic);
   return handle;
 }
 

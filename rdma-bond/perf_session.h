@@ -46,14 +46,8 @@ class Session {
       return found.status();
     }
     found_ = *found;
-    Result<std::vector<std::unique_ptr<Rnic>>> rnics =
-        OpenBackend(options_.backend, found_, local);
-    if (!rnics.ok()) {
-      return rnics.status();
-    }
-    rnics_ = std::move(*rnics);
-    for (auto& rnic : rnics_) {
-      muxes_.push_back(std::make_unique<RnicMux>(rnic.get()));
+    if (Status status = OpenRnics(); !status.ok()) {
+      return status;
     }
     Result<std::unique_ptr<TableReader>> reader =
         TableReader::Open(found_.shm_path);
@@ -93,6 +87,17 @@ class Session {
       member.name = netdev;
       found_.bond.members.push_back(member);
     }
+    if (Status status = OpenRnics(); !status.ok()) {
+      return status;
+    }
+    return Status::OK();
+  }
+
+  bool has_bond() const { return reader_ != nullptr; }
+
+ private:
+  // The backend's RNIC of every member of 'found_', each behind a mux.
+  Status OpenRnics() {
     Result<std::vector<std::unique_ptr<Rnic>>> rnics =
         OpenBackend(options_.backend, found_, local_);
     if (!rnics.ok()) {
@@ -105,7 +110,7 @@ class Session {
     return Status::OK();
   }
 
-  bool has_bond() const { return reader_ != nullptr; }
+ public:
 
   // Sets up one connection over the TCP socket 'fd' (taken).
   Status Connect(int fd, bool initiator, const IpAddress& remote,

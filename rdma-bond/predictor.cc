@@ -347,6 +347,14 @@ Status Predictor::CheckReachable(size_t member, const SlbSource* slb) const {
   return Status::OK();
 }
 
+Status Predictor::NoPortReaches(size_t member,
+                                const std::string& qualifier) const {
+  return Status::NotFound(
+      "no source port in 0xc000-0xffff reaches " + MemberLabel(member) +
+      qualifier + " (it owns " + std::to_string(owned_buckets_[member]) +
+      " buckets, and no port of this flow hashes into them)");
+}
+
 Result<SportChoice> Predictor::Walk(size_t member, FlowKey key,
                                     uint64_t spread_key,
                                     const std::vector<bool>* taken,
@@ -376,11 +384,9 @@ Result<SportChoice> Predictor::Walk(size_t member, FlowKey key,
       return choice;
     }
   }
-  return Status::NotFound(
-      "no source port in 0xc000-0xffff reaches " + MemberLabel(member) +
-      (taken != nullptr ? " that is not already chosen" : "") +
-      " (it owns " + std::to_string(owned_buckets_[member]) +
-      " buckets, and no port of this flow hashes into them)");
+  return NoPortReaches(member, taken != nullptr
+                                     ? " that is not already chosen"
+                                     : "");
 }
 
 // Walk() for the hashing decision: the same ports in the same order, hashed
@@ -426,11 +432,9 @@ Result<SportChoice> Predictor::WalkHashed(size_t member, FlowKey key,
     }
     batch = std::min(batch * 2, kMaxBatch);
   }
-  return Status::NotFound(
-      "no source port in 0xc000-0xffff reaches " + MemberLabel(member) +
-      (taken != nullptr ? " that is not already chosen" : "") +
-      " (it owns " + std::to_string(owned_buckets_[member]) +
-      " buckets, and no port of this flow hashes into them)");
+  return NoPortReaches(member, taken != nullptr
+                                     ? " that is not already chosen"
+                                     : "");
 }
 
 Result<SportChoice> Predictor::PickSport(size_t member, const IpAddress& src,
@@ -528,11 +532,8 @@ Result<SportMap> Predictor::MapSports(const IpAddress& src,
   for (size_t m = 0; m < n_members; m++) {
     Status status = CheckReachable(m, slb);
     if (status.ok() && counts[m] == 0) {
-      status = Status::NotFound(
-          "no source port in 0xc000-0xffff reaches " + MemberLabel(m) +
-          " for " + ToString(src) + " -> " + ToString(dst) + " (it owns " +
-          std::to_string(owned_buckets_[m]) +
-          " buckets, and no port of this flow hashes into them)");
+      status = NoPortReaches(m, " for " + ToString(src) + " -> " +
+                                    ToString(dst));
     }
     map.reachable_.push_back(std::move(status));
   }

@@ -399,6 +399,20 @@ class VerbsQp final : public QueuePair {
 #endif
   }
 
+  // The checks of a send or write of 'data' from 'mr', and its SGE.
+  Status PrepareSend(const MemoryRegion& mr, std::span<const uint8_t> data,
+                     ibv_sge* sge) const {
+    if (Status status = CheckCanSend(); !status.ok()) return status;
+    if (Status status = CheckInRegion(mr, data.data(), data.size());
+        !status.ok()) {
+      return status;
+    }
+    sge->addr = reinterpret_cast<uintptr_t>(data.data());
+    sge->length = static_cast<uint32_t>(data.size());
+    sge->lkey = mr.lkey;
+    return Status::OK();
+  }
+
   // Checks that [data, data + size) lies in 'mr', one of this RNIC's.
   Status CheckInRegion(const MemoryRegion& mr, const uint8_t* data,
                        size_t size) const {
@@ -563,15 +577,10 @@ Status VerbsQp::SetSourcePort(uint16_t sport) {
 
 Status VerbsQp::PostSend(uint64_t wr_id, const MemoryRegion& mr,
                          std::span<const uint8_t> data) {
-  if (Status status = CheckCanSend(); !status.ok()) return status;
-  if (Status status = CheckInRegion(mr, data.data(), data.size());
-      !status.ok()) {
+  ibv_sge sge{};
+  if (Status status = PrepareSend(mr, data, &sge); !status.ok()) {
     return status;
   }
-  ibv_sge sge{};
-  sge.addr = reinterpret_cast<uintptr_t>(data.data());
-  sge.length = static_cast<uint32_t>(data.size());
-  sge.lkey = mr.lkey;
   ibv_send_wr wr{};
   wr.opcode = IBV_WR_SEND;
   return PostSendWr(&wr, &sge, wr_id, WcOpcode::kSend);
@@ -581,15 +590,10 @@ Status VerbsQp::PostWrite(uint64_t wr_id, const MemoryRegion& mr,
                           std::span<const uint8_t> data,
                           uint64_t remote_addr, uint32_t rkey,
                           const uint32_t* imm) {
-  if (Status status = CheckCanSend(); !status.ok()) return status;
-  if (Status status = CheckInRegion(mr, data.data(), data.size());
-      !status.ok()) {
+  ibv_sge sge{};
+  if (Status status = PrepareSend(mr, data, &sge); !status.ok()) {
     return status;
   }
-  ibv_sge sge{};
-  sge.addr = reinterpret_cast<uintptr_t>(data.data());
-  sge.length = static_cast<uint32_t>(data.size());
-  sge.lkey = mr.lkey;
   ibv_send_wr wr{};
   wr.opcode = imm != nullptr ? IBV_WR_RDMA_WRITE_WITH_IMM : IBV_WR_RDMA_WRITE;
   if (imm != nullptr) wr.imm_data = htonl(*imm);

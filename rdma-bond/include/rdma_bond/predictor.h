@@ -272,6 +272,8 @@ class Predictor {
   Result<SportChoice> Walk(size_t member, FlowKey key, uint64_t spread_key,
                            const std::vector<bool>* taken,
                            const SlbSource* slb) const;
+  // "no source port ... reaches MEMBER<qualifier> (it owns N buckets...)".
+  Status NoPortReaches(size_t member, const std::string& qualifier) const;
   // Walk() of the hashing decision, from 'position' by 'stride', in
   // batches.
   Result<SportChoice> WalkHashed(size_t member, FlowKey key, uint32_t position,
