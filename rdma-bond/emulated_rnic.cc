@@ -618,6 +618,12 @@ void EmulatedRnic::HandleFrame(std::span<const uint8_t> frame,
     }
     return;
   }
+  if (OpcodeIsUd(packet.bth.opcode)) {
+    // The peer agents' path probes cross this port as RoCEv2 frames do;
+    // the agent reads them, this RNIC (RC QPs only) does not.
+    stats_.dropped_ud++;
+    return;
+  }
   if (address.dst_ip != options_.local_ip) {
     stats_.dropped_not_local++;
     return;

@@ -71,6 +71,7 @@ constexpr Crc32Tables kCrc32Tables;
 // Extension header bytes after the BTH for 'op'.
 size_t ExtensionBytes(BthOpcode op) {
   return (OpcodeHasReth(op) ? kRethBytes : 0) +
+         (OpcodeHasDeth(op) ? kDethBytes : 0) +
          (OpcodeHasImmDt(op) ? kImmDtBytes : 0) +
          (OpcodeHasAeth(op) ? kAethBytes : 0);
 }
@@ -94,7 +95,8 @@ Status Malformed(std::string what) {
 bool IsSupportedOpcode(uint8_t opcode) {
   return opcode <=
              static_cast<uint8_t>(BthOpcode::kRdmaWriteOnlyWithImmediate) ||
-         opcode == static_cast<uint8_t>(BthOpcode::kAcknowledge);
+         opcode == static_cast<uint8_t>(BthOpcode::kAcknowledge) ||
+         opcode == static_cast<uint8_t>(BthOpcode::kUdSendOnly);
 }
 
 std::string_view ToString(BthOpcode opcode) {
@@ -114,6 +116,7 @@ std::string_view ToString(BthOpcode opcode) {
     case BthOpcode::kRdmaWriteOnlyWithImmediate:
       return "RDMA_WRITE_ONLY_WITH_IMMEDIATE";
     case BthOpcode::kAcknowledge: return "ACKNOWLEDGE";
+    case BthOpcode::kUdSendOnly: return "UD_SEND_ONLY";
   }
   return "UNKNOWN";
 }
@@ -131,6 +134,10 @@ bool OpcodeHasImmDt(BthOpcode op) {
 }
 
 bool OpcodeHasAeth(BthOpcode op) { return op == BthOpcode::kAcknowledge; }
+
+bool OpcodeHasDeth(BthOpcode op) { return op == BthOpcode::kUdSendOnly; }
+
+bool OpcodeIsUd(BthOpcode op) { return op == BthOpcode::kUdSendOnly; }
 
 bool OpcodeIsSend(BthOpcode op) {
   return op <= BthOpcode::kSendOnlyWithImmediate;
@@ -327,6 +334,11 @@ Result<size_t> BuildFrame(const FrameAddress& address,
     Put32(q + 12, packet.reth.dma_length);
     q += kRethBytes;
   }
+  if (OpcodeHasDeth(op)) {
+    Put32(q, packet.deth.qkey);
+    Put32(q + 4, packet.deth.src_qpn & kQpnMask);  // Reserved byte: 0.
+    q += kDethBytes;
+  }
   if (OpcodeHasImmDt(op)) {
     Put32(q, packet.imm);
     q += kImmDtBytes;
@@ -505,6 +517,11 @@ Status ParseFrame(std::span<const uint8_t> frame, FrameAddress* address,
     packet->reth.rkey = Get32(q + 8);
     packet->reth.dma_length = Get32(q + 12);
     q += kRethBytes;
+  }
+  if (OpcodeHasDeth(op)) {
+    packet->deth.qkey = Get32(q);
+    packet->deth.src_qpn = Get32(q + 4) & kQpnMask;
+    q += kDethBytes;
   }
   if (OpcodeHasImmDt(op)) {
     packet->imm = Get32(q);

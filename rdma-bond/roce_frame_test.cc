@@ -11,7 +11,8 @@
 // set to ones, the UDP header with its checksum set to 0xffff and the BTH
 // with byte 4 (before the QPN) set to 0xff; 'rest' is the extension
 // headers, the payload and the pad.  The ICRC is appended little-endian.
-// The masked bytes are quoted above each vector.
+// The masked bytes are quoted above each vector.  (The script that made
+// kUdSendOnlyProbe reproduces kSendOnlyHello's ICRC when given its fields.)
 
 #include "rdma_bond/roce_frame.h"
 
@@ -79,7 +80,23 @@ const std::vector<uint8_t> kWriteOnlyImm = {
     0xc6, 0x3a,
 };
 
+// UD SEND_ONLY (opcode 0x64), dest QPN 0xfffff0, PSN 0x000102, DETH
+// (Q_Key 0x52424e44, source QPN 0xfffff0), payload "probe!" (pad 2):
+// ICRC 0x7dedcecd.  Masked bytes after 8 x 0xff:
+// 45ff003c12344000ff11ffff0a0000010a000002c12312b70028ffff6420fffffffffff0
+// 00000102, then 52424e4400fffff070726f6265210000.
+const std::vector<uint8_t> kUdSendOnlyProbe = {
+    0x02, 0x00, 0x00, 0x00, 0x00, 0x02, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01,
+    0x08, 0x00, 0x45, 0x00, 0x00, 0x3c, 0x12, 0x34, 0x40, 0x00, 0x40, 0x11,
+    0x14, 0x7b, 0x0a, 0x00, 0x00, 0x01, 0x0a, 0x00, 0x00, 0x02, 0xc1, 0x23,
+    0x12, 0xb7, 0x00, 0x28, 0x00, 0x00, 0x64, 0x20, 0xff, 0xff, 0x00, 0xff,
+    0xff, 0xf0, 0x00, 0x00, 0x01, 0x02, 0x52, 0x42, 0x4e, 0x44, 0x00, 0xff,
+    0xff, 0xf0, 0x70, 0x72, 0x6f, 0x62, 0x65, 0x21, 0x00, 0x00, 0xcd, 0xce,
+    0xed, 0x7d,
+};
+
 const uint8_t kHello[] = {'h', 'e', 'l', 'l', 'o'};
+const uint8_t kProbeText[] = {'p', 'r', 'o', 'b', 'e', '!'};
 const uint8_t kEight[] = {1, 2, 3, 4, 5, 6, 7, 8};
 
 RocePacket SendOnlyHello() {
@@ -113,6 +130,16 @@ RocePacket WriteOnlyImm() {
   return p;
 }
 
+RocePacket UdSendOnly() {
+  RocePacket p;
+  p.bth.opcode = BthOpcode::kUdSendOnly;
+  p.bth.dest_qpn = 0xfffff0;
+  p.bth.psn = 0x000102;
+  p.deth = {0x52424e44, 0xfffff0};
+  p.payload = kProbeText;
+  return p;
+}
+
 std::vector<uint8_t> Build(const FrameAddress& a, const RocePacket& p) {
   std::vector<uint8_t> out(kMaxRoceFrameBytes);
   Result<size_t> n = BuildFrame(a, p, out);
@@ -142,6 +169,7 @@ TEST(RoceFrameTest, IcrcMatchesHandComputedVector) {
   EXPECT_EQ(Build(VectorAddress(), SendOnlyHello()), kSendOnlyHello);
   EXPECT_EQ(Build(VectorAddress(), AckPacket()), kAck);
   EXPECT_EQ(Build(VectorAddress(), WriteOnlyImm()), kWriteOnlyImm);
+  EXPECT_EQ(Build(VectorAddress(), UdSendOnly()), kUdSendOnlyProbe);
   // ComputeIcrc over the IP packet without its ICRC.
   const std::span<const uint8_t> ip(kSendOnlyHello);
   EXPECT_EQ(ComputeIcrc(ip.subspan(kEthHeaderBytes,
@@ -181,6 +209,35 @@ TEST(RoceFrameTest, ParsesHandComputedVectors) {
   EXPECT_TRUE(p.payload.empty());
 }
 
+TEST(RoceFrameTest, ParsesUdSendOnlyWithDeth) {
+  FrameAddress a;
+  RocePacket p;
+  Status s = ParseFrame(kUdSendOnlyProbe, &a, &p);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(p.bth.opcode, BthOpcode::kUdSendOnly);
+  EXPECT_EQ(ToString(p.bth.opcode), "UD_SEND_ONLY");
+  EXPECT_EQ(p.bth.dest_qpn, 0xfffff0u);
+  EXPECT_EQ(p.bth.psn, 0x000102u);
+  EXPECT_EQ(p.bth.pad, 2);
+  EXPECT_EQ(p.deth.qkey, 0x52424e44u);
+  EXPECT_EQ(p.deth.src_qpn, 0xfffff0u);
+  ASSERT_EQ(p.payload.size(), 6u);
+  EXPECT_EQ(std::memcmp(p.payload.data(), "probe!", 6), 0);
+  // A UD opcode has none of the RC transport's roles.
+  EXPECT_TRUE(OpcodeIsUd(p.bth.opcode));
+  EXPECT_TRUE(OpcodeHasDeth(p.bth.opcode));
+  EXPECT_FALSE(OpcodeIsSend(p.bth.opcode));
+  EXPECT_FALSE(OpcodeIsWrite(p.bth.opcode));
+  EXPECT_FALSE(OpcodeStartsMessage(p.bth.opcode));
+  EXPECT_FALSE(OpcodeHasDeth(BthOpcode::kSendOnly));
+  // Other UD opcodes (SEND_ONLY_WITH_IMMEDIATE 0x65) stay unsupported.
+  std::vector<uint8_t> f = kUdSendOnlyProbe;
+  f[42] = 0x65;
+  FrameDefect defect;
+  EXPECT_FALSE(ParseFrame(f, &a, &p, &defect).ok());
+  EXPECT_EQ(defect, FrameDefect::kUnsupported);
+}
+
 TEST(RoceFrameTest, BthRethAethRoundTrip) {
   const std::vector<uint8_t> payload(1024, 0x5a);
   const BthOpcode all[] = {
@@ -189,7 +246,8 @@ TEST(RoceFrameTest, BthRethAethRoundTrip) {
       BthOpcode::kSendOnlyWithImmediate, BthOpcode::kRdmaWriteFirst,
       BthOpcode::kRdmaWriteMiddle, BthOpcode::kRdmaWriteLast,
       BthOpcode::kRdmaWriteLastWithImmediate, BthOpcode::kRdmaWriteOnly,
-      BthOpcode::kRdmaWriteOnlyWithImmediate, BthOpcode::kAcknowledge};
+      BthOpcode::kRdmaWriteOnlyWithImmediate, BthOpcode::kAcknowledge,
+      BthOpcode::kUdSendOnly};
   const Aeth aeths[] = {Aeth::Ack(0xabcdef), Aeth::RnrNak(3, 12),
                         Aeth::Nak(9, kAethNakPsnSequenceError),
                         Aeth::Nak(0, kAethNakRemoteAccessError)};
@@ -212,6 +270,7 @@ TEST(RoceFrameTest, BthRethAethRoundTrip) {
           p.reth = {0x0123456789abcdef, 0x89abcdef, 0xfffffff0};
           p.imm = 0x01020304;
           p.aeth = aeth;
+          p.deth = {0x80000001, 0xabcdef};
           p.payload = std::span<const uint8_t>(payload).first(length);
           const std::vector<uint8_t> frame = Build(a, p);
           ASSERT_EQ(frame.size(), FrameLength(version, p));
@@ -234,6 +293,9 @@ TEST(RoceFrameTest, BthRethAethRoundTrip) {
           if (OpcodeHasAeth(op)) {
             EXPECT_EQ(p2.aeth, aeth);
           }
+          if (OpcodeHasDeth(op)) {
+            EXPECT_EQ(p2.deth, p.deth);
+          }
           ASSERT_EQ(p2.payload.size(), length);
           EXPECT_TRUE(std::equal(p2.payload.begin(), p2.payload.end(),
                                  p.payload.begin()));
@@ -252,7 +314,7 @@ TEST(RoceFrameTest, FlippingAnyByteFailsParse) {
   constexpr size_t kUdpChecksum = 14 + 20 + 6;
   constexpr size_t kBthResv8a = 14 + 20 + 8 + 4;
   for (const std::vector<uint8_t>* vector :
-       {&kSendOnlyHello, &kAck, &kWriteOnlyImm}) {
+       {&kSendOnlyHello, &kAck, &kWriteOnlyImm, &kUdSendOnlyProbe}) {
     for (size_t i = 12; i < vector->size(); i++) {
       if (i == kUdpChecksum || i == kUdpChecksum + 1 || i == kBthResv8a) {
         continue;
@@ -283,7 +345,7 @@ TEST(RoceFrameTest, FlippedPayloadIsBadIcrc) {
 
 TEST(RoceFrameTest, TruncatedAtEveryLengthIsRejected) {
   for (const std::vector<uint8_t>* vector :
-       {&kSendOnlyHello, &kAck, &kWriteOnlyImm}) {
+       {&kSendOnlyHello, &kAck, &kWriteOnlyImm, &kUdSendOnlyProbe}) {
     for (size_t n = 0; n < vector->size(); n++) {
       // A copy of exactly n bytes, so that ASan sees any overread.
       std::vector<uint8_t> cut(vector->begin(), vector->begin() + n);

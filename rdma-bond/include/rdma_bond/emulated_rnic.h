@@ -185,6 +185,8 @@ struct EmulatedRnicStats {
   uint64_t dropped_bad_icrc = 0;
   uint64_t dropped_malformed = 0;   // Not RoCEv2, truncated, unsupported.
   uint64_t dropped_not_local = 0;   // Destination IP is not local_ip.
+  uint64_t dropped_ud = 0;          // UD frames (the agents' path probes,
+                                    // path_prober.h): no UD QPs here.
   RcStats transport;                // Sum of the QPs' RcStats.
 };
 

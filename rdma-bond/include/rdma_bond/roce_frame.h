@@ -14,6 +14,7 @@
 //   RETH          16 bytes, RDMA WRITE FIRST/ONLY: VA, R_Key, DMA length
 //   ImmDt         4 bytes, *_WITH_IMMEDIATE
 //   AETH          4 bytes, ACKNOWLEDGE: syndrome, MSN
+//   DETH          8 bytes, UD SEND_ONLY: Q_Key, source QPN
 //   payload       padded to a multiple of 4 (pad count in the BTH)
 //   ICRC          4 bytes, CRC-32 over the packet with the fields that
 //                 routers change masked to ones
@@ -29,7 +30,10 @@
 // stored little-endian, as rxe writes them on x86.
 //
 // Only what an RC QP of the emulation uses is supported: the SEND and RDMA
-// WRITE opcodes and ACKNOWLEDGE.  No VLAN tags, no IP options.
+// WRITE opcodes and ACKNOWLEDGE; and one unreliable-datagram (UD) opcode,
+// SEND_ONLY, which the agents' path probes use (path_prober.h) so that
+// they look to the network like RoCEv2 traffic.  No VLAN tags, no IP
+// options.
 //
 // Usage:
 //   FrameAddress addr{...};  RocePacket p{...};
@@ -61,6 +65,7 @@ inline constexpr size_t kBthBytes = 12;
 inline constexpr size_t kRethBytes = 16;
 inline constexpr size_t kImmDtBytes = 4;
 inline constexpr size_t kAethBytes = 4;
+inline constexpr size_t kDethBytes = 8;
 inline constexpr size_t kIcrcBytes = 4;
 
 inline constexpr uint16_t kEthertypeIpv4 = 0x0800;
@@ -72,15 +77,18 @@ inline constexpr uint32_t kPsnMask = 0xffffff;    // PSNs have 24 bits.
 inline constexpr uint32_t kMsnMask = 0xffffff;    // So do MSNs.
 
 // The largest path MTU (IB MTU 4096) and the largest frame it gives: IPv6,
-// RETH + ImmDt, 4096 bytes of payload, pad, ICRC.
+// RETH + ImmDt + AETH (more than any opcode has), 4096 bytes of payload,
+// pad, ICRC.
 inline constexpr uint32_t kMaxRoceMtu = 4096;
 inline constexpr size_t kMaxRoceFrameBytes =
     kEthHeaderBytes + kIpv6HeaderBytes + kUdpHeaderBytes + kBthBytes +
     kRethBytes + kImmDtBytes + kAethBytes + kMaxRoceMtu + 3 + kIcrcBytes;
 static_assert(kMaxRoceFrameBytes < 4352, "a frame fits a 4352-byte slot");
+static_assert(kDethBytes <= kRethBytes + kImmDtBytes + kAethBytes,
+              "the UD headers fit within the largest RC headers");
 
-// Base Transport Header opcodes of the RC transport (IBA table 38; the RC
-// transport's prefix is 000, so these are the whole opcode byte).
+// Base Transport Header opcodes (IBA table 38): the RC transport's (prefix
+// 000, so these are the whole opcode byte) and UD SEND_ONLY (prefix 011).
 enum class BthOpcode : uint8_t {
   kSendFirst = 0x00,
   kSendMiddle = 0x01,
@@ -95,21 +103,27 @@ enum class BthOpcode : uint8_t {
   kRdmaWriteOnly = 0x0a,
   kRdmaWriteOnlyWithImmediate = 0x0b,
   kAcknowledge = 0x11,
+  // Unreliable datagram, a whole message in one packet, with a DETH.  Only
+  // the path probes use it; the RC opcode classes below answer false.
+  kUdSendOnly = 0x64,
 };
 
 // True for the opcodes above (the ones this emulation speaks).
 bool IsSupportedOpcode(uint8_t opcode);
-// "SEND_FIRST", ..., "ACKNOWLEDGE".
+// "SEND_FIRST", ..., "ACKNOWLEDGE", "UD_SEND_ONLY".
 std::string_view ToString(BthOpcode opcode);
 
-// Which headers and roles an opcode has.
+// Which headers and roles an opcode has.  The roles are those of the RC
+// transport: a UD opcode is none of them.
 bool OpcodeHasReth(BthOpcode op);       // RDMA_WRITE_FIRST, _ONLY(_IMM).
 bool OpcodeHasImmDt(BthOpcode op);      // *_WITH_IMMEDIATE.
 bool OpcodeHasAeth(BthOpcode op);       // ACKNOWLEDGE.
-bool OpcodeIsSend(BthOpcode op);        // SEND_*.
+bool OpcodeHasDeth(BthOpcode op);       // UD_SEND_ONLY.
+bool OpcodeIsUd(BthOpcode op);          // UD_SEND_ONLY: not for an RC QP.
+bool OpcodeIsSend(BthOpcode op);        // RC SEND_*.
 bool OpcodeIsWrite(BthOpcode op);       // RDMA_WRITE_*.
-bool OpcodeStartsMessage(BthOpcode op);  // *_FIRST, *_ONLY*.
-bool OpcodeEndsMessage(BthOpcode op);    // *_LAST*, *_ONLY*.
+bool OpcodeStartsMessage(BthOpcode op);  // RC *_FIRST, *_ONLY*.
+bool OpcodeEndsMessage(BthOpcode op);    // RC *_LAST*, *_ONLY*.
 
 // Base Transport Header.
 struct Bth {
@@ -166,6 +180,15 @@ struct Aeth {
   friend bool operator==(const Aeth&, const Aeth&) = default;
 };
 
+// Datagram Extended Transport Header (IBA 9.3.3): the Q_Key that the
+// receiving UD QP checks, a reserved byte (sent as 0, ignored), and the
+// sender's QPN.
+struct Deth {
+  uint32_t qkey = 0;
+  uint32_t src_qpn = 0;             // 24 bits.
+  friend bool operator==(const Deth&, const Deth&) = default;
+};
+
 // The RNR NAK timer field (5 bits) in microseconds (IBA table 45): 0 is
 // 655.36 ms, 1 is 0.01 ms, ..., 31 is 491.52 ms.
 uint32_t RnrTimerMicros(uint8_t timer);
@@ -177,6 +200,7 @@ struct RocePacket {
   Reth reth;                        // OpcodeHasReth().
   uint32_t imm = 0;                 // OpcodeHasImmDt(); host order.
   Aeth aeth;                        // OpcodeHasAeth().
+  Deth deth;                        // OpcodeHasDeth().
   // The payload without its pad.  BuildFrame() reads it; ParseFrame()
   // points it into the parsed frame.  bth.pad is derived by BuildFrame().
   std::span<const uint8_t> payload;
