@@ -2,15 +2,19 @@
 # Licensed under the Apache License, Version 2.0.
 #
 # rdma-bond/conn.mk: multipath connections over the Rnic interface, their
-# TCP side channel and per-path pinning; the C API.
+# TCP side channel and per-path pinning, the client of the agent's
+# registry; the C API.
 
 noinst_LIBRARIES += rdma-bond/librdmabond-conn.a
 rdma_bond_librdmabond_conn_a_SOURCES = \
+	rdma-bond/include/rdma_bond/agent_client.h \
 	rdma-bond/include/rdma_bond/connection.h \
 	rdma-bond/include/rdma_bond/path_planner.h \
 	rdma-bond/include/rdma_bond/side_channel.h \
 	rdma-bond/include/rdma_bond/rdmabond.h \
+	rdma-bond/agent_client.cc \
 	rdma-bond/connection.cc \
+	rdma-bond/connection_agent.cc \
 	rdma-bond/connection_internal.h \
 	rdma-bond/connection_paths.cc \
 	rdma-bond/path_planner.cc \
@@ -22,11 +26,17 @@ check_PROGRAMS += rdma-bond/rdma-bond-conn-tests
 TESTS += rdma-bond/rdma-bond-conn-tests
 endif
 rdma_bond_rdma_bond_conn_tests_SOURCES = \
+	rdma-bond/fake_agent.cc \
+	rdma-bond/fake_agent.h \
 	rdma-bond/fake_rnic.cc \
 	rdma-bond/fake_rnic.h \
 	rdma-bond/predictor_test_util.cc \
 	rdma-bond/predictor_test_util.h \
+	rdma-bond/agent_client_test.cc \
+	rdma-bond/connection_agent_test.cc \
 	rdma-bond/connection_test.cc \
+	rdma-bond/connection_test_util.cc \
+	rdma-bond/connection_test_util.h \
 	rdma-bond/rnic_mux_test.cc \
 	rdma-bond/c_api_bond_test.cc \
 	rdma-bond/table_test_util.cc \

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <utility>
 
+#include "rdma_bond/table_reader.h"
+
 namespace rdma_bond {
 
 using namespace conn_detail;  // NOLINT(build/namespaces)
@@ -30,6 +32,7 @@ Connection::Connection(std::unique_ptr<SideChannel> side, bool initiator,
 }
 
 Connection::~Connection() {
+  UnregisterFromAgent();
   // QPs first: nothing may DMA into memory that is deregistered next.
   for (auto& path : paths_) path->qp.reset();
   for (auto& path : paths_) {
@@ -79,6 +82,7 @@ Status Connection::Setup(const Bond* bond, uint32_t table_hash_impl) {
                           options_.local, options_.remote);
   if (!plan.ok()) return plan.status();
   planner_ = std::move(*plan);
+  FetchAgentPaths();
 
   slot_size_ = kHeaderSize + options_.max_message_size;
   n_slots_ = static_cast<size_t>(options_.send_window) * rnics_.size();
@@ -222,6 +226,7 @@ Status Connection::Handshake() {
     p->incarnation = 1;
     ConnectPath(*p, *remote[p->index]);
   }
+  SyncAgent();
   return Status::OK();
 }
 
@@ -644,6 +649,7 @@ Status Connection::Progress() {
   }
   RunTimers();
   Schedule();
+  SyncAgent();
   if (!side_closed_) (void)side_->Flush();
   return failed_;
 }
@@ -657,6 +663,7 @@ Status Connection::UpdateBond(const Bond& bond, uint32_t table_hash_impl) {
     return plan.status().WithPrefix("rdma-bond connection: bond update");
   }
   planner_ = std::move(*plan);
+  FetchAgentPaths();
   for (auto& p : paths_) Reconcile(*p);
   const BondView view = LocalView();
   if (!(view == sent_view_)) {
@@ -666,6 +673,11 @@ Status Connection::UpdateBond(const Bond& bond, uint32_t table_hash_impl) {
     (void)SendSide(SideMessageType::kActive, EncodeActive(m));
   }
   Schedule();
+  // The agent reports the time from the table's change to this re-pin.
+  const uint64_t now_ns = MonotonicNowNs();
+  SyncAgent(bond.change_ns != 0 && now_ns >= bond.change_ns
+                ? std::optional<uint64_t>(now_ns - bond.change_ns)
+                : std::nullopt);
   return Status::OK();
 }
 
@@ -733,6 +745,8 @@ ConnectionStats Connection::stats() const {
     ps.up = p->state == PathState::kUp;
     ps.carries = Carries(*p);
     ps.sport = p->sport;
+    ps.qpn = p->qpn;
+    ps.agent_hint = p->candidate < p->agent_hints;
     s.paths.push_back(std::move(ps));
   }
   return s;
@@ -768,6 +782,7 @@ Status Connection::Close(std::chrono::milliseconds timeout) {
         deadline - Clock::now());
     (void)side_->FlushFor(std::max(left, std::chrono::milliseconds(0)));
   }
+  UnregisterFromAgent();
   return Status::OK();
 }
 

@@ -144,6 +144,7 @@ struct Connection::Path {
   size_t local = 0, remote = 0;     // Member indexes on each side.
   Rnic* rnic = nullptr;
   std::unique_ptr<QueuePair> qp;
+  uint32_t qpn = 0;                 // qp->local().qpn.
   conn_detail::PathState state = conn_detail::PathState::kIdle;
   uint32_t epoch = 0;               // Of our QP (see WrId).
   uint32_t incarnation = 0;         // Connections agreed with the peer.
@@ -154,6 +155,7 @@ struct Connection::Path {
   uint16_t sport = 0;
   std::vector<uint16_t> candidates;
   size_t candidate = 0;
+  size_t agent_hints = 0;           // candidates[0, agent_hints): the agent's.
   uint32_t attempts = 0;            // Ports tried in this round.
   uint32_t round = 0;               // Candidate lists used (new key each).
   bool exhausted = false;           // Failed after max_probe_attempts.
@@ -166,6 +168,12 @@ struct Connection::Path {
   std::unique_ptr<uint8_t[]> recv_mem;
   MemoryRegion recv_mr;
   size_t recv_count = 0;
+  // What the agent was last told about this path's QP (registered: a QP
+  // line was sent for agent_qpn and no DEL since).
+  bool agent_registered = false;
+  uint32_t agent_qpn = 0;
+  uint16_t agent_sport = 0;
+  AgentQpRole agent_role = AgentQpRole::kDown;
   PathStats stats;
 };
 

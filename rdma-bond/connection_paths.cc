@@ -157,11 +157,21 @@ bool Connection::RefreshCandidates(Path& p) {
   Result<std::vector<uint16_t>> ports =
       planner_->Candidates(p.local, key, options_.max_probe_attempts);
   if (ports.ok() && !ports->empty()) {
-    p.candidates = std::move(*ports);
+    // The ports the agent validated come first, then our own.
+    p.candidates = AgentHints(p);
+    p.agent_hints = p.candidates.size();
+    for (uint16_t port : *ports) {
+      if (std::find(p.candidates.begin(),
+                    p.candidates.begin() + p.agent_hints,
+                    port) == p.candidates.begin() + p.agent_hints) {
+        p.candidates.push_back(port);
+      }
+    }
   } else {
     // Unusable member: any port, so that the QP can still be connected.
     p.candidates = {static_cast<uint16_t>(kRoceSportMin |
                                           (key & kFlowLabelLowMask))};
+    p.agent_hints = 0;
   }
   p.candidate = 0;
   p.sport = p.candidates[0];
@@ -179,6 +189,7 @@ Status Connection::CreatePathQp(Path& p) {
   Result<std::unique_ptr<QueuePair>> qp = p.rnic->CreateQp(options_.qp);
   if (!qp.ok()) return qp.status();
   p.qp = std::move(*qp);
+  p.qpn = p.qp->local().qpn;
   p.epoch = (p.epoch + 1) & kEpochMask;
   p.wrs_inflight = 0;
   return Status::OK();

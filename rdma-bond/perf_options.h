@@ -28,6 +28,8 @@ struct Options {
   bool json = false;
   std::string bond;
   std::string shm;
+  std::string agent_socket;        // "" = next to the table.
+  bool no_agent = false;
   std::string local;               // --local IP (server: bind address).
   std::vector<std::string> netdevs;  // --netdev: RNICs without a bond.
   uint32_t ack_timeout_us = 0;     // 0: QpOptions' default.

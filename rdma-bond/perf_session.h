@@ -9,12 +9,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "perf_backend.h"
 #include "perf_options.h"
+#include "rdma_bond/agent_client.h"
 #include "rdma_bond/bond_discovery.h"
 #include "rdma_bond/change_notifier.h"
 #include "rdma_bond/connection.h"
@@ -62,7 +64,47 @@ class Session {
       return notifier.status();
     }
     notifier_ = std::move(*notifier);
+    OpenAgent();
     return Status::OK();
+  }
+
+  // Registers with the ovs-rdma-bond-agent whose socket is next to the
+  // table (or --agent-socket), unless --no-agent.  A missing socket is
+  // silent; any other failure is one warning line, and the run goes on
+  // (the client tries again later: agent_client.h).
+  void OpenAgent() {
+    if (options_.no_agent) {
+      return;
+    }
+    const std::string path = options_.agent_socket.empty()
+                                 ? DefaultAgentSocketPath(found_.shm_path)
+                                 : options_.agent_socket;
+    AgentClientOptions agent_options;
+    agent_options.name = "rdma-bond-perf";
+    auto agent = std::make_unique<AgentClient>(agent_options);
+    Status status = agent->Connect(path);
+    if (status.IsNotFound()) {
+      return;
+    }
+    if (!status.ok()) {
+      std::fprintf(stderr,
+                   "rdma-bond-perf: warning: %s (going on without the "
+                   "agent)\n",
+                   status.ToString().c_str());
+    }
+    agent_ = std::move(agent);
+  }
+
+  // "connected", "absent" (no socket, --no-agent or --netdev), or
+  // "refused: " and why the agent cannot be used now.
+  std::string agent_state() const {
+    if (agent_ == nullptr) {
+      return "absent";
+    }
+    if (agent_->connected()) {
+      return "connected";
+    }
+    return "refused: " + agent_->last_error().message();
   }
 
   // --netdev: RNICs on the named interfaces, no bond and no table: every
@@ -130,6 +172,7 @@ class Session {
     co.max_message_size = static_cast<uint32_t>(
         std::max<size_t>(options_.size, kControlMessageSize));
     co.spread_key = index * 7919 + (initiator ? 1 : 0);
+    co.agent = agent_.get();
     // Keep the connections already made running meanwhile: the peer may
     // need one of them to answer before it gets to this one.
     co.while_establishing = [this] { KeepAlive(); };
@@ -250,12 +293,14 @@ class Session {
   IpAddress local_;
   IpAddress remote_;
   DiscoveredBond found_;
-  // Destroyed in reverse: connections, their views, the muxes, the RNICs.
+  // Destroyed in reverse: connections, the agent client, their views, the
+  // muxes, the RNICs.
   std::vector<std::unique_ptr<Rnic>> rnics_;
   std::vector<std::unique_ptr<RnicMux>> muxes_;
   std::vector<std::vector<std::unique_ptr<Rnic>>> views_;
   std::unique_ptr<TableReader> reader_;
   std::unique_ptr<ChangeNotifier> notifier_;
+  std::unique_ptr<AgentClient> agent_;
   std::vector<std::unique_ptr<Connection>> conns_;
   uint64_t bond_changes_ = 0;
 };

@@ -18,8 +18,10 @@
 //
 // The bond is found from the local IP address (the OVS internal port that
 // holds it, its bridge, the published bond) and the table is
-// $OVS_RUNDIR/rdma-bond.shm; --bond and --shm override.  Options, output
-// and exit statuses: rdma-bond-perf(1).
+// $OVS_RUNDIR/rdma-bond.shm; --bond and --shm override.  The QPs are
+// registered with the host's ovs-rdma-bond-agent when its socket is next
+// to the table (--agent-socket, --no-agent).  Options, output and exit
+// statuses: rdma-bond-perf(1).
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -92,6 +94,9 @@ void PrintUsage() {
       "                      QP per pair of bond members of the two hosts\n"
       "  --bond NAME         the bond (default: found from the local IP)\n"
       "  --shm PATH          the table (default $OVS_RUNDIR/rdma-bond.shm)\n"
+      "  --agent-socket PATH the ovs-rdma-bond-agent's registry socket\n"
+      "                      (default rdma-bond-agent.sock next to the table)\n"
+      "  --no-agent          do not register with the agent\n"
       "  --local IP          server: the address to listen on (default all)\n"
       "  --netdev IF[,IF...] no bond: one RNIC on each interface, no table\n"
       "                      (measures the backend alone)\n"
@@ -166,11 +171,13 @@ std::string ParseOptions(int argc, char** argv, Options* o) {
       o->json = true;
     } else if (arg == "--busy-poll") {
       o->busy_poll = true;
+    } else if (arg == "--no-agent") {
+      o->no_agent = true;
     } else if (arg == "--client" || arg == "--port" || arg == "--size" ||
                arg == "--iters" || arg == "--duration" || arg == "--qps" ||
                arg == "--backend" || arg == "--test" || arg == "--bond" ||
                arg == "--shm" || arg == "--local" || arg == "--netdev" ||
-               arg == "--ack-timeout-us") {
+               arg == "--ack-timeout-us" || arg == "--agent-socket") {
       if (!need(&v)) {
         return arg + " needs a value";
       }
@@ -219,6 +226,9 @@ std::string ParseOptions(int argc, char** argv, Options* o) {
         o->bond = v;
       } else if (arg == "--shm") {
         o->shm = v;
+      } else if (arg == "--agent-socket") {
+        if (v.empty()) return "--agent-socket: empty path";
+        o->agent_socket = v;
       } else if (arg == "--local") {
         o->local = v;
       } else if (arg == "--ack-timeout-us") {
@@ -245,8 +255,13 @@ std::string ParseOptions(int argc, char** argv, Options* o) {
   if (o->server == !o->client_host.empty()) {
     return "give exactly one of --server and --client HOST";
   }
-  if (!o->netdevs.empty() && (!o->bond.empty() || !o->shm.empty())) {
-    return "--netdev runs without a bond: not with --bond or --shm";
+  if (!o->netdevs.empty() &&
+      (!o->bond.empty() || !o->shm.empty() || !o->agent_socket.empty())) {
+    return "--netdev runs without a bond: not with --bond, --shm or "
+           "--agent-socket";
+  }
+  if (o->no_agent && !o->agent_socket.empty()) {
+    return "give --agent-socket or --no-agent, not both";
   }
   if (o->iters != 0 && o->duration_s != 0) {
     return "give --iters or --duration, not both";
@@ -448,6 +463,8 @@ void WritePaths(JsonWriter& j, const std::vector<PathStats>& paths) {
     j.Uint(p.failures);
     j.Key("repins");
     j.Uint(p.repins);
+    j.Key("agent_hint");
+    j.Bool(p.agent_hint);
     j.EndObject();
   }
   j.EndArray();
@@ -610,6 +627,8 @@ int RunServer(const Options& o) {
     j.Uint(totals.repins);
     j.Key("bond_changes");
     j.Uint(session.bond_changes());
+    j.Key("agent");
+    j.String(session.agent_state());
     WritePaths(j, totals.paths);
     WriteRnics(j, session.rnics());
     j.EndObject();
@@ -767,6 +786,7 @@ int RunClient(const Options& o) {
   }
   const uint64_t finish = drained_at ? drained_at : NowNs();
   Totals totals = Sum(conns);
+  const std::string agent = session.agent_state();
   for (auto& conn : conns) {
     (void)conn->Close(std::chrono::milliseconds(5000));
   }
@@ -875,6 +895,8 @@ int RunClient(const Options& o) {
     j.Uint(lost);
     j.Key("duplicated");
     j.Uint(duplicated);
+    j.Key("agent");
+    j.String(agent);
     WritePaths(j, totals.paths);
     WriteRnics(j, session.rnics());
     j.EndObject();
@@ -914,6 +936,13 @@ int RunClient(const Options& o) {
     std::printf("path failures:  %" PRIu64 ", messages re-sent %" PRIu64 "\n",
                 totals.path_failures, totals.resent);
     std::printf("longest stall:  %.3f ms\n", server.longest_stall_ms);
+    size_t hinted = 0;
+    for (const PathStats& p : totals.paths) {
+      hinted += p.up && p.agent_hint;
+    }
+    std::printf("agent:          %s (%zu of %zu paths up on ports it "
+                "validated)\n",
+                agent.c_str(), hinted, totals.paths.size());
     std::printf("lost:           %" PRIu64 "\nduplicated:     %" PRIu64 "\n",
                 lost, duplicated);
   }

@@ -53,6 +53,13 @@
 // survivor with that path's rkey; the notice is delivered once (OnWrite),
 // in order with the messages.
 //
+// The agent.  With options.agent, the connection registers each path's QP
+// with the host's ovs-rdma-bond-agent (member, source port, role) and
+// keeps the registration current, and in balance-tcp it probes the source
+// ports the agent validated with the peer's agent first: a path then
+// usually comes up on its first probe.  Without the agent, or when it
+// fails, everything works as described above.
+//
 // Usage:
 //   Result<std::unique_ptr<Connection>> c = Connection::Establish(
 //       std::move(side_channel), /*initiator=*/true, {&rnic1, &rnic2},
@@ -87,6 +94,7 @@
 #include <string_view>
 #include <vector>
 
+#include "rdma_bond/agent_client.h"
 #include "rdma_bond/bond.h"
 #include "rdma_bond/five_tuple.h"
 #include "rdma_bond/path_planner.h"
@@ -117,6 +125,17 @@ struct ConnectionOptions {
   // earlier ones running: the peer may need them to answer (a path reset)
   // before it gets to this one.  Must not touch this connection.
   std::function<void()> while_establishing;
+  // The local ovs-rdma-bond-agent (agent_client.h), or nullptr.  Not
+  // owned; must outlive the connection; may be shared by the connections
+  // of one thread.  When set and there is a bond snapshot: every path's QP
+  // is registered (role active when the path may carry, standby when it
+  // may not, down when failed) and re-registered on every change of QP,
+  // source port or role, with repin_ns after a change that UpdateBond()
+  // caused; Close() and the destructor remove them.  In balance-tcp the
+  // agent's validated source ports (PATHS, asked once at Establish() and
+  // at each UpdateBond()) are probed first.  The agent failing never
+  // fails the connection: see AgentClient's failure policy.
+  AgentClient* agent = nullptr;
 };
 
 struct PathStats {
@@ -127,6 +146,7 @@ struct PathStats {
   bool up = false;                  // Its probe was acknowledged.
   bool carries = false;             // Both bonds let it carry traffic.
   uint16_t sport = 0;
+  uint32_t qpn = 0;                 // Its current QP's number.
   uint64_t messages_sent = 0;       // Posted on it (writes included).
   uint64_t messages_received = 0;   // Data and notices received on it.
   uint64_t resent_from = 0;         // Moved off it when it failed.
@@ -135,6 +155,7 @@ struct PathStats {
   uint64_t probe_attempts = 0;      // Probes posted.
   uint64_t repicks = 0;             // Source ports moved on REPICK.
   uint64_t resets = 0;              // Reconnections (PATH_RESET).
+  bool agent_hint = false;          // The agent validated 'sport' (PATHS).
   std::string last_error;
 };
 
@@ -302,6 +323,19 @@ class Connection {
   void Reconcile(Path& path);
   void RunTimers();
 
+  // The agent (connection_agent.cc); all do nothing without one.
+  // Asks for the validated ports toward the peer (balance-tcp only).
+  void FetchAgentPaths();
+  // The agent's ports for 'path' that still map to its member, in order.
+  std::vector<uint16_t> AgentHints(const Path& path) const;
+  // Tells the agent about every path whose QP, port or role changed since
+  // it was last told; 'repin_ns' goes with each such registration.
+  void SyncAgent(std::optional<uint64_t> repin_ns = std::nullopt);
+  void SyncAgentPath(Path& path, std::optional<uint64_t> repin_ns);
+  AgentQpRole AgentRole(const Path& path) const;
+  // DEL for every registered QP.
+  void UnregisterFromAgent();
+
   ConnectionOptions options_;
   bool initiator_;
   std::vector<Rnic*> rnics_;
@@ -313,6 +347,9 @@ class Connection {
   BondView sent_view_;
   std::vector<std::unique_ptr<Path>> paths_;
   size_t round_robin_ = 0;
+  // The agent: our conn= id, and its validated ports toward the peer.
+  uint64_t agent_conn_id_ = 0;
+  std::vector<AgentPath> agent_paths_;
 
   // Registered memory: send slots (header + payload each), probe headers
   // (one per path) and the write region, each registered on every RNIC.
