@@ -21,6 +21,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -45,6 +47,7 @@
 #include "packets.h"
 #include "random.h"
 #include "rdma-bond-table-writer.h"
+#include "smap.h"
 #include "sset.h"
 #include "timeval.h"
 #include "unixctl.h"
@@ -1016,6 +1019,71 @@ format_readers(struct ds *ds)
     ds_destroy(&pids);
 }
 
+/* The file, next to the table, in which ovs-rdma-bond-agent keeps its
+ * summary for this command (docs/agent.md): "key=value" lines. */
+#define AGENT_SUMMARY_NAME "rdma-bond-agent.summary"
+
+/* Appends to 'ds' the summary of ovs-rdma-bond-agent: whether it runs,
+ * follows this vswitchd's table, and how the QPs it watches are pinned.
+ * Reads the agent's summary file, so it is for commands only. */
+static void
+format_agent(struct ds *ds)
+{
+    const char *slash = strrchr(table_path, '/');
+    char *path = xasprintf("%.*s%s", slash ? (int) (slash - table_path + 1)
+                           : 0, table_path, AGENT_SUMMARY_NAME);
+    struct smap summary = SMAP_INITIALIZER(&summary);
+    const char *attached, *instance, *repin;
+    char line[256];
+    int pid;
+    FILE *file;
+
+    file = fopen(path, "r");
+    free(path);
+    if (!file) {
+        ds_put_cstr(ds, "agent: not running\n");
+        return;
+    }
+    while (fgets(line, sizeof line, file)) {
+        char *eq = strchr(line, '=');
+
+        if (eq) {
+            line[strcspn(line, "\n")] = '\0';
+            *eq = '\0';
+            smap_replace(&summary, line, eq + 1);
+        }
+    }
+    fclose(file);
+
+    pid = smap_get_int(&summary, "pid", 0);
+    if (pid <= 0 || (kill(pid, 0) && errno == ESRCH)) {
+        ds_put_format(ds, "agent: not running (pid %d exited)\n", pid);
+        smap_destroy(&summary);
+        return;
+    }
+
+    attached = smap_get_def(&summary, "attached", "no");
+    instance = smap_get_def(&summary, "instance", "");
+    ds_put_format(ds, "agent: pid %d, ", pid);
+    if (strcmp(attached, "yes")) {
+        ds_put_cstr(ds, "not attached");
+    } else if (strtoull(instance, NULL, 0) != table_hdr->instance_id) {
+        ds_put_cstr(ds, "attached to an older table (reattaching)");
+    } else {
+        ds_put_cstr(ds, "attached");
+    }
+    repin = smap_get(&summary, "last_repin_us");
+    ds_put_format(ds, ", QPs pinned %s, mispinned %s, last re-pin delay ",
+                  smap_get_def(&summary, "qps_pinned", "?"),
+                  smap_get_def(&summary, "qps_mispinned", "?"));
+    if (repin) {
+        ds_put_format(ds, "%s us\n", repin);
+    } else {
+        ds_put_cstr(ds, "none\n");
+    }
+    smap_destroy(&summary);
+}
+
 static int
 compare_slots_by_name(const void *a_, const void *b_)
 {
@@ -1063,6 +1131,7 @@ bond_publish_unixctl_show(struct unixctl_conn *conn, int argc,
         ds_put_format(&ds, "published bonds: %"PRIuSIZE" of %d slots\n",
                       n_used, RDMA_BOND_MAX_BONDS);
         format_readers(&ds);
+        format_agent(&ds);
     } else {
         ds_put_cstr(&ds, "table: none (no bond has "
                     "other_config:rdma-bond=true)\n");

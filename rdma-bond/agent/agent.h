@@ -1,0 +1,102 @@
+/* Copyright (c) 2026 The ovs-rdma-bond authors.
+ * Licensed under the Apache License, Version 2.0.
+ *
+ * The agent's core, seen from C.
+ *
+ * Motivation
+ * ==========
+ *
+ * ovs-rdma-bond-agent is an Open vSwitch-style daemon: its command line,
+ * daemonization, logging and unixctl server are OVS's own libraries
+ * (lib/daemon.h, vlog, lib/unixctl.h), used from a small C main program
+ * (agent_main.c).  Everything the agent does is C++ (librdmabond); this
+ * header is the seam between the two.
+ *
+ * Usage
+ * =====
+ *
+ * The main loop calls rdma_bond_agent_run(), then rdma_bond_agent_wait()
+ * and waits (poll_fd_wait() on each descriptor, poll_timer_wait() on the
+ * timeout) together with its unixctl server.  Commands are answered by
+ * rdma_bond_agent_command().
+ *
+ * Thread-safety
+ * =============
+ *
+ * One thread calls all functions.  The core starts one thread of its own
+ * (the table's change notifier), invisible to the caller.
+ */
+
+#ifndef RDMA_BOND_AGENT_AGENT_H
+#define RDMA_BOND_AGENT_AGENT_H 1
+
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Log levels passed to the log callback. */
+enum rdma_bond_agent_log_level {
+    RDMA_BOND_AGENT_DBG,
+    RDMA_BOND_AGENT_INFO,
+    RDMA_BOND_AGENT_WARN,
+    RDMA_BOND_AGENT_ERR,
+};
+
+/* How the agent is set up.  NULL strings take the defaults. */
+struct rdma_bond_agent_options {
+    /* The table, normally $OVS_RUNDIR/rdma-bond.shm. */
+    const char *table_path;
+    /* The registry socket; default: rdma-bond-agent.sock next to the
+     * table. */
+    const char *socket_path;
+    /* The summary that ovs-vswitchd's "rdma-bond/show" prints; default:
+     * rdma-bond-agent.summary next to the table. */
+    const char *summary_path;
+    /* A node-exporter textfile to keep up to date, or NULL for none. */
+    const char *metrics_file;
+    /* Comma-separated users and groups that may register QPs besides
+     * root and the agent's own user. */
+    const char *allow_users;
+    const char *allow_groups;
+    /* Comma-separated IP addresses of peer hosts to probe from the start
+     * (peers are also learned from registered QPs and incoming probes). */
+    const char *peers;
+    /* Whether to probe L4 paths at all. */
+    bool probe;
+    /* Receives every log message. */
+    void (*log)(enum rdma_bond_agent_log_level, const char *message);
+};
+
+struct rdma_bond_agent;
+
+/* Creates the agent (binds its registry socket; the table may appear
+ * later).  Returns 0 and stores the agent in '*agentp', or returns an
+ * errno-style value and stores a malloc()'d message in '*errorp'. */
+int rdma_bond_agent_create(const struct rdma_bond_agent_options *,
+                           struct rdma_bond_agent **agentp, char **errorp);
+
+/* Does whatever is ready; never blocks. */
+void rdma_bond_agent_run(struct rdma_bond_agent *);
+
+/* Stores in 'fds' (at most 'max_fds') the descriptors to wait on for
+ * POLLIN and their number in '*n_fds'.  Returns the longest time to wait,
+ * in milliseconds (never negative). */
+int rdma_bond_agent_wait(struct rdma_bond_agent *, int *fds, int max_fds,
+                         int *n_fds);
+
+/* Runs command 'argv[0]' ("show", "qps", "paths", "explain", "metrics")
+ * with its arguments.  Returns the malloc()'d reply; '*ok' is false if
+ * the reply is an error message. */
+char *rdma_bond_agent_command(struct rdma_bond_agent *, int argc,
+                              const char *argv[], bool *ok);
+
+/* Removes the registry socket and summary and frees everything. */
+void rdma_bond_agent_destroy(struct rdma_bond_agent *);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* rdma-bond/agent/agent.h */

@@ -1,0 +1,117 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+//
+// The C seam of the agent (agent.h) over AgentCore.
+
+#include "agent/agent.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "agent/agent_core.h"
+
+struct rdma_bond_agent {
+  std::unique_ptr<rdma_bond::agent::AgentCore> core;
+};
+
+namespace {
+
+char* Dup(const std::string& text) {
+  char* copy = static_cast<char*>(std::malloc(text.size() + 1));
+  if (copy) std::memcpy(copy, text.c_str(), text.size() + 1);
+  return copy;
+}
+
+int Fail(char** errorp, const std::string& message, int error = EINVAL) {
+  if (errorp) *errorp = Dup(message);
+  return error;
+}
+
+}  // namespace
+
+extern "C" int rdma_bond_agent_create(
+    const struct rdma_bond_agent_options* c_options,
+    struct rdma_bond_agent** agentp, char** errorp) {
+  using namespace rdma_bond;
+  using namespace rdma_bond::agent;
+  *agentp = nullptr;
+  AgentOptions options;
+  auto str = [](const char* s) { return s ? std::string(s) : std::string(); };
+  options.table_path = str(c_options->table_path);
+  options.socket_path = str(c_options->socket_path);
+  options.summary_path = str(c_options->summary_path);
+  options.metrics_file = str(c_options->metrics_file);
+  options.probe = c_options->probe;
+  options.policy.agent_uid = getuid();
+  if (c_options->allow_users && *c_options->allow_users) {
+    Result<std::vector<uid_t>> uids = ParseUserList(c_options->allow_users);
+    if (!uids.ok()) return Fail(errorp, uids.status().message());
+    options.policy.allowed_uids = *uids;
+  }
+  if (c_options->allow_groups && *c_options->allow_groups) {
+    Result<std::vector<gid_t>> gids = ParseGroupList(c_options->allow_groups);
+    if (!gids.ok()) return Fail(errorp, gids.status().message());
+    options.policy.allowed_gids = *gids;
+  }
+  if (c_options->peers && *c_options->peers) {
+    std::string peers = c_options->peers;
+    size_t start = 0;
+    while (start <= peers.size()) {
+      size_t comma = peers.find(',', start);
+      std::string one = peers.substr(start, comma - start);
+      Result<IpAddress> ip = ParseIpAddress(one);
+      if (!ip.ok()) {
+        return Fail(errorp, "--peer: \"" + one + "\" is not an IP address");
+      }
+      options.peers.push_back(*ip);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  if (c_options->log) {
+    auto log = c_options->log;
+    options.log = [log](int level, const std::string& message) {
+      log(static_cast<rdma_bond_agent_log_level>(level), message.c_str());
+    };
+  }
+  Result<std::unique_ptr<AgentCore>> core = AgentCore::Create(options);
+  if (!core.ok()) {
+    return Fail(errorp, core.status().message(),
+                core.status().errno_value() ? core.status().errno_value()
+                                            : EINVAL);
+  }
+  *agentp = new rdma_bond_agent{std::move(*core)};
+  return 0;
+}
+
+extern "C" void rdma_bond_agent_run(struct rdma_bond_agent* agent) {
+  agent->core->Run();
+}
+
+extern "C" int rdma_bond_agent_wait(struct rdma_bond_agent* agent, int* fds,
+                                    int max_fds, int* n_fds) {
+  std::vector<int> all;
+  int timeout = agent->core->Wait(&all);
+  int n = 0;
+  for (int fd : all) {
+    if (n < max_fds) fds[n++] = fd;
+  }
+  *n_fds = n;
+  return timeout;
+}
+
+extern "C" char* rdma_bond_agent_command(struct rdma_bond_agent* agent,
+                                         int argc, const char* argv[],
+                                         bool* ok) {
+  std::vector<std::string> args(argv, argv + argc);
+  rdma_bond::Result<std::string> reply = agent->core->Command(args);
+  *ok = reply.ok();
+  return Dup(reply.ok() ? *reply : reply.status().message());
+}
+
+extern "C" void rdma_bond_agent_destroy(struct rdma_bond_agent* agent) {
+  delete agent;
+}

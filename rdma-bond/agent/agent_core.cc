@@ -1,0 +1,423 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+
+#include "agent/agent_core.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "agent/probe_service.h"
+#include "rdma_bond/ovs_hash.h"
+
+namespace rdma_bond::agent {
+namespace {
+
+uint64_t NowMs() { return MonotonicNowNs() / 1000000; }
+
+// Writes 'text' to 'path' through a temporary file and rename(), so that
+// readers see either the old or the new content.
+Status WriteAtomically(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno("open " + tmp, errno);
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int error = errno;
+      close(fd);
+      unlink(tmp.c_str());
+      return Status::FromErrno("write " + tmp, error);
+    }
+    done += n;
+  }
+  if (close(fd) < 0 || rename(tmp.c_str(), path.c_str()) < 0) {
+    int error = errno;
+    unlink(tmp.c_str());
+    return Status::FromErrno("rename " + tmp, error);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+std::string_view ToString(QpVerdict::State state) {
+  switch (state) {
+    case QpVerdict::State::kPinned: return "pinned";
+    case QpVerdict::State::kMispinned: return "MISPINNED";
+    case QpVerdict::State::kStandby: return "not checked";
+    case QpVerdict::State::kNoBond: return "no bond";
+  }
+  return "?";
+}
+
+std::string SiblingPath(const std::string& table_path,
+                        const std::string& name) {
+  size_t slash = table_path.rfind('/');
+  if (slash == std::string::npos) return name;
+  return table_path.substr(0, slash + 1) + name;
+}
+
+Result<std::unique_ptr<AgentCore>> AgentCore::Create(AgentOptions options) {
+  if (options.table_path.empty()) options.table_path = DefaultTablePath();
+  if (options.socket_path.empty()) {
+    options.socket_path =
+        SiblingPath(options.table_path, "rdma-bond-agent.sock");
+  }
+  if (options.summary_path.empty()) {
+    options.summary_path =
+        SiblingPath(options.table_path, "rdma-bond-agent.summary");
+  }
+  std::unique_ptr<AgentCore> core(new AgentCore(std::move(options)));
+  AgentCore* self = core.get();
+
+  RegistryServer::Options registry;
+  registry.path = self->options_.socket_path;
+  registry.policy = self->options_.policy;
+  registry.paths = [self](const std::string& bond, const IpAddress& dst) {
+    return self->PathsReply(bond, dst);
+  };
+  registry.changed = [self] { self->evaluate_pending_ = true; };
+  registry.log = [self](int level, const std::string& message) {
+    self->Log(level ? 2 : 1, message);
+  };
+  Result<std::unique_ptr<RegistryServer>> server =
+      RegistryServer::Listen(std::move(registry));
+  if (!server.ok()) return server.status();
+  self->registry_ = std::move(*server);
+
+  if (self->options_.probe) {
+    ProbeService::Options probe;
+    probe.log = self->options_.log;
+    probe.peers = self->options_.peers;
+    self->probe_ = std::make_unique<ProbeService>(std::move(probe));
+  }
+  self->TryAttach(NowMs());
+  self->WriteSummary();
+  return core;
+}
+
+AgentCore::AgentCore(AgentOptions options) : options_(std::move(options)) {}
+
+AgentCore::~AgentCore() {
+  probe_.reset();
+  notifier_.reset();
+  unlink(options_.summary_path.c_str());
+}
+
+void AgentCore::Log(int level, const std::string& message) const {
+  if (options_.log) options_.log(level, message);
+}
+
+void AgentCore::TryAttach(uint64_t now_ms) {
+  next_attach_ms_ = now_ms + kAttachRetryMs;
+  // The notifier first, then the reader: no change after the reader's
+  // first snapshot can be missed (change_notifier.h).
+  Result<std::unique_ptr<ChangeNotifier>> notifier =
+      ChangeNotifier::Start(options_.table_path);
+  Result<std::unique_ptr<TableReader>> reader =
+      notifier.ok() ? TableReader::Open(options_.table_path)
+                    : Result<std::unique_ptr<TableReader>>(notifier.status());
+  if (!reader.ok()) {
+    std::string why = reader.status().message();
+    if (why != attach_error_) {
+      Log(attach_error_.empty() && attaches_ ? 2 : 1,
+          "waiting for the table: " + why);
+      attach_error_ = why;
+    }
+    return;
+  }
+  notifier_ = std::move(*notifier);
+  reader_ = std::move(*reader);
+  attach_error_.clear();
+  attaches_++;
+  char id[32];
+  std::snprintf(id, sizeof id, "%#" PRIx64, reader_->instance_id());
+  Log(1, "attached to " + options_.table_path + " (instance " + id + ")");
+  TakeSnapshot();
+}
+
+void AgentCore::Detach(const std::string& why) {
+  Log(2, "detached from " + options_.table_path + ": " + why);
+  notifier_.reset();
+  reader_.reset();
+  snapshot_.reset();
+  predictors_.clear();
+  attach_error_ = why;
+  evaluate_pending_ = true;
+}
+
+void AgentCore::TakeSnapshot() {
+  Result<TableSnapshot> snapshot = reader_->Snapshot();
+  if (!snapshot.ok()) {
+    Detach(snapshot.status().message());
+    return;
+  }
+  std::optional<TableSnapshot> old = std::move(snapshot_);
+  snapshot_ = std::move(*snapshot);
+  writer_stale_ = snapshot_->health.stale;
+  writer_exited_ = snapshot_->health.exited;
+  predictors_.clear();
+  predict_errors_.clear();
+  for (const Bond& bond : snapshot_->bonds) {
+    Predictor::Options popts;
+    popts.accept_canonical_hash = true;  // Kernel regime: probing decides.
+    Result<Predictor> predictor =
+        Predictor::Create(bond, snapshot_->table.hash_impl, popts);
+    if (predictor.ok()) {
+      predictors_.emplace(bond.name, std::move(*predictor));
+    } else {
+      predict_errors_[bond.name] = predictor.status().message();
+    }
+  }
+  if (old) NoteBondChanges(*old);
+  if (probe_) probe_->Update(*snapshot_, predictors_);
+  evaluate_pending_ = true;
+}
+
+void AgentCore::NoteBondChanges(const TableSnapshot& old_snapshot) {
+  for (const Bond& bond : snapshot_->bonds) {
+    const Bond* before = old_snapshot.FindBond(bond.name);
+    if (!before || before->generation == bond.generation) continue;
+    bool failover = false;
+    const Member* was = before->active();
+    const Member* now = bond.active();
+    if (bond.mode == BondMode::kActiveBackup && was && now &&
+        was->name != now->name) {
+      failover = true;
+    }
+    for (const Member& m : bond.members) {
+      for (const Member& o : before->members) {
+        if (o.name == m.name && o.enabled() && !m.enabled()) failover = true;
+      }
+    }
+    if (failover) {
+      BondCounters& c = counters_[bond.name];
+      c.failovers++;
+      c.pending_change_ns = bond.change_ns;
+      Log(1, "bond " + bond.name + ": failover (generation " +
+                 std::to_string(bond.generation) + ")");
+    }
+  }
+}
+
+QpVerdict AgentCore::Judge(const QpRecord& qp) const {
+  QpVerdict verdict;
+  if (!snapshot_) {
+    verdict.reason = "not attached to the table";
+    return verdict;
+  }
+  const Predictor* predictor = PredictorFor(qp.bond);
+  if (!predictor) {
+    auto error = predict_errors_.find(qp.bond);
+    verdict.reason = error != predict_errors_.end()
+                         ? error->second
+                         : "bond \"" + qp.bond + "\" is not published";
+    return verdict;
+  }
+  Result<FiveTuple> tuple = MakeUdpTuple(qp.src, qp.dst, qp.sport);
+  if (!tuple.ok()) {
+    verdict.reason = tuple.status().message();
+    return verdict;
+  }
+  verdict.prediction = predictor->Predict(FlowKey(*tuple));
+  const Prediction& p = verdict.prediction;
+  const Bond& bond = predictor->bond();
+  if (p.has_member() && p.member < bond.members.size()) {
+    verdict.ovs_member = bond.members[p.member].name;
+    char text[160];
+    if (p.hashed) {
+      std::snprintf(text, sizeof text, "hash %#010" PRIx32 ", bucket %u -> "
+                    "member %s", p.hash, static_cast<unsigned>(p.bucket),
+                    verdict.ovs_member.c_str());
+      verdict.reason = text;
+      if (!p.verified) {
+        verdict.reason += " (by OVS's canonical hash: this datapath's own "
+                          "hash cannot be reproduced; probing decides)";
+      }
+    } else {
+      verdict.reason = "member " + verdict.ovs_member +
+                       " carries every flow (" + std::string(ToString(
+                           bond.mode)) + ")";
+    }
+  } else {
+    verdict.reason = predictor->Reason(p);
+  }
+  if (qp.role != QpRole::kActive) {
+    verdict.state = QpVerdict::State::kStandby;
+  } else if (!verdict.ovs_member.empty() && verdict.ovs_member == qp.member) {
+    verdict.state = QpVerdict::State::kPinned;
+  } else {
+    verdict.state = QpVerdict::State::kMispinned;
+  }
+  return verdict;
+}
+
+const Predictor* AgentCore::PredictorFor(const std::string& bond) const {
+  auto it = predictors_.find(bond);
+  return it == predictors_.end() ? nullptr : &it->second;
+}
+
+void AgentCore::Evaluate() {
+  evaluate_pending_ = false;
+  pinned_ = mispinned_ = 0;
+  std::map<std::string, size_t> mispinned_by_bond;
+  std::map<std::string, uint64_t> latest_update;
+  std::map<QpKey, Pin> pins;
+  for (const auto& [key, qp] : registry_->qps()) {
+    QpVerdict verdict = Judge(qp);
+    if (verdict.state == QpVerdict::State::kPinned) pinned_++;
+    if (verdict.state == QpVerdict::State::kMispinned) {
+      mispinned_++;
+      mispinned_by_bond[qp.bond]++;
+    }
+    BondCounters& c = counters_[qp.bond];
+    Pin pin{qp.member, qp.sport, qp.role, qp.repin_ns};
+    auto last = last_pin_.find(key);
+    if (last != last_pin_.end()) {
+      const Pin& was = last->second;
+      if (was.member != pin.member || was.sport != pin.sport ||
+          was.role != pin.role) {
+        c.repins++;
+      }
+      if (pin.repin_ns && pin.repin_ns != was.repin_ns) {
+        c.last_repin_ns = pin.repin_ns;
+      }
+    } else if (pin.repin_ns) {
+      c.last_repin_ns = pin.repin_ns;
+    }
+    pins[key] = std::move(pin);
+    uint64_t& latest = latest_update[qp.bond];
+    latest = std::max(latest, qp.updated_ns);
+    if (probe_) probe_->AddPeer(qp.dst);
+  }
+  last_pin_ = std::move(pins);
+  for (auto& [bond, c] : counters_) {
+    if (!c.pending_change_ns || mispinned_by_bond[bond]) continue;
+    uint64_t latest = latest_update[bond];
+    c.last_gap_ns = latest > *c.pending_change_ns
+                        ? latest - *c.pending_change_ns
+                        : 0;
+    c.pending_change_ns.reset();
+  }
+  WriteSummary();
+}
+
+void AgentCore::Run() {
+  uint64_t now_ms = NowMs();
+  if (!reader_ && now_ms >= next_attach_ms_) TryAttach(now_ms);
+  if (notifier_) {
+    TableEvents events = notifier_->Consume();
+    if (events.restarted) {
+      Result<Reattachment> re = reader_->Reattach();
+      if (!re.ok()) {
+        Detach(re.status().message());
+      } else if (re->restarted) {
+        restarts_++;
+        char ids[64];
+        std::snprintf(ids, sizeof ids, "%#" PRIx64 " -> %#" PRIx64,
+                      re->old_instance_id, re->new_instance_id);
+        Log(1, std::string("ovs-vswitchd restarted (instance ") + ids +
+                   "): reattached");
+      }
+    }
+    if (events.removed) Log(2, "the table was removed; waiting for it");
+    if (events.stale) Log(2, "the table's writer is stale (heartbeat "
+                             "stopped)");
+    if (events.fresh) Log(1, "the table's writer is alive again");
+    if (events.exited) Log(1, "ovs-vswitchd exited cleanly");
+    if (reader_ && (events.changed || events.restarted || events.stale ||
+                    events.fresh || events.exited || events.removed)) {
+      TakeSnapshot();
+    }
+  }
+  registry_->Run();
+  if (probe_) probe_->Run();
+  if (evaluate_pending_) Evaluate();
+  WriteMetrics(now_ms);
+}
+
+int AgentCore::Wait(std::vector<int>* fds) {
+  registry_->AppendFds(fds);
+  if (notifier_) fds->push_back(notifier_->Fd());
+  uint64_t now_ms = NowMs();
+  uint64_t sleep_ms = kMaxSleepMs;
+  if (!reader_) {
+    sleep_ms = std::min<uint64_t>(
+        sleep_ms, next_attach_ms_ > now_ms ? next_attach_ms_ - now_ms : 0);
+  }
+  if (probe_) {
+    probe_->AppendFds(fds);
+    sleep_ms = std::min<uint64_t>(sleep_ms, probe_->SleepMs());
+  }
+  if (evaluate_pending_) sleep_ms = 0;
+  return static_cast<int>(sleep_ms);
+}
+
+std::string AgentCore::PathsReply(const std::string& bond,
+                                  const IpAddress& dst) {
+  if (!probe_) return "END\n";
+  probe_->AddPeer(dst);
+  return probe_->PathsReply(bond, dst);
+}
+
+void AgentCore::WriteSummary() {
+  std::ostringstream s;
+  s << "pid=" << getpid() << "\n";
+  s << "attached=" << (reader_ ? "yes" : "no") << "\n";
+  if (reader_) {
+    char id[32];
+    std::snprintf(id, sizeof id, "%#" PRIx64, reader_->instance_id());
+    s << "instance=" << id << "\n";
+  }
+  s << "qps=" << registry_->qps().size() << "\n";
+  s << "qps_pinned=" << pinned_ << "\n";
+  s << "qps_mispinned=" << mispinned_ << "\n";
+  std::optional<uint64_t> repin;
+  for (const auto& [bond, c] : counters_) {
+    if (c.last_repin_ns) repin = std::max(repin.value_or(0), *c.last_repin_ns);
+  }
+  if (repin) s << "last_repin_us=" << *repin / 1000 << "\n";
+  std::string text = s.str();
+  if (text == summary_written_) return;
+  Status status = WriteAtomically(options_.summary_path, text);
+  if (!status.ok()) {
+    Log(2, "summary: " + status.message());
+    return;
+  }
+  summary_written_ = text;
+}
+
+void AgentCore::WriteMetrics(uint64_t now_ms) {
+  if (options_.metrics_file.empty() || now_ms < metrics_due_ms_) return;
+  metrics_due_ms_ = now_ms + kMaxSleepMs;
+  std::string text = MetricsText();
+  if (text == metrics_written_) return;
+  Status status = WriteAtomically(options_.metrics_file, text);
+  if (!status.ok()) {
+    Log(2, "metrics: " + status.message());
+    return;
+  }
+  metrics_written_ = text;
+}
+
+Result<std::string> AgentCore::Command(const std::vector<std::string>& argv) {
+  if (argv.empty()) return Status::InvalidArgument("no command");
+  const std::string& name = argv[0];
+  if (name == "show") return ShowText();
+  if (name == "qps") return QpsText(argv);
+  if (name == "explain") return ExplainText(argv);
+  if (name == "paths") return PathsText(argv);
+  if (name == "metrics") return MetricsText();
+  return Status::InvalidArgument("unknown command " + name);
+}
+
+}  // namespace rdma_bond::agent

@@ -1,0 +1,167 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+//
+// AgentCore: everything ovs-rdma-bond-agent does, without its daemon
+// plumbing (agent_main.c) so that tests can run it in-process.
+//
+// - Follows the table: attaches when the file appears, reattaches when
+//   ovs-vswitchd restarts (new instance id), notices a stale or exited
+//   writer.  The agent itself may restart at any time: everything it
+//   knows is rebuilt from the table and from the applications, which
+//   register again when their registry connection breaks.
+// - Keeps the QP registry (registry.h) and checks every QP that carries
+//   traffic against OVS's own decision for its 5-tuple (Predictor): a QP
+//   whose member is not the one OVS would use is *mispinned*.  The count
+//   must return to zero after every bond change; how long that took after
+//   the table's change time is the "re-pin gap" of that change.
+// - Writes the summary that ovs-vswitchd's "rdma-bond/show" prints, and
+//   the metrics (Prometheus text) to a textfile and to "rdma-bond/metrics".
+// - Probes L4 paths with the peers' agents (see path_prober.h) and answers
+//   the registry's PATHS with what probing validated.
+//
+// Thread-safety: one thread calls everything (the agent's main loop).
+
+#ifndef RDMA_BOND_AGENT_AGENT_CORE_H_
+#define RDMA_BOND_AGENT_AGENT_CORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/registry.h"
+#include "rdma_bond/change_notifier.h"
+#include "rdma_bond/predictor.h"
+#include "rdma_bond/status.h"
+#include "rdma_bond/table_reader.h"
+
+namespace rdma_bond::agent {
+
+class ProbeService;
+
+// How often an agent without a table looks for it again.
+inline constexpr uint64_t kAttachRetryMs = 500;
+// The longest the main loop sleeps: health and the textfile are refreshed
+// at least this often.
+inline constexpr uint64_t kMaxSleepMs = 1000;
+
+struct AgentOptions {
+  std::string table_path;       // "" = DefaultTablePath().
+  std::string socket_path;      // "" = next to the table.
+  std::string summary_path;     // "" = next to the table.
+  std::string metrics_file;     // "" = none.
+  AccessPolicy policy;
+  std::vector<IpAddress> peers;
+  bool probe = true;
+  // Receives log lines (level as in agent.h's rdma_bond_agent_log_level).
+  std::function<void(int level, const std::string&)> log;
+};
+
+// Where registry and summary files live by default: next to the table.
+std::string SiblingPath(const std::string& table_path,
+                        const std::string& name);
+
+// What the agent concluded about one registered QP.
+struct QpVerdict {
+  enum class State : uint8_t {
+    kPinned,        // Active, and OVS uses its member for its 5-tuple.
+    kMispinned,     // Active, and OVS would use another member (or drop).
+    kStandby,       // Standby or down: not checked.
+    kNoBond,        // Its bond is not published (or no table).
+  };
+  State state = State::kNoBond;
+  std::string ovs_member;       // OVS's member for the 5-tuple, "" if none.
+  Prediction prediction;
+  std::string reason;           // Predictor::Reason() or why not checked.
+};
+std::string_view ToString(QpVerdict::State state);
+
+// Per-bond counters kept by the agent.
+struct BondCounters {
+  uint64_t failovers = 0;       // Active member changes, members disabled.
+  uint64_t repins = 0;          // QP updates that changed member or sport.
+  std::optional<uint64_t> last_repin_ns;   // As reported by the library.
+  std::optional<uint64_t> last_gap_ns;     // Change time -> 0 mispinned.
+  std::optional<uint64_t> pending_change_ns;  // A failover not yet healed.
+};
+
+class AgentCore {
+ public:
+  static Result<std::unique_ptr<AgentCore>> Create(AgentOptions options);
+  ~AgentCore();
+  AgentCore(const AgentCore&) = delete;
+  AgentCore& operator=(const AgentCore&) = delete;
+
+  void Run();
+  // Descriptors for POLLIN into 'fds'; returns the longest sleep in ms.
+  int Wait(std::vector<int>* fds);
+  // "show", "qps [BOND]", "paths [PEER]", "explain QP", "metrics".
+  Result<std::string> Command(const std::vector<std::string>& argv);
+
+  bool attached() const { return reader_ != nullptr; }
+  const AgentOptions& options() const { return options_; }
+  const RegistryServer& registry() const { return *registry_; }
+  // The verdict on a registered QP under the current snapshot.
+  QpVerdict Judge(const QpRecord& qp) const;
+  // Active QPs that OVS agrees with / disagrees with, over all bonds.
+  size_t pinned() const { return pinned_; }
+  size_t mispinned() const { return mispinned_; }
+  const std::map<std::string, BondCounters>& counters() const {
+    return counters_;
+  }
+  std::string MetricsText() const;
+
+ private:
+  explicit AgentCore(AgentOptions options);
+  void Log(int level, const std::string& message) const;
+  void TryAttach(uint64_t now_ms);
+  void Detach(const std::string& why);
+  void TakeSnapshot();
+  void NoteBondChanges(const TableSnapshot& old_snapshot);
+  void Evaluate();
+  void WriteSummary();
+  void WriteMetrics(uint64_t now_ms);
+  std::string PathsReply(const std::string& bond, const IpAddress& dst);
+  const Predictor* PredictorFor(const std::string& bond) const;
+
+  std::string ShowText() const;
+  Result<std::string> QpsText(const std::vector<std::string>& argv) const;
+  Result<std::string> ExplainText(const std::vector<std::string>& argv) const;
+  Result<std::string> PathsText(const std::vector<std::string>& argv) const;
+
+  AgentOptions options_;
+  std::unique_ptr<RegistryServer> registry_;
+  std::unique_ptr<TableReader> reader_;
+  std::unique_ptr<ChangeNotifier> notifier_;
+  std::optional<TableSnapshot> snapshot_;
+  std::map<std::string, Predictor> predictors_;      // By bond name.
+  std::map<std::string, std::string> predict_errors_;  // Why none.
+  std::string attach_error_;    // Why not attached ("" if attached).
+  uint64_t next_attach_ms_ = 0;
+  uint64_t attaches_ = 0;
+  uint64_t restarts_ = 0;       // vswitchd restarts followed.
+  bool writer_stale_ = false;
+  bool writer_exited_ = false;
+  size_t pinned_ = 0, mispinned_ = 0;
+  std::map<std::string, BondCounters> counters_;
+  // What each QP was at the previous evaluation, to count re-pins.
+  struct Pin {
+    std::string member;
+    uint16_t sport = 0;
+    QpRole role = QpRole::kActive;
+    std::optional<uint64_t> repin_ns;
+  };
+  std::map<QpKey, Pin> last_pin_;
+  std::string summary_written_;
+  std::string metrics_written_;
+  uint64_t metrics_due_ms_ = 0;
+  std::unique_ptr<ProbeService> probe_;
+  bool evaluate_pending_ = false;
+};
+
+}  // namespace rdma_bond::agent
+
+#endif  // RDMA_BOND_AGENT_AGENT_CORE_H_

@@ -1,0 +1,392 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+//
+// AgentCore in-process, against tables written with the writer's own code
+// (lib/rdma-bond-table.c) and a registry client on the real socket.
+
+#include "agent/agent_core.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "predictor_test_util.h"
+#include "rdma-bond-table-writer.h"
+#include "rdma_bond/predictor.h"
+#include "table_test_util.h"
+
+namespace rdma_bond::agent {
+namespace {
+
+using rdma_bond::testing::MakeRecord;
+using rdma_bond::testing::TempDir;
+using rdma_bond::testing::WritableTable;
+
+constexpr char kSrc[] = "10.77.0.1";
+constexpr char kDst[] = "10.77.0.2";
+
+// A blocking registry client, one request at a time.
+class Client {
+ public:
+  explicit Client(const std::string& path) {
+    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr),
+                         sizeof addr) == 0;
+  }
+  ~Client() { Close(); }
+  void Close() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+  bool connected() const { return connected_; }
+  // Sends 'line' and returns the reply line, running 'pump' (the agent)
+  // while it waits.
+  std::string Ask(const std::string& line, const std::function<void()>& pump) {
+    std::string out = line + "\n";
+    if (send(fd_, out.data(), out.size(), MSG_NOSIGNAL) < 0) return "<send>";
+    std::string reply;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+      pump();
+      char c;
+      while (recv(fd_, &c, 1, MSG_DONTWAIT) == 1) {
+        if (c == '\n') return reply;
+        reply += c;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return "<timeout>";
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class AgentCoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    shm_ = dir_.File("rdma-bond.shm");
+    record_ = MakeRecord("bond0", {"nic0", "nic1"});  // nic0 active.
+  }
+
+  void Publish(bool first = false) {
+    if (first) {
+      table_ = WritableTable::Create(shm_, table_options_);
+      ASSERT_NE(table_, nullptr);
+    }
+    table_->Store(0, record_);
+    rdma_bond_table_set_n_used(table_->header(), 1);
+    rdma_bond_table_notify(table_->header());
+  }
+
+  void StartAgent() {
+    AgentOptions options;
+    options.table_path = shm_;
+    options.probe = false;
+    options.log = [this](int, const std::string& line) {
+      log_ += line + "\n";
+    };
+    Result<std::unique_ptr<AgentCore>> core = AgentCore::Create(options);
+    ASSERT_TRUE(core.ok()) << core.status().ToString();
+    core_ = std::move(*core);
+  }
+
+  void Pump() { core_->Run(); }
+
+  // Runs the agent until 'done' or 5 s.
+  bool RunUntil(const std::function<bool()>& done) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+      Pump();
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return false;
+  }
+
+  std::string Command(std::vector<std::string> argv) {
+    Result<std::string> reply = core_->Command(argv);
+    return reply.ok() ? *reply : "ERROR: " + reply.status().message();
+  }
+
+  std::string Qp(uint32_t qpn, const std::string& member, uint16_t sport,
+                 const std::string& role, const std::string& extra = "") {
+    return "QP qpn=" + std::to_string(qpn) + " bond=bond0 member=" + member +
+           " src=" + kSrc + " dst=" + kDst + " sport=" +
+           std::to_string(sport) + " role=" + role + extra;
+  }
+
+  TempDir dir_;
+  std::string shm_;
+  rdma_bond::testing::TableOptions table_options_;
+  rdma_bond_record record_;
+  std::unique_ptr<WritableTable> table_;
+  std::unique_ptr<AgentCore> core_;
+  std::string log_;
+};
+
+TEST_F(AgentCoreTest, WaitsForTheTableThenAttaches) {
+  StartAgent();
+  EXPECT_FALSE(core_->attached());
+  EXPECT_NE(Command({"show"}).find("not attached: "), std::string::npos);
+  std::string summary = dir_.File("rdma-bond-agent.summary");
+  EXPECT_NE(ReadFile(summary).find("attached=no\n"), std::string::npos);
+
+  Publish(true);
+  ASSERT_TRUE(RunUntil([&] { return core_->attached(); }));
+  EXPECT_NE(ReadFile(summary).find("attached=yes\ninstance=0x123456789abcdef"),
+            std::string::npos)
+      << ReadFile(summary);
+  EXPECT_NE(ReadFile(summary).find("pid=" + std::to_string(getpid())),
+            std::string::npos);
+  EXPECT_NE(log_.find("attached to " + shm_), std::string::npos);
+}
+
+TEST_F(AgentCoreTest, JudgesActiveBackupQps) {
+  Publish(true);
+  StartAgent();
+  ASSERT_TRUE(core_->attached());
+  Client client(core_->options().socket_path);
+  ASSERT_TRUE(client.connected());
+  auto pump = [this] { Pump(); };
+  ASSERT_EQ(client.Ask("HELLO version=1 name=test", pump).rfind("OK", 0), 0u);
+  EXPECT_EQ(client.Ask(Qp(0x11, "nic0", 49152, "active"), pump), "OK");
+  EXPECT_EQ(client.Ask(Qp(0x12, "nic1", 49153, "standby"), pump), "OK");
+  EXPECT_EQ(client.Ask(Qp(0x13, "nic1", 49154, "active"), pump), "OK");
+  Pump();
+  EXPECT_EQ(core_->pinned(), 1u);
+  EXPECT_EQ(core_->mispinned(), 1u);
+
+  std::string qps = Command({"qps"});
+  EXPECT_NE(qps.find("0x000011"), std::string::npos) << qps;
+  EXPECT_NE(qps.find("MISPINNED"), std::string::npos) << qps;
+  EXPECT_LT(qps.find("0x000011"), qps.find("0x000013")) << "sorted by QPN";
+
+  std::string explain = Command({"explain", "0x13"});
+  EXPECT_NE(explain.find("MISPINNED: the QP is on nic1 but OVS would use "
+                         "nic0"),
+            std::string::npos)
+      << explain;
+  EXPECT_NE(explain.find("udp 10.77.0.1:49154 -> 10.77.0.2:4791"),
+            std::string::npos)
+      << explain;
+  EXPECT_NE(Command({"explain", "0x11"}).find("pinned: OVS sends this "
+                                              "5-tuple out of nic0"),
+            std::string::npos);
+  EXPECT_NE(Command({"explain", "0x12"}).find("not checked: the QP is "
+                                              "standby"),
+            std::string::npos);
+  EXPECT_EQ(Command({"explain", "0x99"}).rfind("ERROR: no registered QP", 0),
+            0u);
+  EXPECT_EQ(Command({"explain", "zz"}).rfind("ERROR: \"zz\" is not a QP", 0),
+            0u);
+  // The same QP number on another RNIC of the same process.
+  EXPECT_EQ(client.Ask(Qp(0x11, "nic1", 49155, "standby", " rnic=emu1"),
+                       pump),
+            "OK");
+  EXPECT_NE(Command({"explain", "0x11"}).find("several QPs are 0x11; name "
+                                              "one:"),
+            std::string::npos)
+      << Command({"explain", "0x11"});
+  EXPECT_NE(Command({"explain", "emu1:0x11"}).find("RNIC emu1"),
+            std::string::npos);
+  EXPECT_EQ(client.Ask("DEL qpn=0x11", pump),
+            "ERR DEL: qpn=0x11 is registered on several RNICs (add rnic=)");
+  EXPECT_EQ(client.Ask("DEL qpn=0x11 rnic=emu1", pump), "OK");
+  std::string pid_qpn = std::to_string(getpid()) + ":0x11";
+  EXPECT_NE(Command({"explain", pid_qpn}).find("pinned"), std::string::npos);
+
+  std::string summary = ReadFile(dir_.File("rdma-bond-agent.summary"));
+  EXPECT_NE(summary.find("qps_pinned=1\nqps_mispinned=1\n"),
+            std::string::npos)
+      << summary;
+
+  // The application goes away: its QPs with it.
+  client.Close();
+  ASSERT_TRUE(RunUntil([&] { return core_->registry().qps().empty(); }));
+  EXPECT_EQ(core_->mispinned(), 0u);
+  EXPECT_EQ(core_->pinned(), 0u);
+}
+
+TEST_F(AgentCoreTest, FailoverIsCountedAndHealedByRepins) {
+  Publish(true);
+  StartAgent();
+  Client client(core_->options().socket_path);
+  auto pump = [this] { Pump(); };
+  ASSERT_EQ(client.Ask("HELLO version=1", pump).rfind("OK", 0), 0u);
+  ASSERT_EQ(client.Ask(Qp(1, "nic0", 49152, "active"), pump), "OK");
+  ASSERT_EQ(client.Ask(Qp(2, "nic1", 49153, "standby"), pump), "OK");
+  Pump();
+  ASSERT_EQ(core_->mispinned(), 0u);
+
+  // ovs-vswitchd fails over to nic1.
+  record_.active_member = 1;
+  record_.members[0].flags &= ~RDMA_BOND_M_ENABLED;
+  record_.generation++;
+  record_.change_ns = MonotonicNowNs();
+  Publish();
+  ASSERT_TRUE(RunUntil([&] { return core_->mispinned() == 1; }))
+      << "the QP on nic0 must be mispinned after the failover";
+  EXPECT_EQ(core_->counters().at("bond0").failovers, 1u);
+  EXPECT_TRUE(core_->counters().at("bond0").pending_change_ns.has_value());
+  EXPECT_NE(Command({"show"}).find("last failover re-pin gap pending"),
+            std::string::npos);
+
+  // The library re-pins: nic1's QP carries, nic0's goes down.
+  ASSERT_EQ(client.Ask(Qp(2, "nic1", 49153, "active", " repin_ns=1234000"),
+                       pump),
+            "OK");
+  ASSERT_EQ(client.Ask(Qp(1, "nic0", 49152, "down"), pump), "OK");
+  Pump();
+  EXPECT_EQ(core_->mispinned(), 0u);
+  EXPECT_EQ(core_->pinned(), 1u);
+  const BondCounters& c = core_->counters().at("bond0");
+  EXPECT_EQ(c.repins, 2u);  // Two role changes.
+  ASSERT_TRUE(c.last_repin_ns.has_value());
+  EXPECT_EQ(*c.last_repin_ns, 1234000u);
+  ASSERT_TRUE(c.last_gap_ns.has_value());
+  EXPECT_GT(*c.last_gap_ns, 0u);
+  EXPECT_FALSE(c.pending_change_ns.has_value());
+
+  std::string summary = ReadFile(dir_.File("rdma-bond-agent.summary"));
+  EXPECT_NE(summary.find("qps_mispinned=0\nlast_repin_us=1234\n"),
+            std::string::npos)
+      << summary;
+  std::string metrics = core_->MetricsText();
+  EXPECT_NE(metrics.find("rdma_bond_failovers_total{bond=\"bond0\"} 1\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("rdma_bond_qps_mispinned{bond=\"bond0\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("rdma_bond_qps{bond=\"bond0\",member=\"nic1\","
+                         "state=\"pinned\"} 1\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("rdma_bond_member_active{bond=\"bond0\","
+                         "member=\"nic1\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("rdma_bond_last_repin_seconds{bond=\"bond0\"} "
+                         "0.001234\n"),
+            std::string::npos)
+      << metrics;
+}
+
+TEST_F(AgentCoreTest, JudgesBalanceTcpByOvsHash) {
+  // A balance-tcp bond with the recirculation regime, whose self-test
+  // vectors are computed the way ovs-vswitchd computes them.
+  rdma_bond::testing::BondSpec spec;
+  spec.n_members = 2;
+  Bond bond = rdma_bond::testing::MakeBond(spec);
+  rdma_bond::testing::FillVectors(HashImpl::kMhash, &bond);
+  record_.mode = RDMA_BOND_MODE_BALANCE_TCP;
+  record_.lacp_status = RDMA_BOND_LACP_NEGOTIATED;
+  record_.regime = RDMA_BOND_REGIME_RECIRC;
+  record_.basis = bond.basis;
+  record_.active_member = RDMA_BOND_NO_MEMBER;
+  for (size_t b = 0; b < RDMA_BOND_BUCKETS; b++) {
+    record_.buckets[b] = bond.buckets[b];
+  }
+  record_.n_vectors = static_cast<uint8_t>(bond.vectors.size());
+  for (size_t i = 0; i < bond.vectors.size(); i++) {
+    const HashVector& v = bond.vectors[i];
+    rdma_bond_hash_vector& out = record_.vectors[i];
+    std::memcpy(out.src, v.src.data(), 16);
+    std::memcpy(out.dst, v.dst.data(), 16);
+    out.sport_be = htons(v.sport);
+    out.dport_be = htons(v.dport);
+    out.ip_version = v.ip_version;
+    out.nw_proto = v.nw_proto;
+    out.hash_basis0 = v.hash_basis0;
+    out.hash_basis = v.hash_basis;
+    out.hash_regime = v.hash_regime;
+  }
+  Publish(true);
+  StartAgent();
+  ASSERT_TRUE(core_->attached());
+
+  // The predictor built from the same bond says where each port goes.
+  Predictor predictor = *Predictor::Create(bond, RDMA_BOND_HASH_MHASH);
+  IpAddress src = *ParseIpAddress(kSrc), dst = *ParseIpAddress(kDst);
+  uint16_t on[2] = {0, 0};
+  for (uint16_t sport = 0xc000; !on[0] || !on[1]; sport++) {
+    Prediction p = predictor.Predict(FlowKey(*MakeUdpTuple(src, dst, sport)));
+    ASSERT_TRUE(p.has_member());
+    if (!on[p.member]) on[p.member] = sport;
+  }
+  Client client(core_->options().socket_path);
+  auto pump = [this] { Pump(); };
+  ASSERT_EQ(client.Ask("HELLO version=1", pump).rfind("OK", 0), 0u);
+  // Right member for its port, and the same ports on the wrong members.
+  ASSERT_EQ(client.Ask(Qp(1, "nic0", on[0], "active"), pump), "OK");
+  ASSERT_EQ(client.Ask(Qp(2, "nic1", on[1], "active"), pump), "OK");
+  ASSERT_EQ(client.Ask(Qp(3, "nic1", on[0], "active"), pump), "OK");
+  ASSERT_EQ(client.Ask(Qp(4, "nic0", on[1], "active"), pump), "OK");
+  Pump();
+  EXPECT_EQ(core_->pinned(), 2u);
+  EXPECT_EQ(core_->mispinned(), 2u);
+  std::string explain = Command({"explain", "3"});
+  EXPECT_NE(explain.find("bucket"), std::string::npos) << explain;
+  EXPECT_NE(explain.find("balance-tcp"), std::string::npos) << explain;
+}
+
+TEST_F(AgentCoreTest, ReattachesAfterVswitchdRestart) {
+  Publish(true);
+  StartAgent();
+  ASSERT_TRUE(core_->attached());
+  // A new ovs-vswitchd replaces the file (rename), with a new instance.
+  table_options_.instance_id = 0xfeedbeef;
+  table_.reset();
+  Publish(true);
+  ASSERT_TRUE(RunUntil([&] {
+    return Command({"show"}).find("instance 0xfeedbeef") != std::string::npos;
+  })) << Command({"show"});
+  EXPECT_NE(Command({"show"}).find("vswitchd restarts followed: 1"),
+            std::string::npos);
+  ASSERT_TRUE(RunUntil([&] {
+    return ReadFile(dir_.File("rdma-bond-agent.summary"))
+               .find("instance=0xfeedbeef") != std::string::npos;
+  }));
+  EXPECT_NE(log_.find("ovs-vswitchd restarted"), std::string::npos) << log_;
+}
+
+TEST_F(AgentCoreTest, RemovesItsFilesWhenDestroyed) {
+  StartAgent();
+  std::string socket = core_->options().socket_path;
+  std::string summary = core_->options().summary_path;
+  EXPECT_EQ(access(socket.c_str(), F_OK), 0);
+  EXPECT_EQ(access(summary.c_str(), F_OK), 0);
+  core_.reset();
+  EXPECT_NE(access(socket.c_str(), F_OK), 0);
+  EXPECT_NE(access(summary.c_str(), F_OK), 0);
+}
+
+TEST(AgentCoreCommandsTest, SiblingPath) {
+  EXPECT_EQ(SiblingPath("/run/openvswitch/rdma-bond.shm", "x.sock"),
+            "/run/openvswitch/x.sock");
+  EXPECT_EQ(SiblingPath("rdma-bond.shm", "x.sock"), "x.sock");
+}
+
+}  // namespace
+}  // namespace rdma_bond::agent

@@ -1,0 +1,321 @@
+/* Copyright (c) 2026 The ovs-rdma-bond authors.
+ * Licensed under the Apache License, Version 2.0.
+ *
+ * ovs-rdma-bond-agent: the per-host daemon of ovs-rdma-bond.  This file is
+ * its Open vSwitch daemon shell (command line, daemonization, logging,
+ * unixctl commands, main loop) around the agent's core (agent.h). */
+
+#include <config.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "command-line.h"
+#include "daemon.h"
+#include "dirs.h"
+#include "fatal-signal.h"
+#include "openvswitch/dynamic-string.h"
+#include "openvswitch/poll-loop.h"
+#include "openvswitch/vlog.h"
+#include "timeval.h"
+#include "unixctl.h"
+#include "util.h"
+
+VLOG_DEFINE_THIS_MODULE(rdma_bond_agent);
+
+/* The most descriptors the core may ask to wait on. */
+#define AGENT_MAX_FDS 4096
+
+/* Command-line settings, filled by parse_options(). */
+struct agent_settings {
+    char *unixctl_path;         /* --unixctl, or NULL for the default. */
+    struct rdma_bond_agent_options options;
+    struct ds peers;            /* --peer values, comma separated. */
+};
+
+static void parse_options(int argc, char *argv[], struct agent_settings *);
+OVS_NO_RETURN static void usage(void);
+
+/* Passes the core's log messages to vlog. */
+static void
+agent_log(enum rdma_bond_agent_log_level level, const char *message)
+{
+    switch (level) {
+    case RDMA_BOND_AGENT_DBG:
+        VLOG_DBG("%s", message);
+        break;
+    case RDMA_BOND_AGENT_INFO:
+        VLOG_INFO("%s", message);
+        break;
+    case RDMA_BOND_AGENT_WARN:
+        VLOG_WARN("%s", message);
+        break;
+    case RDMA_BOND_AGENT_ERR:
+    default:
+        VLOG_ERR("%s", message);
+        break;
+    }
+}
+
+/* Answers "rdma-bond/<aux>" with the core's reply. */
+static void
+agent_unixctl_command(struct unixctl_conn *conn, int argc,
+                      const char *argv[], void *agent_)
+{
+    struct rdma_bond_agent *agent = agent_;
+    const char *name = strchr(argv[0], '/') + 1;
+    const char **args = xmalloc(argc * sizeof *args);
+    bool ok;
+    char *reply;
+
+    args[0] = name;
+    for (int i = 1; i < argc; i++) {
+        args[i] = argv[i];
+    }
+    reply = rdma_bond_agent_command(agent, argc, args, &ok);
+    if (!reply) {
+        unixctl_command_reply_error(conn, "out of memory");
+    } else if (ok) {
+        unixctl_command_reply(conn, reply);
+    } else {
+        unixctl_command_reply_error(conn, reply);
+    }
+    free(reply);
+    free(args);
+}
+
+static void
+agent_unixctl_exit(struct unixctl_conn *conn, int argc OVS_UNUSED,
+                   const char *argv[] OVS_UNUSED, void *exiting_)
+{
+    bool *exiting = exiting_;
+
+    *exiting = true;
+    unixctl_command_reply(conn, NULL);
+}
+
+int
+main(int argc, char *argv[])
+{
+    struct agent_settings settings;
+    struct unixctl_server *unixctl;
+    struct rdma_bond_agent *agent;
+    char *table_path = NULL;
+    bool exiting = false;
+    char *error;
+    int retval;
+
+    set_program_name(argv[0]);
+    ovs_cmdl_proctitle_init(argc, argv);
+    service_start(&argc, &argv);
+    parse_options(argc, argv, &settings);
+    fatal_ignore_sigpipe();
+
+    if (!settings.options.table_path) {
+        table_path = xasprintf("%s/rdma-bond.shm", ovs_rundir());
+        settings.options.table_path = table_path;
+    }
+    settings.options.peers = ds_cstr(&settings.peers);
+    settings.options.log = agent_log;
+
+    daemonize_start(false);
+
+    retval = unixctl_server_create(settings.unixctl_path, &unixctl);
+    if (retval) {
+        exit(EXIT_FAILURE);
+    }
+
+    /* After daemonize_start(): the core starts a thread, which a fork()
+     * would not carry into the daemon. */
+    retval = rdma_bond_agent_create(&settings.options, &agent, &error);
+    if (retval) {
+        ovs_fatal(0, "%s", error);
+    }
+
+    unixctl_command_register("exit", "", 0, 0, agent_unixctl_exit,
+                             &exiting);
+    unixctl_command_register("rdma-bond/show", "", 0, 0,
+                             agent_unixctl_command, agent);
+    unixctl_command_register("rdma-bond/qps", "[BOND]", 0, 1,
+                             agent_unixctl_command, agent);
+    unixctl_command_register("rdma-bond/paths", "[PEER]", 0, 1,
+                             agent_unixctl_command, agent);
+    unixctl_command_register("rdma-bond/explain", "QP", 1, 1,
+                             agent_unixctl_command, agent);
+    unixctl_command_register("rdma-bond/metrics", "", 0, 0,
+                             agent_unixctl_command, agent);
+
+    daemonize_complete();
+    VLOG_INFO("ovs-rdma-bond-agent started, table %s",
+              settings.options.table_path);
+
+    while (!exiting) {
+        int fds[AGENT_MAX_FDS];
+        int n_fds, timeout;
+
+        rdma_bond_agent_run(agent);
+        unixctl_server_run(unixctl);
+
+        timeout = rdma_bond_agent_wait(agent, fds, AGENT_MAX_FDS, &n_fds);
+        for (int i = 0; i < n_fds; i++) {
+            poll_fd_wait(fds[i], POLLIN);
+        }
+        poll_timer_wait(timeout);
+        unixctl_server_wait(unixctl);
+        if (exiting) {
+            poll_immediate_wake();
+        }
+        poll_block();
+        if (should_service_stop()) {
+            exiting = true;
+        }
+    }
+
+    VLOG_INFO("ovs-rdma-bond-agent exiting");
+    rdma_bond_agent_destroy(agent);
+    unixctl_server_destroy(unixctl);
+    service_stop();
+    ds_destroy(&settings.peers);
+    free(table_path);
+    return 0;
+}
+
+static void
+parse_options(int argc, char *argv[], struct agent_settings *settings)
+{
+    enum {
+        OPT_UNIXCTL = UCHAR_MAX + 1,
+        OPT_TABLE,
+        OPT_SOCKET,
+        OPT_SUMMARY,
+        OPT_METRICS_FILE,
+        OPT_ALLOW_USER,
+        OPT_ALLOW_GROUP,
+        OPT_PEER,
+        OPT_NO_PROBE,
+        VLOG_OPTION_ENUMS,
+        DAEMON_OPTION_ENUMS,
+    };
+    static const struct option long_options[] = {
+        {"help",         no_argument, NULL, 'h'},
+        {"version",      no_argument, NULL, 'V'},
+        {"unixctl",      required_argument, NULL, OPT_UNIXCTL},
+        {"table",        required_argument, NULL, OPT_TABLE},
+        {"socket",       required_argument, NULL, OPT_SOCKET},
+        {"summary",      required_argument, NULL, OPT_SUMMARY},
+        {"metrics-file", required_argument, NULL, OPT_METRICS_FILE},
+        {"allow-user",   required_argument, NULL, OPT_ALLOW_USER},
+        {"allow-group",  required_argument, NULL, OPT_ALLOW_GROUP},
+        {"peer",         required_argument, NULL, OPT_PEER},
+        {"no-probe",     no_argument, NULL, OPT_NO_PROBE},
+        DAEMON_LONG_OPTIONS,
+        VLOG_LONG_OPTIONS,
+        {NULL, 0, NULL, 0},
+    };
+    char *short_options = ovs_cmdl_long_options_to_short_options(long_options);
+
+    memset(settings, 0, sizeof *settings);
+    ds_init(&settings->peers);
+    settings->options.probe = true;
+
+    for (;;) {
+        int c = getopt_long(argc, argv, short_options, long_options, NULL);
+        if (c == -1) {
+            break;
+        }
+
+        switch (c) {
+        case 'h':
+            usage();
+
+        case 'V':
+            ovs_print_version(0, 0);
+            exit(EXIT_SUCCESS);
+
+        case OPT_UNIXCTL:
+            settings->unixctl_path = optarg;
+            break;
+
+        case OPT_TABLE:
+            settings->options.table_path = optarg;
+            break;
+
+        case OPT_SOCKET:
+            settings->options.socket_path = optarg;
+            break;
+
+        case OPT_SUMMARY:
+            settings->options.summary_path = optarg;
+            break;
+
+        case OPT_METRICS_FILE:
+            settings->options.metrics_file = optarg;
+            break;
+
+        case OPT_ALLOW_USER:
+            settings->options.allow_users = optarg;
+            break;
+
+        case OPT_ALLOW_GROUP:
+            settings->options.allow_groups = optarg;
+            break;
+
+        case OPT_PEER:
+            ds_put_format(&settings->peers, "%s%s",
+                          settings->peers.length ? "," : "", optarg);
+            break;
+
+        case OPT_NO_PROBE:
+            settings->options.probe = false;
+            break;
+
+        VLOG_OPTION_HANDLERS
+        DAEMON_OPTION_HANDLERS
+
+        case '?':
+            exit(EXIT_FAILURE);
+
+        default:
+            abort();
+        }
+    }
+    free(short_options);
+
+    if (optind < argc) {
+        ovs_fatal(0, "unexpected argument \"%s\"; use --help for usage",
+                  argv[optind]);
+    }
+}
+
+static void
+usage(void)
+{
+    printf("%s: the ovs-rdma-bond per-host agent\n"
+           "usage: %s [OPTIONS]\n"
+           "\nAgent options:\n"
+           "  --table=PATH         the bond table (default: "
+           "%s/rdma-bond.shm)\n"
+           "  --socket=PATH        registry socket (default: "
+           "rdma-bond-agent.sock next to the table)\n"
+           "  --summary=PATH       summary for ovs-vswitchd's rdma-bond/show "
+           "(default: next to the table)\n"
+           "  --metrics-file=PATH  keep a Prometheus textfile up to date\n"
+           "  --allow-user=USERS   also accept registrations from these "
+           "users (comma separated)\n"
+           "  --allow-group=GROUPS ... and from members of these groups\n"
+           "  --peer=IP            probe paths to this peer host "
+           "(repeatable)\n"
+           "  --no-probe           do not probe L4 paths\n"
+           "  --unixctl=SOCKET     override default control socket name\n",
+           program_name, program_name, ovs_rundir());
+    daemon_usage();
+    vlog_usage();
+    printf("\nOther options:\n"
+           "  -h, --help           display this help message\n"
+           "  -V, --version        display version information\n");
+    exit(EXIT_SUCCESS);
+}

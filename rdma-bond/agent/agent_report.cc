@@ -1,0 +1,368 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+//
+// AgentCore's answers to people and to Prometheus: "rdma-bond/show",
+// "rdma-bond/qps", "rdma-bond/explain", "rdma-bond/paths" and the metrics.
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <map>
+#include <sstream>
+
+#include "agent/agent_core.h"
+#include "agent/probe_service.h"
+
+namespace rdma_bond::agent {
+namespace {
+
+std::string Hex(uint64_t value, int width = 0) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%#0*" PRIx64, width, value);
+  return buf;
+}
+
+std::string Qpn(uint32_t qpn) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%06" PRIx32, qpn);
+  return buf;
+}
+
+std::string Duration(uint64_t ns) {
+  char buf[32];
+  if (ns < 10000000) {
+    std::snprintf(buf, sizeof buf, "%" PRIu64 " us", ns / 1000);
+  } else {
+    std::snprintf(buf, sizeof buf, "%" PRIu64 " ms", ns / 1000000);
+  }
+  return buf;
+}
+
+// Escapes a Prometheus label value.
+std::string Label(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+// Left-aligned columns, two spaces apart.
+std::string Columns(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (size_t i = 0; i < row.size(); i++) {
+      widths[i] = std::max(widths[i], row[i].size());
+    }
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); i++) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+// Parses "[PID:][RNIC:]QPN", for example "0x12", "4242:0x12" or
+// "4242:rxe0:18".
+bool ParseQpArg(const std::string& text, std::optional<pid_t>* pid,
+                std::optional<std::string>* rnic, uint32_t* qpn) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    size_t colon = text.find(':', start);
+    parts.push_back(text.substr(start, colon - start));
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  if (parts.size() > 3) return false;
+  char* end;
+  unsigned long value = std::strtoul(parts.back().c_str(), &end, 0);
+  if (parts.back().empty() || *end || value > 0xffffff) return false;
+  *qpn = static_cast<uint32_t>(value);
+  if (parts.size() == 1) return true;
+  long first = std::strtol(parts[0].c_str(), &end, 10);
+  bool numeric = !parts[0].empty() && !*end && first > 0;
+  if (parts.size() == 3) {
+    if (!numeric || parts[1].empty()) return false;
+    *pid = static_cast<pid_t>(first);
+    *rnic = parts[1];
+  } else if (numeric) {
+    *pid = static_cast<pid_t>(first);
+  } else {
+    if (parts[0].empty()) return false;
+    *rnic = parts[0];
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string AgentCore::ShowText() const {
+  std::ostringstream s;
+  s << "table: " << options_.table_path;
+  if (reader_ && snapshot_) {
+    const TableInfo& t = snapshot_->table;
+    s << " (attached, instance " << Hex(t.instance_id) << ", ovs-vswitchd pid "
+      << t.writer_pid << ", heartbeat " << snapshot_->health.heartbeat_age_ms
+      << " ms ago" << (writer_stale_ ? ", STALE" : "")
+      << (writer_exited_ ? ", writer exited" : "") << ")\n";
+  } else {
+    s << " (not attached: " << attach_error_ << ")\n";
+  }
+  s << "vswitchd restarts followed: " << restarts_ << "\n";
+  size_t active = 0, standby = 0;
+  for (const auto& [key, qp] : registry_->qps()) {
+    (qp.role == QpRole::kActive ? active : standby)++;
+  }
+  s << "registry: " << registry_->path() << ", " << registry_->clients()
+    << " clients, " << registry_->refused() << " refused\n";
+  s << "QPs: " << registry_->qps().size() << " (" << active << " active: "
+    << pinned_ << " pinned, " << mispinned_ << " mispinned; " << standby
+    << " standby or down)\n";
+  for (const auto& [bond, c] : counters_) {
+    s << "bond " << bond << ": failovers " << c.failovers << ", re-pins "
+      << c.repins << ", last re-pin delay "
+      << (c.last_repin_ns ? Duration(*c.last_repin_ns) : "none")
+      << ", last failover re-pin gap "
+      << (c.pending_change_ns ? "pending"
+          : c.last_gap_ns    ? Duration(*c.last_gap_ns)
+                             : "none")
+      << "\n";
+  }
+  s << "probing: " << (probe_ ? probe_->Summary() : "off") << "\n";
+  return s.str();
+}
+
+Result<std::string> AgentCore::QpsText(
+    const std::vector<std::string>& argv) const {
+  std::string bond_filter = argv.size() > 1 ? argv[1] : "";
+  std::vector<std::vector<std::string>> rows = {
+      {"QPN", "PID", "CLIENT", "BOND", "MEMBER", "ROLE", "SPORT", "DST",
+       "OVS", "STATE"}};
+  std::vector<const QpRecord*> qps;
+  for (const auto& [key, qp] : registry_->qps()) {
+    if (bond_filter.empty() || qp.bond == bond_filter) qps.push_back(&qp);
+  }
+  std::sort(qps.begin(), qps.end(), [](const QpRecord* a, const QpRecord* b) {
+    return std::tie(a->bond, a->qpn, a->pid) < std::tie(b->bond, b->qpn, b->pid);
+  });
+  for (const QpRecord* qp : qps) {
+    QpVerdict v = Judge(*qp);
+    rows.push_back({Qpn(qp->qpn), std::to_string(qp->pid), qp->client_name,
+                    qp->bond, qp->member, std::string(ToString(qp->role)),
+                    std::to_string(qp->sport), ToString(qp->dst),
+                    v.ovs_member.empty() ? "-" : v.ovs_member,
+                    std::string(ToString(v.state))});
+  }
+  return Columns(rows);
+}
+
+Result<std::string> AgentCore::ExplainText(
+    const std::vector<std::string>& argv) const {
+  if (argv.size() != 2) {
+    return Status::InvalidArgument("usage: rdma-bond/explain QP (a QP number "
+                                   "such as 0x12, or PID:QPN)");
+  }
+  std::optional<pid_t> pid;
+  std::optional<std::string> rnic;
+  uint32_t qpn = 0;
+  if (!ParseQpArg(argv[1], &pid, &rnic, &qpn)) {
+    return Status::InvalidArgument("\"" + argv[1] + "\" is not a QP (0x12, "
+                                   "PID:0x12, RNIC:0x12 or PID:RNIC:0x12)");
+  }
+  std::vector<const QpRecord*> matches;
+  for (const auto& [key, qp] : registry_->qps()) {
+    if (qp.qpn == qpn && (!pid || qp.pid == *pid) &&
+        (!rnic || qp.rnic == *rnic)) {
+      matches.push_back(&qp);
+    }
+  }
+  if (matches.empty()) {
+    return Status::NotFound("no registered QP " + argv[1] +
+                            " (see rdma-bond/qps)");
+  }
+  if (matches.size() > 1) {
+    std::string which;
+    for (const QpRecord* qp : matches) {
+      which += " " + std::to_string(qp->pid) + ":" +
+               (qp->rnic.empty() ? "" : qp->rnic + ":") + Qpn(qp->qpn);
+    }
+    return Status::InvalidArgument("several QPs are " + argv[1] +
+                                   "; name one:" + which);
+  }
+  const QpRecord& qp = *matches[0];
+  QpVerdict v = Judge(qp);
+  std::ostringstream s;
+  s << "QP " << Qpn(qp.qpn) << " of pid " << qp.pid << " (" << qp.client_name
+    << ")";
+  if (!qp.conn.empty()) s << ", connection " << qp.conn;
+  if (!qp.path.empty()) s << ", path " << qp.path;
+  s << "\n";
+  Result<FiveTuple> tuple = MakeUdpTuple(qp.src, qp.dst, qp.sport);
+  s << "5-tuple: " << (tuple.ok() ? ToString(*tuple) : "?") << "\n";
+  s << "hosted on: member " << qp.member;
+  if (!qp.rnic.empty()) s << " (RNIC " << qp.rnic << ")";
+  s << ", role " << ToString(qp.role) << "\n";
+  const Predictor* predictor = PredictorFor(qp.bond);
+  if (predictor) {
+    const Bond& bond = predictor->bond();
+    s << "bond: " << bond.name << " (" << ToString(bond.mode) << ", hash "
+      << "regime " << ToString(bond.regime) << ", basis " << bond.basis
+      << ", generation " << bond.generation << ")\n";
+    s << "OVS: " << v.reason << "\n";
+  } else {
+    s << "bond: " << qp.bond << ": " << v.reason << "\n";
+  }
+  s << "verdict: ";
+  switch (v.state) {
+    case QpVerdict::State::kPinned:
+      s << "pinned: OVS sends this 5-tuple out of " << v.ovs_member
+        << ", the member that hosts the QP\n";
+      break;
+    case QpVerdict::State::kMispinned:
+      s << "MISPINNED: the QP is on " << qp.member << " but OVS would use "
+        << (v.ovs_member.empty() ? "no member" : v.ovs_member)
+        << " (the application has not re-pinned yet)\n";
+      break;
+    case QpVerdict::State::kStandby:
+      s << "not checked: the QP is " << ToString(qp.role)
+        << " and sends nothing\n";
+      break;
+    case QpVerdict::State::kNoBond:
+      s << "not checked: " << v.reason << "\n";
+      break;
+  }
+  if (probe_) s << "probing: " << probe_->Explain(qp) << "\n";
+  s << "registered " << Duration(MonotonicNowNs() - qp.registered_ns)
+    << " ago; " << qp.updates << " updates, " << qp.repins << " re-pins";
+  if (qp.repin_ns) s << ", last re-pin " << Duration(*qp.repin_ns)
+                     << " after the bond change";
+  s << "\n";
+  return s.str();
+}
+
+Result<std::string> AgentCore::PathsText(
+    const std::vector<std::string>& argv) const {
+  if (!probe_) return std::string("probing is off (--no-probe)\n");
+  std::optional<IpAddress> peer;
+  if (argv.size() > 1) {
+    Result<IpAddress> ip = ParseIpAddress(argv[1]);
+    if (!ip.ok()) return ip.status();
+    peer = *ip;
+  }
+  return probe_->Text(peer);
+}
+
+std::string AgentCore::MetricsText() const {
+  std::ostringstream s;
+  auto help = [&](const char* name, const char* type, const char* text) {
+    s << "# HELP " << name << " " << text << "\n# TYPE " << name << " "
+      << type << "\n";
+  };
+  help("rdma_bond_agent_attached", "gauge",
+       "1 if the agent follows the table of ovs-vswitchd.");
+  s << "rdma_bond_agent_attached " << (reader_ ? 1 : 0) << "\n";
+  help("rdma_bond_agent_vswitchd_restarts_total", "counter",
+       "Restarts of ovs-vswitchd the agent reattached after.");
+  s << "rdma_bond_agent_vswitchd_restarts_total " << restarts_ << "\n";
+  help("rdma_bond_agent_registry_clients", "gauge",
+       "Applications connected to the registry socket.");
+  s << "rdma_bond_agent_registry_clients " << registry_->clients() << "\n";
+  help("rdma_bond_agent_registrations_refused_total", "counter",
+       "Registry clients refused by the access policy.");
+  s << "rdma_bond_agent_registrations_refused_total " << registry_->refused()
+    << "\n";
+
+  // QPs by bond, member and state.
+  std::map<std::tuple<std::string, std::string, std::string>, size_t> qps;
+  std::map<std::string, size_t> mispinned;
+  for (const auto& [key, qp] : registry_->qps()) {
+    QpVerdict v = Judge(qp);
+    std::string state = v.state == QpVerdict::State::kPinned      ? "pinned"
+                        : v.state == QpVerdict::State::kMispinned ? "mispinned"
+                        : v.state == QpVerdict::State::kStandby
+                            ? std::string(ToString(qp.role))
+                            : "unknown";
+    qps[{qp.bond, qp.member, state}]++;
+    mispinned[qp.bond] += v.state == QpVerdict::State::kMispinned;
+  }
+  help("rdma_bond_qps", "gauge",
+       "Registered QPs by bond, member and state (pinned, mispinned, "
+       "standby, down, unknown).");
+  for (const auto& [key, n] : qps) {
+    s << "rdma_bond_qps{bond=\"" << Label(std::get<0>(key)) << "\",member=\""
+      << Label(std::get<1>(key)) << "\",state=\"" << std::get<2>(key)
+      << "\"} " << n << "\n";
+  }
+  help("rdma_bond_qps_mispinned", "gauge",
+       "Active QPs whose member is not the one OVS uses for their 5-tuple.");
+  if (snapshot_) {
+    for (const Bond& bond : snapshot_->bonds) mispinned[bond.name] += 0;
+  }
+  for (const auto& [bond, n] : mispinned) {
+    s << "rdma_bond_qps_mispinned{bond=\"" << Label(bond) << "\"} " << n
+      << "\n";
+  }
+  if (snapshot_) {
+    help("rdma_bond_member_enabled", "gauge",
+         "1 if OVS has the bond member enabled.");
+    for (const Bond& bond : snapshot_->bonds) {
+      for (const Member& m : bond.members) {
+        s << "rdma_bond_member_enabled{bond=\"" << Label(bond.name)
+          << "\",member=\"" << Label(m.name) << "\"} " << m.enabled() << "\n";
+      }
+    }
+    help("rdma_bond_member_active", "gauge",
+         "1 for the active member of an active-backup bond.");
+    for (const Bond& bond : snapshot_->bonds) {
+      for (const Member& m : bond.members) {
+        bool active = bond.active() && bond.active()->name == m.name;
+        s << "rdma_bond_member_active{bond=\"" << Label(bond.name)
+          << "\",member=\"" << Label(m.name) << "\"} " << active << "\n";
+      }
+    }
+  }
+  help("rdma_bond_failovers_total", "counter",
+       "Active member changes and members disabled, seen in the table.");
+  for (const auto& [bond, c] : counters_) {
+    s << "rdma_bond_failovers_total{bond=\"" << Label(bond) << "\"} "
+      << c.failovers << "\n";
+  }
+  help("rdma_bond_repins_total", "counter",
+       "QP re-registrations that changed the QP's member or source port.");
+  for (const auto& [bond, c] : counters_) {
+    s << "rdma_bond_repins_total{bond=\"" << Label(bond) << "\"} "
+      << c.repins << "\n";
+  }
+  help("rdma_bond_last_repin_seconds", "gauge",
+       "Table change to re-pin, as the last re-pinning application "
+       "reported it.");
+  for (const auto& [bond, c] : counters_) {
+    if (!c.last_repin_ns) continue;
+    s << "rdma_bond_last_repin_seconds{bond=\"" << Label(bond) << "\"} "
+      << *c.last_repin_ns / 1e9 << "\n";
+  }
+  help("rdma_bond_last_failover_gap_seconds", "gauge",
+       "Last failover: from the table's change to the last re-pin that "
+       "brought the bond's mispinned QPs back to zero (control plane).");
+  for (const auto& [bond, c] : counters_) {
+    if (!c.last_gap_ns) continue;
+    s << "rdma_bond_last_failover_gap_seconds{bond=\"" << Label(bond)
+      << "\"} " << *c.last_gap_ns / 1e9 << "\n";
+  }
+  if (probe_) s << probe_->Metrics();
+  return s.str();
+}
+
+}  // namespace rdma_bond::agent

@@ -1,0 +1,692 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+
+#include "agent/probe_service.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "rdma_bond/path_prober.h"
+#include "rdma_bond/roce_frame.h"
+
+namespace rdma_bond::agent {
+namespace {
+
+// How often a peer whose MAC is unknown is looked up (and its resolution
+// started) again, and how often the address of a bond's bridge is.
+constexpr uint64_t kResolveRetryMs = 1000;
+// Frames read from one member per Run(): bounds the time spent per call.
+constexpr int kMaxFramesPerRun = 256;
+// After the local bond changes, the switch's side may change a moment
+// later (its LACP enables a returning member after ours does): the bond is
+// probed again after these delays, besides the prober's periodic refresh.
+constexpr uint64_t kSettleReprobeUs[] = {1000000, 3000000};
+// UDP port of the datagram that makes the kernel resolve a peer's MAC
+// (the discard service: nothing answers, only ARP matters).
+constexpr uint16_t kDiscardPort = 9;
+
+uint64_t NowUs() { return MonotonicNowNs() / 1000; }
+
+// Runs 'argv' and returns its standard output, or "" if it failed.
+std::string RunCommand(const std::vector<std::string>& argv) {
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) < 0) return "";
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(pipefd[0]);
+    close(pipefd[1]);
+    return "";
+  }
+  if (pid == 0) {
+    dup2(pipefd[1], 1);
+    int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) dup2(null, 2);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  close(pipefd[1]);
+  std::string out;
+  char buffer[512];
+  ssize_t n;
+  while ((n = read(pipefd[0], buffer, sizeof buffer)) > 0) out.append(buffer, n);
+  close(pipefd[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return "";
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) {
+    out.pop_back();
+  }
+  return out;
+}
+
+// The first IPv4 address of 'ifname' (the bridge's internal port).
+std::optional<IpAddress> InterfaceAddress(const std::string& ifname) {
+  struct ifaddrs* list = nullptr;
+  if (getifaddrs(&list) < 0) return std::nullopt;
+  std::optional<IpAddress> found;
+  for (struct ifaddrs* ifa = list; ifa && !found; ifa = ifa->ifa_next) {
+    if (!ifa->ifa_addr || ifname != ifa->ifa_name ||
+        ifa->ifa_addr->sa_family != AF_INET) {
+      continue;
+    }
+    IpAddress ip;
+    ip.version = 4;
+    std::memcpy(ip.bytes.data(),
+                &reinterpret_cast<sockaddr_in*>(ifa->ifa_addr)->sin_addr, 4);
+    found = ip;
+  }
+  freeifaddrs(list);
+  return found;
+}
+
+std::optional<MacAddress> InterfaceMac(const std::string& ifname) {
+  std::ifstream in("/sys/class/net/" + ifname + "/address");
+  std::string text;
+  if (!std::getline(in, text)) return std::nullopt;
+  Result<MacAddress> mac = ParseMacAddress(text);
+  if (!mac.ok()) return std::nullopt;
+  return *mac;
+}
+
+// The peer's MAC in the kernel's neighbour table, if resolved.
+std::optional<MacAddress> NeighbourMac(const IpAddress& peer) {
+  std::ifstream arp("/proc/net/arp");
+  std::string line, want = ToString(peer);
+  std::getline(arp, line);  // Header.
+  while (std::getline(arp, line)) {
+    std::istringstream words(line);
+    std::string ip, hwtype, flags, mac;
+    words >> ip >> hwtype >> flags >> mac;
+    if (ip != want || flags == "0x0") continue;
+    Result<MacAddress> parsed = ParseMacAddress(mac);
+    if (parsed.ok() && *parsed != MacAddress{}) return *parsed;
+  }
+  return std::nullopt;
+}
+
+// Makes the kernel resolve 'peer' (sends one datagram to its discard
+// port through the host's stack).
+void KickResolution(const IpAddress& peer) {
+  if (peer.version != 4) return;
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  struct sockaddr_in to = {};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(kDiscardPort);
+  std::memcpy(&to.sin_addr, peer.bytes.data(), 4);
+  (void)!sendto(fd, "", 0, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&to),
+                sizeof to);
+  close(fd);
+}
+
+// An AF_PACKET socket on one member that sees only probe frames: IPv4
+// without options, UDP to 4791, BTH opcode UD SEND_ONLY (the kernel
+// filters, so that the data traffic of RDMA applications on the same
+// member never wakes the agent).
+class ProbeLink {
+ public:
+  static Result<std::unique_ptr<ProbeLink>> Open(const std::string& netdev) {
+    unsigned ifindex = if_nametoindex(netdev.c_str());
+    if (!ifindex) return Status::NotFound("no interface " + netdev);
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    htons(ETH_P_ALL));
+    if (fd < 0) {
+      return Status::FromErrno("AF_PACKET socket on " + netdev +
+                               " (needs CAP_NET_RAW)", errno);
+    }
+    constexpr uint32_t kUdOpcode = 0x64;
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 9),
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 14),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x45, 0, 7),
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 23),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 0, 5),
+        BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 36),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kRoceV2UdpPort, 0, 3),
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 42),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kUdOpcode, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, 0xffff),
+        BPF_STMT(BPF_RET | BPF_K, 0),
+    };
+    struct sock_fprog program = {sizeof code / sizeof code[0], code};
+    int one = 1;
+    struct sockaddr_ll addr = {};
+    addr.sll_family = AF_PACKET;
+    addr.sll_protocol = htons(ETH_P_ALL);
+    addr.sll_ifindex = static_cast<int>(ifindex);
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program,
+                   sizeof program) < 0 ||
+        setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one,
+                   sizeof one) < 0 ||
+        bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+      int error = errno;
+      close(fd);
+      return Status::FromErrno("AF_PACKET on " + netdev, error);
+    }
+    // Frames queued before the filter was attached may be of any kind.
+    char drain[64];
+    while (recv(fd, drain, sizeof drain, MSG_DONTWAIT) >= 0) {
+    }
+    return std::unique_ptr<ProbeLink>(new ProbeLink(fd, netdev));
+  }
+  ~ProbeLink() { close(fd_); }
+
+  int fd() const { return fd_; }
+  const std::string& netdev() const { return netdev_; }
+  bool Send(std::span<const uint8_t> frame) {
+    return send(fd_, frame.data(), frame.size(), MSG_DONTWAIT) ==
+           static_cast<ssize_t>(frame.size());
+  }
+  // One frame into 'buffer'; its length, or 0 if none.
+  size_t Receive(std::span<uint8_t> buffer) {
+    ssize_t n = recv(fd_, buffer.data(), buffer.size(), MSG_DONTWAIT);
+    return n > 0 ? static_cast<size_t>(n) : 0;
+  }
+
+ private:
+  ProbeLink(int fd, std::string netdev) : fd_(fd), netdev_(std::move(netdev)) {}
+  int fd_;
+  std::string netdev_;
+};
+
+std::string JoinPorts(const std::vector<uint16_t>& ports) {
+  std::string out;
+  for (uint16_t p : ports) {
+    if (!out.empty()) out += ",";
+    out += std::to_string(p);
+  }
+  return out;
+}
+
+std::string_view StateName(PeerProbeState state) { return ToString(state); }
+
+}  // namespace
+
+// The probing of one published balance-tcp bond.
+struct BondProbe {
+  std::string bond;
+  std::string bridge;
+  IpAddress local_ip;
+  MacAddress local_mac{};
+  std::vector<std::string> members;       // By index, as in the table.
+  std::vector<std::unique_ptr<ProbeLink>> links;  // Same order.
+  uint64_t instance_id = 0;               // Of the table, and the bond's
+  uint64_t generation = 0;                // generation, last set up.
+  std::optional<PathProber> prober;
+  uint64_t send_errors = 0;
+  std::vector<uint64_t> reprobe_at_us;    // Settling re-probes due.
+};
+
+struct ProbeService::Impl {
+  Options options;
+  uint64_t agent_id = 0;
+  uint64_t instance_id = 0;     // Of the latest snapshot.
+  std::map<std::string, std::unique_ptr<BondProbe>> bonds;
+  // Bonds not probed, and why (active-backup, no address...).
+  std::map<std::string, std::string> skipped;
+  std::map<std::string, uint64_t> next_setup_ms;  // Retry of a skipped bond.
+  const std::map<std::string, Predictor>* predictors = nullptr;
+  std::map<std::string, Predictor> predictor_copies;
+  std::set<std::vector<uint8_t>> peer_keys;
+  std::vector<IpAddress> peers;
+  std::map<std::vector<uint8_t>, uint64_t> resolve_due_ms;
+  std::vector<uint8_t> frame = std::vector<uint8_t>(kMaxRoceFrameBytes);
+
+  void Log(int level, const std::string& message) const {
+    if (options.log) options.log(level, message);
+  }
+
+  static std::vector<uint8_t> Key(const IpAddress& ip) {
+    return std::vector<uint8_t>(ip.bytes.begin(), ip.bytes.end());
+  }
+
+  const Predictor* PredictorFor(const std::string& bond) const {
+    auto it = predictor_copies.find(bond);
+    return it == predictor_copies.end() ? nullptr : &it->second;
+  }
+
+  // Sets up (or refreshes) the probing of 'bond'.
+  // A restarted ovs-vswitchd (new 'instance_id') numbers generations
+  // afresh: both identify what was set up.
+  void SetUp(const Bond& bond, uint64_t instance_id) {
+    auto existing = bonds.find(bond.name);
+    if (existing != bonds.end() &&
+        existing->second->generation == bond.generation &&
+        existing->second->instance_id == instance_id) {
+      return;
+    }
+    uint64_t now_ms = MonotonicNowNs() / 1000000;
+    if (existing == bonds.end()) {
+      auto due = next_setup_ms.find(bond.name);
+      if (due != next_setup_ms.end() && now_ms < due->second) return;
+      next_setup_ms[bond.name] = now_ms + kResolveRetryMs;
+    }
+    std::unique_ptr<BondProbe>& probe = bonds[bond.name];
+    if (!probe) {
+      auto fresh = std::make_unique<BondProbe>();
+      fresh->bond = bond.name;
+      fresh->bridge = RunCommand({"ovs-vsctl", "--timeout=5", "port-to-br",
+                                  bond.name});
+      std::optional<IpAddress> ip;
+      std::optional<MacAddress> mac;
+      if (!fresh->bridge.empty()) {
+        ip = InterfaceAddress(fresh->bridge);
+        mac = InterfaceMac(fresh->bridge);
+      }
+      if (!ip || !mac) {
+        std::string why = fresh->bridge.empty()
+                              ? "its bridge is unknown (ovs-vsctl port-to-br " +
+                                    bond.name + " failed)"
+                              : "bridge " + fresh->bridge +
+                                    " has no IPv4 address";
+        if (skipped[bond.name] != why) {
+          Log(2, "bond " + bond.name + ": not probing yet: " + why);
+        }
+        skipped[bond.name] = why;
+        bonds.erase(bond.name);
+        return;
+      }
+      fresh->local_ip = *ip;
+      fresh->local_mac = *mac;
+      PathProberOptions popts;
+      popts.agent_id = agent_id;
+      popts.local_ip = *ip;
+      popts.local_mac = *mac;
+      Result<PathProber> prober = PathProber::Create(popts);
+      if (!prober.ok()) {
+        skipped[bond.name] = prober.status().message();
+        bonds.erase(bond.name);
+        return;
+      }
+      fresh->prober.emplace(std::move(*prober));
+      skipped.erase(bond.name);
+      Log(1, "bond " + bond.name + ": probing from " + ToString(*ip) +
+                 " (bridge " + fresh->bridge + ")");
+      probe = std::move(fresh);
+    }
+
+    // Members and their links (reopened only when the set changes).
+    std::vector<std::string> names;
+    for (const Member& m : bond.members) names.push_back(m.name);
+    if (names != probe->members) {
+      probe->links.clear();
+      probe->members = names;
+      for (const std::string& name : names) {
+        Result<std::unique_ptr<ProbeLink>> link = ProbeLink::Open(name);
+        if (!link.ok()) {
+          Log(2, "bond " + bond.name + ": " + link.status().message());
+          probe->links.push_back(nullptr);
+        } else {
+          probe->links.push_back(std::move(*link));
+        }
+      }
+    }
+    // A member may carry RDMA only if OVS sends some flows out of it: an
+    // enabled member that owns no bucket (OVS moves buckets back to a
+    // returning member only when it rebalances) is not probed from, and
+    // the peer is told so.
+    std::vector<size_t> owned(bond.members.size(), 0);
+    for (uint8_t owner : bond.buckets) {
+      if (owner < owned.size()) owned[owner]++;
+    }
+    std::vector<LocalMember> members;
+    for (size_t i = 0; i < bond.members.size(); i++) {
+      members.push_back({bond.members[i].name, bond.members[i].enabled() &&
+                                                   owned[i] > 0 &&
+                                                   probe->links[i]});
+    }
+    std::string name = bond.name;
+    IpAddress local = probe->local_ip;
+    SportSource sports = [this, name, local](size_t member,
+                                             const IpAddress& dst,
+                                             size_t count,
+                                             uint64_t spread_key) {
+      const Predictor* predictor = PredictorFor(name);
+      if (!predictor) return std::vector<uint16_t>();
+      Result<std::vector<SportChoice>> picks =
+          predictor->PickSports(member, local, dst, count, spread_key);
+      std::vector<uint16_t> ports;
+      if (picks.ok()) {
+        for (const SportChoice& c : *picks) ports.push_back(c.sport);
+      }
+      return ports;
+    };
+    Status status = probe->prober->SetLocalBond(std::move(members), sports);
+    if (!status.ok()) {
+      Log(2, "bond " + bond.name + ": " + status.message());
+    }
+    probe->generation = bond.generation;
+    probe->instance_id = instance_id;
+    probe->reprobe_at_us.clear();
+    for (uint64_t delay : kSettleReprobeUs) {
+      probe->reprobe_at_us.push_back(NowUs() + delay);
+    }
+    for (const IpAddress& peer : peers) AddTo(*probe, peer);
+  }
+
+  void AddTo(BondProbe& probe, const IpAddress& peer) {
+    if (peer.version != probe.local_ip.version || peer == probe.local_ip) {
+      return;
+    }
+    std::optional<PeerProbeReport> known = probe.prober->Report(peer);
+    if (known && known->mac != MacAddress{}) return;
+    std::optional<MacAddress> mac = NeighbourMac(peer);
+    if (!mac) return;  // Resolve() retries.
+    Status status = probe.prober->AddPeer(peer, *mac);
+    if (!status.ok()) Log(2, "peer " + ToString(peer) + ": " + status.message());
+  }
+
+  // Peers whose MAC is not known yet: looked up, and resolution started,
+  // at most every kResolveRetryMs.
+  void Resolve(uint64_t now_ms) {
+    for (const IpAddress& peer : peers) {
+      bool missing = false;
+      for (auto& [name, probe] : bonds) {
+        if (peer.version != probe->local_ip.version) continue;
+        std::optional<PeerProbeReport> r = probe->prober->Report(peer);
+        if (!r || r->mac == MacAddress{}) missing = true;
+      }
+      if (!missing) continue;
+      uint64_t& due = resolve_due_ms[Key(peer)];
+      if (now_ms < due) continue;
+      due = now_ms + kResolveRetryMs;
+      if (!NeighbourMac(peer)) KickResolution(peer);
+      for (auto& [name, probe] : bonds) AddTo(*probe, peer);
+    }
+  }
+};
+
+ProbeService::ProbeService(Options options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  std::random_device random;
+  while (impl_->agent_id == 0) {
+    impl_->agent_id = (uint64_t{random()} << 32) | random();
+  }
+  for (const IpAddress& peer : impl_->options.peers) AddPeer(peer);
+}
+
+ProbeService::~ProbeService() = default;
+
+void ProbeService::Update(const TableSnapshot& snapshot,
+                          const std::map<std::string, Predictor>& predictors) {
+  impl_->predictor_copies = predictors;
+  std::set<std::string> published;
+  for (const Bond& bond : snapshot.bonds) {
+    published.insert(bond.name);
+    if (bond.mode != BondMode::kBalanceTcp) {
+      impl_->bonds.erase(bond.name);
+      impl_->skipped[bond.name] =
+          std::string(ToString(bond.mode)) +
+          ": not probed (only the active member may send)";
+      continue;
+    }
+    if (!impl_->PredictorFor(bond.name)) {
+      impl_->bonds.erase(bond.name);
+      impl_->skipped[bond.name] = "no prediction for this bond";
+      continue;
+    }
+    impl_->SetUp(bond, snapshot.table.instance_id);
+  }
+  impl_->instance_id = snapshot.table.instance_id;
+  std::erase_if(impl_->bonds, [&](const auto& entry) {
+    return !published.count(entry.first);
+  });
+  std::erase_if(impl_->skipped, [&](const auto& entry) {
+    return !published.count(entry.first);
+  });
+}
+
+void ProbeService::AddPeer(const IpAddress& peer) {
+  if (!impl_->peer_keys.insert(Impl::Key(peer)).second) return;
+  impl_->peers.push_back(peer);
+  for (auto& [name, probe] : impl_->bonds) impl_->AddTo(*probe, peer);
+}
+
+void ProbeService::Run() {
+  uint64_t now_us = NowUs();
+  impl_->Resolve(now_us / 1000);
+  // Bonds that could not be set up yet (no address on the bridge...).
+  for (const auto& [name, why] : impl_->skipped) {
+    (void)why;
+    const Predictor* predictor = impl_->PredictorFor(name);
+    if (predictor && predictor->bond().mode == BondMode::kBalanceTcp) {
+      impl_->SetUp(predictor->bond(), impl_->instance_id);
+      break;  // SetUp() may change 'skipped'.
+    }
+  }
+  for (auto& [name, probe] : impl_->bonds) {
+    BondProbe& p = *probe;
+    if (!p.reprobe_at_us.empty() && p.reprobe_at_us.front() <= now_us) {
+      p.reprobe_at_us.erase(p.reprobe_at_us.begin());
+      p.prober->Reprobe();
+    }
+    for (size_t i = 0; i < p.links.size(); i++) {
+      if (!p.links[i]) continue;
+      for (int n = 0; n < kMaxFramesPerRun; n++) {
+        size_t len = p.links[i]->Receive(impl_->frame);
+        if (!len) break;
+        p.prober->HandleFrame(i, std::span<const uint8_t>(impl_->frame.data(),
+                                                          len),
+                              static_cast<int64_t>(now_us));
+      }
+    }
+    p.prober->Run(static_cast<int64_t>(now_us),
+                  [&p](size_t member, std::span<const uint8_t> frame) {
+                    if (member >= p.links.size() || !p.links[member] ||
+                        !p.links[member]->Send(frame)) {
+                      p.send_errors++;
+                    }
+                  });
+    // Peers the prober learned from their REQUESTs are probed back from
+    // here too (AddPeer() is idempotent).
+    for (const PeerProbeReport& r : p.prober->Reports()) {
+      if (!impl_->peer_keys.count(Impl::Key(r.ip))) {
+        impl_->peer_keys.insert(Impl::Key(r.ip));
+        impl_->peers.push_back(r.ip);
+      }
+    }
+  }
+}
+
+void ProbeService::AppendFds(std::vector<int>* fds) const {
+  for (const auto& [name, probe] : impl_->bonds) {
+    for (const auto& link : probe->links) {
+      if (link) fds->push_back(link->fd());
+    }
+  }
+}
+
+uint64_t ProbeService::SleepMs() const {
+  uint64_t sleep_ms = kResolveRetryMs;
+  uint64_t now_us = NowUs();
+  for (const auto& [name, probe] : impl_->bonds) {
+    if (!probe->reprobe_at_us.empty()) {
+      uint64_t at = probe->reprobe_at_us.front();
+      sleep_ms = std::min(sleep_ms, at <= now_us ? 0 : (at - now_us + 999) / 1000);
+    }
+    int64_t deadline = probe->prober->NextDeadlineUs();
+    if (deadline < 0) continue;
+    uint64_t ms = static_cast<uint64_t>(deadline) <= now_us
+                      ? 0
+                      : (static_cast<uint64_t>(deadline) - now_us + 999) / 1000;
+    sleep_ms = std::min(sleep_ms, ms);
+  }
+  return sleep_ms;
+}
+
+std::string ProbeService::PathsReply(const std::string& bond,
+                                     const IpAddress& dst) const {
+  auto it = impl_->bonds.find(bond);
+  if (it == impl_->bonds.end()) return "END\n";
+  std::optional<PeerProbeReport> report = it->second->prober->Report(dst);
+  std::string out;
+  if (report) {
+    for (const ProbePairReport& pair : report->pairs) {
+      if (pair.sports.empty()) continue;
+      out += "PATH local=" + pair.local_name + " remote=" + pair.remote_name +
+             " sports=" + JoinPorts(pair.sports) + "\n";
+    }
+  }
+  return out + "END\n";
+}
+
+std::string ProbeService::Summary() const {
+  std::ostringstream s;
+  if (impl_->bonds.empty() && impl_->skipped.empty()) {
+    return "no published bond";
+  }
+  bool first = true;
+  for (const auto& [name, probe] : impl_->bonds) {
+    s << (first ? "" : "; ") << "bond " << name << " from "
+      << ToString(probe->local_ip);
+    first = false;
+    for (const PeerProbeReport& r : probe->prober->Reports()) {
+      size_t validated = 0;
+      for (const ProbePairReport& pair : r.pairs) validated += !pair.sports.empty();
+      s << ", peer " << ToString(r.ip) << " " << StateName(r.state) << " ("
+        << validated << " of " << r.pairs.size() << " pairs validated)";
+    }
+  }
+  for (const auto& [name, why] : impl_->skipped) {
+    s << (first ? "" : "; ") << "bond " << name << ": " << why;
+    first = false;
+  }
+  return s.str();
+}
+
+std::string ProbeService::Explain(const QpRecord& qp) const {
+  auto skipped = impl_->skipped.find(qp.bond);
+  if (skipped != impl_->skipped.end()) return skipped->second;
+  auto it = impl_->bonds.find(qp.bond);
+  if (it == impl_->bonds.end()) return "bond not probed";
+  std::optional<PeerProbeReport> report = it->second->prober->Report(qp.dst);
+  if (!report) return "peer " + ToString(qp.dst) + " not probed yet";
+  std::string local_ports;
+  for (const ProbePairReport& pair : report->pairs) {
+    if (pair.local_name != qp.member) continue;
+    if (std::find(pair.sports.begin(), pair.sports.end(), qp.sport) !=
+        pair.sports.end()) {
+      return "source port " + std::to_string(qp.sport) + " validated: " +
+             qp.member + " -> peer's " + pair.remote_name +
+             ", and back the same way";
+    }
+    if (!pair.sports.empty()) {
+      local_ports += " " + pair.remote_name + ":" + JoinPorts(pair.sports);
+    }
+  }
+  return "source port " + std::to_string(qp.sport) +
+         " was not validated by probing (validated from " + qp.member + ":" +
+         (local_ports.empty() ? " none" : local_ports) + ")";
+}
+
+std::string ProbeService::Text(const std::optional<IpAddress>& peer) const {
+  std::ostringstream s;
+  for (const auto& [name, why] : impl_->skipped) {
+    s << "bond " << name << ": " << why << "\n";
+  }
+  for (const auto& [name, probe] : impl_->bonds) {
+    s << "bond " << name << ": from " << ToString(probe->local_ip)
+      << " (bridge " << probe->bridge << "), epoch "
+      << probe->prober->epoch() << ", send errors " << probe->send_errors
+      << "\n";
+    std::vector<PeerProbeReport> reports = probe->prober->Reports();
+    std::sort(reports.begin(), reports.end(),
+              [](const PeerProbeReport& a, const PeerProbeReport& b) {
+                return a.ip.bytes < b.ip.bytes;
+              });
+    for (const PeerProbeReport& r : reports) {
+      if (peer && !(r.ip == *peer)) continue;
+      char agent[32];
+      std::snprintf(agent, sizeof agent, "%#" PRIx64, r.agent_id);
+      s << "  peer " << ToString(r.ip) << ": " << StateName(r.state)
+        << ", agent " << agent << " epoch " << r.epoch << ", rounds "
+        << r.rounds << ", inconsistent " << r.inconsistent << "\n";
+      for (const ProbePairReport& pair : r.pairs) {
+        s << "    " << pair.local_name << " -> " << pair.remote_name << ": "
+          << (pair.sports.empty() ? "none" : JoinPorts(pair.sports))
+          << (pair.return_verified ? "" : " (return not verified)") << "\n";
+      }
+      for (const ProbeMemberStats& m : r.members) {
+        s << "    from " << m.name << ": sent " << m.probes_sent
+          << ", retries " << m.retries << ", answered " << m.answered
+          << ", lost " << m.timed_out << "\n";
+      }
+    }
+  }
+  if (peer && s.str().find("peer " + ToString(*peer)) == std::string::npos) {
+    s << "peer " << ToString(*peer) << ": not probed\n";
+  }
+  return s.str();
+}
+
+std::string ProbeService::Metrics() const {
+  std::ostringstream s;
+  auto help = [&](const char* name, const char* type, const char* text) {
+    s << "# HELP " << name << " " << text << "\n# TYPE " << name << " "
+      << type << "\n";
+  };
+  std::ostringstream sent, answered, lost, validated, inconsistent;
+  for (const auto& [name, probe] : impl_->bonds) {
+    for (const PeerProbeReport& r : probe->prober->Reports()) {
+      std::string labels = "bond=\"" + name + "\",peer=\"" + ToString(r.ip) +
+                           "\"";
+      for (const ProbeMemberStats& m : r.members) {
+        std::string l = "{" + labels + ",member=\"" + m.name + "\"} ";
+        sent << "rdma_bond_probes_sent_total" << l << m.probes_sent + m.retries
+             << "\n";
+        answered << "rdma_bond_probes_answered_total" << l << m.answered
+                 << "\n";
+        lost << "rdma_bond_probes_lost_total" << l << m.timed_out << "\n";
+      }
+      for (const ProbePairReport& pair : r.pairs) {
+        validated << "rdma_bond_paths_validated_sports{" << labels
+                  << ",local=\"" << pair.local_name << "\",remote=\""
+                  << pair.remote_name << "\"} " << pair.sports.size() << "\n";
+      }
+      inconsistent << "rdma_bond_probe_inconsistent_total{" << labels << "} "
+                   << r.inconsistent << "\n";
+    }
+  }
+  help("rdma_bond_probes_sent_total", "counter",
+       "RoCEv2-shaped probes sent to a peer from a member (retries "
+       "included).");
+  s << sent.str();
+  help("rdma_bond_probes_answered_total", "counter",
+       "Probes the peer's agent answered.");
+  s << answered.str();
+  help("rdma_bond_probes_lost_total", "counter",
+       "Probes unanswered after every try.");
+  s << lost.str();
+  help("rdma_bond_paths_validated_sports", "gauge",
+       "Source ports validated by probing, per local and remote member.");
+  s << validated.str();
+  help("rdma_bond_probe_inconsistent_total", "counter",
+       "5-tuples reported on two different members (the switch moved them).");
+  s << inconsistent.str();
+  return s.str();
+}
+
+}  // namespace rdma_bond::agent

@@ -1,0 +1,72 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+//
+// ProbeService: the agent's L4 path probing (DESIGN.md section 6) on the
+// real links.  It runs a PathProber (rdma_bond/path_prober.h) per
+// published balance-tcp bond, sends and receives its RoCEv2-shaped probes
+// on the bond's member netdevs through AF_PACKET (bypassing OVS, as the
+// RNICs do), resolves the peers' MAC addresses through the kernel's
+// neighbour table, and answers the registry's PATHS with the 5-tuples
+// that probing validated.  Active-backup bonds are not probed: only the
+// active member may send (a frame from a standby member would move the
+// host's MAC on the switch), so their one path needs no discovery.
+//
+// Thread-safety: one thread (the agent's main loop).
+
+#ifndef RDMA_BOND_AGENT_PROBE_SERVICE_H_
+#define RDMA_BOND_AGENT_PROBE_SERVICE_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/registry.h"
+#include "rdma_bond/five_tuple.h"
+#include "rdma_bond/predictor.h"
+#include "rdma_bond/table_reader.h"
+
+namespace rdma_bond::agent {
+
+class ProbeService {
+ public:
+  struct Options {
+    std::vector<IpAddress> peers;   // Probed from the start.
+    std::function<void(int level, const std::string&)> log;
+  };
+
+  explicit ProbeService(Options options);
+  ~ProbeService();
+  ProbeService(const ProbeService&) = delete;
+  ProbeService& operator=(const ProbeService&) = delete;
+
+  // A new table snapshot: bonds, members, and OVS's decisions.
+  void Update(const TableSnapshot& snapshot,
+              const std::map<std::string, Predictor>& predictors);
+  // Probes 'peer' from now on (idempotent).
+  void AddPeer(const IpAddress& peer);
+  void Run();
+  void AppendFds(std::vector<int>* fds) const;
+  uint64_t SleepMs() const;
+
+  // The registry's PATHS reply for 'bond' toward 'dst'.
+  std::string PathsReply(const std::string& bond, const IpAddress& dst) const;
+  // One line for "rdma-bond/show".
+  std::string Summary() const;
+  // What probing says about a registered QP's 5-tuple.
+  std::string Explain(const QpRecord& qp) const;
+  // "rdma-bond/paths [PEER]".
+  std::string Text(const std::optional<IpAddress>& peer) const;
+  // Prometheus lines (with HELP and TYPE).
+  std::string Metrics() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rdma_bond::agent
+
+#endif  // RDMA_BOND_AGENT_PROBE_SERVICE_H_

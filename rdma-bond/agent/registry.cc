@@ -1,0 +1,571 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+
+#include "agent/registry.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "rdma_bond/table_reader.h"
+
+namespace rdma_bond::agent {
+namespace {
+
+template <typename T>
+bool ParseNumber(std::string_view text, T* out, int base = 10) {
+  if (text.empty()) return false;
+  if (base == 0) {
+    base = 10;
+    if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
+      text.remove_prefix(2);
+      base = 16;
+    }
+  }
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, *out, base);
+  return ec == std::errc() && ptr == end;
+}
+
+std::vector<std::string_view> Split(std::string_view text, char sep) {
+  std::vector<std::string_view> parts;
+  while (true) {
+    size_t pos = text.find(sep);
+    parts.push_back(text.substr(0, pos));
+    if (pos == std::string_view::npos) break;
+    text.remove_prefix(pos + 1);
+  }
+  return parts;
+}
+
+// The supplementary groups of 'pid' ("Groups:" in /proc/PID/status).
+std::vector<gid_t> ProcessGroups(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  std::vector<gid_t> groups;
+  while (std::getline(status, line)) {
+    if (line.rfind("Groups:", 0) != 0) continue;
+    std::istringstream words(line.substr(7));
+    gid_t gid;
+    while (words >> gid) groups.push_back(gid);
+  }
+  return groups;
+}
+
+std::string ProcessName(pid_t pid) {
+  std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+  std::string name;
+  std::getline(comm, name);
+  return name.empty() ? "?" : name;
+}
+
+bool ValidToken(std::string_view value) {
+  return !value.empty() && value.size() <= 64 &&
+         std::all_of(value.begin(), value.end(), [](char c) {
+           return c > ' ' && c < 127;
+         });
+}
+
+}  // namespace
+
+bool AccessPolicy::Allows(const ClientCreds& creds) const {
+  if (creds.uid == 0 || creds.uid == agent_uid) return true;
+  if (std::find(allowed_uids.begin(), allowed_uids.end(), creds.uid) !=
+      allowed_uids.end()) {
+    return true;
+  }
+  for (gid_t gid : allowed_gids) {
+    if (creds.gid == gid ||
+        std::find(creds.groups.begin(), creds.groups.end(), gid) !=
+            creds.groups.end()) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string AccessPolicy::RefusalMessage(const ClientCreds& creds) const {
+  return "registration refused: uid " + std::to_string(creds.uid) +
+         " is not allowed (start the agent with --allow-user=" +
+         std::to_string(creds.uid) + " or --allow-group=GROUP)";
+}
+
+Result<std::vector<uid_t>> ParseUserList(std::string_view text) {
+  std::vector<uid_t> uids;
+  for (std::string_view name : Split(text, ',')) {
+    uid_t uid;
+    if (ParseNumber(name, &uid)) {
+      uids.push_back(uid);
+      continue;
+    }
+    std::string copy(name);
+    struct passwd* pw = getpwnam(copy.c_str());
+    if (!pw) {
+      return Status::InvalidArgument("--allow-user: no user \"" + copy +
+                                     "\" (give a user name or a uid)");
+    }
+    uids.push_back(pw->pw_uid);
+  }
+  return uids;
+}
+
+Result<std::vector<gid_t>> ParseGroupList(std::string_view text) {
+  std::vector<gid_t> gids;
+  for (std::string_view name : Split(text, ',')) {
+    gid_t gid;
+    if (ParseNumber(name, &gid)) {
+      gids.push_back(gid);
+      continue;
+    }
+    std::string copy(name);
+    struct group* gr = getgrnam(copy.c_str());
+    if (!gr) {
+      return Status::InvalidArgument("--allow-group: no group \"" + copy +
+                                     "\" (give a group name or a gid)");
+    }
+    gids.push_back(gr->gr_gid);
+  }
+  return gids;
+}
+
+std::string_view ToString(QpRole role) {
+  switch (role) {
+    case QpRole::kActive: return "active";
+    case QpRole::kStandby: return "standby";
+    case QpRole::kDown: return "down";
+  }
+  return "?";
+}
+
+std::optional<QpRole> ParseQpRole(std::string_view text) {
+  if (text == "active") return QpRole::kActive;
+  if (text == "standby") return QpRole::kStandby;
+  if (text == "down") return QpRole::kDown;
+  return std::nullopt;
+}
+
+Result<std::string> Request::Get(std::string_view key) const {
+  auto it = fields.find(key);
+  if (it == fields.end()) {
+    return Status::InvalidArgument(verb + ": missing " + std::string(key) +
+                                   "=");
+  }
+  return it->second;
+}
+
+Result<Request> ParseRequest(std::string_view line) {
+  if (line.size() > kMaxLineBytes) {
+    return Status::InvalidArgument("request longer than " +
+                                   std::to_string(kMaxLineBytes) + " bytes");
+  }
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  Request request;
+  bool first = true;
+  for (std::string_view word : Split(line, ' ')) {
+    if (word.empty()) continue;
+    if (first) {
+      request.verb = std::string(word);
+      first = false;
+      continue;
+    }
+    size_t eq = word.find('=');
+    if (eq == std::string_view::npos || eq == 0) {
+      return Status::InvalidArgument("malformed field \"" +
+                                     std::string(word) + "\" (want key=value)");
+    }
+    std::string key(word.substr(0, eq));
+    if (!request.fields.emplace(key, std::string(word.substr(eq + 1)))
+             .second) {
+      return Status::InvalidArgument("duplicate key " + key + "=");
+    }
+  }
+  if (first) return Status::InvalidArgument("empty request");
+  return request;
+}
+
+Result<QpRecord> QpFromRequest(const Request& request) {
+  QpRecord qp;
+  auto field = [&](std::string_view key) { return request.Get(key); };
+  auto bad = [&](std::string_view key, const std::string& value,
+                 std::string_view want) {
+    return Status::InvalidArgument("QP: malformed " + std::string(key) + "=" +
+                                   value + " (want " + std::string(want) +
+                                   ")");
+  };
+
+  Result<std::string> qpn = field("qpn");
+  if (!qpn.ok()) return qpn.status();
+  if (!ParseNumber(*qpn, &qp.qpn, 0) || qp.qpn > 0xffffff) {
+    return bad("qpn", *qpn, "a 24-bit QP number");
+  }
+  for (auto [key, out] : {std::pair<std::string_view, std::string*>{
+                              "bond", &qp.bond},
+                          {"member", &qp.member}}) {
+    Result<std::string> value = field(key);
+    if (!value.ok()) return value.status();
+    if (!ValidToken(*value)) return bad(key, *value, "a name");
+    *out = *value;
+  }
+  for (auto [key, out] : {std::pair<std::string_view, IpAddress*>{
+                              "src", &qp.src},
+                          {"dst", &qp.dst}}) {
+    Result<std::string> value = field(key);
+    if (!value.ok()) return value.status();
+    Result<IpAddress> ip = ParseIpAddress(*value);
+    if (!ip.ok()) return bad(key, *value, "an IP address");
+    *out = *ip;
+  }
+  if (qp.src.version != qp.dst.version) {
+    return Status::InvalidArgument("QP: src= and dst= are of different IP "
+                                   "versions");
+  }
+  Result<std::string> sport = field("sport");
+  if (!sport.ok()) return sport.status();
+  if (!ParseNumber(*sport, &qp.sport) || qp.sport == 0) {
+    return bad("sport", *sport, "a UDP port");
+  }
+  Result<std::string> role = field("role");
+  if (!role.ok()) return role.status();
+  std::optional<QpRole> parsed_role = ParseQpRole(*role);
+  if (!parsed_role) return bad("role", *role, "active, standby or down");
+  qp.role = *parsed_role;
+
+  for (auto [key, out] : {std::pair<std::string_view, std::string*>{
+                              "rnic", &qp.rnic},
+                          {"conn", &qp.conn},
+                          {"path", &qp.path}}) {
+    auto it = request.fields.find(key);
+    if (it == request.fields.end()) continue;
+    if (!ValidToken(it->second)) return bad(key, it->second, "a token");
+    *out = it->second;
+  }
+  auto repin = request.fields.find("repin_ns");
+  if (repin != request.fields.end()) {
+    uint64_t ns;
+    if (!ParseNumber(repin->second, &ns)) {
+      return bad("repin_ns", repin->second, "nanoseconds");
+    }
+    qp.repin_ns = ns;
+  }
+  return qp;
+}
+
+// ---------------------------------------------------------------------------
+// RegistryServer.
+
+struct RegistryServer::Client {
+  uint64_t id = 0;
+  int fd = -1;
+  ClientCreds creds;
+  std::string name;
+  bool greeted = false;
+  std::string in;               // Bytes received, not yet a whole line.
+  std::string out;              // Reply bytes not yet sent.
+  size_t qps = 0;
+
+  ~Client() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+Result<std::unique_ptr<RegistryServer>> RegistryServer::Listen(
+    Options options) {
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (options.path.size() >= sizeof addr.sun_path) {
+    return Status::InvalidArgument("registry socket path too long: " +
+                                   options.path);
+  }
+  std::memcpy(addr.sun_path, options.path.c_str(), options.path.size() + 1);
+
+  struct stat st;
+  if (lstat(options.path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return Status::InvalidArgument(options.path +
+                                     " exists and is not a socket (remove "
+                                     "it or choose another --socket)");
+    }
+    unlink(options.path.c_str());
+  }
+
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::FromErrno("socket(AF_UNIX)", errno);
+  if (bind(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) < 0 ||
+      chmod(options.path.c_str(), options.mode) < 0 || listen(fd, 64) < 0) {
+    int error = errno;
+    close(fd);
+    return Status::FromErrno("registry socket " + options.path, error);
+  }
+  return std::unique_ptr<RegistryServer>(
+      new RegistryServer(std::move(options), fd));
+}
+
+RegistryServer::RegistryServer(Options options, int listen_fd)
+    : options_(std::move(options)), listen_fd_(listen_fd) {}
+
+RegistryServer::~RegistryServer() {
+  clients_.clear();
+  close(listen_fd_);
+  unlink(options_.path.c_str());
+}
+
+void RegistryServer::AppendFds(std::vector<int>* fds) const {
+  fds->push_back(listen_fd_);
+  for (const auto& [id, client] : clients_) fds->push_back(client->fd);
+}
+
+void RegistryServer::Run() {
+  Accept();
+  std::vector<uint64_t> dead;
+  for (auto& [id, client] : clients_) {
+    if (!Read(*client)) dead.push_back(id);
+  }
+  for (uint64_t id : dead) Drop(id);
+}
+
+void RegistryServer::Accept() {
+  while (true) {
+    int fd = accept4(listen_fd_, nullptr, nullptr,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;  // EAGAIN, or an aborted connection.
+    struct ucred cred = {};
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+      close(fd);
+      continue;
+    }
+    if (clients_.size() >= kMaxClients) {
+      static const char kFull[] = "ERR too many registry clients\n";
+      (void)!send(fd, kFull, sizeof kFull - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      close(fd);
+      refused_++;
+      continue;
+    }
+    auto client = std::make_unique<Client>();
+    client->id = next_client_++;
+    client->fd = fd;
+    client->creds = {cred.pid, cred.uid, cred.gid, ProcessGroups(cred.pid)};
+    client->name = ProcessName(cred.pid);
+    clients_.emplace(client->id, std::move(client));
+  }
+}
+
+bool RegistryServer::Read(Client& client) {
+  char buffer[4096];
+  bool eof = false;
+  while (true) {
+    ssize_t n = recv(client.fd, buffer, sizeof buffer, MSG_DONTWAIT);
+    if (n > 0) {
+      client.in.append(buffer, n);
+      if (client.in.size() > kMaxPendingBytes) return false;
+      continue;
+    }
+    if (n == 0) eof = true;
+    else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      eof = true;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    break;
+  }
+
+  size_t start = 0;
+  bool keep = true;
+  while (keep) {
+    size_t nl = client.in.find('\n', start);
+    if (nl == std::string::npos) break;
+    keep = Handle(client, std::string_view(client.in).substr(start,
+                                                             nl - start));
+    start = nl + 1;
+  }
+  client.in.erase(0, start);
+  if (keep && client.in.size() > kMaxLineBytes) {
+    client.out += "ERR request longer than " + std::to_string(kMaxLineBytes) +
+                  " bytes\n";
+    keep = false;
+  }
+
+  if (!client.out.empty()) {
+    ssize_t n = send(client.fd, client.out.data(), client.out.size(),
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) client.out.erase(0, n);
+    if (client.out.size() > kMaxPendingBytes) return false;
+  }
+  return keep && !eof;
+}
+
+bool RegistryServer::Handle(Client& client, std::string_view line) {
+  Result<Request> request = ParseRequest(line);
+  if (!request.ok()) {
+    bad_requests_++;
+    client.out += "ERR " + request.status().message() + "\n";
+    return true;
+  }
+  const std::string& verb = request->verb;
+
+  if (verb == "HELLO") {
+    Result<std::string> version = request->Get("version");
+    if (!version.ok()) {
+      client.out += "ERR " + version.status().message() + "\n";
+      return true;
+    }
+    if (*version != std::to_string(kRegistryProtocolVersion)) {
+      client.out += "ERR protocol version " + *version +
+                    " is not supported (the agent speaks version " +
+                    std::to_string(kRegistryProtocolVersion) + ")\n";
+      return true;
+    }
+    if (!options_.policy.Allows(client.creds)) {
+      refused_++;
+      std::string why = options_.policy.RefusalMessage(client.creds);
+      client.out += "ERR " + why + "\n";
+      if (options_.log) {
+        options_.log(1, "pid " + std::to_string(client.creds.pid) + " (" +
+                            client.name + "): " + why);
+      }
+      return false;
+    }
+    auto name = request->fields.find("name");
+    if (name != request->fields.end() && ValidToken(name->second)) {
+      client.name = name->second;
+    }
+    client.greeted = true;
+    client.out += "OK version=" + std::to_string(kRegistryProtocolVersion) +
+                  " agent=" + std::to_string(getpid()) + "\n";
+    return true;
+  }
+  if (!client.greeted) {
+    client.out += "ERR send HELLO version=" +
+                  std::to_string(kRegistryProtocolVersion) + " first\n";
+    return true;
+  }
+
+  if (verb == "QP") {
+    Result<QpRecord> qp = QpFromRequest(*request);
+    if (!qp.ok()) {
+      bad_requests_++;
+      client.out += "ERR " + qp.status().message() + "\n";
+      return true;
+    }
+    uint64_t now = MonotonicNowNs();
+    QpKey key{client.id, qp->rnic, qp->qpn};
+    auto it = qps_.find(key);
+    if (it == qps_.end()) {
+      if (client.qps >= kMaxQpsPerClient) {
+        client.out += "ERR more than " + std::to_string(kMaxQpsPerClient) +
+                      " QPs for one client\n";
+        return true;
+      }
+      client.qps++;
+      qp->registered_ns = now;
+    } else {
+      const QpRecord& old = it->second;
+      qp->registered_ns = old.registered_ns;
+      qp->updates = old.updates + 1;
+      qp->repins = old.repins +
+                   (old.member != qp->member || old.sport != qp->sport);
+      if (!qp->repin_ns) qp->repin_ns = old.repin_ns;
+    }
+    qp->client = client.id;
+    qp->pid = client.creds.pid;
+    qp->client_name = client.name;
+    qp->updated_ns = now;
+    qps_[key] = std::move(*qp);
+    client.out += "OK\n";
+    Changed();
+    return true;
+  }
+
+  if (verb == "DEL") {
+    Result<std::string> text = request->Get("qpn");
+    uint32_t qpn;
+    if (!text.ok() || !ParseNumber(*text, &qpn, 0)) {
+      bad_requests_++;
+      client.out += "ERR DEL: missing or malformed qpn=\n";
+      return true;
+    }
+    // rnic= names the QP's RNIC; without it the QP number must be unique
+    // among the client's QPs.
+    auto rnic = request->fields.find("rnic");
+    std::vector<QpMap::iterator> matches;
+    for (auto it = qps_.lower_bound({client.id, "", 0});
+         it != qps_.end() && std::get<0>(it->first) == client.id; ++it) {
+      if (std::get<2>(it->first) == qpn &&
+          (rnic == request->fields.end() ||
+           std::get<1>(it->first) == rnic->second)) {
+        matches.push_back(it);
+      }
+    }
+    if (matches.empty()) {
+      client.out += "ERR DEL: no QP qpn=" + *text +
+                    " registered on this connection\n";
+      return true;
+    }
+    if (matches.size() > 1) {
+      client.out += "ERR DEL: qpn=" + *text +
+                    " is registered on several RNICs (add rnic=)\n";
+      return true;
+    }
+    qps_.erase(matches[0]);
+    client.qps--;
+    client.out += "OK\n";
+    Changed();
+    return true;
+  }
+
+  if (verb == "PATHS") {
+    Result<std::string> bond = request->Get("bond");
+    Result<std::string> dst = request->Get("dst");
+    if (!bond.ok() || !dst.ok()) {
+      bad_requests_++;
+      client.out += "ERR " +
+                    (bond.ok() ? dst.status() : bond.status()).message() +
+                    "\n";
+      return true;
+    }
+    Result<IpAddress> ip = ParseIpAddress(*dst);
+    if (!ip.ok()) {
+      bad_requests_++;
+      client.out += "ERR PATHS: malformed dst=" + *dst + "\n";
+      return true;
+    }
+    client.out += options_.paths ? options_.paths(*bond, *ip) : "END\n";
+    return true;
+  }
+
+  bad_requests_++;
+  client.out += "ERR unknown request " + verb +
+                " (expected HELLO, QP, DEL or PATHS)\n";
+  return true;
+}
+
+void RegistryServer::Drop(uint64_t id) {
+  auto it = clients_.find(id);
+  if (it == clients_.end()) return;
+  if (!it->second->out.empty()) {
+    (void)!send(it->second->fd, it->second->out.data(),
+                it->second->out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+  bool had_qps = it->second->qps > 0;
+  std::erase_if(qps_, [id](const auto& entry) {
+    return std::get<0>(entry.first) == id;
+  });
+  clients_.erase(it);
+  if (had_qps) Changed();
+}
+
+void RegistryServer::Changed() {
+  if (options_.changed) options_.changed();
+}
+
+}  // namespace rdma_bond::agent

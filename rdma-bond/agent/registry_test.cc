@@ -1,0 +1,335 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+
+#include "agent/registry.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "table_test_util.h"
+
+namespace rdma_bond::agent {
+namespace {
+
+using rdma_bond::testing::TempDir;
+
+constexpr char kQp[] =
+    "QP qpn=0x12 bond=bond0 member=nic0 src=10.0.0.1 dst=10.0.0.2 "
+    "sport=49152 role=active";
+
+TEST(RegistryTest, ParsesRequests) {
+  Result<Request> r = ParseRequest("QP qpn=1 bond=b0  member=nic0\r");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->verb, "QP");
+  EXPECT_EQ(*r->Get("bond"), "b0");
+  EXPECT_EQ(*r->Get("member"), "nic0");
+  EXPECT_EQ(r->Get("sport").status().message(), "QP: missing sport=");
+
+  EXPECT_EQ(ParseRequest("").status().message(), "empty request");
+  EXPECT_EQ(ParseRequest("QP a=1 a=2").status().message(),
+            "duplicate key a=");
+  EXPECT_EQ(ParseRequest("QP junk").status().message(),
+            "malformed field \"junk\" (want key=value)");
+  EXPECT_EQ(ParseRequest("QP =1").status().message(),
+            "malformed field \"=1\" (want key=value)");
+  EXPECT_FALSE(ParseRequest(std::string(kMaxLineBytes + 1, 'x')).ok());
+}
+
+TEST(RegistryTest, BuildsQpRecords) {
+  Result<QpRecord> qp = QpFromRequest(*ParseRequest(
+      std::string(kQp) + " rnic=rxe0 conn=7 path=0,1 repin_ns=99 future=x"));
+  ASSERT_TRUE(qp.ok()) << qp.status().ToString();
+  EXPECT_EQ(qp->qpn, 0x12u);
+  EXPECT_EQ(qp->bond, "bond0");
+  EXPECT_EQ(qp->member, "nic0");
+  EXPECT_EQ(ToString(qp->src), "10.0.0.1");
+  EXPECT_EQ(ToString(qp->dst), "10.0.0.2");
+  EXPECT_EQ(qp->sport, 49152);
+  EXPECT_EQ(qp->role, QpRole::kActive);
+  EXPECT_EQ(qp->rnic, "rxe0");
+  EXPECT_EQ(qp->conn, "7");
+  EXPECT_EQ(qp->path, "0,1");
+  EXPECT_EQ(qp->repin_ns, 99u);
+
+  auto error = [](const std::string& line) {
+    return QpFromRequest(*ParseRequest(line)).status().message();
+  };
+  EXPECT_EQ(error("QP bond=b member=m src=10.0.0.1 dst=10.0.0.2 sport=1 "
+                  "role=active"),
+            "QP: missing qpn=");
+  EXPECT_EQ(error("QP qpn=0x1000000 bond=b member=m src=10.0.0.1 "
+                  "dst=10.0.0.2 sport=1 role=active"),
+            "QP: malformed qpn=0x1000000 (want a 24-bit QP number)");
+  EXPECT_EQ(error("QP qpn=1 bond=b member=m src=10.0.0.1 dst=fd00::1 "
+                  "sport=1 role=active"),
+            "QP: src= and dst= are of different IP versions");
+  EXPECT_EQ(error("QP qpn=1 bond=b member=m src=10.0.0.1 dst=10.0.0.2 "
+                  "sport=70000 role=active"),
+            "QP: malformed sport=70000 (want a UDP port)");
+  EXPECT_EQ(error("QP qpn=1 bond=b member=m src=10.0.0.1 dst=10.0.0.2 "
+                  "sport=1 role=busy"),
+            "QP: malformed role=busy (want active, standby or down)");
+  EXPECT_EQ(error("QP qpn=1 bond=b member=m src=10.0.0.x dst=10.0.0.2 "
+                  "sport=1 role=active"),
+            "QP: malformed src=10.0.0.x (want an IP address)");
+}
+
+TEST(RegistryTest, AccessPolicy) {
+  AccessPolicy policy;
+  policy.agent_uid = 100;
+  EXPECT_TRUE(policy.Allows({1, 0, 0, {}}));        // root
+  EXPECT_TRUE(policy.Allows({1, 100, 100, {}}));    // the agent's user
+  EXPECT_FALSE(policy.Allows({1, 1000, 1000, {}}));
+  policy.allowed_uids = {1000};
+  EXPECT_TRUE(policy.Allows({1, 1000, 1000, {}}));
+  EXPECT_FALSE(policy.Allows({1, 1001, 1001, {5}}));
+  policy.allowed_gids = {5};
+  EXPECT_TRUE(policy.Allows({1, 1001, 1001, {5}}));  // supplementary
+  EXPECT_TRUE(policy.Allows({1, 1002, 5, {}}));      // primary
+  EXPECT_EQ(policy.RefusalMessage({1, 1003, 1003, {}}),
+            "registration refused: uid 1003 is not allowed (start the agent "
+            "with --allow-user=1003 or --allow-group=GROUP)");
+
+  Result<std::vector<uid_t>> uids = ParseUserList("root,42");
+  ASSERT_TRUE(uids.ok());
+  EXPECT_EQ(*uids, (std::vector<uid_t>{0, 42}));
+  EXPECT_EQ(ParseUserList("no-such-user-xyz").status().message(),
+            "--allow-user: no user \"no-such-user-xyz\" (give a user name or "
+            "a uid)");
+  Result<std::vector<gid_t>> gids = ParseGroupList("root,7");
+  ASSERT_TRUE(gids.ok());
+  EXPECT_EQ(*gids, (std::vector<gid_t>{0, 7}));
+  EXPECT_FALSE(ParseGroupList("no-such-group-xyz").ok());
+}
+
+// A registry server on a real socket and blocking clients.
+class RegistryServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    RegistryServer::Options options;
+    options.path = dir_.File("reg.sock");
+    options.policy.agent_uid = getuid();
+    options.paths = [this](const std::string& bond, const IpAddress& dst) {
+      paths_asked_ = bond + " " + ToString(dst);
+      return std::string("PATH local=nic0 remote=nic1 sports=49152,49160\n"
+                         "END\n");
+    };
+    options.changed = [this] { changes_++; };
+    Result<std::unique_ptr<RegistryServer>> server =
+        RegistryServer::Listen(options);
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(*server);
+  }
+
+  int Connect() {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, server_->path().c_str(),
+                 sizeof addr.sun_path - 1);
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    return fd;
+  }
+
+  // Sends 'text' and collects 'lines' reply lines ("" on timeout or EOF).
+  std::string Ask(int fd, const std::string& text, int lines = 1) {
+    EXPECT_GT(send(fd, text.data(), text.size(), MSG_NOSIGNAL), 0);
+    std::string reply;
+    int seen = 0;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (seen < lines && std::chrono::steady_clock::now() < deadline) {
+      server_->Run();
+      char c;
+      ssize_t n;
+      while (seen < lines && (n = recv(fd, &c, 1, MSG_DONTWAIT)) == 1) {
+        reply += c;
+        seen += c == '\n';
+      }
+      if (n == 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return reply;
+  }
+
+  // Runs the server until 'fd' is closed by it.
+  bool ClosedByServer(int fd) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+      server_->Run();
+      char c;
+      ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
+      if (n == 0) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<RegistryServer> server_;
+  int changes_ = 0;
+  std::string paths_asked_;
+};
+
+TEST_F(RegistryServerTest, RegistersUpdatesAndDeletes) {
+  int fd = Connect();
+  EXPECT_EQ(Ask(fd, std::string(kQp) + "\n"),
+            "ERR send HELLO version=1 first\n");
+  EXPECT_EQ(Ask(fd, "HELLO version=2\n"),
+            "ERR protocol version 2 is not supported (the agent speaks "
+            "version 1)\n");
+  EXPECT_EQ(Ask(fd, "HELLO version=1 name=perf\n"),
+            "OK version=1 agent=" + std::to_string(getpid()) + "\n");
+  EXPECT_EQ(Ask(fd, std::string(kQp) + "\n"), "OK\n");
+  ASSERT_EQ(server_->qps().size(), 1u);
+  const QpRecord& qp = server_->qps().begin()->second;
+  EXPECT_EQ(qp.qpn, 0x12u);
+  EXPECT_EQ(qp.pid, getpid());
+  EXPECT_EQ(qp.client_name, "perf");
+  EXPECT_EQ(qp.repins, 0u);
+  EXPECT_EQ(changes_, 1);
+
+  // The same QP again, on another port: an update and a re-pin.
+  std::string moved = kQp;
+  moved.replace(moved.find("49152"), 5, "49999");
+  EXPECT_EQ(Ask(fd, moved + " repin_ns=5000\n"), "OK\n");
+  ASSERT_EQ(server_->qps().size(), 1u);
+  EXPECT_EQ(server_->qps().begin()->second.sport, 49999);
+  EXPECT_EQ(server_->qps().begin()->second.repins, 1u);
+  EXPECT_EQ(server_->qps().begin()->second.updates, 1u);
+  EXPECT_EQ(server_->qps().begin()->second.repin_ns, 5000u);
+
+  EXPECT_EQ(Ask(fd, "QP qpn=1\n"), "ERR QP: missing bond=\n");
+  EXPECT_EQ(Ask(fd, "FROB\n"),
+            "ERR unknown request FROB (expected HELLO, QP, DEL or PATHS)\n");
+  EXPECT_EQ(Ask(fd, "DEL qpn=0x13\n"),
+            "ERR DEL: no QP qpn=0x13 registered on this connection\n");
+  EXPECT_EQ(Ask(fd, "DEL qpn=0x12\n"), "OK\n");
+  EXPECT_TRUE(server_->qps().empty());
+  EXPECT_EQ(server_->bad_requests(), 2u);
+  close(fd);
+}
+
+TEST_F(RegistryServerTest, AnswersPaths) {
+  int fd = Connect();
+  Ask(fd, "HELLO version=1\n");
+  EXPECT_EQ(Ask(fd, "PATHS bond=bond0 dst=10.0.0.2\n", 2),
+            "PATH local=nic0 remote=nic1 sports=49152,49160\nEND\n");
+  EXPECT_EQ(paths_asked_, "bond0 10.0.0.2");
+  EXPECT_EQ(Ask(fd, "PATHS bond=bond0\n"), "ERR PATHS: missing dst=\n");
+  close(fd);
+}
+
+TEST_F(RegistryServerTest, DropsAClientsQpsWhenItGoes) {
+  int a = Connect(), b = Connect();
+  Ask(a, "HELLO version=1\n");
+  Ask(b, "HELLO version=1\n");
+  EXPECT_EQ(Ask(a, std::string(kQp) + "\n"), "OK\n");
+  EXPECT_EQ(Ask(b, std::string(kQp) + "\n"), "OK\n");  // Same QPN, other
+  EXPECT_EQ(server_->qps().size(), 2u);                 // client.
+  EXPECT_EQ(server_->clients(), 2u);
+  close(a);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (server_->qps().size() != 1 &&
+         std::chrono::steady_clock::now() < deadline) {
+    server_->Run();
+  }
+  EXPECT_EQ(server_->qps().size(), 1u);
+  EXPECT_EQ(server_->clients(), 1u);
+  close(b);
+}
+
+TEST_F(RegistryServerTest, DisconnectsAClientThatSendsNoNewline) {
+  int fd = Connect();
+  Ask(fd, "HELLO version=1\n");
+  Ask(fd, std::string(kQp) + "\n");
+  std::string junk(kMaxLineBytes + 10, 'x');
+  EXPECT_EQ(Ask(fd, junk), "ERR request longer than 1024 bytes\n");
+  EXPECT_TRUE(ClosedByServer(fd));
+  EXPECT_TRUE(server_->qps().empty());
+  close(fd);
+}
+
+TEST_F(RegistryServerTest, RefusesUsersNotAllowed) {
+  if (getuid() != 0) GTEST_SKIP() << "needs root to become another user";
+  ASSERT_EQ(chmod(dir_.path().c_str(), 0755), 0);  // Let nobody in.
+  int pipefd[2];
+  ASSERT_EQ(pipe(pipefd), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // An unprivileged user (nobody) connects and says HELLO.
+    close(pipefd[0]);
+    if (setgid(65534) || setuid(65534)) _exit(2);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, server_->path().c_str(),
+                 sizeof addr.sun_path - 1);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr)) _exit(3);
+    const char hello[] = "HELLO version=1\n";
+    if (write(fd, hello, sizeof hello - 1) < 0) _exit(4);
+    char reply[512];
+    ssize_t n, total = 0;
+    while ((n = read(fd, reply + total, sizeof reply - 1 - total)) > 0) {
+      total += n;
+    }
+    // EOF after the reply: the server closed the connection.
+    if (write(pipefd[1], reply, total) < 0) _exit(5);
+    _exit(0);
+  }
+  close(pipefd[1]);
+  int status = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (waitpid(child, &status, WNOHANG) == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    server_->Run();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  char reply[512] = {};
+  ASSERT_GT(read(pipefd[0], reply, sizeof reply - 1), 0);
+  close(pipefd[0]);
+  EXPECT_STREQ(reply,
+               "ERR registration refused: uid 65534 is not allowed (start the "
+               "agent with --allow-user=65534 or --allow-group=GROUP)\n");
+  EXPECT_EQ(server_->refused(), 1u);
+  EXPECT_EQ(server_->clients(), 0u);
+}
+
+TEST_F(RegistryServerTest, RefusesToReplaceANonSocket) {
+  std::string path = dir_.File("plain");
+  FILE* f = std::fopen(path.c_str(), "w");
+  std::fclose(f);
+  RegistryServer::Options options;
+  options.path = path;
+  Result<std::unique_ptr<RegistryServer>> server =
+      RegistryServer::Listen(options);
+  ASSERT_FALSE(server.ok());
+  EXPECT_NE(server.status().message().find("is not a socket"),
+            std::string::npos);
+  // An old socket file is replaced.
+  server_.reset();
+  RegistryServer::Options again;
+  again.path = dir_.File("reg.sock");
+  int stale = socket(AF_UNIX, SOCK_STREAM, 0);
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, again.path.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(bind(stale, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  close(stale);
+  EXPECT_TRUE(RegistryServer::Listen(again).ok());
+}
+
+}  // namespace
+}  // namespace rdma_bond::agent
