@@ -44,7 +44,6 @@ rdma-bond/ovs-rdma-bond-agent: rdma-bond/agent/agent_main.o \
 		$(RDMA_BOND_OVS_LIB) $(RDMA_BOND_OVS_LIBS) $(LIBS) -lpthread
 CLEANFILES += rdma-bond/ovs-rdma-bond-agent
 
-all-local: rdma-bond/ovs-rdma-bond-agent
 install-exec-local: install-rdma-bond-agent
 install-rdma-bond-agent: rdma-bond/ovs-rdma-bond-agent
 	$(MKDIR_P) $(DESTDIR)$(sbindir)
