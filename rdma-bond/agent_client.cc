@@ -202,6 +202,25 @@ void AgentClient::Disconnect() {
   input_.clear();
 }
 
+void AgentClient::Maintain() {
+  const Clock::time_point now = Clock::now();
+  if (now < next_maintain_) return;
+  next_maintain_ = now + kMaintainInterval;
+  if (fd_ >= 0) {
+    // The agent speaks only when asked: a readable socket between
+    // requests means it closed the connection (or broke the protocol).
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, 0) > 0) {
+      (void)Fail(Status::Unavailable("agent " + path_ +
+                                     ": the agent closed the connection"));
+    }
+    return;
+  }
+  if (!registrations_.empty()) {
+    (void)EnsureConnected(now + options_.timeout, std::nullopt);
+  }
+}
+
 Status AgentClient::Fail(Status status) {
   Disconnect();
   // The first failure after a success waits retry_interval; each failed

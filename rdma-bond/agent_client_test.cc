@@ -235,6 +235,38 @@ TEST(AgentClientTest, SilentAgentCostsOneTimeoutPerRetryInterval) {
   EXPECT_EQ(agent.requests().size(), 2u);
 }
 
+TEST(AgentClientTest, MaintainRegistersAgainWithARestartedAgent) {
+  FakeAgent agent;
+  AgentClientOptions o = TestOptions();
+  o.retry_interval = milliseconds(20);
+  AgentClient client(o);
+  ASSERT_TRUE(client.Connect(agent.socket_path()).ok());
+  QpRegistration a = FullRegistration();
+  ASSERT_TRUE(client.RegisterQp(a).ok());
+  agent.Settle();
+  ASSERT_EQ(agent.registry().size(), 1u);
+  // The agent restarts: it forgets the QP, and nothing else changes on
+  // the client's side.
+  agent.DropClients();
+  EXPECT_TRUE(agent.registry().empty());
+  // Maintain() notices the closed socket, then (after the retry interval)
+  // connects again and registers the QP again, with no request of ours.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (agent.registry().empty() &&
+         std::chrono::steady_clock::now() < deadline) {
+    client.Maintain();
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  EXPECT_EQ(agent.registry().size(), 1u);
+  EXPECT_TRUE(client.connected());
+  EXPECT_EQ(agent.requests("HELLO").size(), 2u);
+  // Rate-limited: calling it in a loop adds no requests.
+  const size_t before = agent.requests().size();
+  for (int i = 0; i < 1000; i++) client.Maintain();
+  agent.Settle();
+  EXPECT_EQ(agent.requests().size(), before);
+}
+
 TEST(AgentClientTest, ReconnectsAndReplaysWithoutSigpipe) {
   FakeAgent agent;
   AgentClientOptions o = TestOptions();

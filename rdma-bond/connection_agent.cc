@@ -78,6 +78,8 @@ void Connection::SyncAgent(std::optional<uint64_t> repin_ns) {
   for (auto& p : paths_) {
     if (p->state != PathState::kIdle) SyncAgentPath(*p, repin_ns);
   }
+  // A restarted agent gets our registrations again (rate-limited inside).
+  options_.agent->Maintain();
 }
 
 void Connection::SyncAgentPath(Path& p, std::optional<uint64_t> repin_ns) {

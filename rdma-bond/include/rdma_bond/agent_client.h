@@ -167,6 +167,15 @@ class AgentClient {
   Result<std::vector<AgentPath>> Paths(std::string_view bond,
                                        const IpAddress& dst);
 
+  // Notices an agent that went away (it closed the socket: it exited or
+  // is restarting) and, once the retry interval allows, connects again
+  // and registers every QP it holds again, so that a restarted agent
+  // learns them without waiting for the next change.  Does nothing more
+  // often than every kMaintainInterval; never blocks longer than one
+  // request timeout.  Call it regularly (Connection::Progress() does).
+  void Maintain();
+  static constexpr std::chrono::milliseconds kMaintainInterval{100};
+
   // Closes the connection without forgetting the registrations.
   void Disconnect();
 
@@ -209,6 +218,7 @@ class AgentClient {
   pid_t agent_pid_ = 0;
   Status last_error_;
   Clock::time_point next_attempt_{};
+  Clock::time_point next_maintain_{};
   std::chrono::milliseconds backoff_{0};
   std::map<Key, QpRegistration> registrations_;
 };
