@@ -11,7 +11,9 @@ rdma_bond_rdma_bond_perf_SOURCES = \
 	rdma-bond/perf_backend.h \
 	rdma-bond/perf_net.cc \
 	rdma-bond/perf_net.h \
+	rdma-bond/perf_options.cc \
 	rdma-bond/perf_options.h \
+	rdma-bond/perf_timeline.h \
 	rdma-bond/perf_session.h
 rdma_bond_rdma_bond_perf_LDADD = \
 	rdma-bond/librdmabond-conn.a \

@@ -12,8 +12,14 @@
 
 namespace rdma_bond {
 
+constexpr char kProgram[] = "rdma-bond-perf";
 constexpr uint16_t kDefaultPort = 18515;       // perftest's port.
 constexpr size_t kControlMessageSize = 4096;   // Room for the findings.
+constexpr uint64_t kDefaultIters = 100000;
+constexpr size_t kMinSize = 16;                // The message header.
+constexpr size_t kMaxSize = 65536;
+constexpr int kMaxQps = 64;
+constexpr uint32_t kMaxTimelineMs = 1000;      // --timeline-ms bound.
 
 struct Options {
   bool server = false;
@@ -34,9 +40,17 @@ struct Options {
   std::vector<std::string> netdevs;  // --netdev: RNICs without a bond.
   uint32_t ack_timeout_us = 0;     // 0: QpOptions' default.
   bool busy_poll = false;
+  uint32_t timeline_ms = 0;        // 0: no timeline in the server's JSON.
   bool help = false;
   bool version = false;
 };
+
+// Prints --help.
+void PrintUsage();
+
+// Parses the command line into '*o'.  Returns "" on success, otherwise the
+// usage error.
+std::string ParseOptions(int argc, char** argv, Options* o);
 
 }  // namespace rdma_bond
 

@@ -42,6 +42,7 @@
 #include "perf_net.h"
 #include "perf_options.h"
 #include "perf_session.h"
+#include "perf_timeline.h"
 #include "rdma_bond/connection.h"
 #include "rdma_bond/emulated_rnic.h"
 #include "rdma_bond/status.h"
@@ -53,15 +54,10 @@
 namespace rdma_bond {
 namespace {
 
-constexpr char kProgram[] = "rdma-bond-perf";
 constexpr int kExitSuccess = 0;
 constexpr int kExitFailure = 1;     // The run failed or lost messages.
 constexpr int kExitUsage = 2;
 
-constexpr uint64_t kDefaultIters = 100000;
-constexpr size_t kMinSize = 16;                // The message header below.
-constexpr size_t kMaxSize = 65536;
-constexpr int kMaxQps = 64;
 constexpr char kPreamble[] = "RDMA-BOND-PERF/1";
 
 // The first byte of every message of this tool.
@@ -73,42 +69,6 @@ enum class Kind : uint8_t {
   kPong = 5,
 };
 
-void PrintUsage() {
-  std::printf(
-      "%s: RDMA message test over connections that follow an OVS bond\n"
-      "usage: %s --server [OPTIONS]\n"
-      "       %s --client HOST [OPTIONS]\n"
-      "\n"
-      "Options:\n"
-      "  --server            wait for one client run, then exit\n"
-      "  --client HOST       run against the server at HOST\n"
-      "  --port N            TCP port of the side channel (default %u)\n"
-      "  --backend B         verbs (rdma-core, default) or emulated (an\n"
-      "                      emulated RNIC over AF_PACKET, not RDMA)\n"
-      "  --test T            bw (stream messages, default) or lat\n"
-      "                      (ping-pong latency)\n"
-      "  --size N            message size in bytes (%zu..%zu, default 64)\n"
-      "  --iters N           messages to send (default %" PRIu64 ")\n"
-      "  --duration S        send for S seconds instead of --iters\n"
-      "  --qps N             logical connections (default 1); each has one\n"
-      "                      QP per pair of bond members of the two hosts\n"
-      "  --bond NAME         the bond (default: found from the local IP)\n"
-      "  --shm PATH          the table (default $OVS_RUNDIR/rdma-bond.shm)\n"
-      "  --agent-socket PATH the ovs-rdma-bond-agent's registry socket\n"
-      "                      (default rdma-bond-agent.sock next to the table)\n"
-      "  --no-agent          do not register with the agent\n"
-      "  --local IP          server: the address to listen on (default all)\n"
-      "  --netdev IF[,IF...] no bond: one RNIC on each interface, no table\n"
-      "                      (measures the backend alone)\n"
-      "  --ack-timeout-us N  transport ACK timeout per try (default 4096)\n"
-      "  --busy-poll         poll without sleeping (perftest's default)\n"
-      "  --json              print the report as JSON\n"
-      "  -h, --help          display this help message\n"
-      "  -V, --version       display version information\n",
-      kProgram, kProgram, kProgram, kDefaultPort, kMinSize, kMaxSize,
-      kDefaultIters);
-}
-
 int Fail(const Status& status) {
   std::fprintf(stderr, "%s: %s\n", kProgram, status.ToString().c_str());
   return kExitFailure;
@@ -117,159 +77,6 @@ int Fail(const Status& status) {
 int UsageError(const std::string& message) {
   std::fprintf(stderr, "%s: %s (see --help)\n", kProgram, message.c_str());
   return kExitUsage;
-}
-
-// Parses an unsigned decimal in [min, max].
-std::optional<uint64_t> ParseUint(std::string_view text, uint64_t min,
-                                  uint64_t max) {
-  if (text.empty() || text.size() > 19) {
-    return std::nullopt;
-  }
-  uint64_t value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') {
-      return std::nullopt;
-    }
-    value = value * 10 + static_cast<uint64_t>(c - '0');
-  }
-  if (value < min || value > max) {
-    return std::nullopt;
-  }
-  return value;
-}
-
-// Returns "" on success, otherwise the usage error.
-std::string ParseOptions(int argc, char** argv, Options* o) {
-  for (int i = 1; i < argc; i++) {
-    std::string arg = argv[i];
-    std::string value;
-    bool has_inline = false;
-    if (arg.rfind("--", 0) == 0 && arg.find('=') != std::string::npos) {
-      value = arg.substr(arg.find('=') + 1);
-      arg = arg.substr(0, arg.find('='));
-      has_inline = true;
-    }
-    auto need = [&](std::string* out) -> bool {
-      if (has_inline) {
-        *out = value;
-        return true;
-      }
-      if (i + 1 >= argc) {
-        return false;
-      }
-      *out = argv[++i];
-      return true;
-    };
-    std::string v;
-    if (arg == "-h" || arg == "--help") {
-      o->help = true;
-    } else if (arg == "-V" || arg == "--version") {
-      o->version = true;
-    } else if (arg == "--server") {
-      o->server = true;
-    } else if (arg == "--json") {
-      o->json = true;
-    } else if (arg == "--busy-poll") {
-      o->busy_poll = true;
-    } else if (arg == "--no-agent") {
-      o->no_agent = true;
-    } else if (arg == "--client" || arg == "--port" || arg == "--size" ||
-               arg == "--iters" || arg == "--duration" || arg == "--qps" ||
-               arg == "--backend" || arg == "--test" || arg == "--bond" ||
-               arg == "--shm" || arg == "--local" || arg == "--netdev" ||
-               arg == "--ack-timeout-us" || arg == "--agent-socket") {
-      if (!need(&v)) {
-        return arg + " needs a value";
-      }
-      if (arg == "--client") {
-        o->client_host = v;
-      } else if (arg == "--port") {
-        auto n = ParseUint(v, 1, 65535);
-        if (!n) return "--port: \"" + v + "\" is not a port (1-65535)";
-        o->port = static_cast<uint16_t>(*n);
-      } else if (arg == "--size") {
-        auto n = ParseUint(v, kMinSize, kMaxSize);
-        if (!n) {
-          return "--size: \"" + v + "\" is not between " +
-                 std::to_string(kMinSize) + " and " + std::to_string(kMaxSize);
-        }
-        o->size = *n;
-      } else if (arg == "--iters") {
-        auto n = ParseUint(v, 1, uint64_t{1} << 40);
-        if (!n) return "--iters: \"" + v + "\" is not a positive number";
-        o->iters = *n;
-      } else if (arg == "--duration") {
-        char* end = nullptr;
-        const double d = std::strtod(v.c_str(), &end);
-        if (end == v.c_str() || *end != '\0' || !(d > 0) || d > 86400) {
-          return "--duration: \"" + v + "\" is not a number of seconds";
-        }
-        o->duration_s = d;
-      } else if (arg == "--qps") {
-        auto n = ParseUint(v, 1, kMaxQps);
-        if (!n) {
-          return "--qps: \"" + v + "\" is not between 1 and " +
-                 std::to_string(kMaxQps);
-        }
-        o->qps = static_cast<int>(*n);
-      } else if (arg == "--backend") {
-        if (v != "verbs" && v != "emulated") {
-          return "--backend: \"" + v + "\" is not verbs or emulated";
-        }
-        o->backend = v;
-      } else if (arg == "--test") {
-        if (v != "bw" && v != "lat") {
-          return "--test: \"" + v + "\" is not bw or lat";
-        }
-        o->test = v;
-      } else if (arg == "--bond") {
-        o->bond = v;
-      } else if (arg == "--shm") {
-        o->shm = v;
-      } else if (arg == "--agent-socket") {
-        if (v.empty()) return "--agent-socket: empty path";
-        o->agent_socket = v;
-      } else if (arg == "--local") {
-        o->local = v;
-      } else if (arg == "--ack-timeout-us") {
-        auto n = ParseUint(v, 1, 10000000);
-        if (!n) return "--ack-timeout-us: \"" + v + "\" is not 1..10000000";
-        o->ack_timeout_us = static_cast<uint32_t>(*n);
-      } else if (arg == "--netdev") {
-        size_t start = 0;
-        while (start <= v.size()) {
-          const size_t comma = std::min(v.find(',', start), v.size());
-          if (comma == start) return "--netdev: empty interface name";
-          o->netdevs.push_back(v.substr(start, comma - start));
-          start = comma + 1;
-        }
-        if (o->netdevs.size() > 16) return "--netdev: at most 16 interfaces";
-      }
-    } else {
-      return "unknown argument \"" + std::string(argv[i]) + "\"";
-    }
-  }
-  if (o->help || o->version) {
-    return "";
-  }
-  if (o->server == !o->client_host.empty()) {
-    return "give exactly one of --server and --client HOST";
-  }
-  if (!o->netdevs.empty() &&
-      (!o->bond.empty() || !o->shm.empty() || !o->agent_socket.empty())) {
-    return "--netdev runs without a bond: not with --bond, --shm or "
-           "--agent-socket";
-  }
-  if (o->no_agent && !o->agent_socket.empty()) {
-    return "give --agent-socket or --no-agent, not both";
-  }
-  if (o->iters != 0 && o->duration_s != 0) {
-    return "give --iters or --duration, not both";
-  }
-  if (o->iters == 0 && o->duration_s == 0) {
-    o->iters = kDefaultIters;
-  }
-  return "";
 }
 
 // --- The run ----------------------------------------------------------------
@@ -531,6 +338,8 @@ int RunServer(const Options& o) {
 
   receipts.resize(session.conns().size());
   uint64_t last_delivery = 0, longest_gap = 0;
+  std::optional<Timeline> timeline;
+  if (o.timeline_ms) timeline.emplace(o.timeline_ms, NowNs());
   size_t results_sent = 0;
   std::vector<uint8_t> reply(std::max<size_t>(o.size, kMinSize));
   for (size_t c = 0; c < session.conns().size(); c++) {
@@ -547,6 +356,7 @@ int RunServer(const Options& o) {
           longest_gap = std::max(longest_gap, now - last_delivery);
         }
         last_delivery = now;
+        if (timeline) timeline->Delivered(now);
         r->Add(seq, m.size());
       } else if (kind == Kind::kPing) {
         std::vector<uint8_t> pong(m.begin(), m.end());
@@ -565,6 +375,24 @@ int RunServer(const Options& o) {
   while (results_sent < session.conns().size()) {
     if (Status s = session.Step(1000); !s.ok()) {
       return Fail(s);
+    }
+    if (timeline && timeline->SampleDue(NowNs())) {
+      std::map<std::string, uint64_t> per_member;
+      for (auto& conn : session.conns()) {
+        for (const PathStats& p : conn->stats().paths) {
+          per_member[p.local_member] += p.messages_received;
+        }
+      }
+      timeline->SampleMembers(NowNs(), per_member);
+      uint64_t frames = 0, wrong = 0;
+      for (const auto& rnic : session.rnics()) {
+        if (const auto* e = dynamic_cast<const EmulatedRnic*>(rnic.get())) {
+          const EmulatedRnicStats st = e->stats();
+          frames += st.frames_received;
+          wrong += st.dropped_wrong_qpn;
+        }
+      }
+      timeline->SampleFrames(NowNs(), frames, wrong);
     }
     for (size_t c = 0; c < session.conns().size(); c++) {
       if (answered[c] || !receipts[c].done) continue;
@@ -631,6 +459,7 @@ int RunServer(const Options& o) {
     j.String(session.agent_state());
     WritePaths(j, totals.paths);
     WriteRnics(j, session.rnics());
+    if (timeline) timeline->Write(j);
     j.EndObject();
     std::fputs(j.Finish().c_str(), stdout);
   } else {
