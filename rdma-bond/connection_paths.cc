@@ -154,6 +154,14 @@ bool Connection::RefreshCandidates(Path& p) {
       options_.spread_key ^
       MixSpreadKey((static_cast<uint64_t>(p.round) << 32) |
                    (initiator_ ? 1ull << 16 : 0) | (p.local << 8) | p.remote);
+  if (options_.fixed_source_port) {
+    p.candidates = {static_cast<uint16_t>(kRoceSportMin |
+                                          (key & kFlowLabelLowMask))};
+    p.agent_hints = 0;
+    p.candidate = 0;
+    p.sport = p.candidates[0];
+    return true;
+  }
   Result<std::vector<uint16_t>> ports =
       planner_->Candidates(p.local, key, options_.max_probe_attempts);
   if (ports.ok() && !ports->empty()) {
@@ -291,6 +299,7 @@ void Connection::MovePort(Path& p, const std::string& why) {
     p.retry_at = Clock::now() + options_.failed_retry;
     return;
   }
+  if (options_.fixed_source_port) return;  // Pinning off: keep the port.
   p.candidate = (p.candidate + 1) % p.candidates.size();
   const uint16_t sport = p.candidates[p.candidate];
   p.stats.repicks++;

@@ -66,6 +66,38 @@ TEST(ConnectionTest, BalanceTcpProbingFindsPortsTheSwitchDelivers) {
   h.ExpectExactlyOnceInOrder(500);
 }
 
+TEST(ConnectionTest, FixedSourcePortsNeverMove) {
+  // Pinning off (rdma-bond-perf --baseline): the same switch, but every
+  // path keeps its first port whether the switch delivers it or not.
+  Harness h;
+  HashedSwitch(h.fabric);
+  h.base.fixed_source_port = true;
+  h.base.establish_timeout = milliseconds(1500);
+  std::vector<uint16_t> first[2];
+  (void)h.Establish(nullptr, nullptr);
+  for (int side = 0; side < 2; side++) {
+    if (!h.s[side].conn) continue;
+    for (const PathStats& p : h.s[side].conn->stats().paths) {
+      first[side].push_back(p.sport);
+    }
+  }
+  // Long enough for many probe timeouts and REPICKs.
+  (void)h.PumpUntil([] { return false; }, milliseconds(500));
+  size_t paths = 0;
+  for (int side = 0; side < 2; side++) {
+    if (!h.s[side].conn) continue;
+    const std::vector<PathStats> now = h.s[side].conn->stats().paths;
+    ASSERT_EQ(now.size(), first[side].size());
+    for (size_t i = 0; i < now.size(); i++) {
+      EXPECT_EQ(now[i].sport, first[side][i]) << "a fixed port moved";
+      EXPECT_EQ(now[i].repicks, 0u);
+      EXPECT_EQ(now[i].agent_hint, false);
+      paths++;
+    }
+  }
+  EXPECT_GT(paths, 0u) << "no connection to look at";
+}
+
 TEST(ConnectionTest, ProbingResetsPathsWhenThePortCannotChangeInPlace) {
   FakeFabric::Options fo;
   fo.sport_change_supported = false;

@@ -42,6 +42,11 @@ void PrintUsage() {
       "                      (measures the backend alone)\n"
       "  --ack-timeout-us N  transport ACK timeout per try (default 4096)\n"
       "  --busy-poll         poll without sleeping (perftest's default)\n"
+      "  --baseline          pinning off, for comparison (both sides): each\n"
+      "                      connection is one QP on member (index mod\n"
+      "                      members) of each host, with one arbitrary\n"
+      "                      source port that never moves, and does not\n"
+      "                      follow the bond\n"
       "  --timeline-ms N     server: add the deliveries per N ms and per\n"
       "                      member, and every stall, to the JSON report\n"
 
@@ -109,6 +114,8 @@ std::string ParseOptions(int argc, char** argv, Options* o) {
       o->busy_poll = true;
     } else if (arg == "--no-agent") {
       o->no_agent = true;
+    } else if (arg == "--baseline") {
+      o->baseline = true;
 
     } else if (arg == "--client" || arg == "--port" || arg == "--size" ||
                arg == "--iters" || arg == "--duration" || arg == "--qps" ||
@@ -204,6 +211,9 @@ std::string ParseOptions(int argc, char** argv, Options* o) {
       (!o->bond.empty() || !o->shm.empty() || !o->agent_socket.empty())) {
     return "--netdev runs without a bond: not with --bond, --shm or "
            "--agent-socket";
+  }
+  if (o->baseline && !o->netdevs.empty()) {
+    return "--baseline runs over the bond's members: not with --netdev";
   }
   if (o->no_agent && !o->agent_socket.empty()) {
     return "give --agent-socket or --no-agent, not both";

@@ -41,6 +41,7 @@ struct Options {
   uint32_t ack_timeout_us = 0;     // 0: QpOptions' default.
   bool busy_poll = false;
   uint32_t timeline_ms = 0;        // 0: no timeline in the server's JSON.
+  bool baseline = false;           // --baseline: pinning off.
   bool help = false;
   bool version = false;
 };

@@ -180,12 +180,16 @@ class Session {
     // it gets its own completions only.
     std::vector<Rnic*> rnics;
     views_.emplace_back();
-    for (auto& mux : muxes_) {
-      views_.back().push_back(mux->NewView());
+    for (size_t m = 0; m < muxes_.size(); m++) {
+      // --baseline: one QP, on member (index mod members) of each host, as
+      // an application that knows nothing of the bond places it.
+      if (options_.baseline && m != index % muxes_.size()) continue;
+      views_.back().push_back(muxes_[m]->NewView());
       rnics.push_back(views_.back().back().get());
     }
+    co.fixed_source_port = options_.baseline;
     const Bond* bond = nullptr;
-    if (reader_) {
+    if (reader_ && !options_.baseline) {
       bond = &found_.bond;
       Result<TableSnapshot> snapshot = reader_->Snapshot();
       if (snapshot.ok() && snapshot->FindBond(found_.bond.name) != nullptr) {
@@ -234,7 +238,7 @@ class Session {
       return Status::OK();  // Kept: the writer may come back.
     }
     const Bond* bond = snapshot->FindBond(found_.bond.name);
-    if (bond == nullptr || *bond == found_.bond) {
+    if (bond == nullptr || *bond == found_.bond || options_.baseline) {
       return Status::OK();
     }
     found_.bond = *bond;

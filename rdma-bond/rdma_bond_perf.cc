@@ -279,6 +279,29 @@ void WritePaths(JsonWriter& j, const std::vector<PathStats>& paths) {
 
 // --- Server -----------------------------------------------------------------
 
+// A side that fails still reports, with --json, what its RNICs saw (the
+// lab's --baseline runs often end so) and why it stopped.
+int FailWithReport(const Options& o, Session& session, const Status& status,
+                   const Timeline* timeline = nullptr) {
+  if (o.json) {
+    JsonWriter j;
+    j.BeginObject();
+    j.Key("role");
+    j.String(o.server ? "server" : "client");
+    j.Key("error");
+    j.String(status.ToString());
+    j.Key("baseline");
+    j.Bool(o.baseline);
+    j.Key("emulation");
+    j.Bool(!session.rnics().empty() && session.rnics()[0]->is_emulation());
+    WriteRnics(j, session.rnics());
+    if (timeline) timeline->Write(j);
+    j.EndObject();
+    std::fputs(j.Finish().c_str(), stdout);
+  }
+  return Fail(status);
+}
+
 int RunServer(const Options& o) {
   Result<int> listener = Listen(o.local, o.port);
   if (!listener.ok()) {
@@ -305,14 +328,23 @@ int RunServer(const Options& o) {
       close(fd);
       return Fail(preamble.status());
     }
-    unsigned qps = 0, index = 0;
+    unsigned qps = 0, index = 0, baseline = 0;
     char test[8] = "";
-    if (std::sscanf(preamble->c_str(), "RDMA-BOND-PERF/1 qps=%u index=%u test=%7s",
-                    &qps, &index, test) != 3 ||
+    if (std::sscanf(preamble->c_str(),
+                    "RDMA-BOND-PERF/1 qps=%u index=%u test=%7s baseline=%u",
+                    &qps, &index, test, &baseline) != 4 ||
         qps < 1 || qps > kMaxQps || index != unsigned(i)) {
       close(fd);
       return Fail(Status::Corruption("unexpected preamble \"" + *preamble +
                                      "\" (another program or version?)"));
+    }
+    if ((baseline != 0) != o.baseline) {
+      (void)WriteAll(fd, "ERROR --baseline on one side only\n");
+      close(fd);
+      return Fail(Status::InvalidArgument(
+          "the client runs with" + std::string(baseline ? "" : "out") +
+          " --baseline and this server with" +
+          std::string(o.baseline ? "" : "out") + ": give it to both"));
     }
     expected_qps = static_cast<int>(qps);
     if (i == 0) {
@@ -331,7 +363,7 @@ int RunServer(const Options& o) {
     Result<IpAddress> remote = SocketAddress(fd, true);
     if (!remote.ok()) return Fail(remote.status());
     if (Status s = session.Connect(fd, false, *remote, i); !s.ok()) {
-      return Fail(s);
+      return FailWithReport(o, session, s);
     }
   }
   close(*listener);
@@ -374,7 +406,8 @@ int RunServer(const Options& o) {
   std::vector<bool> answered(session.conns().size(), false);
   while (results_sent < session.conns().size()) {
     if (Status s = session.Step(1000); !s.ok()) {
-      return Fail(s);
+      return FailWithReport(o, session, s,
+                            timeline ? &*timeline : nullptr);
     }
     if (timeline && timeline->SampleDue(NowNs())) {
       std::map<std::string, uint64_t> per_member;
@@ -435,6 +468,8 @@ int RunServer(const Options& o) {
     j.String(o.backend);
     j.Key("emulation");
     j.Bool(!session.rnics().empty() && session.rnics()[0]->is_emulation());
+    j.Key("baseline");
+    j.Bool(o.baseline);
     j.Key("bond");
     j.String(session.found().bond.name);
     j.Key("delivered");
@@ -477,32 +512,36 @@ int RunServer(const Options& o) {
 
 int RunClient(const Options& o) {
   Session session(o);
+  auto fail = [&](const Status& status) {
+    return FailWithReport(o, session, status);
+  };
   for (int i = 0; i < o.qps; i++) {
     Result<int> fd = ConnectTcp(o.client_host, o.port);
-    if (!fd.ok()) return Fail(fd.status());
+    if (!fd.ok()) return fail(fd.status());
     char preamble[96];
-    std::snprintf(preamble, sizeof preamble, "%s qps=%d index=%d test=%s\n",
-                  kPreamble, o.qps, i, o.test.c_str());
-    if (Status s = WriteAll(*fd, preamble); !s.ok()) return Fail(s);
+    std::snprintf(preamble, sizeof preamble,
+                  "%s qps=%d index=%d test=%s baseline=%d\n", kPreamble,
+                  o.qps, i, o.test.c_str(), o.baseline ? 1 : 0);
+    if (Status s = WriteAll(*fd, preamble); !s.ok()) return fail(s);
     if (i == 0) {
       Result<IpAddress> local = SocketAddress(*fd, false);
-      if (!local.ok()) return Fail(local.status());
+      if (!local.ok()) return fail(local.status());
       if (Status s = session.Open(*local); !s.ok()) {
         close(*fd);
-        return Fail(s);
+        return fail(s);
       }
     }
     Result<std::string> answer =
         ReadLine(*fd, 10000, [&session] { session.KeepAlive(); });
-    if (!answer.ok()) return Fail(answer.status().WithPrefix("server"));
+    if (!answer.ok()) return fail(answer.status().WithPrefix("server"));
     if (answer->rfind("ERROR ", 0) == 0) {
       close(*fd);
-      return Fail(Status::Unavailable("server: " + answer->substr(6)));
+      return fail(Status::Unavailable("server: " + answer->substr(6)));
     }
     Result<IpAddress> remote = SocketAddress(*fd, true);
-    if (!remote.ok()) return Fail(remote.status());
+    if (!remote.ok()) return fail(remote.status());
     if (Status s = session.Connect(*fd, true, *remote, i); !s.ok()) {
-      return Fail(s);
+      return fail(s);
     }
   }
   auto& conns = session.conns();
@@ -538,7 +577,7 @@ int RunClient(const Options& o) {
       }
     }
     if (all_up || NowNs() > warm_until) break;
-    if (Status e = session.Step(1000); !e.ok()) return Fail(e);
+    if (Status e = session.Step(1000); !e.ok()) return fail(e);
   }
 
   std::vector<uint8_t> msg(o.size, 0x5a);
@@ -557,14 +596,14 @@ int RunClient(const Options& o) {
       FillHeader(&msg, Kind::kPing, next_seq[0]++, NowNs());
       Status s = conns[0]->Send(msg);
       while (s.code() == Status::Code::kUnavailable) {
-        if (Status e = session.Step(100); !e.ok()) return Fail(e);
+        if (Status e = session.Step(100); !e.ok()) return fail(e);
         s = conns[0]->Send(msg);
       }
-      if (!s.ok()) return Fail(s);
+      if (!s.ok()) return fail(s);
       sent++;
       while (pongs < want) {
         if (Status e = session.Step(o.busy_poll ? 0 : 100); !e.ok()) {
-          return Fail(e);
+          return fail(e);
         }
       }
     }
@@ -575,15 +614,15 @@ int RunClient(const Options& o) {
       Status s = conns[c]->Send(msg);
       if (s.code() == Status::Code::kUnavailable) {
         if (Status e = session.Step(o.busy_poll ? 0 : 200); !e.ok()) {
-          return Fail(e);
+          return fail(e);
         }
         continue;
       }
-      if (!s.ok()) return Fail(s);
+      if (!s.ok()) return fail(s);
       next_seq[c]++;
       sent++;
       if ((sent & 63) == 0) {
-        if (Status e = session.Step(0); !e.ok()) return Fail(e);
+        if (Status e = session.Step(0); !e.ok()) return fail(e);
       }
     }
   }
@@ -593,23 +632,23 @@ int RunClient(const Options& o) {
     FillHeader(&msg, Kind::kDone, next_seq[c], NowNs());
     Status s = conns[c]->Send(msg);
     while (s.code() == Status::Code::kUnavailable) {
-      if (Status e = session.Step(200); !e.ok()) return Fail(e);
+      if (Status e = session.Step(200); !e.ok()) return fail(e);
       s = conns[c]->Send(msg);
     }
-    if (!s.ok()) return Fail(s);
+    if (!s.ok()) return fail(s);
   }
   uint64_t drained_at = 0;
   const uint64_t wait_start = NowNs();
   while (std::count(have_result.begin(), have_result.end(), true) <
          static_cast<long>(conns.size())) {
-    if (Status e = session.Step(1000); !e.ok()) return Fail(e);
+    if (Status e = session.Step(1000); !e.ok()) return fail(e);
     if (drained_at == 0) {
       bool drained = true;
       for (auto& conn : conns) drained = drained && conn->InFlight() == 0;
       if (drained) drained_at = NowNs();
     }
     if (NowNs() - wait_start > 60e9) {
-      return Fail(Status::Unavailable(
+      return fail(Status::Unavailable(
           "the server sent no findings within 60 s of the last message"));
     }
   }

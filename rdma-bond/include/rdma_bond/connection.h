@@ -118,6 +118,10 @@ struct ConnectionOptions {
   uint32_t max_probe_attempts = 64;    // Source ports tried per path before
                                        // it is failed for failed_retry.
   std::chrono::milliseconds failed_retry{1000};
+  // Pinning off, for comparisons (rdma-bond-perf --baseline): each path
+  // keeps one arbitrary source port, as the kernel derives one from the QP
+  // numbers, and never moves it (REPICK and failed probes change nothing).
+  bool fixed_source_port = false;
   QpOptions qp;                        // For every QP (rnic.h).
   // Called about every millisecond while Establish() waits (for the
   // peer's HELLO and ENDPOINTS, and for a path to come up), so that a
