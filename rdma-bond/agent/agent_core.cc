@@ -86,6 +86,13 @@ Result<std::unique_ptr<AgentCore>> AgentCore::Create(AgentOptions options) {
     return self->PathsReply(bond, dst);
   };
   registry.changed = [self] { self->evaluate_pending_ = true; };
+  registry.updated = [self](const QpRecord& qp, bool repinned,
+                            bool repin_reported) {
+    BondCounters& c = self->counters_[qp.bond];
+    if (repinned) c.repins++;
+    if (repin_reported) c.last_repin_ns = qp.repin_ns;
+    if (self->probe_) self->probe_->AddPeer(qp.dst);
+  };
   registry.log = [self](int level, const std::string& message) {
     self->Log(level ? 2 : 1, message);
   };
@@ -271,7 +278,6 @@ void AgentCore::Evaluate() {
   pinned_ = mispinned_ = 0;
   std::map<std::string, size_t> mispinned_by_bond;
   std::map<std::string, uint64_t> latest_update;
-  std::map<QpKey, Pin> pins;
   for (const auto& [key, qp] : registry_->qps()) {
     QpVerdict verdict = Judge(qp);
     if (verdict.state == QpVerdict::State::kPinned) pinned_++;
@@ -279,27 +285,9 @@ void AgentCore::Evaluate() {
       mispinned_++;
       mispinned_by_bond[qp.bond]++;
     }
-    BondCounters& c = counters_[qp.bond];
-    Pin pin{qp.member, qp.sport, qp.role, qp.repin_ns};
-    auto last = last_pin_.find(key);
-    if (last != last_pin_.end()) {
-      const Pin& was = last->second;
-      if (was.member != pin.member || was.sport != pin.sport ||
-          was.role != pin.role) {
-        c.repins++;
-      }
-      if (pin.repin_ns && pin.repin_ns != was.repin_ns) {
-        c.last_repin_ns = pin.repin_ns;
-      }
-    } else if (pin.repin_ns) {
-      c.last_repin_ns = pin.repin_ns;
-    }
-    pins[key] = std::move(pin);
     uint64_t& latest = latest_update[qp.bond];
     latest = std::max(latest, qp.updated_ns);
-    if (probe_) probe_->AddPeer(qp.dst);
   }
-  last_pin_ = std::move(pins);
   for (auto& [bond, c] : counters_) {
     if (!c.pending_change_ns || mispinned_by_bond[bond]) continue;
     uint64_t latest = latest_update[bond];

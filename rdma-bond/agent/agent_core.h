@@ -147,14 +147,6 @@ class AgentCore {
   bool writer_exited_ = false;
   size_t pinned_ = 0, mispinned_ = 0;
   std::map<std::string, BondCounters> counters_;
-  // What each QP was at the previous evaluation, to count re-pins.
-  struct Pin {
-    std::string member;
-    uint16_t sport = 0;
-    QpRole role = QpRole::kActive;
-    std::optional<uint64_t> repin_ns;
-  };
-  std::map<QpKey, Pin> last_pin_;
   std::string summary_written_;
   std::string metrics_written_;
   uint64_t metrics_due_ms_ = 0;

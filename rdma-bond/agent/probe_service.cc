@@ -221,8 +221,6 @@ std::string JoinPorts(const std::vector<uint16_t>& ports) {
   return out;
 }
 
-std::string_view StateName(PeerProbeState state) { return ToString(state); }
-
 }  // namespace
 
 // The probing of one published balance-tcp bond.
@@ -248,24 +246,29 @@ struct ProbeService::Impl {
   // Bonds not probed, and why (active-backup, no address...).
   std::map<std::string, std::string> skipped;
   std::map<std::string, uint64_t> next_setup_ms;  // Retry of a skipped bond.
+  // The agent's predictors, by bond (Update()); refilled in place.
   const std::map<std::string, Predictor>* predictors = nullptr;
-  std::map<std::string, Predictor> predictor_copies;
-  std::set<std::vector<uint8_t>> peer_keys;
-  std::vector<IpAddress> peers;
-  std::map<std::vector<uint8_t>, uint64_t> resolve_due_ms;
+  std::vector<IpAddress> peers;           // Few: searched linearly.
+  uint64_t next_resolve_ms = 0;
   std::vector<uint8_t> frame = std::vector<uint8_t>(kMaxRoceFrameBytes);
 
   void Log(int level, const std::string& message) const {
     if (options.log) options.log(level, message);
   }
 
-  static std::vector<uint8_t> Key(const IpAddress& ip) {
-    return std::vector<uint8_t>(ip.bytes.begin(), ip.bytes.end());
+  const Predictor* PredictorFor(const std::string& bond) const {
+    if (!predictors) return nullptr;
+    auto it = predictors->find(bond);
+    return it == predictors->end() ? nullptr : &it->second;
   }
 
-  const Predictor* PredictorFor(const std::string& bond) const {
-    auto it = predictor_copies.find(bond);
-    return it == predictor_copies.end() ? nullptr : &it->second;
+  // Adds 'peer' to 'peers'; false if it was there already.
+  bool Learn(const IpAddress& peer) {
+    if (std::find(peers.begin(), peers.end(), peer) != peers.end()) {
+      return false;
+    }
+    peers.push_back(peer);
+    return true;
   }
 
   // Sets up (or refreshes) the probing of 'bond'.
@@ -399,9 +402,16 @@ struct ProbeService::Impl {
     if (!status.ok()) Log(2, "peer " + ToString(peer) + ": " + status.message());
   }
 
-  // Peers whose MAC is not known yet: looked up, and resolution started,
-  // at most every kResolveRetryMs.
+  // At most every kResolveRetryMs: remembers the peers that the probers
+  // learned from their REQUESTs (so that a bond set up later probes them
+  // too), and looks up the MAC of peers that have none yet, starting its
+  // resolution if the kernel has none either.
   void Resolve(uint64_t now_ms) {
+    if (now_ms < next_resolve_ms) return;
+    next_resolve_ms = now_ms + kResolveRetryMs;
+    for (auto& [name, probe] : bonds) {
+      for (const PeerProbeReport& r : probe->prober->Reports()) Learn(r.ip);
+    }
     for (const IpAddress& peer : peers) {
       bool missing = false;
       for (auto& [name, probe] : bonds) {
@@ -410,9 +420,6 @@ struct ProbeService::Impl {
         if (!r || r->mac == MacAddress{}) missing = true;
       }
       if (!missing) continue;
-      uint64_t& due = resolve_due_ms[Key(peer)];
-      if (now_ms < due) continue;
-      due = now_ms + kResolveRetryMs;
       if (!NeighbourMac(peer)) KickResolution(peer);
       for (auto& [name, probe] : bonds) AddTo(*probe, peer);
     }
@@ -432,7 +439,7 @@ ProbeService::~ProbeService() = default;
 
 void ProbeService::Update(const TableSnapshot& snapshot,
                           const std::map<std::string, Predictor>& predictors) {
-  impl_->predictor_copies = predictors;
+  impl_->predictors = &predictors;
   std::set<std::string> published;
   for (const Bond& bond : snapshot.bonds) {
     published.insert(bond.name);
@@ -460,8 +467,7 @@ void ProbeService::Update(const TableSnapshot& snapshot,
 }
 
 void ProbeService::AddPeer(const IpAddress& peer) {
-  if (!impl_->peer_keys.insert(Impl::Key(peer)).second) return;
-  impl_->peers.push_back(peer);
+  if (!impl_->Learn(peer)) return;
   for (auto& [name, probe] : impl_->bonds) impl_->AddTo(*probe, peer);
 }
 
@@ -500,14 +506,6 @@ void ProbeService::Run() {
                       p.send_errors++;
                     }
                   });
-    // Peers the prober learned from their REQUESTs are probed back from
-    // here too (AddPeer() is idempotent).
-    for (const PeerProbeReport& r : p.prober->Reports()) {
-      if (!impl_->peer_keys.count(Impl::Key(r.ip))) {
-        impl_->peer_keys.insert(Impl::Key(r.ip));
-        impl_->peers.push_back(r.ip);
-      }
-    }
   }
 }
 
@@ -566,7 +564,7 @@ std::string ProbeService::Summary() const {
     for (const PeerProbeReport& r : probe->prober->Reports()) {
       size_t validated = 0;
       for (const ProbePairReport& pair : r.pairs) validated += !pair.sports.empty();
-      s << ", peer " << ToString(r.ip) << " " << StateName(r.state) << " ("
+      s << ", peer " << ToString(r.ip) << " " << ToString(r.state) << " ("
         << validated << " of " << r.pairs.size() << " pairs validated)";
     }
   }
@@ -621,7 +619,7 @@ std::string ProbeService::Text(const std::optional<IpAddress>& peer) const {
       if (peer && !(r.ip == *peer)) continue;
       char agent[32];
       std::snprintf(agent, sizeof agent, "%#" PRIx64, r.agent_id);
-      s << "  peer " << ToString(r.ip) << ": " << StateName(r.state)
+      s << "  peer " << ToString(r.ip) << ": " << ToString(r.state)
         << ", agent " << agent << " epoch " << r.epoch << ", rounds "
         << r.rounds << ", inconsistent " << r.inconsistent << "\n";
       for (const ProbePairReport& pair : r.pairs) {

@@ -43,6 +43,9 @@ class ProbeService {
   ProbeService& operator=(const ProbeService&) = delete;
 
   // A new table snapshot: bonds, members, and OVS's decisions.
+  // 'predictors' (by bond name) is kept by pointer and read whenever ports
+  // are picked: it must outlive the service (the agent's own map, which
+  // it refills in place before each call).
   void Update(const TableSnapshot& snapshot,
               const std::map<std::string, Predictor>& predictors);
   // Probes 'peer' from now on (idempotent).

@@ -458,6 +458,8 @@ bool RegistryServer::Handle(Client& client, std::string_view line) {
       return true;
     }
     uint64_t now = MonotonicNowNs();
+    const bool repin_reported = qp->repin_ns.has_value();
+    bool repinned = false;
     QpKey key{client.id, qp->rnic, qp->qpn};
     auto it = qps_.find(key);
     if (it == qps_.end()) {
@@ -472,16 +474,18 @@ bool RegistryServer::Handle(Client& client, std::string_view line) {
       const QpRecord& old = it->second;
       qp->registered_ns = old.registered_ns;
       qp->updates = old.updates + 1;
-      qp->repins = old.repins +
-                   (old.member != qp->member || old.sport != qp->sport);
+      repinned = old.member != qp->member || old.sport != qp->sport ||
+                 old.role != qp->role;
+      qp->repins = old.repins + repinned;
       if (!qp->repin_ns) qp->repin_ns = old.repin_ns;
     }
     qp->client = client.id;
     qp->pid = client.creds.pid;
     qp->client_name = client.name;
     qp->updated_ns = now;
-    qps_[key] = std::move(*qp);
+    const QpRecord& stored = qps_[key] = std::move(*qp);
     client.out += "OK\n";
+    if (options_.updated) options_.updated(stored, repinned, repin_reported);
     Changed();
     return true;
   }

@@ -100,7 +100,8 @@ struct QpRecord {
   uint64_t updated_ns = 0;      // Of the latest QP line.
   std::optional<uint64_t> repin_ns;  // Of the latest line that had it.
   uint64_t updates = 0;         // QP lines after the first.
-  uint64_t repins = 0;          // Updates that changed member or sport.
+  uint64_t repins = 0;          // Updates that changed member, sport or
+                                // role.
 };
 
 // A parsed request line: the verb and its key=value fields.
@@ -134,6 +135,11 @@ class RegistryServer {
       std::function<std::string(const std::string& bond, const IpAddress&)>;
   // Called after every change of the registrations.
   using ChangeHandler = std::function<void()>;
+  // Called for every QP line accepted, with the QP as now registered:
+  // 'repinned' if it was registered already and its member, sport or role
+  // changed; 'repin_reported' if this line carried repin_ns.
+  using QpHandler = std::function<void(const QpRecord& qp, bool repinned,
+                                       bool repin_reported)>;
   // Logs one line (level: 0 info, 1 warning).
   using LogHandler = std::function<void(int level, const std::string&)>;
 
@@ -144,6 +150,7 @@ class RegistryServer {
     AccessPolicy policy;
     PathsHandler paths;
     ChangeHandler changed;
+    QpHandler updated;
     LogHandler log;
   };
 
