@@ -104,7 +104,6 @@ class FakeAgent {
   std::vector<std::string> requests_;
   std::map<uint32_t, std::map<std::string, std::string>> registry_;
   std::vector<Client> clients_;
-  bool drop_clients_ = false;
   size_t accepted_ = 0;
   std::thread thread_;
 };

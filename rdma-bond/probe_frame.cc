@@ -73,6 +73,24 @@ std::string_view ToString(ProbeKind kind) {
   return "UNKNOWN";
 }
 
+namespace {
+
+// Whether 'm' describes a bond the payload can carry: 1 to kMaxProbeMembers
+// members, the sender's (and the reported) member among them, the sender's
+// member usable, and no usable bit past the last member.  The builder and
+// the parser hold messages to the same rule.
+bool DescribesBond(const ProbeMessage& m) {
+  const uint32_t all = m.member_count >= 32
+                           ? 0xffffffffu
+                           : (uint32_t{1} << m.member_count) - 1;
+  return m.member_count != 0 && m.member_count <= kMaxProbeMembers &&
+         m.member < m.member_count && (m.usable_mask >> m.member & 1) != 0 &&
+         (m.usable_mask & ~all) == 0 &&
+         (!ProbeKindIsAnswer(m.kind) || m.reported_member < m.member_count);
+}
+
+}  // namespace
+
 Result<size_t> BuildProbeFrame(const FrameAddress& address,
                                const ProbeMessage& m, std::span<uint8_t> out) {
   for (const std::string* name : {&m.member_name, &m.reported_member_name}) {
@@ -82,9 +100,7 @@ Result<size_t> BuildProbeFrame(const FrameAddress& address,
           std::to_string(kProbeNameBytes - 1) + " bytes");
     }
   }
-  if (m.member_count == 0 || m.member_count > kMaxProbeMembers ||
-      m.member >= m.member_count || (m.usable_mask >> m.member & 1) == 0 ||
-      (ProbeKindIsAnswer(m.kind) && m.reported_member >= m.member_count)) {
+  if (!DescribesBond(m)) {
     return Status::InvalidArgument(
         "probe: member " + std::to_string(m.member) + " (reported " +
         std::to_string(m.reported_member) + ") of " +
@@ -179,13 +195,7 @@ Status ParseProbeFrame(std::span<const uint8_t> frame, FrameAddress* address,
   m.echo_epoch = Get32(p + kOffEchoEpoch);
   m.reported_sport = Get16(p + kOffReportedSport);
   m.reported_member = p[kOffReportedMember];
-  const uint32_t all = m.member_count >= 32
-                           ? 0xffffffffu
-                           : (uint32_t{1} << m.member_count) - 1;
-  if (m.member_count == 0 || m.member_count > kMaxProbeMembers ||
-      m.member >= m.member_count || (m.usable_mask >> m.member & 1) == 0 ||
-      (m.usable_mask & ~all) != 0 ||
-      (ProbeKindIsAnswer(m.kind) && m.reported_member >= m.member_count)) {
+  if (!DescribesBond(m)) {
     return Reject(ProbeDefect::kMalformed,
                   "member " + std::to_string(m.member) + " of " +
                       std::to_string(m.member_count) + ", usable mask " +

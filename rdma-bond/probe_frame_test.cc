@@ -81,6 +81,9 @@ TEST(ProbeFrameTest, BuildRefusesWhatParseWouldReject) {
   m = SampleReply();
   m.member_count = kMaxProbeMembers + 1;
   EXPECT_FALSE(BuildProbeFrame(ProbeAddress(), m, out).ok());
+  m = SampleReply();
+  m.usable_mask |= uint32_t{1} << m.member_count;  // Past the last member.
+  EXPECT_FALSE(BuildProbeFrame(ProbeAddress(), m, out).ok());
 }
 
 TEST(ProbeFrameTest, ParseNamesEachDefect) {

@@ -343,11 +343,13 @@ Status SetNonBlocking(int fd) {
 
 using Clock = std::chrono::steady_clock;
 
-// Milliseconds left until 'deadline', at least 0, for poll().
+// Milliseconds left until 'deadline' for poll(), rounded up (rounding
+// down would give up with up to a millisecond left), at least 0.
 int MillisLeft(Clock::time_point deadline) {
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - Clock::now());
-  return left.count() < 0 ? 0 : static_cast<int>(left.count());
+  const auto left = deadline - Clock::now();
+  if (left <= Clock::duration::zero()) return 0;
+  return static_cast<int>(
+      std::chrono::ceil<std::chrono::milliseconds>(left).count());
 }
 
 }  // namespace
