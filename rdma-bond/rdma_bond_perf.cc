@@ -373,7 +373,6 @@ int RunServer(const Options& o) {
   std::optional<Timeline> timeline;
   if (o.timeline_ms) timeline.emplace(o.timeline_ms, NowNs());
   size_t results_sent = 0;
-  std::vector<uint8_t> reply(std::max<size_t>(o.size, kMinSize));
   for (size_t c = 0; c < session.conns().size(); c++) {
     Connection* conn = session.conns()[c].get();
     Receipts* r = &receipts[c];
@@ -402,21 +401,14 @@ int RunServer(const Options& o) {
       }
     });
   }
-  Status status;
   std::vector<bool> answered(session.conns().size(), false);
   while (results_sent < session.conns().size()) {
     if (Status s = session.Step(1000); !s.ok()) {
       return FailWithReport(o, session, s,
                             timeline ? &*timeline : nullptr);
     }
-    if (timeline && timeline->SampleDue(NowNs())) {
-      std::map<std::string, uint64_t> per_member;
-      for (auto& conn : session.conns()) {
-        for (const PathStats& p : conn->stats().paths) {
-          per_member[p.local_member] += p.messages_received;
-        }
-      }
-      timeline->SampleMembers(NowNs(), per_member);
+    if (const uint64_t now = NowNs(); timeline && timeline->SampleDue(now)) {
+      timeline->SampleMembers(now, Sum(session.conns()).per_member_received);
       uint64_t frames = 0, wrong = 0;
       for (const auto& rnic : session.rnics()) {
         if (const auto* e = dynamic_cast<const EmulatedRnic*>(rnic.get())) {
@@ -425,7 +417,7 @@ int RunServer(const Options& o) {
           wrong += st.dropped_wrong_qpn;
         }
       }
-      timeline->SampleFrames(NowNs(), frames, wrong);
+      timeline->SampleFrames(now, frames, wrong);
     }
     for (size_t c = 0; c < session.conns().size(); c++) {
       if (answered[c] || !receipts[c].done) continue;
@@ -450,7 +442,10 @@ int RunServer(const Options& o) {
       std::memcpy(msg.data() + kMinSize, text.data(), text.size());
       Status s = session.conns()[c]->Send(msg);
       if (s.code() == Status::Code::kUnavailable) continue;
-      if (!s.ok()) return Fail(s);
+      if (!s.ok()) {
+        return FailWithReport(o, session, s,
+                              timeline ? &*timeline : nullptr);
+      }
       answered[c] = true;
       results_sent++;
     }
@@ -669,7 +664,7 @@ int RunClient(const Options& o) {
     server.bytes += r.bytes;
     server.longest_stall_ms = std::max(server.longest_stall_ms,
                                        r.longest_stall_ms);
-    server.repins = std::max(server.repins, r.repins);
+    server.repins += r.repins;   // Per connection, as the client's own.
     server.bond_changes = std::max(server.bond_changes, r.bond_changes);
     for (const auto& [m, n] : r.per_member_received) {
       server.per_member_received[m] += n;
