@@ -21,13 +21,6 @@ std::string_view ToString(PathPolicy policy) {
   return "unknown";
 }
 
-uint64_t MixSpreadKey(uint64_t key) {
-  key += 0x9e3779b97f4a7c15ull;
-  key = (key ^ (key >> 30)) * 0xbf58476d1ce4e5b9ull;
-  key = (key ^ (key >> 27)) * 0x94d049bb133111ebull;
-  return key ^ (key >> 31);
-}
-
 namespace {
 
 // Most members a connection plans for (the side channel's mask width).

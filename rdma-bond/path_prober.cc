@@ -13,6 +13,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include "rdma_bond/predictor.h"
+
 namespace rdma_bond {
 
 namespace {
@@ -26,16 +28,9 @@ bool EpochIsNewer(uint32_t a, uint32_t b) {
   return static_cast<int32_t>(a - b) > 0;
 }
 
-// splitmix64's finalizer: spreads the keys of SportSource calls.
-uint64_t Mix64(uint64_t x) {
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 uint64_t HashIp(const IpAddress& ip) {
   uint64_t h = ip.version;
-  for (uint8_t b : ip.bytes) h = Mix64(h ^ b);
+  for (uint8_t b : ip.bytes) h = MixSpreadKey(h ^ b);
   return h;
 }
 
@@ -238,8 +233,8 @@ void PathProber::State::EnsurePorts(Peer& p, size_t m) {
   r.ports_fetched = true;
   r.ports.clear();
   const uint64_t key =
-      Mix64(options.agent_id ^ HashIp(p.ip) ^ uint64_t{epoch} << 32 ^
-            Mix64(p.report.rounds) ^ m);
+      MixSpreadKey(options.agent_id ^ HashIp(p.ip) ^ uint64_t{epoch} << 32 ^
+            MixSpreadKey(p.report.rounds) ^ m);
   std::vector<uint16_t> offered =
       sports(m, p.ip, options.max_probes_per_member, key);
   std::unordered_set<uint16_t> seen;
@@ -543,7 +538,7 @@ Result<PathProber> PathProber::Create(const PathProberOptions& options) {
   }
   auto state = std::make_unique<State>();
   state->options = options;
-  state->next_nonce = static_cast<uint32_t>(Mix64(options.agent_id));
+  state->next_nonce = static_cast<uint32_t>(MixSpreadKey(options.agent_id));
   return PathProber(std::move(state));
 }
 

@@ -22,15 +22,6 @@ constexpr uint16_t SportAt(uint32_t position) {
 constexpr uint32_t kPositionMask = kRoceSportCount - 1;
 static_assert(SportAt(kPositionMask) == 0xffff, "positions cover the ports");
 
-// splitmix64's finalizer: spreads consecutive spread keys (QP numbers,
-// counters) over unrelated starts and strides.
-constexpr uint64_t MixSpreadKey(uint64_t x) {
-  x += UINT64_C(0x9e3779b97f4a7c15);
-  x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-  x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
-  return x ^ (x >> 31);
-}
-
 // Bits of the mixed key that give the stride (the start uses the lowest).
 constexpr int kStrideShift = 32;
 

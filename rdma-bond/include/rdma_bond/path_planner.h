@@ -129,10 +129,6 @@ class PathPlanner {
   std::string bond_name_;
 };
 
-// SplitMix64: the mixing function behind spread keys (public so that
-// callers derive per-path keys the same way).
-uint64_t MixSpreadKey(uint64_t key);
-
 }  // namespace rdma_bond
 
 #endif  // RDMA_BOND_PATH_PLANNER_H_

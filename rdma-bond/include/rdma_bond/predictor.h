@@ -110,6 +110,16 @@ struct SlbSource {
 };
 
 // A UDP source port whose flow takes the asked member.
+// SplitMix64's finalizer: spreads consecutive spread keys (QP numbers,
+// counters) over unrelated values.  Public so that every caller that
+// derives keys (per path, per probe round) mixes them the same way.
+constexpr uint64_t MixSpreadKey(uint64_t x) {
+  x += UINT64_C(0x9e3779b97f4a7c15);
+  x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+  x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
+  return x ^ (x >> 31);
+}
+
 struct SportChoice {
   uint16_t sport = 0;               // In 0xc000..0xffff.
   uint32_t flow_label = 0;          // UdpSportToFlowLabel(sport), never 0.
