@@ -203,6 +203,14 @@ Status Connection::CreatePathQp(Path& p) {
   return Status::OK();
 }
 
+void Connection::RecordPinning(Path& p) {
+  std::vector<QpPinning>& list = p.stats.pinnings;
+  const QpPinning now{p.qpn, p.sport};
+  if (!list.empty() && list.back() == now) return;
+  if (list.size() == PathStats::kMaxPinnings) list.erase(list.begin());
+  list.push_back(now);
+}
+
 void Connection::FailPath(Path& p, const std::string& reason) {
   if (p.state == PathState::kDown || p.state == PathState::kIdle) return;
   p.stats.last_error = reason;
@@ -254,6 +262,7 @@ void Connection::ConnectPath(Path& p, const QpEndpoint& remote) {
     FailPath(p, "connect: " + s.message());
     return;
   }
+  RecordPinning(p);
   p.peer_probe_seen = false;
   for (size_t k = 0; k < p.recv_count; k++) {
     s = p.qp->PostRecv(
@@ -305,6 +314,7 @@ void Connection::MovePort(Path& p, const std::string& why) {
   p.stats.repicks++;
   Status s = p.qp->SetSourcePort(sport);
   p.sport = sport;
+  if (s.ok()) RecordPinning(p);
   if (s.IsNotSupported()) {
     // Reconnect instead: the new QP pair connects with the new port.
     FailPath(p, "source port change not supported: reconnecting with " +
@@ -351,6 +361,7 @@ void Connection::Reconcile(Path& p) {
                           ": " + s.message());
           return;
         }
+        RecordPinning(p);
       }
       if (p.state == PathState::kReady && carries) StartProbe(p);
       return;

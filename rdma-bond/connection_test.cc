@@ -306,9 +306,16 @@ TEST(ConnectionTest, BucketMoveRepinsToAPortOfTheSameMember) {
         *ParseIpAddress(kIp[0]), *ParseIpAddress(kIp[1]), p.sport)));
     ASSERT_TRUE(where.has_member());
     EXPECT_EQ(where.member, p.local_index) << "sport " << p.sport;
+    // The pinnings end with the QP and port in use; a re-pinned path's
+    // list holds its old port on the same QP just before.
+    ASSERT_FALSE(p.pinnings.empty());
+    EXPECT_EQ(p.pinnings.back(), (QpPinning{p.qpn, p.sport}));
     if (p.local_index == 0) {
       EXPECT_NE(p.sport, old_ports[p.remote_index]);
       EXPECT_EQ(p.repins, 1u);
+      ASSERT_GE(p.pinnings.size(), 2u);
+      EXPECT_EQ(p.pinnings[p.pinnings.size() - 2],
+                (QpPinning{p.qpn, old_ports[p.remote_index]}));
     } else {
       EXPECT_EQ(p.repins, 0u);
     }

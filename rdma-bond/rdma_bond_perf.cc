@@ -258,6 +258,10 @@ void WritePaths(JsonWriter& j, const std::vector<PathStats>& paths) {
     j.String(p.remote_member);
     j.Key("rnic");
     j.String(p.rnic);
+    j.Key("state");
+    j.String(p.state);
+    j.Key("qpn");
+    j.Uint(p.qpn);
     j.Key("up");
     j.Bool(p.up);
     j.Key("carries");
@@ -272,6 +276,20 @@ void WritePaths(JsonWriter& j, const std::vector<PathStats>& paths) {
     j.Uint(p.repins);
     j.Key("agent_hint");
     j.Bool(p.agent_hint);
+    j.Key("last_error");
+    j.String(p.last_error);
+    // Every QP and source port the path used: what the wire may show.
+    j.Key("pinnings");
+    j.BeginArray();
+    for (const QpPinning& pin : p.pinnings) {
+      j.BeginObject();
+      j.Key("qpn");
+      j.Uint(pin.qpn);
+      j.Key("sport");
+      j.Uint(pin.sport);
+      j.EndObject();
+    }
+    j.EndArray();
     j.EndObject();
   }
   j.EndArray();

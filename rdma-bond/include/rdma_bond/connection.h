@@ -142,7 +142,18 @@ struct ConnectionOptions {
   AgentClient* agent = nullptr;
 };
 
+// A QP number and the UDP source port it was given (connected with, or
+// re-pinned to in place).
+struct QpPinning {
+  uint32_t qpn = 0;
+  uint16_t sport = 0;
+  bool operator==(const QpPinning&) const = default;
+};
+
 struct PathStats {
+  // The most recent pinnings a path keeps (older ones are dropped).
+  static constexpr size_t kMaxPinnings = 64;
+
   size_t local_index = 0, remote_index = 0;
   std::string local_member, remote_member, rnic;
   // "idle", "resetting", "ready", "probing", "up", "down", "failed".
@@ -161,6 +172,9 @@ struct PathStats {
   uint64_t resets = 0;              // Reconnections (PATH_RESET).
   bool agent_hint = false;          // The agent validated 'sport' (PATHS).
   std::string last_error;
+  // Every QP and source port the path used, oldest first (at most
+  // kMaxPinnings): what its frames on the wire may carry.
+  std::vector<QpPinning> pinnings;
 };
 
 struct ConnectionStats {
@@ -318,6 +332,8 @@ class Connection {
   bool Carries(const Path& path) const;
   bool Usable(const Path& path) const;
   void FailPath(Path& path, const std::string& reason);
+  // Appends the path's current QP and source port to its pinnings.
+  void RecordPinning(Path& path);
   void StartReset(Path& path);
   Status CreatePathQp(Path& path);
   void ConnectPath(Path& path, const QpEndpoint& remote);
