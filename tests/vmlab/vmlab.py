@@ -20,6 +20,12 @@ import time
 
 SWITCH_NS = "rbv-sw"
 SWITCH_HASH_BASIS = 97531
+# LACP's slow rate (a PDU every 30 s, partner timed out after 90 s): a
+# TCG guest saturated by rxe traffic on its one vCPU was seen to miss the
+# fast rate's 3 s timeout and disable a member in the middle of a run.  A
+# pulled cable is a carrier loss, which disables the member at once either
+# way.
+LACP_TIME = "slow"
 NET = "10.79.0"
 
 
@@ -205,7 +211,7 @@ ovs-vswitchd --pidfile --detach --log-file --disable-system-route
         bond_opts = "bond_mode=active-backup"
         if mode == "balance-tcp":
             bond_opts = ("bond_mode=balance-tcp lacp=active "
-                         "other_config:lacp-time=fast")
+                         "other_config:lacp-time=" + LACP_TIME)
         self.run(f"""
 set -e
 for i in 0 1; do
@@ -319,7 +325,7 @@ class Lab:
             for n in (1, 2):
                 args += ["--", "add-bond", "sw", "h%d" % n, nic_name(n, 0),
                          nic_name(n, 1), "bond_mode=balance-tcp",
-                         "lacp=active", "other_config:lacp-time=fast"]
+                         "lacp=active", "other_config:lacp-time=" + LACP_TIME]
         else:
             for n in (1, 2):
                 for i in (0, 1):
@@ -389,6 +395,23 @@ class Lab:
         for n in (1, 2):
             took[n] = self.guests[n].connect(timeout)
         return took
+
+    def collect(self, tag):
+        """Copies each guest's logs (OVS, agent, kernel) into the lab's
+        directory, for a failure's post-mortem."""
+        for g in self.guests.values():
+            if not g.chan:
+                continue
+            try:
+                _, out = g.run("for f in /var/log/openvswitch/*.log; do "
+                               "echo \"=== $f\"; cat $f; done; "
+                               "echo '=== dmesg'; dmesg | tail -100",
+                               timeout=20, check=False)
+            except LabError as e:
+                out = "cannot collect: %s\n" % e
+            with open(os.path.join(self.dir, "%s.%s.guest-logs" % (tag, g.name)),
+                      "w") as f:
+                f.write(out)
 
     def teardown(self):
         self.stop_captures()
