@@ -16,23 +16,6 @@ namespace rdma_bond::testing {
 
 using std::chrono::milliseconds;
 
-Bond TcpBond(uint32_t basis) {
-  BondSpec spec;
-  spec.basis = basis;
-  Bond bond = MakeBond(spec);
-  FillVectors(HashImpl::kMhash, &bond);
-  return bond;
-}
-
-Bond AbBond(size_t active) {
-  BondSpec spec;
-  spec.mode = BondMode::kActiveBackup;
-  spec.lacp = LacpStatus::kOff;
-  spec.regime = HashRegime::kNone;
-  spec.active_member = active;
-  return MakeBond(spec);
-}
-
 Bond Disable(Bond bond, size_t m) {
   bond.members[m].flags &= ~RDMA_BOND_M_ENABLED;
   for (uint8_t& owner : bond.buckets) {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "fake_rnic.h"
+#include "predictor_test_util.h"
 #include "rdma_bond/agent_client.h"
 #include "rdma_bond/bond.h"
 #include "rdma_bond/connection.h"
@@ -34,11 +35,7 @@ inline constexpr uint32_t kImpl = static_cast<uint32_t>(HashImpl::kMhash);
 // The RoCEv2 address of side 0 and side 1.
 inline constexpr const char* kIp[2] = {"10.0.0.1", "10.0.0.2"};
 
-// A negotiated balance-tcp bond "bond0" (members p1, p2) with hash basis
-// 'basis' and self-test vectors.
-Bond TcpBond(uint32_t basis);
-// An active-backup bond "bond0" whose active member is 'active'.
-Bond AbBond(size_t active);
+// TcpBond() and AbBond() (predictor_test_util.h) make the bonds.
 // The bond with member 'm' disabled (its buckets moved to the others).
 Bond Disable(Bond bond, size_t m);
 

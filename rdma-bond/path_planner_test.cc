@@ -15,28 +15,15 @@
 namespace rdma_bond {
 namespace {
 
+using testing::AbBond;
 using testing::BondSpec;
 using testing::FillVectors;
 using testing::MakeBond;
+using testing::TcpBond;
 
 constexpr uint32_t kImpl = static_cast<uint32_t>(HashImpl::kMhash);
 
 IpAddress Ip(const char* text) { return *ParseIpAddress(text); }
-
-Bond TcpBond() {
-  Bond bond = MakeBond(BondSpec{});
-  FillVectors(HashImpl::kMhash, &bond);
-  return bond;
-}
-
-Bond AbBond(size_t active) {
-  BondSpec spec;
-  spec.mode = BondMode::kActiveBackup;
-  spec.lacp = LacpStatus::kOff;
-  spec.regime = HashRegime::kNone;
-  spec.active_member = active;
-  return MakeBond(spec);
-}
 
 PathPlanner Plan(const Bond* bond, std::vector<std::string> members = {
                                        "p1", "p2"}) {

@@ -12,33 +12,15 @@
 namespace rdma_bond {
 namespace {
 
+using testing::AbBond;
 using testing::BondSpec;
 using testing::FillVectors;
 using testing::MakeBond;
+using testing::TcpBond;
 
 constexpr uint32_t kImpl = RDMA_BOND_HASH_MHASH;
 
 IpAddress Ip(const char* text) { return *ParseIpAddress(text); }
-
-Bond TcpBond(size_t n_members, uint32_t basis = 7) {
-  BondSpec spec;
-  spec.n_members = n_members;
-  spec.basis = basis;
-  Bond bond = MakeBond(spec);
-  FillVectors(HashImpl::kMhash, &bond);
-  return bond;
-}
-
-Bond AbBond(size_t active) {
-  BondSpec spec;
-  spec.mode = BondMode::kActiveBackup;
-  spec.lacp = LacpStatus::kOff;
-  spec.regime = HashRegime::kNone;
-  spec.active_member = active;
-  Bond bond = MakeBond(spec);
-  FillVectors(HashImpl::kMhash, &bond);
-  return bond;
-}
 
 void Disable(Bond* bond, size_t member) {
   bond->members[member].flags &=
@@ -54,7 +36,7 @@ void ChooseMany(Pinner* pinner, size_t n, QpId first = 1) {
 
 TEST(PinnerTest, ChooseSpreadsQpsOverMembersAndPorts) {
   Pinner pinner;
-  ASSERT_TRUE(pinner.Update(TcpBond(2), kImpl).ok());
+  ASSERT_TRUE(pinner.Update(TcpBond(), kImpl).ok());
   ChooseMany(&pinner, 200);
   std::vector<size_t> loads = pinner.MemberLoads();
   EXPECT_EQ(loads[0], 100u);
@@ -70,7 +52,7 @@ TEST(PinnerTest, ChooseSpreadsQpsOverMembersAndPorts) {
 
 TEST(PinnerTest, MovesOnlyQpsInMovedBuckets) {
   Pinner pinner;
-  Bond bond = TcpBond(2);
+  Bond bond = TcpBond();
   ASSERT_TRUE(pinner.Update(bond, kImpl).ok());
   ChooseMany(&pinner, 1000);
 
@@ -104,7 +86,7 @@ TEST(PinnerTest, MovesOnlyQpsInMovedBuckets) {
 
 TEST(PinnerTest, FailoverMovesQpsOffTheDisabledMember) {
   Pinner pinner;
-  Bond bond = TcpBond(3);
+  Bond bond = TcpBond(7, 3);
   ASSERT_TRUE(pinner.Update(bond, kImpl).ok());
   ChooseMany(&pinner, 300);
 
@@ -156,9 +138,9 @@ TEST(PinnerTest, ActiveBackupFollowsTheActiveMember) {
 
 TEST(PinnerTest, BasisChangeRehashesEveryQp) {
   Pinner pinner;
-  ASSERT_TRUE(pinner.Update(TcpBond(2, 7), kImpl).ok());
+  ASSERT_TRUE(pinner.Update(TcpBond(7), kImpl).ok());
   ChooseMany(&pinner, 400);
-  ASSERT_TRUE(pinner.Update(TcpBond(2, 8), kImpl).ok());
+  ASSERT_TRUE(pinner.Update(TcpBond(8), kImpl).ok());
   std::vector<Repin> repins = pinner.TakeRepins();
   // About half of the flows change member under a new basis.
   EXPECT_GT(repins.size(), 100u);
@@ -186,7 +168,7 @@ TEST(PinnerTest, RegisterRepinsAMispinnedQp) {
 
 TEST(PinnerTest, NoMemberLeavesQpsUnpinnableNotOnADisabledMember) {
   Pinner pinner;
-  Bond bond = TcpBond(2);
+  Bond bond = TcpBond();
   ASSERT_TRUE(pinner.Update(bond, kImpl).ok());
   ChooseMany(&pinner, 20);
   Bond dropped = bond;
@@ -206,7 +188,7 @@ TEST(PinnerTest, NoMemberLeavesQpsUnpinnableNotOnADisabledMember) {
 
 TEST(PinnerTest, MemberLeavingTheBondIsAFailover) {
   Pinner pinner;
-  Bond bond = TcpBond(3);
+  Bond bond = TcpBond(7, 3);
   ASSERT_TRUE(pinner.Update(bond, kImpl).ok());
   ChooseMany(&pinner, 90);
   BondSpec spec;
@@ -225,7 +207,7 @@ TEST(PinnerTest, MemberLeavingTheBondIsAFailover) {
 
 TEST(PinnerTest, RefusedSnapshotKeepsThePreviousOne) {
   Pinner pinner;
-  Bond bond = TcpBond(2);
+  Bond bond = TcpBond();
   ASSERT_TRUE(pinner.Update(bond, kImpl).ok());
   ChooseMany(&pinner, 10);
   Bond corrupt = bond;

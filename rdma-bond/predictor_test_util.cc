@@ -106,4 +106,24 @@ void FillVectors(HashImpl impl, Bond* bond) {
   }
 }
 
+Bond TcpBond(uint32_t basis, size_t n_members) {
+  BondSpec spec;
+  spec.basis = basis;
+  spec.n_members = n_members;
+  Bond bond = MakeBond(spec);
+  FillVectors(HashImpl::kMhash, &bond);
+  return bond;
+}
+
+Bond AbBond(size_t active) {
+  BondSpec spec;
+  spec.mode = BondMode::kActiveBackup;
+  spec.lacp = LacpStatus::kOff;
+  spec.regime = HashRegime::kNone;
+  spec.active_member = active;
+  Bond bond = MakeBond(spec);
+  FillVectors(HashImpl::kMhash, &bond);
+  return bond;
+}
+
 }  // namespace rdma_bond::testing

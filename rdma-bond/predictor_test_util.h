@@ -55,6 +55,14 @@ HashVector ComputeVector(HashImpl impl, const Bond& bond,
 // Sets bond->vectors to the vectors of PublisherTuples().
 void FillVectors(HashImpl impl, Bond* bond);
 
+// A balance-tcp bond with negotiated LACP (recirculation regime) of
+// 'n_members' members, with its mhash vectors.
+Bond TcpBond(uint32_t basis = 7, size_t n_members = 2);
+
+// An active-backup bond (LACP off, no hash) whose active member is
+// 'active', with its mhash vectors.
+Bond AbBond(size_t active);
+
 }  // namespace rdma_bond::testing
 
 #endif  // RDMA_BOND_PREDICTOR_TEST_UTIL_H_
