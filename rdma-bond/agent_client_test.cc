@@ -22,15 +22,7 @@ namespace {
 using std::chrono::milliseconds;
 using testing::FakeAgent;
 
-AgentClientOptions TestOptions() {
-  AgentClientOptions o;
-  o.name = "agent-test";
-  // Long enough that no reconnection happens during a test unless it
-  // asks for one.
-  o.retry_interval = std::chrono::hours(1);
-  o.max_retry_interval = std::chrono::hours(1);
-  return o;
-}
+AgentClientOptions TestOptions() { return testing::TestClientOptions("agent-test"); }
 
 QpRegistration FullRegistration() {
   QpRegistration reg;

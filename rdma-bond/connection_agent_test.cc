@@ -43,14 +43,7 @@ using testing::Verdict;
 
 using Registry = std::map<uint32_t, std::map<std::string, std::string>>;
 
-AgentClientOptions TestOptions() {
-  AgentClientOptions o;
-  o.name = "conn-test";
-  // No reconnection within a test: request counts are exact.
-  o.retry_interval = std::chrono::hours(1);
-  o.max_retry_interval = std::chrono::hours(1);
-  return o;
-}
+AgentClientOptions TestOptions() { return testing::TestClientOptions("conn-test"); }
 
 // The role the agent must have for a path, by the connection's rules.
 std::string ExpectedRole(const PathStats& p) {

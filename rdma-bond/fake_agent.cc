@@ -284,4 +284,12 @@ void FakeAgent::Drop(Client& c) {
   close(c.fd);
 }
 
+AgentClientOptions TestClientOptions(std::string name) {
+  AgentClientOptions o;
+  o.name = std::move(name);
+  o.retry_interval = std::chrono::hours(1);
+  o.max_retry_interval = std::chrono::hours(1);
+  return o;
+}
+
 }  // namespace rdma_bond::testing

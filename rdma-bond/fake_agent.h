@@ -30,7 +30,13 @@
 #include <thread>
 #include <vector>
 
+#include "rdma_bond/agent_client.h"
+
 namespace rdma_bond::testing {
+
+// AgentClient options for tests, as client 'name': no reconnection
+// within a test unless it asks for one, so that request counts are exact.
+AgentClientOptions TestClientOptions(std::string name);
 
 class FakeAgent {
  public:
