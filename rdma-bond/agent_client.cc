@@ -14,6 +14,7 @@
 #include <cstring>
 #include <utility>
 
+#include "poll_deadline.h"
 #include "rdma_bond/roce.h"
 #include "rdma_bond/table_reader.h"
 
@@ -28,14 +29,6 @@ constexpr size_t kMaxPathLines = 32 * 32;
 constexpr size_t kReadChunk = 1024;
 
 using Clock = std::chrono::steady_clock;
-
-// Milliseconds left until 'deadline' for poll(), rounded up, at least 0.
-int MillisLeft(Clock::time_point deadline) {
-  const auto left = deadline - Clock::now();
-  if (left <= Clock::duration::zero()) return 0;
-  return static_cast<int>(
-      std::chrono::ceil<std::chrono::milliseconds>(left).count());
-}
 
 // A value that fits a "key=value" field: not empty, printable, no space
 // and no '='.

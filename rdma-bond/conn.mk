@@ -18,6 +18,7 @@ rdma_bond_librdmabond_conn_a_SOURCES = \
 	rdma-bond/connection_internal.h \
 	rdma-bond/connection_paths.cc \
 	rdma-bond/path_planner.cc \
+	rdma-bond/poll_deadline.h \
 	rdma-bond/side_channel.cc \
 	rdma-bond/c_api.cc
 

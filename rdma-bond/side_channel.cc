@@ -17,6 +17,8 @@
 #include <cstring>
 #include <utility>
 
+#include "poll_deadline.h"
+
 namespace rdma_bond {
 
 std::string_view ToString(SideMessageType type) {
@@ -342,15 +344,6 @@ Status SetNonBlocking(int fd) {
 }
 
 using Clock = std::chrono::steady_clock;
-
-// Milliseconds left until 'deadline' for poll(), rounded up (rounding
-// down would give up with up to a millisecond left), at least 0.
-int MillisLeft(Clock::time_point deadline) {
-  const auto left = deadline - Clock::now();
-  if (left <= Clock::duration::zero()) return 0;
-  return static_cast<int>(
-      std::chrono::ceil<std::chrono::milliseconds>(left).count());
-}
 
 }  // namespace
 
