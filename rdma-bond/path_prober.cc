@@ -235,8 +235,20 @@ void PathProber::State::EnsurePorts(Peer& p, size_t m) {
   const uint64_t key =
       MixSpreadKey(options.agent_id ^ HashIp(p.ip) ^ uint64_t{epoch} << 32 ^
             MixSpreadKey(p.report.rounds) ^ m);
-  std::vector<uint16_t> offered =
-      sports(m, p.ip, options.max_probes_per_member, key);
+  // The ports this member had validated come first: while they still hold,
+  // the round confirms them (EndRound() keeps those it did not reach), so
+  // the ports already handed to applications stay validated.
+  std::vector<uint16_t> offered;
+  if (p.previous) {
+    for (uint8_t n = 0; n < p.remote_count; n++) {
+      for (uint16_t port : Validated(*p.previous, m, n)) {
+        offered.push_back(port);
+      }
+    }
+  }
+  for (uint16_t port : sports(m, p.ip, options.max_probes_per_member, key)) {
+    offered.push_back(port);
+  }
   std::unordered_set<uint16_t> seen;
   for (uint16_t port : offered) {
     if (r.ports.size() == options.max_probes_per_member) break;
@@ -272,6 +284,33 @@ void PathProber::State::EndRound(Peer& p, int64_t now, bool unreachable) {
   p.round_active = false;
   p.probes.clear();
   for (MemberRound& r : p.members) r.in_flight = 0;
+  // A port validated before that this round did not probe again stays
+  // validated if its pair's return path still is; a port probed again has
+  // its new verdict.  If any port probed again changed its verdict, the
+  // switch forwards differently now and nothing unprobed is kept.
+  bool changed = false;
+  if (!unreachable && p.previous) {
+    for (const auto& [sport, f] : p.previous->forward) {
+      const auto now_f = p.live.forward.find(sport);
+      if (!f.inconsistent && now_f != p.live.forward.end() &&
+          (now_f->second.inconsistent ||
+           now_f->second.local_member != f.local_member ||
+           now_f->second.remote_member != f.remote_member)) {
+        changed = true;
+        break;
+      }
+    }
+  }
+  if (!unreachable && p.previous && !changed) {
+    for (const auto& [sport, f] : p.previous->forward) {
+      const std::pair<size_t, uint8_t> pair{f.local_member, f.remote_member};
+      if (!f.inconsistent && p.previous->returns.contains(pair) &&
+          p.live.returns.contains(pair) && Usable(f.local_member) &&
+          !p.live.forward.contains(sport)) {
+        p.live.forward.emplace(sport, f);
+      }
+    }
+  }
   p.previous.reset();
   if (unreachable) p.live = Evidence();
   p.outcome = unreachable ? PeerProbeState::kUnreachable : Outcome(p);

@@ -514,6 +514,34 @@ TEST(PathProberTest, RefreshServesOldResultsUntilTheNewRoundEnds) {
   EXPECT_EQ(lab.Verify(lab.b), 4u);
 }
 
+// Ports already handed to applications (their QPs use them) stay
+// validated across refresh rounds while the switch still carries them.
+TEST(PathProberTest, RefreshKeepsThePortsThatStillHold) {
+  Lab lab(2, 2, 0x300);
+  lab.Settle();
+  const auto before = Results(lab, lab.a);
+  const PeerProbeReport r0 = *lab.a.prober->Report(lab.b.ip);
+  for (int refresh = 0; refresh < 3; refresh++) {
+    const PeerProbeReport r = *lab.a.prober->Report(lab.b.ip);
+    lab.RunUntil(r.last_round_end_us +
+                 lab.a.prober->options().refresh_interval_us + 1);
+    lab.Settle();
+  }
+  const PeerProbeReport r1 = *lab.a.prober->Report(lab.b.ip);
+  ASSERT_GE(r1.rounds, r0.rounds + 3);
+  EXPECT_EQ(r1.state, PeerProbeState::kComplete);
+  const auto after = Results(lab, lab.a);
+  for (const auto& [pair, ports] : before) {
+    for (uint16_t port : ports) {
+      EXPECT_TRUE(std::find(after.at(pair).begin(), after.at(pair).end(),
+                            port) != after.at(pair).end())
+          << "port " << port << " of pair " << pair.first << "," << pair.second
+          << " no longer validated";
+    }
+  }
+  EXPECT_EQ(lab.Verify(lab.a), 4u);
+}
+
 TEST(PathProberTest, UnreachablePeerIsNotProbedUntilTheRefresh) {
   Lab lab(2, 2, 0x1000);
   lab.loss = 1.0;
