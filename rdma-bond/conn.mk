@@ -44,6 +44,9 @@ rdma_bond_rdma_bond_conn_tests_SOURCES = \
 	rdma-bond/table_test_util.h \
 	rdma-bond/path_planner_test.cc \
 	rdma-bond/side_channel_test.cc \
+	rdma-bond/perf_net.cc \
+	rdma-bond/perf_net.h \
+	rdma-bond/perf_net_test.cc \
 	rdma-bond/c_api_test.c
 rdma_bond_rdma_bond_conn_tests_LDADD = \
 	rdma-bond/rdma-bond-table-writer.o \

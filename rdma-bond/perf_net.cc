@@ -80,7 +80,10 @@ Status WriteAll(int fd, const std::string& text) {
   return Status::OK();
 }
 
-Result<int> ConnectTcp(const std::string& host, uint16_t port) {
+namespace {
+
+// One attempt over every address of HOST.
+Result<int> ConnectOnce(const std::string& host, uint16_t port) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -111,13 +114,31 @@ Result<int> ConnectTcp(const std::string& host, uint16_t port) {
   }
   freeaddrinfo(list);
   if (fd < 0) {
-    return last.WithHint("(is \"rdma-bond-perf --server\" running there?)");
+    return last;
   }
   if (Status s = SetNoDelay(fd); !s.ok()) {
     close(fd);
     return s;
   }
   return fd;
+}
+
+}  // namespace
+
+Result<int> ConnectTcp(const std::string& host, uint16_t port,
+                       int retry_ms) {
+  const uint64_t deadline = NowNs() + uint64_t(retry_ms) * 1000000;
+  for (;;) {
+    Result<int> fd = ConnectOnce(host, port);
+    if (fd.ok()) return fd;
+    // Refused: the server may still be starting.
+    if (fd.status().errno_value() != ECONNREFUSED ||
+        int64_t(deadline - NowNs()) <= 0) {
+      return fd.status().WithHint(
+          "(is \"rdma-bond-perf --server\" running there?)");
+    }
+    usleep(100 * 1000);
+  }
 }
 
 Result<int> Listen(const std::string& local, uint16_t port) {

@@ -30,8 +30,10 @@ Result<std::string> ReadLine(int fd, int timeout_ms,
 
 Status WriteAll(int fd, const std::string& text);
 
-// A connected TCP socket to HOST:PORT (TCP_NODELAY), or why not.
-Result<int> ConnectTcp(const std::string& host, uint16_t port);
+// A connected TCP socket to HOST:PORT (TCP_NODELAY), or why not.  A
+// refused connection is tried again every 100 ms for RETRY_MS (the server
+// may still be starting); other errors return at once.
+Result<int> ConnectTcp(const std::string& host, uint16_t port, int retry_ms);
 
 // A listening socket on LOCAL (all addresses if empty), PORT.
 Result<int> Listen(const std::string& local, uint16_t port);

@@ -14,6 +14,7 @@ namespace rdma_bond {
 
 constexpr char kProgram[] = "rdma-bond-perf";
 constexpr uint16_t kDefaultPort = 18515;       // perftest's port.
+constexpr int kConnectRetryMs = 5000;          // A refused client retries.
 constexpr size_t kControlMessageSize = 4096;   // Room for the findings.
 constexpr uint64_t kDefaultIters = 100000;
 constexpr size_t kMinSize = 16;                // The message header.

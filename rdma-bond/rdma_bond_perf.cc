@@ -529,7 +529,7 @@ int RunClient(const Options& o) {
     return FailWithReport(o, session, status);
   };
   for (int i = 0; i < o.qps; i++) {
-    Result<int> fd = ConnectTcp(o.client_host, o.port);
+    Result<int> fd = ConnectTcp(o.client_host, o.port, kConnectRetryMs);
     if (!fd.ok()) return fail(fd.status());
     char preamble[96];
     std::snprintf(preamble, sizeof preamble,
