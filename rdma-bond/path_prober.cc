@@ -194,6 +194,21 @@ std::vector<uint16_t> Validated(const Evidence& ev, size_t m, uint8_t n) {
   return out;
 }
 
+// True if 'now' probed again a port that 'before' had a verdict for and
+// judged it otherwise: the switch forwards differently.
+bool AnyVerdictChanged(const Evidence& before, const Evidence& now) {
+  for (const auto& [sport, f] : before.forward) {
+    const auto again = now.forward.find(sport);
+    if (!f.inconsistent && again != now.forward.end() &&
+        (again->second.inconsistent ||
+         again->second.local_member != f.local_member ||
+         again->second.remote_member != f.remote_member)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 size_t ForwardCount(const Evidence& ev, size_t m, uint8_t n) {
   size_t count = 0;
   for (const auto& [sport, f] : ev.forward) {
@@ -288,26 +303,13 @@ void PathProber::State::EndRound(Peer& p, int64_t now, bool unreachable) {
   // validated if its pair's return path still is; a port probed again has
   // its new verdict.  If any port probed again changed its verdict, the
   // switch forwards differently now and nothing unprobed is kept.
-  bool changed = false;
-  if (!unreachable && p.previous) {
-    for (const auto& [sport, f] : p.previous->forward) {
-      const auto now_f = p.live.forward.find(sport);
-      if (!f.inconsistent && now_f != p.live.forward.end() &&
-          (now_f->second.inconsistent ||
-           now_f->second.local_member != f.local_member ||
-           now_f->second.remote_member != f.remote_member)) {
-        changed = true;
-        break;
-      }
-    }
-  }
-  if (!unreachable && p.previous && !changed) {
+  if (!unreachable && p.previous &&
+      !AnyVerdictChanged(*p.previous, p.live)) {
     for (const auto& [sport, f] : p.previous->forward) {
       const std::pair<size_t, uint8_t> pair{f.local_member, f.remote_member};
       if (!f.inconsistent && p.previous->returns.contains(pair) &&
-          p.live.returns.contains(pair) && Usable(f.local_member) &&
-          !p.live.forward.contains(sport)) {
-        p.live.forward.emplace(sport, f);
+          p.live.returns.contains(pair) && Usable(f.local_member)) {
+        p.live.forward.emplace(sport, f);   // No-op if probed again.
       }
     }
   }
