@@ -295,6 +295,33 @@ struct rdma_bond_hash_vector {
     uint32_t pad1;               /* Zero. */
 };
 
+/* The flows of the self-test vectors, in vector order: IPv4 and IPv6
+ * RoCEv2 flows (UDP to port 4791) whose hashes the publisher stores in every
+ * record and every reader recomputes on attach, to prove that it hashes
+ * exactly as this ovs-vswitchd does.  The one list: the publisher, the
+ * golden-value generator and the tests all read it.  Use as
+ *
+ *     static const struct rdma_bond_self_test_tuple tuples[]
+ *         = RDMA_BOND_SELF_TEST_TUPLES;
+ *
+ * Part of the table's contract: a reader may check that a record's vectors
+ * hold these flows. */
+struct rdma_bond_self_test_tuple {
+    const char *src;             /* Source address, text. */
+    const char *dst;             /* Destination address, text. */
+    uint16_t sport;              /* UDP source port. */
+};
+#define RDMA_BOND_SELF_TEST_TUPLES {                    \
+    { "10.0.0.1", "10.0.0.2", 0xc000 },                 \
+    { "10.0.0.2", "10.0.0.1", 0xc001 },                 \
+    { "192.168.10.11", "192.168.20.22", 0xd5a3 },       \
+    { "172.16.255.254", "172.16.0.1", 0xffff },         \
+    { "fd00::1", "fd00::2", 0xc000 },                   \
+    { "fd00::2", "fd00::1", 0xe123 },                   \
+    { "2001:db8:1::10", "2001:db8:2::20", 0xf00d },     \
+    { "fe80::1", "fe80::abcd:ef01:2345:6789", 0xffff }, \
+}
+
 /* One published bond.  Protected by 'seq' (see the writer and reader
  * protocols above). */
 struct rdma_bond_record {

@@ -95,23 +95,11 @@ static long long int next_create_retry = LLONG_MIN; /* In time_msec(). */
  * bond". */
 static struct sset unpublished_bonds = SSET_INITIALIZER(&unpublished_bonds);
 
-/* Self-test tuples: IPv4 and IPv6 RoCEv2 flows whose hashes every reader
- * recomputes on attach to prove that it hashes exactly as this
- * ovs-vswitchd does. */
-static const struct {
-    const char *src;
-    const char *dst;
-    uint16_t sport;
-} self_test_tuples[RDMA_BOND_N_VECTORS] = {
-    { "10.0.0.1", "10.0.0.2", 0xc000 },
-    { "10.0.0.2", "10.0.0.1", 0xc001 },
-    { "192.168.10.11", "192.168.20.22", 0xd5a3 },
-    { "172.16.255.254", "172.16.0.1", 0xffff },
-    { "fd00::1", "fd00::2", 0xc000 },
-    { "fd00::2", "fd00::1", 0xe123 },
-    { "2001:db8:1::10", "2001:db8:2::20", 0xf00d },
-    { "fe80::1", "fe80::abcd:ef01:2345:6789", 0xffff },
-};
+/* Self-test tuples (lib/rdma-bond-table.h): IPv4 and IPv6 RoCEv2 flows
+ * whose hashes every reader recomputes on attach to prove that it hashes
+ * exactly as this ovs-vswitchd does. */
+static const struct rdma_bond_self_test_tuple
+self_test_tuples[RDMA_BOND_N_VECTORS] = RDMA_BOND_SELF_TEST_TUPLES;
 
 static void bond_publish_unixctl_show(struct unixctl_conn *, int argc,
                                       const char *argv[], void *aux);

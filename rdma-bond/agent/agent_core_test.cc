@@ -21,10 +21,10 @@
 
 #include <gtest/gtest.h>
 
-#include "predictor_test_util.h"
+#include "testing/predictor_test_util.h"
 #include "rdma-bond-table-writer.h"
 #include "rdma_bond/predictor.h"
-#include "table_test_util.h"
+#include "testing/table_test_util.h"
 
 namespace rdma_bond::agent {
 namespace {

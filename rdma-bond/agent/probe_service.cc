@@ -25,8 +25,8 @@
 #include <set>
 #include <sstream>
 
-#include "rdma_bond/path_prober.h"
-#include "rdma_bond/roce_frame.h"
+#include "probe/path_prober.h"
+#include "rnic/emulated/roce_frame.h"
 
 namespace rdma_bond::agent {
 namespace {

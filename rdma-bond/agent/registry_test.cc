@@ -16,7 +16,7 @@
 
 #include <gtest/gtest.h>
 
-#include "table_test_util.h"
+#include "testing/table_test_util.h"
 
 namespace rdma_bond::agent {
 namespace {

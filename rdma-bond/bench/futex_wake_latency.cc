@@ -28,7 +28,7 @@
 
 #include "rdma-bond-table-writer.h"
 #include "rdma_bond/table_reader.h"
-#include "table_test_util.h"
+#include "testing/table_test_util.h"
 
 namespace rdma_bond {
 namespace {

@@ -25,7 +25,7 @@
 
 #include "rdma-bond-table-writer.h"
 #include "rdma-bond-table.h"
-#include "table_test_util.h"
+#include "testing/table_test_util.h"
 
 namespace rdma_bond {
 namespace {

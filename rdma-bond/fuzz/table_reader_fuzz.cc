@@ -26,7 +26,7 @@
 // second before giving up (tested by the unit tests), and would make the
 // fuzzer crawl.
 //
-// Build and run: "make check-fuzz" (rdma-bond/watch.mk).
+// Build and run: "make check-fuzz" (rdma-bond/fuzz/automake.mk).
 
 #include <chrono>
 #include <cstddef>
@@ -38,11 +38,11 @@
 #include <string>
 #include <vector>
 
-#include "ctl_watch.h"
+#include "tools/bondctl/ctl_watch.h"
 #include "rdma-bond-table.h"
 #include "rdma_bond/bond.h"
 #include "rdma_bond/table_reader.h"
-#include "table_format.h"
+#include "table/table_format.h"
 
 namespace rdma_bond {
 namespace {

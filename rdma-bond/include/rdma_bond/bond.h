@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "rdma-bond-table.h"
+#include "rdma_bond/five_tuple.h"
 #include "rdma_bond/status.h"
 
 namespace rdma_bond {
@@ -123,9 +124,6 @@ struct HashVector {
 // "aa:55:aa:55:00:01".
 std::string FormatMac(const std::array<uint8_t, 6>& mac);
 
-// The address in text form ("10.0.0.1", "fe80::1"), via inet_ntop().
-std::string FormatAddress(uint8_t ip_version,
-                          const std::array<uint8_t, 16>& address);
 
 // One published bond (struct rdma_bond_record), validated: every index in
 // it is in range and every enum is known.

@@ -97,12 +97,16 @@
 #include "rdma_bond/agent_client.h"
 #include "rdma_bond/bond.h"
 #include "rdma_bond/five_tuple.h"
-#include "rdma_bond/path_planner.h"
 #include "rdma_bond/rnic.h"
 #include "rdma_bond/side_channel.h"
 #include "rdma_bond/status.h"
 
 namespace rdma_bond {
+
+// Internal (librdmabond's conn/ and predict/).
+class PathPlanner;
+struct BondView;
+struct PathId;
 
 struct ConnectionOptions {
   IpAddress local, remote;          // The RoCEv2 addresses of both hosts.
@@ -360,11 +364,11 @@ class Connection {
   bool initiator_;
   std::vector<Rnic*> rnics_;
   std::unique_ptr<SideChannel> side_;
-  std::optional<PathPlanner> planner_;
+  std::unique_ptr<PathPlanner> planner_;
   std::vector<std::string> local_members_;
   std::vector<std::string> remote_members_;
-  BondView peer_view_;
-  BondView sent_view_;
+  std::unique_ptr<BondView> peer_view_;
+  std::unique_ptr<BondView> sent_view_;
   std::vector<std::unique_ptr<Path>> paths_;
   size_t round_robin_ = 0;
   // The agent: our conn= id, and its validated ports toward the peer.

@@ -66,9 +66,9 @@
 #include <vector>
 
 #include "rdma_bond/five_tuple.h"
-#include "rdma_bond/rc_transport.h"
+#include "rnic/emulated/rc_transport.h"
 #include "rdma_bond/rnic.h"
-#include "rdma_bond/roce_frame.h"
+#include "rnic/emulated/roce_frame.h"
 #include "rdma_bond/status.h"
 
 namespace rdma_bond {

@@ -50,6 +50,10 @@ Result<IpAddress> ParseIpAddress(std::string_view text);
 // "10.0.0.1", "fd00::1" (inet_ntop()).
 std::string ToString(const IpAddress& address);
 
+// The address in text form ("10.0.0.1", "fe80::1"), via inet_ntop().
+std::string FormatAddress(uint8_t ip_version,
+                          const std::array<uint8_t, 16>& address);
+
 // A TCP/UDP-style 5-tuple.
 struct FiveTuple {
   IpAddress src;

@@ -66,7 +66,7 @@
 #include <vector>
 
 #include "rdma_bond/five_tuple.h"
-#include "rdma_bond/rdma_sysfs.h"
+#include "rnic/verbs/rdma_sysfs.h"
 #include "rdma_bond/rnic.h"
 #include "rdma_bond/status.h"
 

@@ -1,0 +1,62 @@
+# Copyright (c) 2026 The ovs-rdma-bond authors.
+# Licensed under the Apache License, Version 2.0.
+#
+# rdma-bond/bench/: benchmarks, never built by "make" or "make check"
+# (docs/benchmarks.md has the figures and the commands):
+#
+#   make bench               Google Benchmark micro-benchmarks (predictor,
+#                            pinner); BENCHFLAGS adds flags;
+#   make bench-emulated      end-to-end throughput of the emulated RNIC
+#                            (root: network namespaces);
+#   make bench-propagation   change propagation from ovs-vswitchd to a
+#                            reader, after futex-wake-latency, the floor
+#                            under it.  BENCH_PROPAGATION_FLAGS adds flags
+#                            (for example --flips 50 --json).
+
+BENCHFLAGS =
+BENCH_PROPAGATION_FLAGS =
+
+EXTRA_PROGRAMS += rdma-bond/bench/rdma-bond-bench
+rdma_bond_bench_rdma_bond_bench_SOURCES = \
+	rdma-bond/bench/pinner_bench.cc \
+	rdma-bond/bench/predictor_bench.cc
+rdma_bond_bench_rdma_bond_bench_LDADD = \
+	rdma-bond/testing/libtesting.a \
+	rdma-bond/predict/libpredict.a \
+	rdma-bond/table/libtable.a \
+	rdma-bond/rnic/librnic.a \
+	rdma-bond/common/libcommon.a \
+	-lbenchmark -lbenchmark_main -lpthread
+CLEANFILES += rdma-bond/bench/rdma-bond-bench
+
+bench: rdma-bond/bench/rdma-bond-bench
+	./rdma-bond/bench/rdma-bond-bench $(BENCHFLAGS)
+
+bench-emulated: rdma-bond/tools/perf/rdma-bond-perf
+	$(srcdir)/rdma-bond/bench/emulated-rnic $(BENCHFLAGS)
+
+rdma-bond/bench/futex-wake-latency: \
+		$(srcdir)/rdma-bond/bench/futex_wake_latency.cc \
+		rdma-bond/testing/libtesting.a rdma-bond/table/libtable.a \
+		rdma-bond/rnic/librnic.a rdma-bond/common/libcommon.a
+	$(AM_V_CXXLD)$(CXX) $(AM_CPPFLAGS) $(CPPFLAGS) $(AM_CXXFLAGS) \
+		$(CXXFLAGS) $(srcdir)/rdma-bond/bench/futex_wake_latency.cc \
+		rdma-bond/testing/libtesting.a rdma-bond/table/libtable.a \
+		rdma-bond/rnic/librnic.a rdma-bond/common/libcommon.a \
+		-lgtest -lpthread -o $@
+CLEANFILES += rdma-bond/bench/futex-wake-latency
+
+bench-propagation: rdma-bond/tools/bondctl/rdma-bondctl \
+		rdma-bond/bench/futex-wake-latency
+	./rdma-bond/bench/futex-wake-latency
+	$(PYTHON) $(srcdir)/rdma-bond/bench/propagation \
+		--ovs-builddir $(OVS_BUILDDIR) \
+		--rdma-bondctl rdma-bond/tools/bondctl/rdma-bondctl \
+		$(BENCH_PROPAGATION_FLAGS)
+
+.PHONY: bench bench-emulated bench-propagation
+EXTRA_DIST += \
+	docs/benchmarks.md \
+	rdma-bond/bench/emulated-rnic \
+	rdma-bond/bench/futex_wake_latency.cc \
+	rdma-bond/bench/propagation

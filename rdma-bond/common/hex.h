@@ -1,0 +1,44 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+//
+// Hex text, the one copy for the whole tree: 64-bit values as the table
+// prints them ("0x00000000deadbeef"), byte strings in groups (MAC
+// addresses "aa:55:aa:55:00:01", GIDs "fe80:0000:...:0001") both ways, and
+// control characters escaped as \xNN for one-line output.
+
+#ifndef RDMA_BOND_COMMON_HEX_H_
+#define RDMA_BOND_COMMON_HEX_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace rdma_bond {
+
+// "0x" and 16 lowercase hex digits.
+std::string Hex64(uint64_t value);
+
+// The value of hex digit 'c' (either case), or -1.
+int HexDigitValue(char c);
+
+// 'bytes' as lowercase hex, 'group_bytes' bytes (two digits each) per
+// group, groups separated by 'separator': group 1 for a MAC address, 2 for
+// a GID.  'group_bytes' must be at least 1.
+std::string FormatHexGroups(std::span<const uint8_t> bytes,
+                            size_t group_bytes, char separator = ':');
+
+// The reverse of FormatHexGroups() for exactly out.size() bytes: true and
+// 'out' filled if 'text' is that many bytes of hex digits (either case) in
+// groups of 'group_bytes' separated by 'separator', and nothing else.
+bool ParseHexGroups(std::string_view text, size_t group_bytes,
+                    char separator, std::span<uint8_t> out);
+
+// 'text' with every control character (below 0x20, and 0x7f) written as
+// \xNN, so that it stays on one line.
+std::string EscapeControl(std::string_view text);
+
+}  // namespace rdma_bond
+
+#endif  // RDMA_BOND_COMMON_HEX_H_

@@ -1,0 +1,486 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+
+#include "rdma_bond/agent_client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "common/poll_deadline.h"
+#include "rdma_bond/roce.h"
+#include "rdma_bond/table_reader.h"
+
+namespace rdma_bond {
+
+namespace {
+
+// PATH lines accepted in one reply: a pair of members each, and a bond has
+// at most 32 members (RDMA_BOND_MAX_MEMBERS) on each host.
+constexpr size_t kMaxPathLines = 32 * 32;
+// Bytes read per recv().
+constexpr size_t kReadChunk = 1024;
+
+using Clock = std::chrono::steady_clock;
+
+// A value that fits a "key=value" field: not empty, printable, no space
+// and no '='.
+bool IsFieldValue(std::string_view v) {
+  if (v.empty()) return false;
+  for (char c : v) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= ' ' || u == 0x7f || c == '=') return false;
+  }
+  return true;
+}
+
+// The value of 'key' in the "key=value" fields of 'line' after its first
+// word, or nullopt.
+std::optional<std::string_view> Field(std::string_view line,
+                                      std::string_view key) {
+  size_t pos = line.find(' ');
+  while (pos != std::string_view::npos) {
+    const size_t start = pos + 1;
+    pos = line.find(' ', start);
+    std::string_view word = line.substr(
+        start, pos == std::string_view::npos ? pos : pos - start);
+    if (word.size() > key.size() && word.substr(0, key.size()) == key &&
+        word[key.size()] == '=') {
+      return word.substr(key.size() + 1);
+    }
+  }
+  return std::nullopt;
+}
+
+// The first word of 'line'.
+std::string_view Verb(std::string_view line) {
+  return line.substr(0, line.find(' '));
+}
+
+// What follows the first word of 'line' (an ERR's message).
+std::string AfterVerb(std::string_view line) {
+  const size_t space = line.find(' ');
+  return space == std::string_view::npos ? std::string("no reason given")
+                                         : std::string(line.substr(space + 1));
+}
+
+// Parses a decimal (or "0x" hexadecimal) number up to 'max'.
+std::optional<uint64_t> ParseNumber(std::string_view text, uint64_t max) {
+  int base = 10;
+  if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
+    base = 16;
+    text.remove_prefix(2);
+  }
+  if (text.empty() || text.size() > 16) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : text) {
+    int d;
+    if (c >= '0' && c <= '9') {
+      d = c - '0';
+    } else if (base == 16 && c >= 'a' && c <= 'f') {
+      d = c - 'a' + 10;
+    } else if (base == 16 && c >= 'A' && c <= 'F') {
+      d = c - 'A' + 10;
+    } else {
+      return std::nullopt;
+    }
+    v = v * static_cast<uint64_t>(base) + static_cast<uint64_t>(d);
+    if (v > max) return std::nullopt;
+  }
+  return v;
+}
+
+// "sports=P1,P2,...": RoCEv2 source ports (0xc000..0xffff; others are
+// not ports a QP can use and are dropped).
+std::optional<std::vector<uint16_t>> ParseSports(std::string_view text) {
+  std::vector<uint16_t> sports;
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    std::optional<uint64_t> n = ParseNumber(text.substr(0, comma), 0xffff);
+    if (!n) return std::nullopt;
+    if (*n >= kRoceSportMin) sports.push_back(static_cast<uint16_t>(*n));
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return sports;
+}
+
+// The program's name, made a field value.
+std::string ProgramName() {
+  std::string name = program_invocation_short_name;
+  for (char& c : name) {
+    if (!IsFieldValue(std::string_view(&c, 1))) c = '_';
+  }
+  return name.empty() ? "librdmabond" : name;
+}
+
+// The QP request line (no newline), or InvalidArgument.
+Result<std::string> FormatQp(const QpRegistration& reg) {
+  for (const auto& [key, value] :
+       {std::pair<const char*, const std::string*>{"bond", &reg.bond},
+        {"member", &reg.member}}) {
+    if (!IsFieldValue(*value)) {
+      return Status::InvalidArgument(
+          std::string("agent registration of QP ") + std::to_string(reg.qpn) +
+          ": " + key + " \"" + *value +
+          "\" is empty or has a space, '=' or a control character");
+    }
+  }
+  if (!reg.rnic.empty() && !IsFieldValue(reg.rnic)) {
+    return Status::InvalidArgument(
+        "agent registration of QP " + std::to_string(reg.qpn) + ": rnic \"" +
+        reg.rnic + "\" has a space, '=' or a control character");
+  }
+  std::string line = "QP qpn=" + std::to_string(reg.qpn) +
+                     " bond=" + reg.bond + " member=" + reg.member +
+                     " src=" + ToString(reg.src) +
+                     " dst=" + ToString(reg.dst) +
+                     " sport=" + std::to_string(reg.sport) +
+                     " role=" + std::string(ToString(reg.role));
+  if (!reg.rnic.empty()) line += " rnic=" + reg.rnic;
+  if (reg.conn) line += " conn=" + std::to_string(*reg.conn);
+  if (reg.path) {
+    line += " path=" + std::to_string(reg.path->first) + "," +
+            std::to_string(reg.path->second);
+  }
+  if (reg.repin_ns) line += " repin_ns=" + std::to_string(*reg.repin_ns);
+  if (line.size() + 1 > kAgentMaxLine) {
+    return Status::InvalidArgument("agent registration of QP " +
+                                   std::to_string(reg.qpn) + ": line of " +
+                                   std::to_string(line.size() + 1) +
+                                   " bytes exceeds " +
+                                   std::to_string(kAgentMaxLine));
+  }
+  return line;
+}
+
+}  // namespace
+
+std::string DefaultAgentSocketPath(std::string_view table_path) {
+  std::string table(table_path.empty() ? DefaultTablePath()
+                                       : std::string(table_path));
+  const size_t slash = table.rfind('/');
+  if (slash == std::string::npos) return std::string(kAgentSocketName);
+  return table.substr(0, slash + 1) + std::string(kAgentSocketName);
+}
+
+std::string_view ToString(AgentQpRole role) {
+  switch (role) {
+    case AgentQpRole::kActive: return "active";
+    case AgentQpRole::kStandby: return "standby";
+    case AgentQpRole::kDown: return "down";
+  }
+  return "down";
+}
+
+AgentClient::AgentClient(const AgentClientOptions& options)
+    : options_(options),
+      name_(options.name.empty() || !IsFieldValue(options.name)
+                ? ProgramName()
+                : options.name),
+      last_error_(Status::Unavailable("no agent socket given yet")) {}
+
+AgentClient::~AgentClient() { Disconnect(); }
+
+void AgentClient::Disconnect() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  input_.clear();
+}
+
+void AgentClient::Maintain() {
+  const Clock::time_point now = Clock::now();
+  if (now < next_maintain_) return;
+  next_maintain_ = now + kMaintainInterval;
+  if (fd_ >= 0) {
+    // The agent speaks only when asked: a readable socket between
+    // requests means it closed the connection (or broke the protocol).
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, 0) > 0) {
+      (void)Fail(Status::Unavailable("agent " + path_ +
+                                     ": the agent closed the connection"));
+    }
+    return;
+  }
+  if (!registrations_.empty()) {
+    (void)EnsureConnected(now + options_.timeout, std::nullopt);
+  }
+}
+
+Status AgentClient::Fail(Status status) {
+  Disconnect();
+  // The first failure after a success waits retry_interval; each failed
+  // reconnection doubles the wait, up to max_retry_interval.
+  backoff_ = backoff_.count() == 0
+                 ? options_.retry_interval
+                 : std::min(backoff_ * 2, options_.max_retry_interval);
+  next_attempt_ = Clock::now() + backoff_;
+  last_error_ = status;
+  return status;
+}
+
+Status AgentClient::Connect(const std::string& path,
+                            std::chrono::milliseconds timeout) {
+  Disconnect();
+  path_ = path;
+  options_.timeout = timeout;
+  return Open(Clock::now() + timeout, std::nullopt);
+}
+
+Status AgentClient::EnsureConnected(Clock::time_point deadline,
+                                    std::optional<Key> skip_qpn) {
+  if (fd_ >= 0) return Status::OK();
+  if (path_.empty() || Clock::now() < next_attempt_) {
+    return Status::Unavailable("agent: not connected (" +
+                               last_error_.message() + ")");
+  }
+  return Open(deadline, skip_qpn);
+}
+
+Status AgentClient::Open(Clock::time_point deadline,
+                         std::optional<Key> skip_qpn) {
+  const std::string where = "agent " + path_;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path_.empty() || path_.size() >= sizeof addr.sun_path) {
+    return Fail(Status::InvalidArgument(
+        where + ": not a usable socket path (empty or longer than " +
+        std::to_string(sizeof addr.sun_path - 1) + " bytes)"));
+  }
+  std::memcpy(addr.sun_path, path_.data(), path_.size());
+  fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) return Fail(Status::FromErrno(where + ": socket", errno));
+  // Non-blocking: a hung agent with a full backlog gives EAGAIN instead of
+  // blocking here.
+  if (connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) !=
+      0) {
+    const int err = errno;
+    Status s = Status::FromErrno(where, err);
+    if (err == ECONNREFUSED) {
+      s = s.WithHint("(is ovs-rdma-bond-agent running?)");
+    }
+    return Fail(s);
+  }
+  std::string reply;
+  Status s = Request("HELLO version=" + std::to_string(kAgentProtocolVersion) +
+                         " name=" + name_,
+                     deadline, &reply);
+  if (!s.ok()) return s;  // Failed already.
+  if (Verb(reply) == "ERR") {
+    return Fail(Status::Unavailable(where + ": " + AfterVerb(reply)));
+  }
+  if (Verb(reply) != "OK") {
+    return Fail(Status::Corruption(where + ": unexpected reply to HELLO: \"" +
+                                   reply + "\""));
+  }
+  if (std::optional<std::string_view> v = Field(reply, "version");
+      v && *v != std::to_string(kAgentProtocolVersion)) {
+    return Fail(Status::NotSupported(
+        where + ": the agent speaks protocol version " + std::string(*v) +
+        ", this library " + std::to_string(kAgentProtocolVersion) +
+        ": upgrade ovs-rdma-bond"));
+  }
+  agent_pid_ = 0;
+  if (std::optional<std::string_view> pid = Field(reply, "agent")) {
+    if (std::optional<uint64_t> n = ParseNumber(*pid, 0x7fffffff)) {
+      agent_pid_ = static_cast<pid_t>(*n);
+    }
+  }
+  backoff_ = std::chrono::milliseconds(0);
+  last_error_ = Status::OK();
+  // The agent forgot our QPs with the old connection: tell it again.
+  for (auto it = registrations_.begin(); it != registrations_.end();) {
+    if (skip_qpn && it->first == *skip_qpn) {
+      ++it;
+      continue;
+    }
+    Result<std::string> line = FormatQp(it->second);
+    if (line.ok()) {
+      s = Request(*line, deadline, &reply);
+      if (!s.ok()) return s;
+    }
+    if (!line.ok() || Verb(reply) == "ERR") {
+      it = registrations_.erase(it);   // The agent refuses it: forget it.
+    } else if (Verb(reply) != "OK") {
+      return Fail(Status::Corruption(where + ": unexpected reply to QP: \"" +
+                                     reply + "\""));
+    } else {
+      ++it;
+    }
+  }
+  return Status::OK();
+}
+
+Status AgentClient::SendLine(const std::string& line,
+                             Clock::time_point deadline) {
+  std::string data = line + "\n";
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n =
+        send(fd_, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      return Fail(Status::FromErrno("agent " + path_ + ": send", errno));
+    }
+    pollfd p{fd_, POLLOUT, 0};
+    const int wait = MillisLeft(deadline);
+    if (wait == 0 || poll(&p, 1, wait) == 0) {
+      return Fail(Status::Unavailable(
+          "agent " + path_ + ": request not taken within " +
+          std::to_string(options_.timeout.count()) + " ms"));
+    }
+  }
+  return Status::OK();
+}
+
+Status AgentClient::ReadLine(Clock::time_point deadline, std::string* line) {
+  for (;;) {
+    const size_t nl = input_.find('\n');
+    if (nl != std::string::npos) {
+      *line = input_.substr(0, nl);
+      input_.erase(0, nl + 1);
+      return Status::OK();
+    }
+    if (input_.size() >= kAgentMaxLine) {
+      return Fail(Status::Corruption(
+          "agent " + path_ + ": reply line longer than " +
+          std::to_string(kAgentMaxLine) + " bytes"));
+    }
+    char buffer[kReadChunk];
+    const ssize_t n = recv(fd_, buffer, sizeof buffer, 0);
+    if (n > 0) {
+      input_.append(buffer, static_cast<size_t>(n));
+      continue;
+    }
+    if (n == 0) {
+      return Fail(Status::Unavailable("agent " + path_ +
+                                      ": the agent closed the connection"));
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      return Fail(Status::FromErrno("agent " + path_ + ": recv", errno));
+    }
+    pollfd p{fd_, POLLIN, 0};
+    const int wait = MillisLeft(deadline);
+    if (wait == 0 || poll(&p, 1, wait) == 0) {
+      return Fail(Status::Unavailable(
+          "agent " + path_ + ": no answer within " +
+          std::to_string(options_.timeout.count()) + " ms"));
+    }
+  }
+}
+
+Status AgentClient::Request(const std::string& line,
+                            Clock::time_point deadline, std::string* reply) {
+  if (!input_.empty()) {
+    return Fail(Status::Corruption("agent " + path_ +
+                                   ": a reply nobody asked for: \"" +
+                                   input_.substr(0, input_.find('\n')) +
+                                   "\""));
+  }
+  Status s = SendLine(line, deadline);
+  if (!s.ok()) return s;
+  return ReadLine(deadline, reply);
+}
+
+Status AgentClient::RegisterQp(const QpRegistration& reg) {
+  Result<std::string> line = FormatQp(reg);
+  if (!line.ok()) return line.status();
+  QpRegistration kept = reg;
+  kept.repin_ns.reset();   // A replay is not a re-pin.
+  registrations_[{reg.rnic, reg.qpn}] = kept;
+  const Clock::time_point deadline = Clock::now() + options_.timeout;
+  Status s = EnsureConnected(deadline, Key{reg.rnic, reg.qpn});
+  if (!s.ok()) return s;
+  std::string reply;
+  s = Request(*line, deadline, &reply);
+  if (!s.ok()) return s;
+  if (Verb(reply) == "OK") return Status::OK();
+  registrations_.erase({reg.rnic, reg.qpn});   // Not replayed: refused.
+  if (Verb(reply) == "ERR") {
+    return Status::InvalidArgument("agent " + path_ + ": QP " +
+                                   std::to_string(reg.qpn) + ": " +
+                                   AfterVerb(reply));
+  }
+  return Fail(Status::Corruption("agent " + path_ +
+                                 ": unexpected reply to QP: \"" + reply +
+                                 "\""));
+}
+
+Status AgentClient::RemoveQp(uint32_t qpn, const std::string& rnic) {
+  if (registrations_.erase({rnic, qpn}) == 0 && fd_ < 0) {
+    // Never registered here, and a reconnection forgets it anyway.
+    return Status::OK();
+  }
+  const Clock::time_point deadline = Clock::now() + options_.timeout;
+  if (fd_ < 0) {
+    // Reconnecting replays what is left: the agent does not have 'qpn'.
+    return EnsureConnected(deadline, std::nullopt);
+  }
+  std::string reply;
+  std::string line = "DEL qpn=" + std::to_string(qpn);
+  if (!rnic.empty()) line += " rnic=" + rnic;
+  Status s = Request(line, deadline, &reply);
+  if (!s.ok()) return s;
+  if (Verb(reply) == "OK") return Status::OK();
+  if (Verb(reply) == "ERR") {
+    return Status::InvalidArgument("agent " + path_ + ": DEL " +
+                                   std::to_string(qpn) + ": " +
+                                   AfterVerb(reply));
+  }
+  return Fail(Status::Corruption("agent " + path_ +
+                                 ": unexpected reply to DEL: \"" + reply +
+                                 "\""));
+}
+
+Result<std::vector<AgentPath>> AgentClient::Paths(std::string_view bond,
+                                                  const IpAddress& dst) {
+  if (!IsFieldValue(bond)) {
+    return Status::InvalidArgument("agent PATHS: bond \"" + std::string(bond) +
+                                   "\" is empty or has a space or '='");
+  }
+  const Clock::time_point deadline = Clock::now() + options_.timeout;
+  Status s = EnsureConnected(deadline, std::nullopt);
+  if (!s.ok()) return s;
+  s = SendLine("PATHS bond=" + std::string(bond) + " dst=" + ToString(dst),
+               deadline);
+  if (!s.ok()) return s;
+  std::vector<AgentPath> paths;
+  for (;;) {
+    std::string line;
+    s = ReadLine(deadline, &line);
+    if (!s.ok()) return s;
+    const std::string_view verb = Verb(line);
+    if (verb == "END") return paths;
+    if (verb == "ERR" && paths.empty()) {
+      return Status::InvalidArgument("agent " + path_ + ": PATHS: " +
+                                     AfterVerb(line));
+    }
+    std::optional<std::string_view> local = Field(line, "local");
+    std::optional<std::string_view> remote = Field(line, "remote");
+    std::optional<std::string_view> sports = Field(line, "sports");
+    std::optional<std::vector<uint16_t>> ports;
+    if (sports) ports = ParseSports(*sports);
+    if (verb != "PATH" || !local || !remote || !ports ||
+        paths.size() >= kMaxPathLines) {
+      return Fail(Status::Corruption("agent " + path_ +
+                                     ": malformed reply to PATHS: \"" + line +
+                                     "\""));
+    }
+    paths.push_back(AgentPath{std::string(*local), std::string(*remote),
+                              std::move(*ports)});
+  }
+}
+
+}  // namespace rdma_bond

@@ -1,0 +1,135 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+//
+// Connection: what it tells the local ovs-rdma-bond-agent (the QP of each
+// path, kept current) and what it asks it (the source ports the agent
+// validated toward the peer, tried first in balance-tcp).  The agent is
+// optional and may fail at any time: every call here ignores its errors
+// (AgentClient bounds what each one costs).
+
+#include "rdma_bond/connection.h"
+
+#include <algorithm>
+#include <atomic>
+#include <utility>
+
+#include "conn/connection_internal.h"
+#include "rdma_bond/roce.h"
+
+namespace rdma_bond {
+
+using namespace conn_detail;  // NOLINT(build/namespaces)
+
+namespace {
+
+// conn= ids: one per connection of this process.
+std::atomic<uint64_t> next_agent_conn_id{1};
+
+}  // namespace
+
+void Connection::FetchAgentPaths() {
+  agent_paths_.clear();
+  if (options_.agent == nullptr || planner_->policy() != PathPolicy::kHashed) {
+    return;
+  }
+  Result<std::vector<AgentPath>> paths =
+      options_.agent->Paths(planner_->bond_name(), options_.remote);
+  if (paths.ok()) agent_paths_ = std::move(*paths);
+}
+
+std::vector<uint16_t> Connection::AgentHints(const Path& p) const {
+  std::vector<uint16_t> hints;
+  if (agent_paths_.empty() || p.remote >= remote_members_.size()) {
+    return hints;
+  }
+  for (const AgentPath& validated : agent_paths_) {
+    if (validated.local_member != local_members_[p.local] ||
+        validated.remote_member != remote_members_[p.remote]) {
+      continue;
+    }
+    for (uint16_t sport : validated.sports) {
+      // The agent probed with the bond it saw; ours may have moved the
+      // port's bucket since.
+      if (!IsRoceSport(sport) || !planner_->StillMaps(p.local, sport) ||
+          std::find(hints.begin(), hints.end(), sport) != hints.end()) {
+        continue;
+      }
+      hints.push_back(sport);
+    }
+  }
+  return hints;
+}
+
+AgentQpRole Connection::AgentRole(const Path& p) const {
+  if (p.state == PathState::kDown || p.state == PathState::kIdle) {
+    return AgentQpRole::kDown;
+  }
+  return Carries(p) ? AgentQpRole::kActive : AgentQpRole::kStandby;
+}
+
+void Connection::SyncAgent(std::optional<uint64_t> repin_ns) {
+  // Without a bond there is nothing the agent could check a QP against;
+  // while closing, the QPs are being removed.
+  if (options_.agent == nullptr || planner_->bond_name().empty() ||
+      closing_) {
+    return;
+  }
+  if (agent_conn_id_ == 0) agent_conn_id_ = next_agent_conn_id++;
+  for (auto& p : paths_) {
+    if (p->state != PathState::kIdle) SyncAgentPath(*p, repin_ns);
+  }
+  // A restarted agent gets our registrations again (rate-limited inside).
+  options_.agent->Maintain();
+}
+
+void Connection::SyncAgentPath(Path& p, std::optional<uint64_t> repin_ns) {
+  AgentClient& agent = *options_.agent;
+  if (!p.qp) {
+    // No QP (a new one could not be created): nothing to register.
+    if (p.agent_registered) {
+      (void)agent.RemoveQp(p.agent_qpn, p.rnic->name());
+    }
+    p.agent_registered = false;
+    return;
+  }
+  const AgentQpRole role = AgentRole(p);
+  if (p.agent_registered && p.agent_qpn == p.qpn &&
+      p.agent_sport == p.sport && p.agent_role == role) {
+    return;
+  }
+  if (p.agent_registered && p.agent_qpn != p.qpn) {
+    // The path's old QP is gone.
+    (void)agent.RemoveQp(p.agent_qpn, p.rnic->name());
+  }
+  QpRegistration reg;
+  reg.qpn = p.qpn;
+  reg.bond = planner_->bond_name();
+  reg.member = local_members_[p.local];
+  reg.src = options_.local;
+  reg.dst = options_.remote;
+  reg.sport = p.sport;
+  reg.role = role;
+  reg.rnic = p.rnic->name();
+  reg.conn = agent_conn_id_;
+  reg.path = std::make_pair(p.local, p.remote);
+  reg.repin_ns = repin_ns;
+  // Marked registered whatever the outcome: the client keeps the
+  // registration and sends it when it reaches the agent again, and a
+  // refused one must not be retried on every Progress().
+  (void)agent.RegisterQp(reg);
+  p.agent_registered = true;
+  p.agent_qpn = p.qpn;
+  p.agent_sport = p.sport;
+  p.agent_role = role;
+}
+
+void Connection::UnregisterFromAgent() {
+  if (options_.agent == nullptr) return;
+  for (auto& p : paths_) {
+    if (!p->agent_registered) continue;
+    (void)options_.agent->RemoveQp(p->agent_qpn, p->rnic->name());
+    p->agent_registered = false;
+  }
+}
+
+}  // namespace rdma_bond

@@ -1,0 +1,476 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+//
+// Connections with an agent (ConnectionOptions::agent): what they register
+// with FakeAgent, how they follow changes, how they use the agent's
+// validated ports, and that an absent or failing agent changes nothing.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "testing/connection_test_util.h"
+#include "testing/fake_agent.h"
+#include "rdma_bond/agent_client.h"
+#include "rdma_bond/connection.h"
+#include "rdma_bond/predictor.h"
+#include "rdma_bond/table_reader.h"
+
+namespace rdma_bond {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::AbBond;
+using testing::Disable;
+using testing::ExpectPinnedAndDelivered;
+using testing::FakeAgent;
+using testing::FakeFabric;
+using testing::FakeFrame;
+using testing::Harness;
+using testing::HashedSwitch;
+using testing::kImpl;
+using testing::kIp;
+using testing::SwitchMember;
+using testing::TcpBond;
+using testing::Verdict;
+
+using Registry = std::map<uint32_t, std::map<std::string, std::string>>;
+
+AgentClientOptions TestOptions() { return testing::TestClientOptions("conn-test"); }
+
+// The role the agent must have for a path, by the connection's rules.
+std::string ExpectedRole(const PathStats& p) {
+  if (p.state == "down" || p.state == "failed") return "down";
+  return p.carries ? "active" : "standby";
+}
+
+// The agent holds exactly the connection's current QPs, each with its
+// member, source port, role and path.
+void ExpectRegistered(const FakeAgent& agent, const Connection& conn,
+                      int side) {
+  const Registry registry = agent.registry();
+  const ConnectionStats st = conn.stats();
+  ASSERT_EQ(registry.size(), st.paths.size());
+  std::set<std::string> conns;
+  for (const PathStats& p : st.paths) {
+    SCOPED_TRACE("side " + std::to_string(side) + " path " + p.local_member +
+                 "->" + p.remote_member);
+    ASSERT_TRUE(registry.count(p.qpn)) << "QP " << p.qpn << " not registered";
+    const auto& f = registry.at(p.qpn);
+    EXPECT_EQ(f.at("bond"), "bond0");
+    EXPECT_EQ(f.at("member"), p.local_member);
+    EXPECT_EQ(f.at("src"), kIp[side]);
+    EXPECT_EQ(f.at("dst"), kIp[1 - side]);
+    EXPECT_EQ(f.at("sport"), std::to_string(p.sport));
+    EXPECT_EQ(f.at("role"), ExpectedRole(p)) << "state " << p.state;
+    EXPECT_EQ(f.at("rnic"), p.rnic);
+    EXPECT_EQ(f.at("path"), std::to_string(p.local_index) + "," +
+                                std::to_string(p.remote_index));
+    ASSERT_TRUE(f.count("conn"));
+    conns.insert(f.at("conn"));
+  }
+  EXPECT_EQ(conns.size(), 1u) << "one conn= id per connection";
+}
+
+// The QP lines sent after the first 'from' requests.
+std::vector<std::map<std::string, std::string>> QpLinesSince(
+    const FakeAgent& agent, size_t from) {
+  std::vector<std::map<std::string, std::string>> out;
+  const std::vector<std::string> lines = agent.requests();
+  for (size_t k = from; k < lines.size(); k++) {
+    auto f = FakeAgent::Fields(lines[k]);
+    if (f[""] == "QP") out.push_back(f);
+  }
+  return out;
+}
+
+TEST(ConnectionAgentTest, RegistersEveryQpWithThePortAndRoleItReallyHas) {
+  FakeAgent agent;
+  AgentClient client(TestOptions());
+  ASSERT_TRUE(client.Connect(agent.socket_path()).ok());
+  // Ports change by reconnecting: REPICKs give paths new QPs.
+  FakeFabric::Options fo;
+  fo.sport_change_supported = false;
+  Harness h(fo);
+  std::mutex mu;
+  std::map<size_t, std::set<uint16_t>> sent_sports;  // Side 0, by member.
+  h.fabric.SetRule([&](const FakeFrame& f) {
+    if (f.side == 0 && !f.ack) {
+      std::lock_guard<std::mutex> lock(mu);
+      sent_sports[f.member].insert(f.sport);
+    }
+    return SwitchMember(f.side, f.sport) == f.dest_member
+               ? Verdict::kDeliver
+               : Verdict::kOtherMember;
+  });
+  h.agent[0] = &client;
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  h.Transfer(200);
+  h.ExpectExactlyOnceInOrder(200);
+
+  agent.Settle();
+  const std::vector<std::string> lines = agent.requests();
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines[0], "HELLO version=1 name=conn-test");
+  EXPECT_EQ(agent.requests("PATHS"),
+            std::vector<std::string>{"PATHS bond=bond0 dst=10.0.0.2"});
+  ExpectRegistered(agent, *h.s[0].conn, 0);
+  // The registered ports are the ones the frames carried.
+  uint64_t resets = 0;
+  for (const PathStats& p : h.s[0].conn->stats().paths) {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_TRUE(sent_sports[p.local_index].count(p.sport))
+        << "sport " << p.sport << " never left " << p.local_member;
+    resets += p.resets;
+  }
+  // Every QP replaced by a reset was removed, and only those.
+  ASSERT_GT(resets, 0u) << "the test needs REPICKs that reconnect";
+  std::set<std::string> registered, removed, current;
+  for (const std::string& line : lines) {
+    auto f = FakeAgent::Fields(line);
+    if (f[""] == "QP") registered.insert(f["qpn"]);
+    if (f[""] == "DEL") removed.insert(f["qpn"]);
+  }
+  for (const PathStats& p : h.s[0].conn->stats().paths) {
+    current.insert(std::to_string(p.qpn));
+  }
+  std::set<std::string> replaced;
+  for (const std::string& qpn : registered) {
+    if (!current.count(qpn)) replaced.insert(qpn);
+  }
+  EXPECT_FALSE(replaced.empty());
+  EXPECT_EQ(removed, replaced);
+}
+
+TEST(ConnectionAgentTest, ActiveBackupRegistersOnlyTheActivePathActive) {
+  FakeAgent agents[2];
+  AgentClient clients[2] = {AgentClient(TestOptions()),
+                            AgentClient(TestOptions())};
+  Harness h;
+  size_t active[2] = {0, 0};
+  h.fabric.SetRule([&active](const FakeFrame& f) {
+    return f.dest_member == active[1 - f.side] ? Verdict::kDeliver
+                                               : Verdict::kDrop;
+  });
+  for (int side = 0; side < 2; side++) {
+    ASSERT_TRUE(clients[side].Connect(agents[side].socket_path()).ok());
+    h.agent[side] = &clients[side];
+  }
+  const Bond bonds[2] = {AbBond(0), AbBond(0)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  for (int side = 0; side < 2; side++) {
+    ExpectRegistered(agents[side], *h.s[side].conn, side);
+    std::vector<std::string> active_paths;
+    for (const auto& [qpn, f] : agents[side].registry()) {
+      if (f.at("role") == "active") active_paths.push_back(f.at("path"));
+    }
+    EXPECT_EQ(active_paths, std::vector<std::string>{"0,0"})
+        << "side " << side;
+    // Nothing is a re-pin yet.
+    for (const auto& f : QpLinesSince(agents[side], 0)) {
+      EXPECT_EQ(f.count("repin_ns"), 0u);
+    }
+  }
+
+  size_t mark[2] = {0, 0};
+  constexpr uint64_t kPublishedAgo = 2000000;
+  // What side 0 told its agent during the update, by path.
+  std::map<std::string, std::map<std::string, std::string>> by_path;
+  bool updated = false;   // at() may see an index again.
+  h.Transfer(600, [&](uint64_t i) {
+    if (i != 100 || updated) return;
+    updated = true;
+    // Side 0 loses p1; OVS fails over to p2 and published it 2 ms ago.
+    mark[0] = agents[0].requests().size();
+    mark[1] = agents[1].requests().size();
+    h.fabric.SetLinkDown(0, 0, true);
+    active[0] = 1;
+    Bond failed = Disable(bonds[0], 0);
+    failed.change_ns = MonotonicNowNs() - kPublishedAgo;
+    ASSERT_TRUE(h.s[0].conn->UpdateBond(failed, kImpl).ok());
+    // Registration is synchronous: the agent has the lines already.
+    for (const auto& f : QpLinesSince(agents[0], mark[0])) {
+      by_path.emplace(f.at("path"), f);
+    }
+  });
+  h.ExpectExactlyOnceInOrder(600);
+  ASSERT_TRUE(by_path.count("1,0"));
+  EXPECT_EQ(by_path["1,0"]["role"], "active");
+  ASSERT_TRUE(by_path["1,0"].count("repin_ns"));
+  EXPECT_GE(std::stoull(by_path["1,0"]["repin_ns"]), kPublishedAgo);
+  ASSERT_TRUE(by_path.count("0,0"));
+  EXPECT_NE(by_path["0,0"]["role"], "active");
+  EXPECT_TRUE(by_path["0,0"].count("repin_ns"));
+
+  for (int side = 0; side < 2; side++) {
+    ExpectRegistered(agents[side], *h.s[side].conn, side);
+    std::vector<std::string> active_paths;
+    for (const auto& [qpn, f] : agents[side].registry()) {
+      if (f.at("role") == "active") active_paths.push_back(f.at("path"));
+    }
+    // Local member index first: side 1 sees the peer's p2 as remote 1.
+    EXPECT_EQ(active_paths,
+              std::vector<std::string>{side == 0 ? "1,0" : "0,1"})
+        << "side " << side;
+  }
+  // The peer followed side 0's change (ACTIVE): its re-registration is
+  // not a re-pin of its own table.
+  bool peer_moved = false;
+  for (const auto& f : QpLinesSince(agents[1], mark[1])) {
+    EXPECT_EQ(f.count("repin_ns"), 0u);
+    peer_moved = peer_moved || (f.at("path") == "0,1" &&
+                                f.at("role") == "active");
+  }
+  EXPECT_TRUE(peer_moved);
+}
+
+// Source ports from 'side' that the switch takes to the peer's member j:
+// 'good' maps to local member i in the side's bond, 'bad' to the other.
+struct Hint {
+  uint16_t good = 0, bad = 0;
+};
+
+Hint FindHint(const Bond& bond, int side, size_t i, size_t j) {
+  Predictor predictor = *Predictor::Create(bond, kImpl);
+  Hint hint;
+  int goods = 0;
+  for (uint32_t sport = kRoceSportMin; sport <= 0xffff; sport++) {
+    const auto port = static_cast<uint16_t>(sport);
+    if (SwitchMember(side, port) != j) continue;
+    Prediction where = predictor.Predict(FlowKey(*MakeUdpTuple(
+        *ParseIpAddress(kIp[side]), *ParseIpAddress(kIp[1 - side]), port)));
+    if (!where.has_member()) continue;
+    // Not the first ports of the range: the planner's own choice is
+    // unlikely to be the same by chance.
+    if (where.member == i && ++goods == 5) hint.good = port;
+    if (where.member != i && hint.bad == 0) hint.bad = port;
+    if (hint.good && hint.bad) break;
+  }
+  return hint;
+}
+
+TEST(ConnectionAgentTest, BalanceTcpProbesTheAgentsValidatedPortsFirst) {
+  FakeAgent agents[2];
+  AgentClient clients[2] = {AgentClient(TestOptions()),
+                            AgentClient(TestOptions())};
+  // Time enough that no REPICK can come from a slow thread (and a probe
+  // outlives it: a path whose probe fails keeps its port).
+  FakeFabric::Options fo;
+  fo.retry_timeout = milliseconds(400);
+  Harness h(fo);
+  HashedSwitch(h.fabric);
+  h.base.probe_timeout = milliseconds(150);
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  Hint hints[2][2][2];
+  for (int side = 0; side < 2; side++) {
+    std::vector<std::string> lines;
+    for (size_t i = 0; i < 2; i++) {
+      for (size_t j = 0; j < 2; j++) {
+        Hint& hint = hints[side][i][j];
+        hint = FindHint(bonds[side], side, i, j);
+        ASSERT_NE(hint.good, 0);
+        ASSERT_NE(hint.bad, 0);
+        // The bad one first: the switch would deliver it too, but OVS
+        // sends it out of the other member, so it must be skipped.
+        lines.push_back("PATH local=p" + std::to_string(i + 1) +
+                        " remote=p" + std::to_string(j + 1) + " sports=" +
+                        std::to_string(hint.bad) + "," +
+                        std::to_string(hint.good));
+      }
+    }
+    agents[side].SetPaths(kIp[1 - side], lines);
+    ASSERT_TRUE(clients[side].Connect(agents[side].socket_path()).ok());
+    h.agent[side] = &clients[side];
+  }
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  for (int side = 0; side < 2; side++) {
+    for (const PathStats& p : h.s[side].conn->stats().paths) {
+      SCOPED_TRACE("side " + std::to_string(side) + " path " +
+                   p.local_member + "->" + p.remote_member);
+      EXPECT_EQ(p.sport, hints[side][p.local_index][p.remote_index].good);
+      EXPECT_TRUE(p.agent_hint);
+      EXPECT_EQ(p.repicks, 0u);
+      EXPECT_EQ(p.probe_attempts, 1u);
+    }
+    ExpectRegistered(agents[side], *h.s[side].conn, side);
+  }
+  EXPECT_EQ(h.fabric.misdelivered(), 0u);
+  ExpectPinnedAndDelivered(h, bonds);
+
+  // A rebalance moves the bucket of p1->p1's port to p2: the agent is
+  // asked again, its port for p1->p1 no longer maps and is skipped.
+  const uint16_t old = hints[0][0][0].good;
+  bool updated = false;   // at() may see an index again.
+  h.Transfer(600, [&](uint64_t n) {
+    if (n != 300 || updated) return;
+    updated = true;
+    Predictor before = *Predictor::Create(bonds[0], kImpl);
+    Bond moved = bonds[0];
+    moved.generation++;
+    moved.change_ns = MonotonicNowNs();
+    moved.buckets[before.Predict(FlowKey(*MakeUdpTuple(
+                                     *ParseIpAddress(kIp[0]),
+                                     *ParseIpAddress(kIp[1]), old)))
+                      .bucket] = 1;
+    const size_t mark = agents[0].requests().size();
+    ASSERT_TRUE(h.s[0].conn->UpdateBond(moved, kImpl).ok());
+    EXPECT_EQ(agents[0].requests("PATHS").size(), 2u);
+    for (const PathStats& p : h.s[0].conn->stats().paths) {
+      if (p.local_index != 0 || p.remote_index != 0) continue;
+      EXPECT_NE(p.sport, old);
+      EXPECT_FALSE(p.agent_hint);
+      EXPECT_EQ(p.repins, 1u);
+      bool reported = false;
+      for (const auto& f : QpLinesSince(agents[0], mark)) {
+        reported = reported || (f.at("path") == "0,0" &&
+                                f.at("sport") == std::to_string(p.sport) &&
+                                f.count("repin_ns") > 0);
+      }
+      EXPECT_TRUE(reported) << "re-pin of p1->p1 not registered with repin_ns";
+    }
+  });
+  h.ExpectExactlyOnceInOrder(600);
+}
+
+TEST(ConnectionAgentTest, CloseAndDestructionRemoveEveryQp) {
+  FakeAgent agents[2];
+  AgentClient clients[2] = {AgentClient(TestOptions()),
+                            AgentClient(TestOptions())};
+  Harness h;
+  for (int side = 0; side < 2; side++) {
+    ASSERT_TRUE(clients[side].Connect(agents[side].socket_path()).ok());
+    h.agent[side] = &clients[side];
+  }
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  std::set<std::string> qpns[2];
+  for (int side = 0; side < 2; side++) {
+    ExpectRegistered(agents[side], *h.s[side].conn, side);
+    for (const auto& [qpn, f] : agents[side].registry()) {
+      qpns[side].insert(std::to_string(qpn));
+    }
+    ASSERT_EQ(qpns[side].size(), 4u);
+  }
+  // Side 1 goes away without Close(); side 0 closes.
+  h.s[1].conn.reset();
+  (void)h.s[0].conn->Close(milliseconds(1000));
+  for (int side = 0; side < 2; side++) {
+    SCOPED_TRACE("side " + std::to_string(side));
+    agents[side].Settle();
+    EXPECT_TRUE(agents[side].registry().empty());
+    std::set<std::string> removed;
+    for (const std::string& line : agents[side].requests("DEL")) {
+      removed.insert(FakeAgent::Fields(line).at("qpn"));
+    }
+    EXPECT_EQ(removed, qpns[side]);
+    // Removed by DEL, not by a closed registry connection.
+    EXPECT_TRUE(clients[side].connected());
+  }
+  // Nothing more when the closed connection is destroyed.
+  h.s[0].conn.reset();
+  agents[0].Settle();
+  EXPECT_EQ(agents[0].requests("DEL").size(), 4u);
+}
+
+// The connection with an agent in 'mode' (nullptr: none at all): it comes
+// up on every path and loses nothing; returns the requests the agent saw.
+std::vector<std::string> RunWithAgent(FakeAgent* agent) {
+  AgentClient client(TestOptions());
+  (void)client.Connect(agent ? agent->socket_path()
+                             : "/nonexistent-dir/rdma-bond-agent.sock");
+  Harness h;
+  HashedSwitch(h.fabric);
+  h.agent[0] = &client;
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  EXPECT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  // Midway, side 0's p2 is disabled: re-pins and registrations.
+  bool updated = false;   // at() may see an index again.
+  h.Transfer(600, [&](uint64_t n) {
+    if (n == 300 && !updated) {
+      updated = true;
+      EXPECT_TRUE(h.s[0].conn->UpdateBond(Disable(bonds[0], 1), kImpl).ok());
+    }
+  });
+  h.ExpectExactlyOnceInOrder(600);
+  std::thread t([&] { (void)h.s[1].conn->Close(milliseconds(2000)); });
+  EXPECT_TRUE(h.s[0].conn->Close(milliseconds(2000)).ok());
+  t.join();
+  if (agent == nullptr) return {};
+  agent->Settle();
+  return agent->requests();
+}
+
+TEST(ConnectionAgentTest, AbsentAgentChangesNothing) {
+  EXPECT_TRUE(RunWithAgent(nullptr).empty());
+}
+
+TEST(ConnectionAgentTest, RefusingAgentIsAskedOnce) {
+  FakeAgent agent(FakeAgent::Mode::kRefuse);
+  EXPECT_EQ(RunWithAgent(&agent),
+            std::vector<std::string>{"HELLO version=1 name=conn-test"});
+}
+
+TEST(ConnectionAgentTest, SilentAgentCostsOneTimeout) {
+  FakeAgent agent(FakeAgent::Mode::kSilent);
+  EXPECT_EQ(RunWithAgent(&agent),
+            std::vector<std::string>{"HELLO version=1 name=conn-test"});
+}
+
+TEST(ConnectionAgentTest, AgentSilentAfterHelloCostsOneTimeout) {
+  FakeAgent agent(FakeAgent::Mode::kSilentAfterHello);
+  // The PATHS request of Establish() times out; after it, nothing is sent
+  // (re-pins, registrations, DELs) until the retry interval.
+  EXPECT_EQ(RunWithAgent(&agent),
+            (std::vector<std::string>{"HELLO version=1 name=conn-test",
+                                      "PATHS bond=bond0 dst=10.0.0.2"}));
+}
+
+TEST(ConnectionAgentTest, AgentHangingMidRunCostsOneTimeout) {
+  FakeAgent agent;
+  AgentClient client(TestOptions());
+  ASSERT_TRUE(client.Connect(agent.socket_path()).ok());
+  Harness h;
+  size_t active[2] = {0, 0};
+  h.fabric.SetRule([&active](const FakeFrame& f) {
+    return f.dest_member == active[1 - f.side] ? Verdict::kDeliver
+                                               : Verdict::kDrop;
+  });
+  h.agent[0] = &client;
+  const Bond bonds[2] = {AbBond(0), AbBond(0)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ExpectRegistered(agent, *h.s[0].conn, 0);
+  agent.SetMode(FakeAgent::Mode::kSilent);
+  const size_t mark = agent.requests().size();
+  bool updated = false;   // at() may see an index again.
+  h.Transfer(600, [&](uint64_t n) {
+    if (n != 100 || updated) return;
+    updated = true;
+    Bond switched = bonds[0];
+    switched.active_member = 1;
+    switched.generation++;
+    active[0] = 1;
+    // Two paths change role: the first registration times out, the
+    // second is not even sent.
+    ASSERT_TRUE(h.s[0].conn->UpdateBond(switched, kImpl).ok());
+    EXPECT_FALSE(client.connected());
+  });
+  h.ExpectExactlyOnceInOrder(600);
+  h.s[0].conn.reset();
+  agent.Settle();
+  EXPECT_EQ(agent.requests().size(), mark + 1);
+}
+
+}  // namespace
+}  // namespace rdma_bond

@@ -1,0 +1,442 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+//
+// Connection: the side channel and the life of each path (creation,
+// connection, probing, source ports, failure, reset, recovery).
+
+#include "rdma_bond/connection.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+#include "conn/connection_internal.h"
+
+namespace rdma_bond {
+
+using namespace conn_detail;  // NOLINT(build/namespaces)
+
+// ---------------------------------------------------------------------------
+// Side channel.
+
+Status Connection::SendSide(SideMessageType type,
+                            const std::vector<uint8_t>& body) {
+  if (side_closed_) return Status::OK();
+  Status s = side_->Send(type, body);
+  if (!s.ok() && !bye_received_ && failed_.ok() && established_) {
+    failed_ = s.WithPrefix("rdma-bond connection lost");
+  }
+  return s;
+}
+
+Connection::Path* Connection::FindPath(const PathId& id) {
+  const size_t local = id.receiver_member, remote = id.sender_member;
+  if (local >= rnics_.size() || remote >= remote_members_.size()) {
+    return nullptr;
+  }
+  return paths_[local * remote_members_.size() + remote].get();
+}
+
+Status Connection::PollSide() {
+  if (side_closed_) return Status::OK();
+  Result<std::vector<SideMessage>> got = side_->Poll();
+  if (!got.ok()) {
+    side_closed_ = true;
+    if (bye_received_) return Status::OK();
+    return got.status().WithPrefix(
+        "rdma-bond connection lost (no BYE from the peer)");
+  }
+  for (const SideMessage& m : *got) {
+    Status s = HandleSide(m);
+    if (!s.ok()) return s.WithPrefix("rdma-bond connection");
+  }
+  return Status::OK();
+}
+
+Status Connection::HandleSide(const SideMessage& m) {
+  switch (m.type) {
+    case SideMessageType::kHello:
+    case SideMessageType::kEndpoints:
+      return Status::Corruption("side channel: unexpected " +
+                                std::string(ToString(m.type)) +
+                                " after setup");
+    case SideMessageType::kActive: {
+      Result<ActiveMessage> a = DecodeActive(m.body);
+      if (!a.ok()) return a.status();
+      *peer_view_ = a->bond;
+      for (auto& p : paths_) Reconcile(*p);
+      return Status::OK();
+    }
+    case SideMessageType::kRepick: {
+      Result<RepickMessage> r = DecodeRepick(m.body);
+      if (!r.ok()) return r.status();
+      Path* p = FindPath(r->path);
+      if (!p) return Status::Corruption("side channel: REPICK of no path");
+      // A request about an older QP pair, or a path that came up since
+      // (our probe was acknowledged, so our port works): ignored.
+      if (r->incarnation == p->incarnation &&
+          p->state == PathState::kProbing) {
+        MovePort(*p, "the peer did not receive our probe");
+      }
+      return Status::OK();
+    }
+    case SideMessageType::kPathReset: {
+      Result<PathResetMessage> r = DecodePathReset(m.body);
+      if (!r.ok()) return r.status();
+      Path* p = FindPath(r->path);
+      if (!p) return Status::Corruption("side channel: PATH_RESET of no path");
+      if (r->incarnation <= p->incarnation) return Status::OK();  // Stale.
+      if (p->state == PathState::kResetting && initiator_) {
+        return Status::OK();  // Both reset: ours wins, the peer acks it.
+      }
+      if (p->state != PathState::kResetting) {
+        FailPath(*p, "the peer reset the path");
+        Status s = CreatePathQp(*p);
+        if (!s.ok()) {
+          p->stats.last_error = "new QP: " + s.message();
+          p->retry_at = Clock::now() + options_.failed_retry;
+          return Status::OK();
+        }
+        p->stats.resets++;
+      }
+      p->incarnation = r->incarnation;
+      ConnectPath(*p, r->qp);
+      PathResetMessage ack;
+      ack.path = PathId{static_cast<uint8_t>(p->local),
+                        static_cast<uint8_t>(p->remote)};
+      ack.incarnation = p->incarnation;
+      ack.qp = p->qp->local();
+      return SendSide(SideMessageType::kPathResetAck, EncodePathReset(ack));
+    }
+    case SideMessageType::kPathResetAck: {
+      Result<PathResetMessage> r = DecodePathReset(m.body);
+      if (!r.ok()) return r.status();
+      Path* p = FindPath(r->path);
+      if (!p) {
+        return Status::Corruption("side channel: PATH_RESET_ACK of no path");
+      }
+      if (p->state == PathState::kResetting &&
+          r->incarnation == p->incarnation + 1) {
+        p->incarnation = r->incarnation;
+        ConnectPath(*p, r->qp);
+      }
+      return Status::OK();
+    }
+    case SideMessageType::kBye:
+      bye_received_ = true;
+      return Status::OK();
+  }
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------------------
+// Paths.
+
+bool Connection::Carries(const Path& p) const {
+  return planner_->member(p.local).carries && peer_view_->Carries(p.remote);
+}
+
+bool Connection::Usable(const Path& p) const {
+  return planner_->member(p.local).usable && p.remote < 32 &&
+         (peer_view_->usable_mask & (1u << p.remote));
+}
+
+bool Connection::HasCarryingPath() const {
+  for (const auto& p : paths_) {
+    if (p->state == PathState::kUp && Carries(*p)) return true;
+  }
+  return false;
+}
+
+bool Connection::RefreshCandidates(Path& p) {
+  const uint64_t key =
+      options_.spread_key ^
+      MixSpreadKey((static_cast<uint64_t>(p.round) << 32) |
+                   (initiator_ ? 1ull << 16 : 0) | (p.local << 8) | p.remote);
+  if (options_.fixed_source_port) {
+    p.candidates = {static_cast<uint16_t>(kRoceSportMin |
+                                          (key & kFlowLabelLowMask))};
+    p.agent_hints = 0;
+    p.candidate = 0;
+    p.sport = p.candidates[0];
+    return true;
+  }
+  Result<std::vector<uint16_t>> ports =
+      planner_->Candidates(p.local, key, options_.max_probe_attempts);
+  if (ports.ok() && !ports->empty()) {
+    // The ports the agent validated come first, then our own.
+    p.candidates = AgentHints(p);
+    p.agent_hints = p.candidates.size();
+    for (uint16_t port : *ports) {
+      if (std::find(p.candidates.begin(),
+                    p.candidates.begin() + p.agent_hints,
+                    port) == p.candidates.begin() + p.agent_hints) {
+        p.candidates.push_back(port);
+      }
+    }
+  } else {
+    // Unusable member: any port, so that the QP can still be connected.
+    p.candidates = {static_cast<uint16_t>(kRoceSportMin |
+                                          (key & kFlowLabelLowMask))};
+    p.agent_hints = 0;
+  }
+  p.candidate = 0;
+  p.sport = p.candidates[0];
+  return ports.ok();
+}
+
+Status Connection::CreatePathQp(Path& p) {
+  if (p.qp) {
+    // Receives that completed on the old QP were acknowledged to the peer,
+    // which will not send them again: take them before the QP and its
+    // completions go.
+    PollRnic(p.local);
+  }
+  p.qp.reset();
+  Result<std::unique_ptr<QueuePair>> qp = p.rnic->CreateQp(options_.qp);
+  if (!qp.ok()) return qp.status();
+  p.qp = std::move(*qp);
+  p.qpn = p.qp->local().qpn;
+  p.epoch = (p.epoch + 1) & kEpochMask;
+  p.wrs_inflight = 0;
+  return Status::OK();
+}
+
+void Connection::RecordPinning(Path& p) {
+  std::vector<QpPinning>& list = p.stats.pinnings;
+  const QpPinning now{p.qpn, p.sport};
+  if (!list.empty() && list.back() == now) return;
+  if (list.size() == PathStats::kMaxPinnings) list.erase(list.begin());
+  list.push_back(now);
+}
+
+void Connection::FailPath(Path& p, const std::string& reason) {
+  if (p.state == PathState::kDown || p.state == PathState::kIdle) return;
+  p.stats.last_error = reason;
+  p.stats.failures++;
+  stats_.path_failures++;
+  // Stop the QP now: its work is flushed instead of retransmitted, and
+  // nothing more leaves from its member.
+  if (p.qp && p.qp->state() != QpState::kError) p.qp->SetError();
+  p.epoch = (p.epoch + 1) & kEpochMask;
+  p.wrs_inflight = 0;
+  for (auto& [seq, item] : items_) {
+    if (item.path != static_cast<int>(p.index)) continue;
+    item.path = -1;
+    unsent_.insert(seq);
+    p.stats.resent_from++;
+    stats_.resent++;
+  }
+  p.state = PathState::kDown;
+  p.peer_probe_seen = false;
+  p.retry_at = Clock::now();
+}
+
+void Connection::StartReset(Path& p) {
+  if (side_closed_ || bye_received_) return;
+  Status s = CreatePathQp(p);
+  if (!s.ok()) {
+    p.stats.last_error = "new QP: " + s.message();
+    p.retry_at = Clock::now() + options_.failed_retry;
+    return;
+  }
+  p.state = PathState::kResetting;
+  p.reset_deadline = Clock::now() + options_.failed_retry;
+  p.stats.resets++;
+  PathResetMessage m;
+  m.path =
+      PathId{static_cast<uint8_t>(p.local), static_cast<uint8_t>(p.remote)};
+  m.incarnation = p.incarnation + 1;
+  m.qp = p.qp->local();
+  (void)SendSide(SideMessageType::kPathReset, EncodePathReset(m));
+}
+
+void Connection::ConnectPath(Path& p, const QpEndpoint& remote) {
+  // Completions of this RNIC's old QPs first: a receive that completed
+  // there must be handled before its buffer is posted again.
+  PollRnic(p.local);
+  Status s = p.qp->Connect(remote, p.sport);
+  p.state = PathState::kReady;
+  if (!s.ok()) {
+    FailPath(p, "connect: " + s.message());
+    return;
+  }
+  RecordPinning(p);
+  p.peer_probe_seen = false;
+  for (size_t k = 0; k < p.recv_count; k++) {
+    s = p.qp->PostRecv(
+        MakeWrId(WrKind::kRecv, p.index, p.epoch, static_cast<uint32_t>(k)),
+        p.recv_mr, {p.recv_mem.get() + k * slot_size_, slot_size_});
+    if (!s.ok()) {
+      FailPath(p, "post receive: " + s.message());
+      return;
+    }
+  }
+  if (Carries(p)) StartProbe(p);
+}
+
+void Connection::StartProbe(Path& p) {
+  if (p.state != PathState::kReady) return;
+  uint8_t* probe = probe_pool_.get() + p.index * kHeaderSize;
+  Header h;
+  h.seq = p.incarnation;
+  h.type = kProbe;
+  WriteHeader(probe, h);
+  Status s = p.qp->PostSend(MakeWrId(WrKind::kProbe, p.index, p.epoch, 0),
+                            probe_mrs_[p.local], {probe, kHeaderSize});
+  if (!s.ok()) {
+    FailPath(p, "post probe: " + s.message());
+    return;
+  }
+  p.wrs_inflight++;
+  p.state = PathState::kProbing;
+  p.stats.probe_attempts++;
+  p.probe_deadline = Clock::now() + options_.probe_timeout;
+}
+
+void Connection::MovePort(Path& p, const std::string& why) {
+  if (++p.attempts >= options_.max_probe_attempts) {
+    FailPath(p, why);
+    p.exhausted = true;
+    p.stats.last_error = "no working source port after " +
+                         std::to_string(options_.max_probe_attempts) +
+                         " attempts (last " + Hex16(p.sport) + ": " + why +
+                         "); retrying in " +
+                         std::to_string(options_.failed_retry.count()) +
+                         " ms";
+    p.retry_at = Clock::now() + options_.failed_retry;
+    return;
+  }
+  if (options_.fixed_source_port) return;  // Pinning off: keep the port.
+  p.candidate = (p.candidate + 1) % p.candidates.size();
+  const uint16_t sport = p.candidates[p.candidate];
+  p.stats.repicks++;
+  Status s = p.qp->SetSourcePort(sport);
+  p.sport = sport;
+  if (s.ok()) RecordPinning(p);
+  if (s.IsNotSupported()) {
+    // Reconnect instead: the new QP pair connects with the new port.
+    FailPath(p, "source port change not supported: reconnecting with " +
+                    Hex16(sport));
+  } else if (!s.ok()) {
+    FailPath(p, "set source port " + Hex16(sport) + ": " + s.message());
+  }
+}
+
+void Connection::Reconcile(Path& p) {
+  const bool usable = Usable(p);
+  const bool carries = Carries(p);
+  const bool hashed = planner_->policy() == PathPolicy::kHashed;
+  switch (p.state) {
+    case PathState::kReady:
+    case PathState::kProbing:
+    case PathState::kUp: {
+      if (!usable) {
+        const MemberPlan& m = planner_->member(p.local);
+        FailPath(p, m.usable ? "the peer's member " +
+                                   remote_members_[p.remote] +
+                                   " is unusable"
+                             : m.reason);
+        p.parked = true;
+        return;
+      }
+      if (p.state != PathState::kReady && !carries) {
+        FailPath(p, "no longer carries: " +
+                        (planner_->member(p.local).carries
+                             ? "the peer's active member is not " +
+                                   remote_members_[p.remote]
+                             : planner_->member(p.local).reason));
+        return;
+      }
+      if (hashed && !planner_->StillMaps(p.local, p.sport)) {
+        const uint16_t old = p.sport;
+        p.round++;
+        RefreshCandidates(p);
+        p.stats.repins++;
+        stats_.repins++;
+        Status s = p.qp->SetSourcePort(p.sport);
+        if (!s.ok()) {
+          FailPath(p, "re-pin " + Hex16(old) + " -> " + Hex16(p.sport) +
+                          ": " + s.message());
+          return;
+        }
+        RecordPinning(p);
+      }
+      if (p.state == PathState::kReady && carries) StartProbe(p);
+      return;
+    }
+    case PathState::kDown:
+      if (usable && p.parked) {
+        p.parked = false;
+        p.exhausted = false;
+        p.attempts = 0;
+        p.retry_at = Clock::now();
+      }
+      if (hashed && usable && !planner_->StillMaps(p.local, p.sport)) {
+        p.round++;
+        RefreshCandidates(p);
+        p.stats.repins++;
+        stats_.repins++;
+      }
+      if (!usable) p.parked = true;
+      return;
+    case PathState::kIdle:
+    case PathState::kResetting:
+      return;
+  }
+}
+
+void Connection::RunTimers() {
+  const Clock::time_point now = Clock::now();
+  for (auto& path : paths_) {
+    Path& p = *path;
+    switch (p.state) {
+      case PathState::kProbing:
+        if (!p.peer_probe_seen && now >= p.probe_deadline && Carries(p)) {
+          RepickMessage m;
+          m.path = PathId{static_cast<uint8_t>(p.local),
+                          static_cast<uint8_t>(p.remote)};
+          m.incarnation = p.incarnation;
+          (void)SendSide(SideMessageType::kRepick, EncodeRepick(m));
+          p.probe_deadline = now + options_.probe_timeout;
+        }
+        break;
+      case PathState::kDown:
+        if (Usable(p) && now >= p.retry_at && !bye_received_ &&
+            !side_closed_) {
+          if (p.exhausted) {
+            p.exhausted = false;
+            p.attempts = 0;
+            p.round++;
+            RefreshCandidates(p);
+          }
+          StartReset(p);
+        }
+        break;
+      case PathState::kResetting:
+        if (now >= p.reset_deadline) {
+          p.state = PathState::kDown;
+          p.stats.last_error = "the peer did not answer PATH_RESET";
+          p.retry_at = now;
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  if (HasCarryingPath()) {
+    no_path_since_.reset();
+    return;
+  }
+  if (!no_path_since_) no_path_since_ = now;
+  if (established_ && !bye_received_ && failed_.ok() &&
+      now - *no_path_since_ > options_.establish_timeout) {
+    failed_ = Status::Unavailable(
+        "rdma-bond connection lost: no path could carry traffic for " +
+        std::to_string(options_.establish_timeout.count()) +
+        " ms: " + DescribePaths());
+  }
+}
+
+}  // namespace rdma_bond

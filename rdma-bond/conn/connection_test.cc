@@ -1,0 +1,604 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+
+#include "rdma_bond/connection.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "testing/connection_test_util.h"
+#include "testing/fake_rnic.h"
+#include "rdma_bond/predictor.h"
+#include "rdma_bond/rdmabond.h"
+
+extern "C" int rdma_bond_c_api_smoke(int sock,
+                                     struct rdma_bond_rnic* const* rnics,
+                                     size_t n_rnics, const char* local_ip,
+                                     const char* remote_ip, int n_messages);
+
+namespace rdma_bond {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::AbBond;
+using testing::Describe;
+using testing::Disable;
+using testing::ExpectPinnedAndDelivered;
+using testing::FakeFabric;
+using testing::FakeFrame;
+using testing::FakeRnic;
+using testing::Harness;
+using testing::HashedSwitch;
+using testing::kImpl;
+using testing::kIp;
+using testing::Message;
+using testing::TcpBond;
+using testing::Verdict;
+
+TEST(ConnectionTest, BalanceTcpProbingFindsPortsTheSwitchDelivers) {
+  Harness h;
+  HashedSwitch(h.fabric);
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }))
+      << "paths did not all come up";
+  ExpectPinnedAndDelivered(h, bonds);
+  uint64_t repicks = 0;
+  for (int side = 0; side < 2; side++) {
+    for (const PathStats& p : h.s[side].conn->stats().paths) {
+      EXPECT_TRUE(p.carries);
+      repicks += p.repicks;
+    }
+  }
+  // Some first choices did not work at the switch: probing moved them.
+  EXPECT_GT(repicks, 0u);
+  EXPECT_GT(h.fabric.misdelivered(), 0u);
+  h.Transfer(500);
+  h.ExpectExactlyOnceInOrder(500);
+}
+
+TEST(ConnectionTest, FixedSourcePortsNeverMove) {
+  // Pinning off (rdma-bond-perf --baseline): the same switch, but every
+  // path keeps its first port whether the switch delivers it or not.
+  Harness h;
+  HashedSwitch(h.fabric);
+  h.base.fixed_source_port = true;
+  h.base.establish_timeout = milliseconds(1500);
+  std::vector<uint16_t> first[2];
+  (void)h.Establish(nullptr, nullptr);
+  for (int side = 0; side < 2; side++) {
+    if (!h.s[side].conn) continue;
+    for (const PathStats& p : h.s[side].conn->stats().paths) {
+      first[side].push_back(p.sport);
+    }
+  }
+  // Long enough for many probe timeouts and REPICKs.
+  (void)h.PumpUntil([] { return false; }, milliseconds(500));
+  size_t paths = 0;
+  for (int side = 0; side < 2; side++) {
+    if (!h.s[side].conn) continue;
+    const std::vector<PathStats> now = h.s[side].conn->stats().paths;
+    ASSERT_EQ(now.size(), first[side].size());
+    for (size_t i = 0; i < now.size(); i++) {
+      EXPECT_EQ(now[i].sport, first[side][i]) << "a fixed port moved";
+      EXPECT_EQ(now[i].repicks, 0u);
+      EXPECT_EQ(now[i].agent_hint, false);
+      paths++;
+    }
+  }
+  EXPECT_GT(paths, 0u) << "no connection to look at";
+}
+
+TEST(ConnectionTest, ProbingResetsPathsWhenThePortCannotChangeInPlace) {
+  FakeFabric::Options fo;
+  fo.sport_change_supported = false;
+  Harness h(fo);
+  HashedSwitch(h.fabric);
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  ExpectPinnedAndDelivered(h, bonds);
+  uint64_t resets = 0;
+  for (int side = 0; side < 2; side++) {
+    for (const PathStats& p : h.s[side].conn->stats().paths) {
+      resets += p.resets;
+    }
+  }
+  EXPECT_GT(resets, 0u);
+}
+
+TEST(ConnectionTest, ActiveBackupCarriesOnlyActiveToActive) {
+  Harness h;
+  // A learning switch: frames reach a host only on its active member.
+  const size_t active[2] = {0, 1};
+  h.fabric.SetRule([&active](const FakeFrame& f) {
+    return f.dest_member == active[1 - f.side] ? Verdict::kDeliver
+                                               : Verdict::kDrop;
+  });
+  const Bond bonds[2] = {AbBond(0), AbBond(1)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  h.Transfer(2000);
+  h.ExpectExactlyOnceInOrder(2000);
+  // Never a frame from a standby member.
+  EXPECT_EQ(h.fabric.frames_from(0, 1), 0u);
+  EXPECT_EQ(h.fabric.frames_from(1, 0), 0u);
+  EXPECT_GT(h.fabric.frames_from(0, 0), 0u);
+  EXPECT_GT(h.fabric.frames_from(1, 1), 0u);
+  for (int side = 0; side < 2; side++) {
+    for (const PathStats& p : h.s[side].conn->stats().paths) {
+      const bool carrying = p.local_index == active[side] &&
+                            p.remote_index == active[1 - side];
+      EXPECT_EQ(p.carries, carrying);
+      if (carrying) {
+        EXPECT_EQ(p.messages_sent, 2000u);
+      } else {
+        EXPECT_EQ(p.messages_sent, 0u);
+        EXPECT_EQ(p.probe_attempts, 0u) << "a standby path was probed";
+      }
+    }
+  }
+}
+
+TEST(ConnectionTest, ActiveBackupFailoverLosesNothing) {
+  Harness h;
+  size_t active[2] = {0, 0};
+  h.fabric.SetRule([&active](const FakeFrame& f) {
+    return f.dest_member == active[1 - f.side] ? Verdict::kDeliver
+                                               : Verdict::kDrop;
+  });
+  const Bond bonds[2] = {AbBond(0), AbBond(0)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  uint64_t frames_before = 0;
+  h.Transfer(10000, [&](uint64_t i) {
+    if (i != 3000) return;
+    // Side 0 loses p1: OVS fails over to p2 and publishes it.
+    h.fabric.SetLinkDown(0, 0, true);
+    active[0] = 1;
+    ASSERT_TRUE(h.s[0].conn->UpdateBond(Disable(bonds[0], 0), kImpl).ok());
+    frames_before = h.fabric.frames_from(0, 0);
+  });
+  h.ExpectExactlyOnceInOrder(10000);
+  // Stopped at once: not one more frame from the old member.
+  EXPECT_EQ(h.fabric.frames_from(0, 0), frames_before);
+  const ConnectionStats st = h.s[0].conn->stats();
+  EXPECT_GT(st.path_failures, 0u);
+  for (const PathStats& p : st.paths) {
+    EXPECT_EQ(p.carries, p.local_index == 1 && p.remote_index == 0);
+  }
+}
+
+TEST(ConnectionTest, ActiveMemberChangeStopsTheOldMemberAtOnce) {
+  Harness h;
+  size_t active[2] = {0, 0};
+  h.fabric.SetRule([&active](const FakeFrame& f) {
+    return f.dest_member == active[1 - f.side] ? Verdict::kDeliver
+                                               : Verdict::kDrop;
+  });
+  const Bond bonds[2] = {AbBond(0), AbBond(0)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  uint64_t frames_before = 0;
+  h.Transfer(5000, [&](uint64_t i) {
+    if (i != 2000) return;
+    // Both members stay enabled: OVS just makes p2 active (a primary
+    // change); work already posted on p1 must not leave from p1 now.
+    Bond switched = bonds[0];
+    switched.active_member = 1;
+    switched.generation++;
+    active[0] = 1;
+    ASSERT_TRUE(h.s[0].conn->UpdateBond(switched, kImpl).ok());
+    frames_before = h.fabric.frames_from(0, 0);
+  });
+  h.ExpectExactlyOnceInOrder(5000);
+  EXPECT_EQ(h.fabric.frames_from(0, 0), frames_before);
+  for (const PathStats& p : h.s[1].conn->stats().paths) {
+    EXPECT_EQ(p.carries, p.local_index == 0 && p.remote_index == 1);
+  }
+}
+
+TEST(ConnectionTest, BalanceTcpMemberFailureLosesNothing) {
+  Harness h;
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  h.Transfer(10000, [&](uint64_t i) {
+    if (i != 3000) return;
+    h.fabric.SetLinkDown(0, 0, true);
+    ASSERT_TRUE(h.s[0].conn->UpdateBond(Disable(bonds[0], 0), kImpl).ok());
+  });
+  h.ExpectExactlyOnceInOrder(10000);
+  for (int side = 0; side < 2; side++) {
+    const ConnectionStats st = h.s[side].conn->stats();
+    EXPECT_GT(st.path_failures, 0u) << "side " << side;
+    for (const PathStats& p : st.paths) {
+      const size_t member0 = side == 0 ? p.local_index : p.remote_index;
+      EXPECT_EQ(p.carries, member0 != 0);
+    }
+  }
+  // Work in flight on the failed member was moved.
+  EXPECT_GT(h.s[0].conn->stats().resent + h.s[1].conn->stats().resent, 0u);
+}
+
+TEST(ConnectionTest, TransportDetectsADeadLinkWithoutABondUpdate) {
+  FakeFabric::Options fo;
+  fo.retry_timeout = milliseconds(50);
+  Harness h(fo);
+  h.EstablishOrDie(nullptr, nullptr);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  h.Transfer(10000, [&](uint64_t i) {
+    if (i == 3000) h.fabric.SetLinkDown(1, 1, true);
+  });
+  h.ExpectExactlyOnceInOrder(10000);
+  EXPECT_GT(h.s[0].conn->stats().resent + h.s[1].conn->stats().resent, 0u);
+}
+
+TEST(ConnectionTest, LostAcksCauseDuplicatesThatAreDropped) {
+  FakeFabric::Options fo;
+  fo.retry_timeout = milliseconds(50);
+  Harness h(fo);
+  std::atomic<bool> lose_acks{false};
+  // Side 1's member p1 receives everything but its acknowledgements are
+  // lost: side 0 re-sends what p1 already delivered.
+  h.fabric.SetRule([&lose_acks](const FakeFrame& f) {
+    return lose_acks && f.ack && f.side == 1 && f.member == 0
+               ? Verdict::kDrop
+               : Verdict::kDeliver;
+  });
+  h.EstablishOrDie(nullptr, nullptr);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  h.Transfer(5000, [&](uint64_t i) {
+    if (i == 1000) lose_acks = true;
+  });
+  h.ExpectExactlyOnceInOrder(5000);
+  EXPECT_GT(h.s[1].conn->stats().duplicates_dropped, 0u);
+  EXPECT_GT(h.s[0].conn->stats().resent, 0u);
+}
+
+TEST(ConnectionTest, BalanceTcpSpreadsOverEveryCarryingPath) {
+  Harness h;
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  h.Transfer(4000);
+  h.ExpectExactlyOnceInOrder(4000);
+  for (int side = 0; side < 2; side++) {
+    const ConnectionStats st = h.s[side].conn->stats();
+    ASSERT_EQ(st.paths.size(), 4u);
+    for (const PathStats& p : st.paths) {
+      EXPECT_GT(p.messages_sent, 4000u / 16)
+          << "side " << side << " " << p.local_member << "->"
+          << p.remote_member;
+    }
+  }
+}
+
+TEST(ConnectionTest, BucketMoveRepinsToAPortOfTheSameMember) {
+  Harness h;
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  // Move the buckets of p1's current ports to p2 (p1 keeps its others).
+  Predictor before = *Predictor::Create(bonds[0], kImpl);
+  Bond moved = bonds[0];
+  moved.generation++;
+  std::map<size_t, uint16_t> old_ports;
+  for (const PathStats& p : h.s[0].conn->stats().paths) {
+    if (p.local_index != 0) continue;
+    old_ports[p.remote_index] = p.sport;
+    Prediction where = before.Predict(FlowKey(*MakeUdpTuple(
+        *ParseIpAddress(kIp[0]), *ParseIpAddress(kIp[1]), p.sport)));
+    moved.buckets[where.bucket] = 1;
+  }
+  ASSERT_TRUE(h.s[0].conn->UpdateBond(moved, kImpl).ok());
+  Predictor after = *Predictor::Create(moved, kImpl);
+  const ConnectionStats st = h.s[0].conn->stats();
+  EXPECT_GE(st.repins, 2u);
+  for (const PathStats& p : st.paths) {
+    Prediction where = after.Predict(FlowKey(*MakeUdpTuple(
+        *ParseIpAddress(kIp[0]), *ParseIpAddress(kIp[1]), p.sport)));
+    ASSERT_TRUE(where.has_member());
+    EXPECT_EQ(where.member, p.local_index) << "sport " << p.sport;
+    // The pinnings end with the QP and port in use; a re-pinned path's
+    // list holds its old port on the same QP just before.
+    ASSERT_FALSE(p.pinnings.empty());
+    EXPECT_EQ(p.pinnings.back(), (QpPinning{p.qpn, p.sport}));
+    if (p.local_index == 0) {
+      EXPECT_NE(p.sport, old_ports[p.remote_index]);
+      EXPECT_EQ(p.repins, 1u);
+      ASSERT_GE(p.pinnings.size(), 2u);
+      EXPECT_EQ(p.pinnings[p.pinnings.size() - 2],
+                (QpPinning{p.qpn, old_ports[p.remote_index]}));
+    } else {
+      EXPECT_EQ(p.repins, 0u);
+    }
+  }
+  h.Transfer(1000);
+  h.ExpectExactlyOnceInOrder(1000);
+}
+
+TEST(ConnectionTest, ReEnabledMemberPathsAreResetAndProbed) {
+  Harness h;
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  ASSERT_TRUE(h.s[0].conn->UpdateBond(Disable(bonds[0], 0), kImpl).ok());
+  ASSERT_TRUE(h.PumpUntil([&] {
+    for (int side = 0; side < 2; side++) {
+      for (const PathStats& p : h.s[side].conn->stats().paths) {
+        const size_t member0 = side == 0 ? p.local_index : p.remote_index;
+        if (member0 == 0 && (p.up || p.carries)) return false;
+      }
+    }
+    return true;
+  }));
+  for (const PathStats& p : h.s[0].conn->stats().paths) {
+    if (p.local_index == 0) {
+      EXPECT_NE(p.last_error.find("disabled"), std::string::npos)
+          << p.last_error;
+    }
+  }
+  Bond again = bonds[0];
+  again.generation += 2;
+  ASSERT_TRUE(h.s[0].conn->UpdateBond(again, kImpl).ok());
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }))
+      << "the re-enabled member's paths did not come back";
+  for (const PathStats& p : h.s[0].conn->stats().paths) {
+    if (p.local_index == 0) {
+      EXPECT_GT(p.resets, 0u);
+    }
+  }
+  h.Transfer(1000);
+  h.ExpectExactlyOnceInOrder(1000);
+}
+
+TEST(ConnectionTest, WriteResentOnASurvivorLandsOnceWithItsRkey) {
+  FakeFabric::Options fo;
+  fo.retry_timeout = milliseconds(50);
+  Harness h(fo);
+  h.EstablishOrDie(nullptr, nullptr);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  // p1 of side 0 dies silently: the writes posted from it never land and
+  // time out, then go again from p2.
+  h.fabric.SetLinkDown(0, 0, true);
+  const size_t kWrites = 8, kSize = 200;
+  std::vector<std::vector<uint8_t>> data;
+  for (size_t w = 0; w < kWrites; w++) {
+    data.push_back(Message(100 + w, kSize));
+    ASSERT_TRUE(h.s[0].conn->Send(Message(w)).ok());
+    ASSERT_TRUE(h.s[0].conn->Write(data.back(), w * 1024).ok());
+  }
+  ASSERT_TRUE(h.PumpUntil([&] {
+    return h.s[1].events.size() >= 2 * kWrites &&
+           h.s[0].conn->InFlight() == 0;
+  })) << h.s[1].events.size() << " events";
+  std::vector<std::string> expected;
+  for (size_t w = 0; w < kWrites; w++) {
+    expected.push_back("m" + std::to_string(w));
+    expected.push_back("w" + std::to_string(w * 1024) + "+" +
+                       std::to_string(kSize));
+  }
+  EXPECT_EQ(h.s[1].events, expected);
+  std::span<uint8_t> region = h.s[1].conn->write_region();
+  const uint64_t base = reinterpret_cast<uint64_t>(region.data());
+  std::map<uint64_t, int> landed;
+  for (const testing::FakeWrite& w : h.fabric.writes()) {
+    EXPECT_EQ(w.side, 1);
+    landed[w.addr - base]++;
+  }
+  for (size_t w = 0; w < kWrites; w++) {
+    EXPECT_EQ(landed[w * 1024], 1) << "write " << w;
+    EXPECT_EQ(std::vector<uint8_t>(region.begin() + w * 1024,
+                                   region.begin() + w * 1024 + kSize),
+              data[w]);
+  }
+  // Some went first from the dead member and were re-sent.
+  const ConnectionStats st = h.s[0].conn->stats();
+  EXPECT_GT(st.resent, 0u);
+  uint64_t resent_from_p1 = 0;
+  for (const PathStats& p : st.paths) {
+    if (p.local_index == 0) resent_from_p1 += p.resent_from;
+  }
+  EXPECT_GT(resent_from_p1, 0u);
+  // The survivors wrote with the rkeys of the RNICs they reach: none of
+  // their writes was refused (a wrong rkey completes kRemoteError).
+  for (const PathStats& p : st.paths) {
+    if (p.local_index == 1) {
+      EXPECT_EQ(p.failures, 0u) << p.local_member << "->" << p.remote_member
+                                << ": " << p.last_error;
+    }
+  }
+}
+
+TEST(ConnectionTest, WriteOutsideThePeerRegionIsRejected) {
+  Harness h;
+  h.EstablishOrDie(nullptr, nullptr);
+  std::vector<uint8_t> data(16);
+  Status st = h.s[0].conn->Write(data, h.base.write_region_size - 8);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("write region"), std::string::npos);
+  st = h.s[0].conn->Send(std::vector<uint8_t>(h.base.max_message_size + 1));
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+}
+
+TEST(ConnectionTest, EstablishFailureNamesEveryPath) {
+  Harness h;
+  h.base.establish_timeout = milliseconds(300);
+  h.fabric.SetRule([](const FakeFrame&) { return Verdict::kDrop; });
+  auto [a, b] = h.Establish(nullptr, nullptr);
+  ASSERT_FALSE(a.ok());
+  ASSERT_FALSE(b.ok());
+  for (const char* path : {"p1->p1", "p1->p2", "p2->p1", "p2->p2"}) {
+    EXPECT_NE(a.message().find(path), std::string::npos) << a.ToString();
+    EXPECT_NE(b.message().find(path), std::string::npos) << b.ToString();
+  }
+  // The side that gave up first says why; the other may see it leave.
+  const std::string both = a.message() + "\n" + b.message();
+  EXPECT_NE(both.find("no path came up within 300 ms"), std::string::npos)
+      << both;
+  EXPECT_NE(both.find("probe not acknowledged"), std::string::npos) << both;
+}
+
+TEST(ConnectionTest, LargerPeerMessagesAreRefusedAtSetup) {
+  Harness h;
+  h.base.max_message_size = 1024;
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  Status st[2];
+  auto run = [&](int side) {
+    std::vector<Rnic*> rnics;
+    for (auto& r : h.s[side].rnics) rnics.push_back(r.get());
+    ConnectionOptions o = h.Options(side);
+    if (side == 1) o.max_message_size = 512;
+    o.establish_timeout = milliseconds(500);
+    Result<std::unique_ptr<Connection>> c = Connection::Establish(
+        std::move(*SideChannel::Adopt(fds[side])), side == 0, rnics, nullptr,
+        kImpl, o);
+    if (!c.ok()) st[side] = c.status();
+  };
+  std::thread t(run, 1);
+  run(0);
+  t.join();
+  ASSERT_FALSE(st[1].ok());
+  EXPECT_NE(st[1].message().find("up to 1024 bytes"), std::string::npos)
+      << st[1].ToString();
+  EXPECT_FALSE(st[0].ok());
+}
+
+TEST(ConnectionTest, PeerGoneWithoutByeFailsProgress) {
+  Harness h;
+  h.EstablishOrDie(nullptr, nullptr);
+  h.s[1].conn.reset();
+  Status st;
+  const auto deadline = std::chrono::steady_clock::now() + milliseconds(2000);
+  while (st.ok() && std::chrono::steady_clock::now() < deadline) {
+    st = h.s[0].conn->Progress();
+  }
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("no BYE"), std::string::npos) << st.ToString();
+  EXPECT_EQ(h.s[0].conn->Send(Message(1)).code(), st.code());
+}
+
+TEST(ConnectionTest, CallbacksMayProgressToEchoUnderBackpressure) {
+  Harness h;
+  h.base.send_window = 4;  // 8 send buffers: echoing fills them at once.
+  h.EstablishOrDie(nullptr, nullptr);
+  Connection& echo = *h.s[1].conn;
+  uint64_t echoed = 0;
+  echo.OnMessage([&](std::span<const uint8_t> m) {
+    std::vector<uint8_t> copy(m.begin(), m.end());
+    Status st;
+    while ((st = echo.Send(copy)).code() == Status::Code::kUnavailable) {
+      ASSERT_TRUE(echo.Progress().ok());
+      ASSERT_TRUE(h.s[0].conn->Progress().ok());
+    }
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    echoed++;
+  });
+  uint64_t sent = 0;
+  ASSERT_TRUE(h.PumpUntil([&] {
+    while (sent < 500 && h.s[0].conn->Send(Message(sent)).ok()) sent++;
+    return h.s[0].received.size() == 500;
+  })) << h.s[0].received.size();
+  EXPECT_EQ(echoed, 500u);
+  for (uint64_t i = 0; i < 500; i++) ASSERT_EQ(h.s[0].received[i], i);
+}
+
+TEST(ConnectionTest, MessagesBeforeTheCallbackIsSetAreHeldNotDropped) {
+  Harness h;
+  h.EstablishOrDie(nullptr, nullptr);
+  h.s[1].conn->OnMessage(nullptr);   // As if not set yet.
+  constexpr uint64_t kMessages = 100;
+  for (uint64_t i = 0; i < kMessages; i++) {
+    Status st = h.s[0].conn->Send(Message(i));
+    while (st.code() == Status::Code::kUnavailable) {
+      h.Pump();
+      st = h.s[0].conn->Send(Message(i));
+    }
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  ASSERT_TRUE(h.PumpUntil([&] { return h.s[0].conn->InFlight() == 0; }));
+  EXPECT_TRUE(h.s[1].received.empty());
+  EXPECT_EQ(h.s[1].conn->stats().messages_delivered, 0u);
+  h.Watch(1);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.s[1].received.size() >= kMessages; }));
+  ASSERT_EQ(h.s[1].received.size(), kMessages);
+  for (uint64_t i = 0; i < kMessages; i++) EXPECT_EQ(h.s[1].received[i], i);
+}
+
+TEST(ConnectionTest, CloseWaitsForAcksAndSaysBye) {
+  Harness h;
+  h.EstablishOrDie(nullptr, nullptr);
+  for (uint64_t i = 0; i < 50; i++) {
+    ASSERT_TRUE(h.s[0].conn->Send(Message(i)).ok());
+    ASSERT_TRUE(h.s[1].conn->Send(Message(i)).ok());
+  }
+  Status st[2];
+  std::thread t([&] { st[1] = h.s[1].conn->Close(milliseconds(3000)); });
+  st[0] = h.s[0].conn->Close(milliseconds(3000));
+  t.join();
+  EXPECT_TRUE(st[0].ok()) << st[0].ToString();
+  EXPECT_TRUE(st[1].ok()) << st[1].ToString();
+  EXPECT_EQ(h.s[0].conn->InFlight(), 0u);
+  EXPECT_EQ(h.s[1].received.size(), 50u);
+  EXPECT_EQ(h.s[0].received.size(), 50u);
+  EXPECT_EQ(h.s[0].conn->Send(Message(1)).code(),
+            Status::Code::kInvalidArgument);
+}
+
+TEST(ConnectionTest, CApiSmoke) {
+  Harness h;
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  std::vector<rdma_bond_rnic*> handles;
+  for (auto& r : h.s[0].rnics) handles.push_back(rdma_bond_rnic_wrap(r.get()));
+  int c_result = -1;
+  std::thread c_side([&] {
+    c_result = rdma_bond_c_api_smoke(fds[0], handles.data(), handles.size(),
+                                     kIp[0], kIp[1], 200);
+  });
+  // The C++ side echoes every message.
+  std::vector<Rnic*> rnics;
+  for (auto& r : h.s[1].rnics) rnics.push_back(r.get());
+  Result<std::unique_ptr<Connection>> c = Connection::Establish(
+      std::move(*SideChannel::Adopt(fds[1])), false, rnics, nullptr, kImpl,
+      h.Options(1));
+  if (!c.ok()) {
+    c_side.join();
+    FAIL() << c.status().ToString();
+  }
+  Connection& conn = **c;
+  std::vector<std::vector<uint8_t>> echo;
+  conn.OnMessage([&echo](std::span<const uint8_t> m) {
+    echo.emplace_back(m.begin(), m.end());
+  });
+  size_t echoed = 0;
+  const auto deadline = std::chrono::steady_clock::now() + milliseconds(5000);
+  while (echoed < 200 && std::chrono::steady_clock::now() < deadline) {
+    conn.WaitForEvents(milliseconds(1));
+    ASSERT_TRUE(conn.Progress().ok());
+    while (echoed < echo.size()) {
+      Status st = conn.Send(echo[echoed]);
+      if (st.code() == Status::Code::kUnavailable) break;
+      ASSERT_TRUE(st.ok()) << st.ToString();
+      echoed++;
+    }
+  }
+  EXPECT_EQ(echoed, 200u) << Describe(conn);
+  EXPECT_TRUE(conn.Close(milliseconds(3000)).ok());
+  c_side.join();
+  EXPECT_EQ(c_result, 0) << "failed at line " << c_result << ": "
+                         << rdma_bond_last_error();
+  for (rdma_bond_rnic* r : handles) rdma_bond_rnic_close(r);
+
+}
+
+}  // namespace
+}  // namespace rdma_bond

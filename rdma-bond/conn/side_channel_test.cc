@@ -1,0 +1,307 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+
+#include "rdma_bond/side_channel.h"
+
+#include "conn/side_messages.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+namespace rdma_bond {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Two connected channels over a socketpair.
+struct Pair {
+  std::unique_ptr<SideChannel> a, b;
+};
+
+Pair MakePair() {
+  int fds[2];
+  EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  Pair p;
+  p.a = std::move(*SideChannel::Adopt(fds[0]));
+  p.b = std::move(*SideChannel::Adopt(fds[1]));
+  return p;
+}
+
+// A channel and the raw other end of its socket.
+struct Raw {
+  std::unique_ptr<SideChannel> channel;
+  int peer = -1;
+  ~Raw() {
+    if (peer >= 0) close(peer);
+  }
+};
+
+std::unique_ptr<Raw> MakeRaw() {
+  int fds[2];
+  EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  auto r = std::make_unique<Raw>();
+  r->channel = std::move(*SideChannel::Adopt(fds[0]));
+  r->peer = fds[1];
+  return r;
+}
+
+std::vector<uint8_t> Frame(uint8_t type, const std::vector<uint8_t>& body,
+                           uint16_t magic = kSideFrameMagic,
+                           uint8_t flags = 0) {
+  const uint32_t n = static_cast<uint32_t>(body.size());
+  std::vector<uint8_t> f = {static_cast<uint8_t>(magic >> 8),
+                            static_cast<uint8_t>(magic),
+                            type,
+                            flags,
+                            static_cast<uint8_t>(n >> 24),
+                            static_cast<uint8_t>(n >> 16),
+                            static_cast<uint8_t>(n >> 8),
+                            static_cast<uint8_t>(n)};
+  for (uint8_t byte : body) f.push_back(byte);
+  return f;
+}
+
+QpEndpoint SampleEndpoint() {
+  QpEndpoint ep;
+  ep.qpn = 0x123456;
+  ep.psn = 0xabcdef;
+  ep.ip = *ParseIpAddress("10.0.0.1");
+  ep.gid[15] = 7;
+  ep.mac = {2, 0, 0, 0, 1, 1};
+  ep.mtu = 4096;
+  return ep;
+}
+
+TEST(SideChannelTest, MessagesRoundTrip) {
+  HelloMessage hello;
+  hello.members = {"eth1", "eth2"};
+  hello.bond.mode = BondMode::kActiveBackup;
+  hello.bond.active_only = true;
+  hello.bond.active = 1;
+  hello.bond.usable_mask = 3;
+  hello.max_message_size = 65536;
+  Result<HelloMessage> h = DecodeHello(EncodeHello(hello));
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  EXPECT_EQ(h->members, hello.members);
+  EXPECT_EQ(h->max_message_size, 65536u);
+  EXPECT_EQ(h->bond, hello.bond);
+  EXPECT_EQ(h->version, kSideChannelVersion);
+
+  EndpointsMessage eps;
+  eps.paths.push_back({PathId{1, 0}, SampleEndpoint(), 0x7f0000001000,
+                       1 << 20, 0x80000011});
+  Result<EndpointsMessage> e = DecodeEndpoints(EncodeEndpoints(eps));
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ASSERT_EQ(e->paths.size(), 1u);
+  EXPECT_EQ(e->paths[0].path, (PathId{1, 0}));
+  EXPECT_EQ(e->paths[0].qp, SampleEndpoint());
+  EXPECT_EQ(e->paths[0].region_addr, 0x7f0000001000u);
+  EXPECT_EQ(e->paths[0].region_rkey, 0x80000011u);
+
+  Result<RepickMessage> r = DecodeRepick(EncodeRepick({PathId{0, 1}, 9}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->path, (PathId{0, 1}));
+  EXPECT_EQ(r->incarnation, 9u);
+
+  Result<PathResetMessage> pr =
+      DecodePathReset(EncodePathReset({PathId{1, 1}, 3, SampleEndpoint()}));
+  ASSERT_TRUE(pr.ok());
+  EXPECT_EQ(pr->incarnation, 3u);
+  EXPECT_EQ(pr->qp, SampleEndpoint());
+
+  ActiveMessage active;
+  active.bond.usable_mask = 2;
+  Result<ActiveMessage> a = DecodeActive(EncodeActive(active));
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->bond, active.bond);
+  EXPECT_FALSE(a->bond.active);
+}
+
+TEST(SideChannelTest, TruncatedAndTrailingBodiesAreCorrupt) {
+  std::vector<uint8_t> body = EncodePathReset({PathId{1, 1}, 3,
+                                               SampleEndpoint()});
+  std::vector<uint8_t> cut(body.begin(), body.end() - 1);
+  Result<PathResetMessage> r = DecodePathReset(cut);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsCorruption());
+  EXPECT_NE(r.status().message().find("truncated"), std::string::npos);
+  body.push_back(0);
+  r = DecodePathReset(body);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("trailing"), std::string::npos);
+}
+
+TEST(SideChannelTest, VersionMismatchIsClear) {
+  HelloMessage hello;
+  hello.version = kSideChannelVersion + 1;
+  hello.members = {"eth1"};
+  Result<HelloMessage> h = DecodeHello(EncodeHello(hello));
+  ASSERT_FALSE(h.ok());
+  EXPECT_TRUE(h.status().IsNotSupported());
+  EXPECT_NE(h.status().message().find(
+                "version " + std::to_string(kSideChannelVersion + 1)),
+            std::string::npos)
+      << h.status().ToString();
+}
+
+TEST(SideChannelTest, SendAndPoll) {
+  Pair p = MakePair();
+  ASSERT_TRUE(p.a->Send(SideMessageType::kBye, {}).ok());
+  const std::vector<uint8_t> body = EncodeRepick({PathId{0, 0}, 1});
+  ASSERT_TRUE(p.a->Send(SideMessageType::kRepick, body).ok());
+  Result<SideMessage> m = p.b->Receive(milliseconds(1000), "BYE");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->type, SideMessageType::kBye);
+  EXPECT_TRUE(m->body.empty());
+  m = p.b->Receive(milliseconds(1000), "REPICK");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->type, SideMessageType::kRepick);
+  EXPECT_EQ(m->body, body);
+  Result<std::vector<SideMessage>> none = p.b->Poll();
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST(SideChannelTest, PartialWritesAreBufferedAndFlushed) {
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  const int small = 4096;
+  setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  setsockopt(fds[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  auto a = std::move(*SideChannel::Adopt(fds[0]));
+  auto b = std::move(*SideChannel::Adopt(fds[1]));
+  std::vector<uint8_t> big(600 * 1024);
+  for (size_t i = 0; i < big.size(); i++) big[i] = static_cast<uint8_t>(i * 7);
+  // Does not block although the socket takes only a few KiB.
+  ASSERT_TRUE(a->Send(SideMessageType::kEndpoints, big).ok());
+  EXPECT_TRUE(a->WantsWrite());
+  ASSERT_TRUE(a->Send(SideMessageType::kBye, {}).ok());
+  std::vector<SideMessage> got;
+  for (int i = 0; i < 100000 && got.size() < 2; i++) {
+    ASSERT_TRUE(a->Flush().ok());
+    Result<std::vector<SideMessage>> r = b->Poll();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    for (auto& m : *r) got.push_back(std::move(m));
+  }
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].type, SideMessageType::kEndpoints);
+  EXPECT_EQ(got[0].body, big);
+  EXPECT_EQ(got[1].type, SideMessageType::kBye);
+  EXPECT_FALSE(a->WantsWrite());
+}
+
+TEST(SideChannelTest, PartialReadsAreReassembled) {
+  auto r = MakeRaw();
+  const std::vector<uint8_t> frame =
+      Frame(static_cast<uint8_t>(SideMessageType::kRepick),
+            EncodeRepick({PathId{1, 0}, 4}));
+  for (size_t i = 0; i + 1 < frame.size(); i++) {
+    ASSERT_EQ(write(r->peer, &frame[i], 1), 1);
+    Result<std::vector<SideMessage>> got = r->channel->Poll();
+    ASSERT_TRUE(got.ok());
+    EXPECT_TRUE(got->empty()) << "complete after " << i + 1 << " bytes";
+  }
+  ASSERT_EQ(write(r->peer, &frame.back(), 1), 1);
+  Result<std::vector<SideMessage>> got = r->channel->Poll();
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->size(), 1u);
+  Result<RepickMessage> m = DecodeRepick((*got)[0].body);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->incarnation, 4u);
+}
+
+TEST(SideChannelTest, MalformedFramesAreCorruption) {
+  struct Case {
+    std::vector<uint8_t> bytes;
+    const char* expect;
+  } cases[] = {
+      {Frame(1, {}, 0x1234), "magic 0x1234"},
+      {Frame(99, {}), "type 99"},
+      {Frame(1, {}, kSideFrameMagic, 1), "flags 1"},
+      {{0x52, 0x42, 1, 0, 0x7f, 0, 0, 0}, "exceeds"},
+  };
+  for (const Case& c : cases) {
+    auto r = MakeRaw();
+    ASSERT_EQ(write(r->peer, c.bytes.data(), c.bytes.size()),
+              static_cast<ssize_t>(c.bytes.size()));
+    Result<std::vector<SideMessage>> got = r->channel->Poll();
+    ASSERT_FALSE(got.ok()) << c.expect;
+    EXPECT_TRUE(got.status().IsCorruption());
+    EXPECT_NE(got.status().message().find(c.expect), std::string::npos)
+        << got.status().ToString();
+    // Sticky: the stream lost framing.
+    EXPECT_FALSE(r->channel->Send(SideMessageType::kBye, {}).ok());
+  }
+}
+
+TEST(SideChannelTest, PeerCloseIsReported) {
+  auto r = MakeRaw();
+  const std::vector<uint8_t> bye =
+      Frame(static_cast<uint8_t>(SideMessageType::kBye), {});
+  ASSERT_EQ(write(r->peer, bye.data(), bye.size()),
+            static_cast<ssize_t>(bye.size()));
+  close(r->peer);
+  r->peer = -1;
+  // The complete frame first, then the close.
+  Result<std::vector<SideMessage>> got = r->channel->Poll();
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 1u);
+  got = r->channel->Poll();
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), Status::Code::kUnavailable);
+  EXPECT_NE(got.status().message().find("peer closed"), std::string::npos);
+
+  auto cut = MakeRaw();
+  const std::vector<uint8_t> frame = Frame(3, {1, 2, 3, 4, 5, 6});
+  ASSERT_EQ(write(cut->peer, frame.data(), 10), 10);
+  close(cut->peer);
+  cut->peer = -1;
+  got = cut->channel->Poll();
+  ASSERT_FALSE(got.ok());
+  EXPECT_TRUE(got.status().IsCorruption());
+  EXPECT_NE(got.status().message().find("inside a frame"), std::string::npos);
+}
+
+TEST(SideChannelTest, ReceiveTimesOutNamingTheMessage) {
+  Pair p = MakePair();
+  Result<SideMessage> m = p.a->Receive(milliseconds(20), "HELLO");
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("no HELLO"), std::string::npos);
+}
+
+TEST(SideChannelTest, TcpListenConnectAccept) {
+  const IpAddress lo = *ParseIpAddress("127.0.0.1");
+  Result<int> listener = ListenTcp(lo, 0);
+  ASSERT_TRUE(listener.ok()) << listener.status().ToString();
+  Result<uint16_t> port = LocalPort(*listener);
+  ASSERT_TRUE(port.ok());
+  Result<std::unique_ptr<SideChannel>> client =
+      ConnectTcp(lo, *port, milliseconds(1000));
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  Result<std::unique_ptr<SideChannel>> server =
+      AcceptTcp(*listener, milliseconds(1000));
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  ASSERT_TRUE((*client)->Send(SideMessageType::kBye, {}).ok());
+  Result<SideMessage> m = (*server)->Receive(milliseconds(1000), "BYE");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->type, SideMessageType::kBye);
+  close(*listener);
+
+  // Nobody listens there any more.
+  Result<std::unique_ptr<SideChannel>> refused =
+      ConnectTcp(lo, *port, milliseconds(1000));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("127.0.0.1:" +
+                                            std::to_string(*port)),
+            std::string::npos)
+      << refused.status().ToString();
+}
+
+}  // namespace
+}  // namespace rdma_bond

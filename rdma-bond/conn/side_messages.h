@@ -1,0 +1,121 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+//
+// The side channel's typed messages and their wire encoding: what the two
+// ends of a multipath connection say to each other in the bodies of the
+// frames that SideChannel (rdma_bond/side_channel.h) carries.  Every
+// integer is big-endian; strings are length-prefixed.  HELLO carries the
+// protocol version (kSideChannelVersion), and DecodeHello() refuses any
+// other version with a message naming both.
+//
+// Internal to librdmabond: Connection and its tests use it.
+
+#ifndef RDMA_BOND_CONN_SIDE_MESSAGES_H_
+#define RDMA_BOND_CONN_SIDE_MESSAGES_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "rdma_bond/bond.h"
+#include "rdma_bond/rnic.h"
+#include "rdma_bond/side_channel.h"
+#include "rdma_bond/status.h"
+
+namespace rdma_bond {
+
+// A path named across the channel: the sender's member index (its
+// position in the sender's HELLO) and the receiver's.  The receiver finds
+// its own path (receiver_member, sender_member).
+struct PathId {
+  uint8_t sender_member = 0;
+  uint8_t receiver_member = 0;
+  friend bool operator==(const PathId&, const PathId&) = default;
+};
+
+// What a side says of its bond (PathPlanner's view of it): which members
+// may have a connected path at all (bit i of 'usable_mask': member i, an
+// index into the sender's HELLO, is enabled and, in balance-tcp, owns a
+// bucket this flow can reach), and whether only the active member may
+// send (active-backup, LACP fallback), in which case 'active' names it
+// (nullopt: none is active, nothing may send).  Without 'active_only',
+// every usable member may send.
+struct BondView {
+  std::optional<BondMode> mode;     // nullopt: no bond snapshot.
+  bool active_only = false;
+  std::optional<uint8_t> active;
+  uint32_t usable_mask = 0;
+
+  // Whether member 'i' of this side may send traffic.
+  bool Carries(size_t i) const {
+    if (i >= 32 || !(usable_mask & (1u << i))) return false;
+    return !active_only || active == i;
+  }
+  friend bool operator==(const BondView&, const BondView&) = default;
+};
+
+struct HelloMessage {
+  uint16_t version = kSideChannelVersion;
+  std::vector<std::string> members;  // Path order: the sender's RNICs.
+  BondView bond;
+  // The largest payload the sender sends in one message: the receiver's
+  // buffers must hold it.
+  uint32_t max_message_size = 0;
+};
+
+// One path's QP and the write region behind the sender's RNIC of that path
+// (registered there: the rkey is that RNIC's).
+struct PathEndpoint {
+  PathId path;
+  QpEndpoint qp;
+  uint64_t region_addr = 0;
+  uint64_t region_length = 0;
+  uint32_t region_rkey = 0;
+};
+
+struct EndpointsMessage {
+  std::vector<PathEndpoint> paths;
+};
+
+// ACTIVE: the sender's bond after a change.
+struct ActiveMessage {
+  BondView bond;
+};
+
+// REPICK: the sender did not receive the receiver's probe on 'path' in
+// time; 'incarnation' is the path's connection count, so that a request
+// about a QP pair that was since replaced is ignored.
+struct RepickMessage {
+  PathId path;
+  uint32_t incarnation = 0;
+};
+
+// PATH_RESET and PATH_RESET_ACK: the sender's new QP for 'path', whose
+// new connection will be number 'incarnation'.
+struct PathResetMessage {
+  PathId path;
+  uint32_t incarnation = 0;
+  QpEndpoint qp;
+};
+
+std::vector<uint8_t> EncodeHello(const HelloMessage& message);
+std::vector<uint8_t> EncodeEndpoints(const EndpointsMessage& message);
+std::vector<uint8_t> EncodeActive(const ActiveMessage& message);
+std::vector<uint8_t> EncodeRepick(const RepickMessage& message);
+std::vector<uint8_t> EncodePathReset(const PathResetMessage& message);
+
+// Each fails with Corruption naming the message and the field when the
+// body is truncated, too long or holds an invalid value.  DecodeHello()
+// fails with NotSupported when the version is not kSideChannelVersion.
+Result<HelloMessage> DecodeHello(std::span<const uint8_t> body);
+Result<EndpointsMessage> DecodeEndpoints(std::span<const uint8_t> body);
+Result<ActiveMessage> DecodeActive(std::span<const uint8_t> body);
+Result<RepickMessage> DecodeRepick(std::span<const uint8_t> body);
+Result<PathResetMessage> DecodePathReset(std::span<const uint8_t> body);
+
+}  // namespace rdma_bond
+
+#endif  // RDMA_BOND_CONN_SIDE_MESSAGES_H_

@@ -1,0 +1,71 @@
+# Copyright (c) 2026 The ovs-rdma-bond authors.
+# Licensed under the Apache License, Version 2.0.
+#
+# rdma-bond/fuzz/: fuzzing the table reader, "make check-fuzz".
+#
+# Builds rdma-bond/fuzz/table-reader-fuzz with clang's libFuzzer, ASan and
+# UBSan from the sources of the folders it needs, writes a seed corpus of
+# valid and invalid tables with make-seed-corpus (which uses the test
+# helpers and the writer's own record store, so it is built with $(CXX)
+# like the unit tests), and fuzzes for FUZZ_SECONDS.  New inputs go to
+# rdma-bond/fuzz/corpus (kept between runs), crashes to
+# rdma-bond/fuzz/artifacts/; any crash fails the target.  FUZZ_FLAGS adds
+# libFuzzer flags (for example -jobs=2 -workers=2).
+
+FUZZ_CXX = clang++-14
+FUZZ_SECONDS = 60
+FUZZ_FLAGS =
+
+RDMA_BOND_FUZZ_CXXFLAGS = -std=c++20 -g -O1 \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+RDMA_BOND_FUZZ_SRCS = rdma-bond/fuzz/table_reader_fuzz.cc \
+	$(filter %.cc,$(rdma_bond_common_libcommon_a_SOURCES) \
+		$(rdma_bond_rnic_librnic_a_SOURCES) \
+		$(rdma_bond_table_libtable_a_SOURCES)) \
+	rdma-bond/tools/bondctl/ctl_watch.cc
+
+rdma-bond/fuzz/table-reader-fuzz: $(addprefix $(srcdir)/,\
+		$(RDMA_BOND_FUZZ_SRCS)) $(RDMA_BOND_ALL_HDRS)
+	@$(MKDIR_P) rdma-bond/fuzz
+	$(AM_V_CXXLD)$(FUZZ_CXX) $(AM_CPPFLAGS) $(CPPFLAGS) \
+		$(RDMA_BOND_WARNINGS) $(RDMA_BOND_FUZZ_CXXFLAGS) \
+		$(addprefix $(srcdir)/,$(RDMA_BOND_FUZZ_SRCS)) -o $@
+
+rdma-bond/fuzz/make-seed-corpus: $(srcdir)/rdma-bond/fuzz/make_seed_corpus.cc \
+		rdma-bond/testing/libtesting.a rdma-bond/table/libtable.a \
+		rdma-bond/rnic/librnic.a rdma-bond/common/libcommon.a
+	@$(MKDIR_P) rdma-bond/fuzz
+	$(AM_V_CXXLD)$(CXX) $(AM_CPPFLAGS) $(CPPFLAGS) $(AM_CXXFLAGS) \
+		$(CXXFLAGS) $(srcdir)/rdma-bond/fuzz/make_seed_corpus.cc \
+		rdma-bond/testing/libtesting.a rdma-bond/table/libtable.a \
+		rdma-bond/rnic/librnic.a rdma-bond/common/libcommon.a \
+		-lgtest -lpthread -o $@
+
+rdma-bond/fuzz/seed-corpus.stamp: rdma-bond/fuzz/make-seed-corpus
+	rm -rf rdma-bond/fuzz/seed-corpus
+	$(MKDIR_P) rdma-bond/fuzz/seed-corpus
+	./rdma-bond/fuzz/make-seed-corpus rdma-bond/fuzz/seed-corpus
+	touch $@
+
+check-fuzz: rdma-bond/fuzz/table-reader-fuzz rdma-bond/fuzz/seed-corpus.stamp
+	$(MKDIR_P) rdma-bond/fuzz/corpus rdma-bond/fuzz/artifacts
+	./rdma-bond/fuzz/table-reader-fuzz \
+		-max_total_time=$(FUZZ_SECONDS) \
+		-max_len=`./rdma-bond/fuzz/make-seed-corpus --max-len` \
+		-artifact_prefix=rdma-bond/fuzz/artifacts/ -print_final_stats=1 \
+		$(FUZZ_FLAGS) rdma-bond/fuzz/corpus rdma-bond/fuzz/seed-corpus
+
+clean-local: clean-rdma-bond-fuzz
+clean-rdma-bond-fuzz:
+	rm -rf rdma-bond/fuzz/seed-corpus rdma-bond/fuzz/corpus \
+		rdma-bond/fuzz/artifacts
+.PHONY: check-fuzz clean-rdma-bond-fuzz
+
+EXTRA_DIST += \
+	rdma-bond/fuzz/make_seed_corpus.cc \
+	rdma-bond/fuzz/table_reader_fuzz.cc
+CLEANFILES += \
+	rdma-bond/fuzz/table-reader-fuzz \
+	rdma-bond/fuzz/make-seed-corpus \
+	rdma-bond/fuzz/seed-corpus.stamp

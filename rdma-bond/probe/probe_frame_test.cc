@@ -1,0 +1,142 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+//
+// The probe frame format (probe_frame.h).  The RoCEv2 layers and the ICRC
+// are roce_frame.h's, tested against independent vectors in
+// roce_frame_test.cc (UD SEND_ONLY with its DETH included); here, the
+// payload's fields at their documented offsets and the defects.
+
+#include "probe/probe_frame.h"
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "testing/probe_test_util.h"
+#include "rdma_bond/emulated_rnic.h"
+
+namespace rdma_bond {
+namespace {
+
+TEST(ProbeFrameTest, RoundTripAndWireLayout) {
+  for (int version : {4, 6}) {
+    FrameAddress a = ProbeAddress();
+    if (version == 6) {
+      a.src_ip = *ParseIpAddress("fd00::1");
+      a.dst_ip = *ParseIpAddress("fd00::2");
+    }
+    for (ProbeKind kind :
+         {ProbeKind::kRequest, ProbeKind::kReply, ProbeKind::kConfirm}) {
+      ProbeMessage m = SampleReply();
+      m.kind = kind;
+      const std::vector<uint8_t> frame = BuildProbe(a, m);
+      FrameAddress a2;
+      ProbeMessage m2;
+      Status s = ParseProbeFrame(frame, &a2, &m2);
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      EXPECT_EQ(m2, m) << ToString(kind);
+      EXPECT_EQ(a2.udp_sport, 0xc456);
+      EXPECT_EQ(a2.src_ip, a.src_ip);
+      // A RoCEv2 UD SEND_ONLY to the probe QPN, as ParseFrame sees it.
+      RocePacket packet;
+      ASSERT_TRUE(ParseFrame(frame, &a2, &packet).ok());
+      EXPECT_EQ(packet.bth.opcode, BthOpcode::kUdSendOnly);
+      EXPECT_EQ(packet.bth.dest_qpn, kProbeQpn);
+      EXPECT_EQ(packet.bth.psn, m.nonce & kPsnMask);
+      EXPECT_EQ(packet.deth, (Deth{kProbeQkey, kProbeQpn}));
+      EXPECT_EQ(packet.payload.size(), kProbePayloadBytes);
+    }
+  }
+  // Big-endian fields at their documented offsets.
+  const std::vector<uint8_t> p =
+      PayloadOf(BuildProbe(ProbeAddress(), SampleReply()));
+  ASSERT_EQ(p.size(), kProbePayloadBytes);
+  const std::vector<uint8_t> head = {
+      0x52, 0x42, 0x50, 0x52,                          // "RBPR".
+      1, 2, 1, 3,                                      // Version, kind...
+      0x00, 0x00, 0x00, 0x03,                          // Usable mask.
+      0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,  // Agent id.
+      0x01, 0x02, 0x03, 0x04, 0xa1, 0xb2, 0xc3, 0xd4,  // Epoch, nonce.
+      0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,  // Echoed.
+      0xc0, 0xde, 1, 0, 'n', 'i', 'c', '1', 0};
+  EXPECT_EQ(std::vector<uint8_t>(p.begin(), p.begin() + head.size()), head);
+  EXPECT_EQ(p[40 + kProbeNameBytes], 'n');
+}
+
+TEST(ProbeFrameTest, BuildRefusesWhatParseWouldReject) {
+  std::vector<uint8_t> out(kMaxProbeFrameBytes);
+  ProbeMessage m = SampleReply();
+  m.member_name = std::string(kProbeNameBytes, 'x');
+  EXPECT_FALSE(BuildProbeFrame(ProbeAddress(), m, out).ok());
+  m = SampleReply();
+  m.member = 3;                     // Of 3 members.
+  EXPECT_FALSE(BuildProbeFrame(ProbeAddress(), m, out).ok());
+  m = SampleReply();
+  m.usable_mask = 0x1;              // Sent from member 1, not usable.
+  EXPECT_FALSE(BuildProbeFrame(ProbeAddress(), m, out).ok());
+  m = SampleReply();
+  m.member_count = kMaxProbeMembers + 1;
+  EXPECT_FALSE(BuildProbeFrame(ProbeAddress(), m, out).ok());
+  m = SampleReply();
+  m.usable_mask |= uint32_t{1} << m.member_count;  // Past the last member.
+  EXPECT_FALSE(BuildProbeFrame(ProbeAddress(), m, out).ok());
+}
+
+TEST(ProbeFrameTest, ParseNamesEachDefect) {
+  for (const auto& [frame, defect] : BrokenProbes()) {
+    FrameAddress a;
+    ProbeMessage m;
+    ProbeDefect d = ProbeDefect::kNone;
+    EXPECT_FALSE(ParseProbeFrame(frame, &a, &m, &d).ok());
+    EXPECT_EQ(d, defect);
+  }
+  // Every truncation of a good probe (a copy of exactly n bytes, so that
+  // ASan sees any overread), garbage of every size.
+  const std::vector<uint8_t> probe = BuildProbe(ProbeAddress(), SampleReply());
+  for (size_t n = 0; n < probe.size(); n++) {
+    std::vector<uint8_t> cut(probe.begin(), probe.begin() + n);
+    FrameAddress a;
+    ProbeMessage m;
+    ProbeDefect d = ProbeDefect::kNone;
+    EXPECT_FALSE(ParseProbeFrame(cut, &a, &m, &d).ok()) << n;
+    EXPECT_EQ(d, ProbeDefect::kNotProbe) << n;
+  }
+  std::mt19937_64 rng(3);
+  for (size_t n = 0; n < 400; n++) {
+    std::vector<uint8_t> junk(n);
+    for (uint8_t& byte : junk) byte = static_cast<uint8_t>(rng());
+    FrameAddress a;
+    ProbeMessage m;
+    EXPECT_FALSE(ParseProbeFrame(junk, &a, &m).ok());
+  }
+}
+
+TEST(ProbeFrameTest, EmulatedRnicCountsProbesAsUd) {
+  auto links = MemoryFrameLink::CreatePair();
+  MemoryFrameLink* wire = links.second.get();
+  EmulatedRnicOptions o;
+  o.member = "eth-b";
+  o.local_ip = *ParseIpAddress("10.0.0.2");
+  Result<std::unique_ptr<EmulatedRnic>> rnic =
+      EmulatedRnic::Create(o, std::move(links.first));
+  ASSERT_TRUE(rnic.ok()) << rnic.status().ToString();
+  ProbeMessage m = SampleReply();
+  m.kind = ProbeKind::kRequest;
+  const std::vector<uint8_t> probe = BuildProbe(ProbeAddress(), m);
+  // What one end sends, the other receives.
+  const std::span<const uint8_t> frames[] = {probe};
+  ASSERT_EQ(wire->Send(frames), 1u);
+  Completion c[4];
+  (*rnic)->PollCompletions(c);
+  const EmulatedRnicStats stats = (*rnic)->stats();
+  EXPECT_EQ(stats.dropped_ud, 1u);
+  EXPECT_EQ(stats.dropped_malformed, 0u);
+  EXPECT_EQ(stats.dropped_wrong_qpn, 0u);
+}
+
+}  // namespace
+}  // namespace rdma_bond
