@@ -70,12 +70,6 @@ std::string ProcessName(pid_t pid) {
   return name.empty() ? "?" : name;
 }
 
-bool ValidToken(std::string_view value) {
-  return !value.empty() && value.size() <= 64 &&
-         std::all_of(value.begin(), value.end(), [](char c) {
-           return c > ' ' && c < 127;
-         });
-}
 
 }  // namespace
 
@@ -155,45 +149,6 @@ std::optional<QpRole> ParseQpRole(std::string_view text) {
   return std::nullopt;
 }
 
-Result<std::string> Request::Get(std::string_view key) const {
-  auto it = fields.find(key);
-  if (it == fields.end()) {
-    return Status::InvalidArgument(verb + ": missing " + std::string(key) +
-                                   "=");
-  }
-  return it->second;
-}
-
-Result<Request> ParseRequest(std::string_view line) {
-  if (line.size() > kMaxLineBytes) {
-    return Status::InvalidArgument("request longer than " +
-                                   std::to_string(kMaxLineBytes) + " bytes");
-  }
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  Request request;
-  bool first = true;
-  for (std::string_view word : Split(line, ' ')) {
-    if (word.empty()) continue;
-    if (first) {
-      request.verb = std::string(word);
-      first = false;
-      continue;
-    }
-    size_t eq = word.find('=');
-    if (eq == std::string_view::npos || eq == 0) {
-      return Status::InvalidArgument("malformed field \"" +
-                                     std::string(word) + "\" (want key=value)");
-    }
-    std::string key(word.substr(0, eq));
-    if (!request.fields.emplace(key, std::string(word.substr(eq + 1)))
-             .second) {
-      return Status::InvalidArgument("duplicate key " + key + "=");
-    }
-  }
-  if (first) return Status::InvalidArgument("empty request");
-  return request;
-}
-
 Result<QpRecord> QpFromRequest(const Request& request) {
   QpRecord qp;
   auto field = [&](std::string_view key) { return request.Get(key); };
@@ -206,15 +161,15 @@ Result<QpRecord> QpFromRequest(const Request& request) {
 
   Result<std::string> qpn = field("qpn");
   if (!qpn.ok()) return qpn.status();
-  if (!ParseNumber(*qpn, &qp.qpn, 0) || qp.qpn > 0xffffff) {
-    return bad("qpn", *qpn, "a 24-bit QP number");
-  }
+  std::optional<uint64_t> qpn_value = ParseRegistryNumber(*qpn, 0xffffff);
+  if (!qpn_value) return bad("qpn", *qpn, "a 24-bit QP number");
+  qp.qpn = static_cast<uint32_t>(*qpn_value);
   for (auto [key, out] : {std::pair<std::string_view, std::string*>{
                               "bond", &qp.bond},
                           {"member", &qp.member}}) {
     Result<std::string> value = field(key);
     if (!value.ok()) return value.status();
-    if (!ValidToken(*value)) return bad(key, *value, "a name");
+    if (!IsRegistryToken(*value)) return bad(key, *value, "a name");
     *out = *value;
   }
   for (auto [key, out] : {std::pair<std::string_view, IpAddress*>{
@@ -232,9 +187,11 @@ Result<QpRecord> QpFromRequest(const Request& request) {
   }
   Result<std::string> sport = field("sport");
   if (!sport.ok()) return sport.status();
-  if (!ParseNumber(*sport, &qp.sport) || qp.sport == 0) {
+  std::optional<uint64_t> sport_value = ParseRegistryNumber(*sport, 0xffff);
+  if (!sport_value || *sport_value == 0) {
     return bad("sport", *sport, "a UDP port");
   }
+  qp.sport = static_cast<uint16_t>(*sport_value);
   Result<std::string> role = field("role");
   if (!role.ok()) return role.status();
   std::optional<QpRole> parsed_role = ParseQpRole(*role);
@@ -247,16 +204,17 @@ Result<QpRecord> QpFromRequest(const Request& request) {
                           {"path", &qp.path}}) {
     auto it = request.fields.find(key);
     if (it == request.fields.end()) continue;
-    if (!ValidToken(it->second)) return bad(key, it->second, "a token");
+    if (!IsRegistryToken(it->second)) return bad(key, it->second, "a token");
     *out = it->second;
   }
   auto repin = request.fields.find("repin_ns");
   if (repin != request.fields.end()) {
-    uint64_t ns;
-    if (!ParseNumber(repin->second, &ns)) {
+    std::optional<uint64_t> ns =
+        ParseRegistryNumber(repin->second, UINT64_MAX);
+    if (!ns) {
       return bad("repin_ns", repin->second, "nanoseconds");
     }
-    qp.repin_ns = ns;
+    qp.repin_ns = *ns;
   }
   return qp;
 }
@@ -405,7 +363,7 @@ bool RegistryServer::Read(Client& client) {
 }
 
 bool RegistryServer::Handle(Client& client, std::string_view line) {
-  Result<Request> request = ParseRequest(line);
+  Result<Request> request = ParseRegistryRequest(line);
   if (!request.ok()) {
     bad_requests_++;
     client.out += "ERR " + request.status().message() + "\n";
@@ -436,7 +394,7 @@ bool RegistryServer::Handle(Client& client, std::string_view line) {
       return false;
     }
     auto name = request->fields.find("name");
-    if (name != request->fields.end() && ValidToken(name->second)) {
+    if (name != request->fields.end() && IsRegistryToken(name->second)) {
       client.name = name->second;
     }
     client.greeted = true;
@@ -492,12 +450,14 @@ bool RegistryServer::Handle(Client& client, std::string_view line) {
 
   if (verb == "DEL") {
     Result<std::string> text = request->Get("qpn");
-    uint32_t qpn;
-    if (!text.ok() || !ParseNumber(*text, &qpn, 0)) {
+    std::optional<uint64_t> qpn_value =
+        text.ok() ? ParseRegistryNumber(*text, UINT32_MAX) : std::nullopt;
+    if (!qpn_value) {
       bad_requests_++;
       client.out += "ERR DEL: missing or malformed qpn=\n";
       return true;
     }
+    const uint32_t qpn = static_cast<uint32_t>(*qpn_value);
     // rnic= names the QP's RNIC; without it the QP number must be unique
     // among the client's QPs.
     auto rnic = request->fields.find("rnic");

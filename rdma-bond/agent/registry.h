@@ -37,13 +37,14 @@
 #include <utility>
 #include <vector>
 
+#include "conn/registry_protocol.h"
 #include "rdma_bond/five_tuple.h"
 #include "rdma_bond/status.h"
 
 namespace rdma_bond::agent {
 
-inline constexpr int kRegistryProtocolVersion = 1;
-inline constexpr size_t kMaxLineBytes = 1024;       // docs/agent.md.
+inline constexpr int kRegistryProtocolVersion = kAgentProtocolVersion;
+inline constexpr size_t kMaxLineBytes = kAgentMaxLine;  // docs/agent.md.
 inline constexpr size_t kMaxPendingBytes = 64 * 1024;  // Per client.
 inline constexpr size_t kMaxClients = 1024;          // Beyond: refused.
 inline constexpr size_t kMaxQpsPerClient = 65536;    // Beyond: ERR.
@@ -104,19 +105,11 @@ struct QpRecord {
                                 // role.
 };
 
-// A parsed request line: the verb and its key=value fields.
-struct Request {
-  std::string verb;             // "HELLO", "QP", "DEL", "PATHS".
-  std::map<std::string, std::string, std::less<>> fields;
-
-  // The value of 'key', or InvalidArgument "missing key=..." naming it.
-  Result<std::string> Get(std::string_view key) const;
-};
-
-// Parses one line (without its newline).  InvalidArgument, naming what is
-// wrong, for an empty line, a field without '=', a duplicate key or a line
-// longer than kMaxLineBytes.
-Result<Request> ParseRequest(std::string_view line);
+// A parsed request line (the shared line protocol, conn/registry_protocol.h).
+using Request = RegistryRequest;
+inline Result<Request> ParseRequest(std::string_view line) {
+  return ParseRegistryRequest(line);
+}
 
 // Builds the record of a QP request; InvalidArgument naming the first
 // missing or malformed field.

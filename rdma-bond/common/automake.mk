@@ -26,6 +26,7 @@ TESTS += rdma-bond/common/common-tests
 endif
 rdma_bond_common_common_tests_SOURCES = \
 	rdma-bond/common/five_tuple_test.cc \
+	rdma-bond/common/hex_test.cc \
 	rdma-bond/common/json_writer_test.cc \
 	rdma-bond/common/roce_test.cc \
 	rdma-bond/common/status_test.cc

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "common/poll_deadline.h"
+#include "conn/registry_protocol.h"
 #include "rdma_bond/roce.h"
 #include "rdma_bond/table_reader.h"
 
@@ -30,80 +31,13 @@ constexpr size_t kReadChunk = 1024;
 
 using Clock = std::chrono::steady_clock;
 
-// A value that fits a "key=value" field: not empty, printable, no space
-// and no '='.
-bool IsFieldValue(std::string_view v) {
-  if (v.empty()) return false;
-  for (char c : v) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u <= ' ' || u == 0x7f || c == '=') return false;
-  }
-  return true;
-}
-
-// The value of 'key' in the "key=value" fields of 'line' after its first
-// word, or nullopt.
-std::optional<std::string_view> Field(std::string_view line,
-                                      std::string_view key) {
-  size_t pos = line.find(' ');
-  while (pos != std::string_view::npos) {
-    const size_t start = pos + 1;
-    pos = line.find(' ', start);
-    std::string_view word = line.substr(
-        start, pos == std::string_view::npos ? pos : pos - start);
-    if (word.size() > key.size() && word.substr(0, key.size()) == key &&
-        word[key.size()] == '=') {
-      return word.substr(key.size() + 1);
-    }
-  }
-  return std::nullopt;
-}
-
-// The first word of 'line'.
-std::string_view Verb(std::string_view line) {
-  return line.substr(0, line.find(' '));
-}
-
-// What follows the first word of 'line' (an ERR's message).
-std::string AfterVerb(std::string_view line) {
-  const size_t space = line.find(' ');
-  return space == std::string_view::npos ? std::string("no reason given")
-                                         : std::string(line.substr(space + 1));
-}
-
-// Parses a decimal (or "0x" hexadecimal) number up to 'max'.
-std::optional<uint64_t> ParseNumber(std::string_view text, uint64_t max) {
-  int base = 10;
-  if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
-    base = 16;
-    text.remove_prefix(2);
-  }
-  if (text.empty() || text.size() > 16) return std::nullopt;
-  uint64_t v = 0;
-  for (char c : text) {
-    int d;
-    if (c >= '0' && c <= '9') {
-      d = c - '0';
-    } else if (base == 16 && c >= 'a' && c <= 'f') {
-      d = c - 'a' + 10;
-    } else if (base == 16 && c >= 'A' && c <= 'F') {
-      d = c - 'A' + 10;
-    } else {
-      return std::nullopt;
-    }
-    v = v * static_cast<uint64_t>(base) + static_cast<uint64_t>(d);
-    if (v > max) return std::nullopt;
-  }
-  return v;
-}
-
 // "sports=P1,P2,...": RoCEv2 source ports (0xc000..0xffff; others are
 // not ports a QP can use and are dropped).
 std::optional<std::vector<uint16_t>> ParseSports(std::string_view text) {
   std::vector<uint16_t> sports;
   while (!text.empty()) {
     const size_t comma = text.find(',');
-    std::optional<uint64_t> n = ParseNumber(text.substr(0, comma), 0xffff);
+    std::optional<uint64_t> n = ParseRegistryNumber(text.substr(0, comma), 0xffff);
     if (!n) return std::nullopt;
     if (*n >= kRoceSportMin) sports.push_back(static_cast<uint16_t>(*n));
     if (comma == std::string_view::npos) break;
@@ -116,8 +50,9 @@ std::optional<std::vector<uint16_t>> ParseSports(std::string_view text) {
 std::string ProgramName() {
   std::string name = program_invocation_short_name;
   for (char& c : name) {
-    if (!IsFieldValue(std::string_view(&c, 1))) c = '_';
+    if (!IsRegistryToken(std::string_view(&c, 1))) c = '_';
   }
+  if (name.size() > kRegistryMaxToken) name.resize(kRegistryMaxToken);
   return name.empty() ? "librdmabond" : name;
 }
 
@@ -126,14 +61,14 @@ Result<std::string> FormatQp(const QpRegistration& reg) {
   for (const auto& [key, value] :
        {std::pair<const char*, const std::string*>{"bond", &reg.bond},
         {"member", &reg.member}}) {
-    if (!IsFieldValue(*value)) {
+    if (!IsRegistryToken(*value)) {
       return Status::InvalidArgument(
           std::string("agent registration of QP ") + std::to_string(reg.qpn) +
           ": " + key + " \"" + *value +
           "\" is empty or has a space, '=' or a control character");
     }
   }
-  if (!reg.rnic.empty() && !IsFieldValue(reg.rnic)) {
+  if (!reg.rnic.empty() && !IsRegistryToken(reg.rnic)) {
     return Status::InvalidArgument(
         "agent registration of QP " + std::to_string(reg.qpn) + ": rnic \"" +
         reg.rnic + "\" has a space, '=' or a control character");
@@ -182,7 +117,7 @@ std::string_view ToString(AgentQpRole role) {
 
 AgentClient::AgentClient(const AgentClientOptions& options)
     : options_(options),
-      name_(options.name.empty() || !IsFieldValue(options.name)
+      name_(options.name.empty() || !IsRegistryToken(options.name)
                 ? ProgramName()
                 : options.name),
       last_error_(Status::Unavailable("no agent socket given yet")) {}
@@ -273,14 +208,14 @@ Status AgentClient::Open(Clock::time_point deadline,
                          " name=" + name_,
                      deadline, &reply);
   if (!s.ok()) return s;  // Failed already.
-  if (Verb(reply) == "ERR") {
-    return Fail(Status::Unavailable(where + ": " + AfterVerb(reply)));
+  if (RegistryVerb(reply) == "ERR") {
+    return Fail(Status::Unavailable(where + ": " + RegistryReason(reply)));
   }
-  if (Verb(reply) != "OK") {
+  if (RegistryVerb(reply) != "OK") {
     return Fail(Status::Corruption(where + ": unexpected reply to HELLO: \"" +
                                    reply + "\""));
   }
-  if (std::optional<std::string_view> v = Field(reply, "version");
+  if (std::optional<std::string_view> v = RegistryField(reply, "version");
       v && *v != std::to_string(kAgentProtocolVersion)) {
     return Fail(Status::NotSupported(
         where + ": the agent speaks protocol version " + std::string(*v) +
@@ -288,8 +223,8 @@ Status AgentClient::Open(Clock::time_point deadline,
         ": upgrade ovs-rdma-bond"));
   }
   agent_pid_ = 0;
-  if (std::optional<std::string_view> pid = Field(reply, "agent")) {
-    if (std::optional<uint64_t> n = ParseNumber(*pid, 0x7fffffff)) {
+  if (std::optional<std::string_view> pid = RegistryField(reply, "agent")) {
+    if (std::optional<uint64_t> n = ParseRegistryNumber(*pid, 0x7fffffff)) {
       agent_pid_ = static_cast<pid_t>(*n);
     }
   }
@@ -306,9 +241,9 @@ Status AgentClient::Open(Clock::time_point deadline,
       s = Request(*line, deadline, &reply);
       if (!s.ok()) return s;
     }
-    if (!line.ok() || Verb(reply) == "ERR") {
+    if (!line.ok() || RegistryVerb(reply) == "ERR") {
       it = registrations_.erase(it);   // The agent refuses it: forget it.
-    } else if (Verb(reply) != "OK") {
+    } else if (RegistryVerb(reply) != "OK") {
       return Fail(Status::Corruption(where + ": unexpected reply to QP: \"" +
                                      reply + "\""));
     } else {
@@ -406,12 +341,12 @@ Status AgentClient::RegisterQp(const QpRegistration& reg) {
   std::string reply;
   s = Request(*line, deadline, &reply);
   if (!s.ok()) return s;
-  if (Verb(reply) == "OK") return Status::OK();
+  if (RegistryVerb(reply) == "OK") return Status::OK();
   registrations_.erase({reg.rnic, reg.qpn});   // Not replayed: refused.
-  if (Verb(reply) == "ERR") {
+  if (RegistryVerb(reply) == "ERR") {
     return Status::InvalidArgument("agent " + path_ + ": QP " +
                                    std::to_string(reg.qpn) + ": " +
-                                   AfterVerb(reply));
+                                   RegistryReason(reply));
   }
   return Fail(Status::Corruption("agent " + path_ +
                                  ": unexpected reply to QP: \"" + reply +
@@ -433,11 +368,11 @@ Status AgentClient::RemoveQp(uint32_t qpn, const std::string& rnic) {
   if (!rnic.empty()) line += " rnic=" + rnic;
   Status s = Request(line, deadline, &reply);
   if (!s.ok()) return s;
-  if (Verb(reply) == "OK") return Status::OK();
-  if (Verb(reply) == "ERR") {
+  if (RegistryVerb(reply) == "OK") return Status::OK();
+  if (RegistryVerb(reply) == "ERR") {
     return Status::InvalidArgument("agent " + path_ + ": DEL " +
                                    std::to_string(qpn) + ": " +
-                                   AfterVerb(reply));
+                                   RegistryReason(reply));
   }
   return Fail(Status::Corruption("agent " + path_ +
                                  ": unexpected reply to DEL: \"" + reply +
@@ -446,7 +381,7 @@ Status AgentClient::RemoveQp(uint32_t qpn, const std::string& rnic) {
 
 Result<std::vector<AgentPath>> AgentClient::Paths(std::string_view bond,
                                                   const IpAddress& dst) {
-  if (!IsFieldValue(bond)) {
+  if (!IsRegistryToken(bond)) {
     return Status::InvalidArgument("agent PATHS: bond \"" + std::string(bond) +
                                    "\" is empty or has a space or '='");
   }
@@ -461,15 +396,15 @@ Result<std::vector<AgentPath>> AgentClient::Paths(std::string_view bond,
     std::string line;
     s = ReadLine(deadline, &line);
     if (!s.ok()) return s;
-    const std::string_view verb = Verb(line);
+    const std::string_view verb = RegistryVerb(line);
     if (verb == "END") return paths;
     if (verb == "ERR" && paths.empty()) {
       return Status::InvalidArgument("agent " + path_ + ": PATHS: " +
-                                     AfterVerb(line));
+                                     RegistryReason(line));
     }
-    std::optional<std::string_view> local = Field(line, "local");
-    std::optional<std::string_view> remote = Field(line, "remote");
-    std::optional<std::string_view> sports = Field(line, "sports");
+    std::optional<std::string_view> local = RegistryField(line, "local");
+    std::optional<std::string_view> remote = RegistryField(line, "remote");
+    std::optional<std::string_view> sports = RegistryField(line, "sports");
     std::optional<std::vector<uint16_t>> ports;
     if (sports) ports = ParseSports(*sports);
     if (verb != "PATH" || !local || !remote || !ports ||

@@ -18,6 +18,8 @@ rdma_bond_conn_libconn_a_SOURCES = \
 	rdma-bond/conn/connection_agent.cc \
 	rdma-bond/conn/connection_internal.h \
 	rdma-bond/conn/connection_paths.cc \
+	rdma-bond/conn/registry_protocol.cc \
+	rdma-bond/conn/registry_protocol.h \
 	rdma-bond/conn/side_channel.cc \
 	rdma-bond/conn/side_channel_tcp.cc \
 	rdma-bond/conn/side_messages.cc \
@@ -33,6 +35,7 @@ rdma_bond_conn_conn_tests_SOURCES = \
 	rdma-bond/conn/c_api_test.c \
 	rdma-bond/conn/connection_agent_test.cc \
 	rdma-bond/conn/connection_test.cc \
+	rdma-bond/conn/registry_protocol_test.cc \
 	rdma-bond/conn/side_channel_test.cc
 rdma_bond_conn_conn_tests_LDADD = \
 	rdma-bond/testing/libtesting.a \

@@ -17,7 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "testing/probe_test_util.h"
-#include "rdma_bond/emulated_rnic.h"
+#include "rnic/emulated/emulated_rnic.h"
 
 namespace rdma_bond {
 namespace {

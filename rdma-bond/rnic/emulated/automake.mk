@@ -10,6 +10,7 @@
 noinst_LIBRARIES += rdma-bond/rnic/emulated/libemulated.a
 rdma_bond_rnic_emulated_libemulated_a_SOURCES = \
 	rdma-bond/include/rdma_bond/emulated_rnic.h \
+	rdma-bond/rnic/emulated/emulated_rnic.h \
 	rdma-bond/rnic/emulated/c_api_emulated.cc \
 	rdma-bond/rnic/emulated/emulated_internal.h \
 	rdma-bond/rnic/emulated/emulated_qp.cc \

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "table/bond_discovery.h"
-#include "rdma_bond/emulated_rnic.h"
+#include "rnic/emulated/emulated_rnic.h"
 #include "rdma_bond/five_tuple.h"
 #include "rdma_bond/rdmabond.h"
 #include "rdma_bond/status.h"

@@ -4,7 +4,7 @@
 // EmulatedQueuePair: a reliable-connected queue pair of an EmulatedRnic;
 // it checks and posts work requests to its RcTransport.
 
-#include "rdma_bond/emulated_rnic.h"
+#include "rnic/emulated/emulated_rnic.h"
 
 #include <algorithm>
 #include <array>

@@ -6,7 +6,7 @@
 // The queue pairs are in emulated_qp.cc, the links in packet_socket_link.cc
 // and memory_frame_link.cc.
 
-#include "rdma_bond/emulated_rnic.h"
+#include "rnic/emulated/emulated_rnic.h"
 
 #include <errno.h>
 #include <net/if.h>
@@ -95,7 +95,7 @@ Result<uint32_t> NetdevMtu(const std::string& name) {
 }  // namespace
 
 Result<std::unique_ptr<EmulatedRnic>> EmulatedRnic::Open(
-    const EmulatedRnicOptions& options) {
+    const EmulatedRnicOptions& options, const RcTuning& tuning) {
   if (options.local_ip.version != 4 && options.local_ip.version != 6) {
     return Status::InvalidArgument("emulated RNIC: local IP is not set");
   }
@@ -118,32 +118,34 @@ Result<std::unique_ptr<EmulatedRnic>> EmulatedRnic::Open(
   if (resolved.mtu == 0) {
     resolved.mtu = PathMtuFor(*netdev_mtu, options.local_ip.version);
   }
-  return Create(resolved, std::move(*link));
+  return Create(resolved, std::move(*link), tuning);
 }
 
 Result<std::unique_ptr<EmulatedRnic>> EmulatedRnic::Create(
-    const EmulatedRnicOptions& options, std::unique_ptr<FrameLink> link) {
+    const EmulatedRnicOptions& options, std::unique_ptr<FrameLink> link,
+    const RcTuning& tuning) {
   const uint32_t mtu = options.mtu == 0 ? kDefaultPathMtu : options.mtu;
   if (mtu < 256 || mtu > kMaxRoceMtu || (mtu & (mtu - 1)) != 0) {
     return Status::InvalidArgument("emulated RNIC: path MTU " +
                                    std::to_string(mtu) +
                                    " is not 256, 512, 1024, 2048 or 4096");
   }
-  if (options.tuning.window_packets == 0 ||
-      options.tuning.ack_req_every == 0) {
+  if (tuning.window_packets == 0 || tuning.ack_req_every == 0) {
     return Status::InvalidArgument(
         "emulated RNIC: window and AckReq interval must be positive");
   }
   std::unique_ptr<EmulatedRnic> rnic(new EmulatedRnic(
-      options, options.source_mac.value_or(MacAddress{}), mtu,
+      options, tuning, options.source_mac.value_or(MacAddress{}), mtu,
       std::move(link)));
   if (Status s = rnic->Init(); !s.ok()) return s;
   return rnic;
 }
 
-EmulatedRnic::EmulatedRnic(const EmulatedRnicOptions& options, MacAddress mac,
+EmulatedRnic::EmulatedRnic(const EmulatedRnicOptions& options,
+                           const RcTuning& tuning, MacAddress mac,
                            uint32_t mtu, std::unique_ptr<FrameLink> link)
     : options_(options),
+      tuning_(tuning),
       name_("emulated:" + options.member),
       mac_(mac),
       mtu_(mtu),
@@ -202,7 +204,7 @@ Result<std::unique_ptr<QueuePair>> EmulatedRnic::CreateQp(
   const uint32_t qpn = next_qpn_;
   next_qpn_ = (next_qpn_ + 1) & kQpnMask;
   std::unique_ptr<EmulatedQueuePair> qp(new EmulatedQueuePair(
-      this, qpn, RandomPsn(), options, options_.tuning));
+      this, qpn, RandomPsn(), options, tuning_));
   qps_[qpn] = qp.get();
   qp_list_.push_back(qp.get());
   return std::unique_ptr<QueuePair>(std::move(qp));
@@ -441,6 +443,13 @@ EmulatedRnicStats EmulatedRnic::stats() const {
     t.out_of_order += q.out_of_order;
   }
   return s;
+}
+
+Result<std::unique_ptr<Rnic>> OpenEmulatedRnic(
+    const EmulatedRnicOptions& options) {
+  Result<std::unique_ptr<EmulatedRnic>> rnic = EmulatedRnic::Open(options);
+  if (!rnic.ok()) return rnic.status();
+  return std::unique_ptr<Rnic>(std::move(*rnic));
 }
 
 }  // namespace rdma_bond

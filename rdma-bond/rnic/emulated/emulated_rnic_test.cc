@@ -5,7 +5,7 @@
 // and over AF_PACKET on a veth pair in a private network namespace when
 // the test may create one.
 
-#include "rdma_bond/emulated_rnic.h"
+#include "rnic/emulated/emulated_rnic.h"
 
 #include <poll.h>
 #include <sched.h>

@@ -4,7 +4,7 @@
 // MemoryFrameLink: a pair of frame links joined in memory, for tests: what
 // one side sends, the other receives.
 
-#include "rdma_bond/emulated_rnic.h"
+#include "rnic/emulated/emulated_rnic.h"
 
 #include <sys/eventfd.h>
 #include <unistd.h>

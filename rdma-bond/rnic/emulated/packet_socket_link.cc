@@ -4,7 +4,7 @@
 // PacketSocketLink: the frame link of an emulated RNIC on a bond member, an
 // AF_PACKET socket that a BPF filter limits to the member's RoCEv2 frames.
 
-#include "rdma_bond/emulated_rnic.h"
+#include "rnic/emulated/emulated_rnic.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -9,6 +9,7 @@
 noinst_LIBRARIES += rdma-bond/rnic/verbs/libverbs.a
 rdma_bond_rnic_verbs_libverbs_a_SOURCES = \
 	rdma-bond/include/rdma_bond/verbs_rnic.h \
+	rdma-bond/rnic/verbs/verbs_rnic.h \
 	rdma-bond/rnic/verbs/c_api_verbs.cc \
 	rdma-bond/rnic/verbs/rdma_sysfs.cc \
 	rdma-bond/rnic/verbs/rdma_sysfs.h

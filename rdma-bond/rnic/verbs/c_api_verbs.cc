@@ -10,7 +10,7 @@
 #include "rdma_bond/rdmabond.h"
 #include "rdma_bond/status.h"
 #if RDMA_BOND_HAVE_VERBS
-#include "rdma_bond/verbs_rnic.h"
+#include "rnic/verbs/verbs_rnic.h"
 #endif
 
 extern "C" int rdma_bond_rnic_open_verbs(const char* member, const char* ip,

@@ -22,7 +22,7 @@
 #include "rdma_bond/five_tuple.h"
 #include "rdma_bond/rnic.h"
 #include "rdma_bond/status.h"
-#include "rdma_bond/verbs_rnic.h"
+#include "rnic/verbs/verbs_rnic.h"
 
 namespace rdma_bond {
 namespace verbs_detail {

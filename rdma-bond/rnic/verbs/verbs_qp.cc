@@ -19,7 +19,7 @@
 #include <string>
 
 #include "rdma_bond/roce.h"
-#include "rdma_bond/verbs_rnic.h"
+#include "rnic/verbs/verbs_rnic.h"
 #include "rnic/verbs/verbs_internal.h"
 
 namespace rdma_bond {

@@ -5,7 +5,7 @@
 // opening, CQ, memory regions and events).  Its queue pairs, VerbsQp, are
 // in verbs_qp.cc.
 
-#include "rdma_bond/verbs_rnic.h"
+#include "rnic/verbs/verbs_rnic.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -754,6 +754,12 @@ size_t VerbsRnic::PollCompletions(std::span<Completion> out) {
   // Flushes from SetFatal() above go out on the next call.
   cq_maybe_nonempty_ = !cq_drained || !flushed_.empty();
   return n;
+}
+
+Result<std::unique_ptr<Rnic>> OpenVerbsRnic(const VerbsRnicOptions& options) {
+  Result<std::unique_ptr<VerbsRnic>> rnic = VerbsRnic::Open(options);
+  if (!rnic.ok()) return rnic.status();
+  return std::unique_ptr<Rnic>(std::move(*rnic));
 }
 
 }  // namespace rdma_bond

@@ -7,7 +7,7 @@
 // check and the completion status mapping.  QP state transitions, posting
 // and completions need a device (rdma_rxe in the lab VMs).
 
-#include "rdma_bond/verbs_rnic.h"
+#include "rnic/verbs/verbs_rnic.h"
 
 #include <gtest/gtest.h>
 

@@ -3,9 +3,9 @@
 
 #include "tools/perf/perf_backend.h"
 
-#include "rdma_bond/emulated_rnic.h"
+#include "rnic/emulated/emulated_rnic.h"
 #if RDMA_BOND_HAVE_VERBS
-#include "rdma_bond/verbs_rnic.h"
+#include "rnic/verbs/verbs_rnic.h"
 #endif
 
 namespace rdma_bond {

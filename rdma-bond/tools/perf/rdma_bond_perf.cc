@@ -45,7 +45,7 @@
 #include "tools/perf/perf_session.h"
 #include "tools/perf/perf_timeline.h"
 #include "rdma_bond/connection.h"
-#include "rdma_bond/emulated_rnic.h"
+#include "rnic/emulated/emulated_rnic.h"
 #include "rdma_bond/status.h"
 
 #ifndef PACKAGE_VERSION
