@@ -370,146 +370,153 @@ bool RegistryServer::Handle(Client& client, std::string_view line) {
     return true;
   }
   const std::string& verb = request->verb;
-
-  if (verb == "HELLO") {
-    Result<std::string> version = request->Get("version");
-    if (!version.ok()) {
-      client.out += "ERR " + version.status().message() + "\n";
-      return true;
-    }
-    if (*version != std::to_string(kRegistryProtocolVersion)) {
-      client.out += "ERR protocol version " + *version +
-                    " is not supported (the agent speaks version " +
-                    std::to_string(kRegistryProtocolVersion) + ")\n";
-      return true;
-    }
-    if (!options_.policy.Allows(client.creds)) {
-      refused_++;
-      std::string why = options_.policy.RefusalMessage(client.creds);
-      client.out += "ERR " + why + "\n";
-      if (options_.log) {
-        options_.log(1, "pid " + std::to_string(client.creds.pid) + " (" +
-                            client.name + "): " + why);
-      }
-      return false;
-    }
-    auto name = request->fields.find("name");
-    if (name != request->fields.end() && IsRegistryToken(name->second)) {
-      client.name = name->second;
-    }
-    client.greeted = true;
-    client.out += "OK version=" + std::to_string(kRegistryProtocolVersion) +
-                  " agent=" + std::to_string(getpid()) + "\n";
-    return true;
-  }
+  if (verb == "HELLO") return HandleHello(client, *request);
   if (!client.greeted) {
     client.out += "ERR send HELLO version=" +
                   std::to_string(kRegistryProtocolVersion) + " first\n";
     return true;
   }
-
-  if (verb == "QP") {
-    Result<QpRecord> qp = QpFromRequest(*request);
-    if (!qp.ok()) {
-      bad_requests_++;
-      client.out += "ERR " + qp.status().message() + "\n";
-      return true;
-    }
-    uint64_t now = MonotonicNowNs();
-    const bool repin_reported = qp->repin_ns.has_value();
-    bool repinned = false;
-    QpKey key{client.id, qp->rnic, qp->qpn};
-    auto it = qps_.find(key);
-    if (it == qps_.end()) {
-      if (client.qps >= kMaxQpsPerClient) {
-        client.out += "ERR more than " + std::to_string(kMaxQpsPerClient) +
-                      " QPs for one client\n";
-        return true;
-      }
-      client.qps++;
-      qp->registered_ns = now;
-    } else {
-      const QpRecord& old = it->second;
-      qp->registered_ns = old.registered_ns;
-      qp->updates = old.updates + 1;
-      repinned = old.member != qp->member || old.sport != qp->sport ||
-                 old.role != qp->role;
-      qp->repins = old.repins + repinned;
-      if (!qp->repin_ns) qp->repin_ns = old.repin_ns;
-    }
-    qp->client = client.id;
-    qp->pid = client.creds.pid;
-    qp->client_name = client.name;
-    qp->updated_ns = now;
-    const QpRecord& stored = qps_[key] = std::move(*qp);
-    client.out += "OK\n";
-    if (options_.updated) options_.updated(stored, repinned, repin_reported);
-    Changed();
-    return true;
-  }
-
-  if (verb == "DEL") {
-    Result<std::string> text = request->Get("qpn");
-    std::optional<uint64_t> qpn_value =
-        text.ok() ? ParseRegistryNumber(*text, UINT32_MAX) : std::nullopt;
-    if (!qpn_value) {
-      bad_requests_++;
-      client.out += "ERR DEL: missing or malformed qpn=\n";
-      return true;
-    }
-    const uint32_t qpn = static_cast<uint32_t>(*qpn_value);
-    // rnic= names the QP's RNIC; without it the QP number must be unique
-    // among the client's QPs.
-    auto rnic = request->fields.find("rnic");
-    std::vector<QpMap::iterator> matches;
-    for (auto it = qps_.lower_bound({client.id, "", 0});
-         it != qps_.end() && std::get<0>(it->first) == client.id; ++it) {
-      if (std::get<2>(it->first) == qpn &&
-          (rnic == request->fields.end() ||
-           std::get<1>(it->first) == rnic->second)) {
-        matches.push_back(it);
-      }
-    }
-    if (matches.empty()) {
-      client.out += "ERR DEL: no QP qpn=" + *text +
-                    " registered on this connection\n";
-      return true;
-    }
-    if (matches.size() > 1) {
-      client.out += "ERR DEL: qpn=" + *text +
-                    " is registered on several RNICs (add rnic=)\n";
-      return true;
-    }
-    qps_.erase(matches[0]);
-    client.qps--;
-    client.out += "OK\n";
-    Changed();
-    return true;
-  }
-
-  if (verb == "PATHS") {
-    Result<std::string> bond = request->Get("bond");
-    Result<std::string> dst = request->Get("dst");
-    if (!bond.ok() || !dst.ok()) {
-      bad_requests_++;
-      client.out += "ERR " +
-                    (bond.ok() ? dst.status() : bond.status()).message() +
-                    "\n";
-      return true;
-    }
-    Result<IpAddress> ip = ParseIpAddress(*dst);
-    if (!ip.ok()) {
-      bad_requests_++;
-      client.out += "ERR PATHS: malformed dst=" + *dst + "\n";
-      return true;
-    }
-    client.out += options_.paths ? options_.paths(*bond, *ip) : "END\n";
-    return true;
-  }
-
+  if (verb == "QP") return HandleQp(client, *request);
+  if (verb == "DEL") return HandleDel(client, *request);
+  if (verb == "PATHS") return HandlePaths(client, *request);
   bad_requests_++;
   client.out += "ERR unknown request " + verb +
                 " (expected HELLO, QP, DEL or PATHS)\n";
+  return true;
+}
+
+// HELLO: the version, the access policy, the client's name.
+bool RegistryServer::HandleHello(Client& client, const Request& request) {
+  Result<std::string> version = request.Get("version");
+  if (!version.ok()) {
+    client.out += "ERR " + version.status().message() + "\n";
+    return true;
+  }
+  if (*version != std::to_string(kRegistryProtocolVersion)) {
+    client.out += "ERR protocol version " + *version +
+                  " is not supported (the agent speaks version " +
+                  std::to_string(kRegistryProtocolVersion) + ")\n";
+    return true;
+  }
+  if (!options_.policy.Allows(client.creds)) {
+    refused_++;
+    std::string why = options_.policy.RefusalMessage(client.creds);
+    client.out += "ERR " + why + "\n";
+    if (options_.log) {
+      options_.log(1, "pid " + std::to_string(client.creds.pid) + " (" +
+                          client.name + "): " + why);
+    }
+    return false;
+  }
+  auto name = request.fields.find("name");
+  if (name != request.fields.end() && IsRegistryToken(name->second)) {
+    client.name = name->second;
+  }
+  client.greeted = true;
+  client.out += "OK version=" + std::to_string(kRegistryProtocolVersion) +
+                " agent=" + std::to_string(getpid()) + "\n";
+  return true;
+}
+
+// QP: registers or updates one of the client's QPs.
+bool RegistryServer::HandleQp(Client& client, const Request& request) {
+  Result<QpRecord> qp = QpFromRequest(request);
+  if (!qp.ok()) {
+    bad_requests_++;
+    client.out += "ERR " + qp.status().message() + "\n";
+    return true;
+  }
+  uint64_t now = MonotonicNowNs();
+  const bool repin_reported = qp->repin_ns.has_value();
+  bool repinned = false;
+  QpKey key{client.id, qp->rnic, qp->qpn};
+  auto it = qps_.find(key);
+  if (it == qps_.end()) {
+    if (client.qps >= kMaxQpsPerClient) {
+      client.out += "ERR more than " + std::to_string(kMaxQpsPerClient) +
+                    " QPs for one client\n";
+      return true;
+    }
+    client.qps++;
+    qp->registered_ns = now;
+  } else {
+    const QpRecord& old = it->second;
+    qp->registered_ns = old.registered_ns;
+    qp->updates = old.updates + 1;
+    repinned = old.member != qp->member || old.sport != qp->sport ||
+               old.role != qp->role;
+    qp->repins = old.repins + repinned;
+    if (!qp->repin_ns) qp->repin_ns = old.repin_ns;
+  }
+  qp->client = client.id;
+  qp->pid = client.creds.pid;
+  qp->client_name = client.name;
+  qp->updated_ns = now;
+  const QpRecord& stored = qps_[key] = std::move(*qp);
+  client.out += "OK\n";
+  if (options_.updated) options_.updated(stored, repinned, repin_reported);
+  Changed();
+  return true;
+}
+
+// DEL: forgets one of the client's QPs.
+bool RegistryServer::HandleDel(Client& client, const Request& request) {
+  Result<std::string> text = request.Get("qpn");
+  std::optional<uint64_t> qpn_value =
+      text.ok() ? ParseRegistryNumber(*text, UINT32_MAX) : std::nullopt;
+  if (!qpn_value) {
+    bad_requests_++;
+    client.out += "ERR DEL: missing or malformed qpn=\n";
+    return true;
+  }
+  const uint32_t qpn = static_cast<uint32_t>(*qpn_value);
+  // rnic= names the QP's RNIC; without it the QP number must be unique
+  // among the client's QPs.
+  auto rnic = request.fields.find("rnic");
+  std::vector<QpMap::iterator> matches;
+  for (auto it = qps_.lower_bound({client.id, "", 0});
+       it != qps_.end() && std::get<0>(it->first) == client.id; ++it) {
+    if (std::get<2>(it->first) == qpn &&
+        (rnic == request.fields.end() ||
+         std::get<1>(it->first) == rnic->second)) {
+      matches.push_back(it);
+    }
+  }
+  if (matches.empty()) {
+    client.out += "ERR DEL: no QP qpn=" + *text +
+                  " registered on this connection\n";
+    return true;
+  }
+  if (matches.size() > 1) {
+    client.out += "ERR DEL: qpn=" + *text +
+                  " is registered on several RNICs (add rnic=)\n";
+    return true;
+  }
+  qps_.erase(matches[0]);
+  client.qps--;
+  client.out += "OK\n";
+  Changed();
+  return true;
+}
+
+// PATHS: the validated paths toward a peer (the probe service).
+bool RegistryServer::HandlePaths(Client& client, const Request& request) {
+  Result<std::string> bond = request.Get("bond");
+  Result<std::string> dst = request.Get("dst");
+  if (!bond.ok() || !dst.ok()) {
+    bad_requests_++;
+    client.out += "ERR " +
+                  (bond.ok() ? dst.status() : bond.status()).message() +
+                  "\n";
+    return true;
+  }
+  Result<IpAddress> ip = ParseIpAddress(*dst);
+  if (!ip.ok()) {
+    bad_requests_++;
+    client.out += "ERR PATHS: malformed dst=" + *dst + "\n";
+    return true;
+  }
+  client.out += options_.paths ? options_.paths(*bond, *ip) : "END\n";
   return true;
 }
 

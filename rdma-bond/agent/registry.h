@@ -170,7 +170,12 @@ class RegistryServer {
   void Accept();
   // False if the client must be dropped.
   bool Read(Client& client);
+  // Answers one request line; false drops the client.
   bool Handle(Client& client, std::string_view line);
+  bool HandleHello(Client& client, const Request& request);
+  bool HandleQp(Client& client, const Request& request);
+  bool HandleDel(Client& client, const Request& request);
+  bool HandlePaths(Client& client, const Request& request);
   void Drop(uint64_t id);
   void Changed();
 
