@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "agent/probe_service.h"
+#include "common/hex.h"
 #include "rdma_bond/ovs_hash.h"
 
 namespace rdma_bond::agent {
@@ -146,9 +147,8 @@ void AgentCore::TryAttach(uint64_t now_ms) {
   reader_ = std::move(*reader);
   attach_error_.clear();
   attaches_++;
-  char id[32];
-  std::snprintf(id, sizeof id, "%#" PRIx64, reader_->instance_id());
-  Log(1, "attached to " + options_.table_path + " (instance " + id + ")");
+  Log(1, "attached to " + options_.table_path + " (instance " +
+             HexPrefixed(reader_->instance_id()) + ")");
   TakeSnapshot();
 }
 
@@ -240,12 +240,10 @@ QpVerdict AgentCore::Judge(const QpRecord& qp) const {
   const Bond& bond = predictor->bond();
   if (p.has_member() && p.member < bond.members.size()) {
     verdict.ovs_member = bond.members[p.member].name;
-    char text[160];
     if (p.hashed) {
-      std::snprintf(text, sizeof text, "hash %#010" PRIx32 ", bucket %u -> "
-                    "member %s", p.hash, static_cast<unsigned>(p.bucket),
-                    verdict.ovs_member.c_str());
-      verdict.reason = text;
+      verdict.reason = "hash " + HexPrefixed(p.hash, 8) + ", bucket " +
+                       std::to_string(p.bucket) + " -> member " +
+                       verdict.ovs_member;
       if (!p.verified) {
         verdict.reason += " (by OVS's canonical hash: this datapath's own "
                           "hash cannot be reproduced; probing decides)";
@@ -310,11 +308,9 @@ void AgentCore::Run() {
         Detach(re.status().message());
       } else if (re->restarted) {
         restarts_++;
-        char ids[64];
-        std::snprintf(ids, sizeof ids, "%#" PRIx64 " -> %#" PRIx64,
-                      re->old_instance_id, re->new_instance_id);
-        Log(1, std::string("ovs-vswitchd restarted (instance ") + ids +
-                   "): reattached");
+        Log(1, "ovs-vswitchd restarted (instance " +
+                   HexPrefixed(re->old_instance_id) + " -> " +
+                   HexPrefixed(re->new_instance_id) + "): reattached");
       }
     }
     if (events.removed) Log(2, "the table was removed; waiting for it");

@@ -21,9 +21,9 @@
 
 #include <gtest/gtest.h>
 
-#include "testing/predictor_test_util.h"
 #include "rdma-bond-table-writer.h"
 #include "rdma_bond/predictor.h"
+#include "testing/predictor_test_util.h"
 #include "testing/table_test_util.h"
 
 namespace rdma_bond::agent {

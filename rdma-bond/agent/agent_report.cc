@@ -12,21 +12,12 @@
 
 #include "agent/agent_core.h"
 #include "agent/probe_service.h"
+#include "common/hex.h"
 
 namespace rdma_bond::agent {
 namespace {
 
-std::string Hex(uint64_t value, int width = 0) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%#0*" PRIx64, width, value);
-  return buf;
-}
-
-std::string Qpn(uint32_t qpn) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%06" PRIx32, qpn);
-  return buf;
-}
+std::string Qpn(uint32_t qpn) { return HexPrefixed(qpn, 6); }
 
 std::string Duration(uint64_t ns) {
   char buf[32];
@@ -113,8 +104,8 @@ std::string AgentCore::ShowText() const {
   s << "table: " << options_.table_path;
   if (reader_ && snapshot_) {
     const TableInfo& t = snapshot_->table;
-    s << " (attached, instance " << Hex(t.instance_id) << ", ovs-vswitchd pid "
-      << t.writer_pid << ", heartbeat " << snapshot_->health.heartbeat_age_ms
+    s << " (attached, instance " << HexPrefixed(t.instance_id)
+      << ", ovs-vswitchd pid " << t.writer_pid << ", heartbeat " << snapshot_->health.heartbeat_age_ms
       << " ms ago" << (writer_stale_ ? ", STALE" : "")
       << (writer_exited_ ? ", writer exited" : "") << ")\n";
   } else {

@@ -25,6 +25,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/hex.h"
 #include "probe/path_prober.h"
 #include "rnic/emulated/roce_frame.h"
 
@@ -617,11 +618,9 @@ std::string ProbeService::Text(const std::optional<IpAddress>& peer) const {
               });
     for (const PeerProbeReport& r : reports) {
       if (peer && !(r.ip == *peer)) continue;
-      char agent[32];
-      std::snprintf(agent, sizeof agent, "%#" PRIx64, r.agent_id);
       s << "  peer " << ToString(r.ip) << ": " << ToString(r.state)
-        << ", agent " << agent << " epoch " << r.epoch << ", rounds "
-        << r.rounds << ", inconsistent " << r.inconsistent << "\n";
+        << ", agent " << HexPrefixed(r.agent_id) << " epoch " << r.epoch
+        << ", rounds " << r.rounds << ", inconsistent " << r.inconsistent << "\n";
       for (const ProbePairReport& pair : r.pairs) {
         s << "    " << pair.local_name << " -> " << pair.remote_name << ": "
           << (pair.sports.empty() ? "none" : JoinPorts(pair.sports))

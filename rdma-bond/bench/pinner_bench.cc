@@ -8,8 +8,8 @@
 
 #include <benchmark/benchmark.h>
 
-#include "testing/predictor_test_util.h"
 #include "rdma_bond/pinner.h"
+#include "testing/predictor_test_util.h"
 
 namespace rdma_bond {
 namespace {

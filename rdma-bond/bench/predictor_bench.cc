@@ -25,8 +25,8 @@
 
 #include <benchmark/benchmark.h>
 
-#include "testing/predictor_test_util.h"
 #include "rdma_bond/predictor.h"
+#include "testing/predictor_test_util.h"
 
 namespace rdma_bond {
 namespace {

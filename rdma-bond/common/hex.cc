@@ -16,13 +16,18 @@ void AppendByte(std::string* text, uint8_t byte) {
 
 }  // namespace
 
-std::string Hex64(uint64_t value) {
+std::string HexPrefixed(uint64_t value, int min_digits) {
+  int digits = 1;
+  while (digits < 16 && (value >> (4 * digits)) != 0) digits++;
+  if (min_digits > digits) digits = min_digits > 16 ? 16 : min_digits;
   std::string text = "0x";
-  for (int shift = 56; shift >= 0; shift -= 8) {
-    AppendByte(&text, static_cast<uint8_t>(value >> shift));
+  for (int i = digits - 1; i >= 0; i--) {
+    text += kDigits[(value >> (4 * i)) & 0xf];
   }
   return text;
 }
+
+std::string Hex64(uint64_t value) { return HexPrefixed(value, 16); }
 
 int HexDigitValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';

@@ -1,8 +1,9 @@
 // Copyright (c) 2026 The ovs-rdma-bond authors.
 // Licensed under the Apache License, Version 2.0.
 //
-// Hex text, the one copy for the whole tree: 64-bit values as the table
-// prints them ("0x00000000deadbeef"), byte strings in groups (MAC
+// Hex text, the one copy for the whole tree: numbers ("0x11", QP numbers
+// "0x000011", 64-bit values as the table prints them "0x00000000deadbeef"),
+// byte strings in groups (MAC
 // addresses "aa:55:aa:55:00:01", GIDs "fe80:0000:...:0001") both ways, and
 // control characters escaped as \xNN for one-line output.
 
@@ -17,7 +18,12 @@
 
 namespace rdma_bond {
 
-// "0x" and 16 lowercase hex digits.
+// "0x" and at least 'min_digits' lowercase hex digits, more only as the
+// value needs: HexPrefixed(0x11) is "0x11", HexPrefixed(0x11, 6)
+// "0x000011", HexPrefixed(0) "0x0".
+std::string HexPrefixed(uint64_t value, int min_digits = 1);
+
+// "0x" and 16 lowercase hex digits: HexPrefixed(value, 16).
 std::string Hex64(uint64_t value);
 
 // The value of hex digit 'c' (either case), or -1.

@@ -37,7 +37,8 @@ std::optional<std::vector<uint16_t>> ParseSports(std::string_view text) {
   std::vector<uint16_t> sports;
   while (!text.empty()) {
     const size_t comma = text.find(',');
-    std::optional<uint64_t> n = ParseRegistryNumber(text.substr(0, comma), 0xffff);
+    std::optional<uint64_t> n =
+        ParseRegistryNumber(text.substr(0, comma), 0xffff);
     if (!n) return std::nullopt;
     if (*n >= kRoceSportMin) sports.push_back(static_cast<uint16_t>(*n));
     if (comma == std::string_view::npos) break;

@@ -13,8 +13,8 @@
 #include <thread>
 #include <vector>
 
-#include "testing/fake_agent.h"
 #include "rdma_bond/table_reader.h"
+#include "testing/fake_agent.h"
 
 namespace rdma_bond {
 namespace {

@@ -14,7 +14,6 @@
 #include <utility>
 #include <vector>
 
-#include "table/bond_discovery.h"
 #include "rdma_bond/change_notifier.h"
 #include "rdma_bond/connection.h"
 #include "rdma_bond/five_tuple.h"
@@ -22,6 +21,7 @@
 #include "rdma_bond/side_channel.h"
 #include "rdma_bond/status.h"
 #include "rdma_bond/table_reader.h"
+#include "table/bond_discovery.h"
 
 struct rdma_bond_rnic {
   rdma_bond::Rnic* rnic = nullptr;

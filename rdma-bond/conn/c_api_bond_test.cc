@@ -12,10 +12,10 @@
 #include <thread>
 #include <vector>
 
-#include "testing/fake_rnic.h"
 #include "rdma-bond-table-writer.h"
 #include "rdma_bond/connection.h"
 #include "rdma_bond/rdmabond.h"
+#include "testing/fake_rnic.h"
 #include "testing/table_test_util.h"
 
 namespace rdma_bond {

@@ -16,12 +16,12 @@
 #include <thread>
 #include <vector>
 
-#include "testing/connection_test_util.h"
-#include "testing/fake_agent.h"
 #include "rdma_bond/agent_client.h"
 #include "rdma_bond/connection.h"
 #include "rdma_bond/predictor.h"
 #include "rdma_bond/table_reader.h"
+#include "testing/connection_test_util.h"
+#include "testing/fake_agent.h"
 
 namespace rdma_bond {
 namespace {

@@ -18,6 +18,7 @@
 
 #include "rdma_bond/connection.h"
 
+#include "common/hex.h"
 #include "conn/side_messages.h"
 #include "predict/path_planner.h"
 
@@ -112,11 +113,7 @@ inline WrId DecodeWrId(uint64_t id) {
 constexpr size_t kPollBatch = 64;
 constexpr size_t kMaxBatchesPerPoll = 16;
 
-inline std::string Hex16(uint16_t v) {
-  char text[8];
-  std::snprintf(text, sizeof text, "0x%04x", v);
-  return text;
-}
+inline std::string Hex16(uint16_t v) { return HexPrefixed(v, 4); }
 
 
 enum class PathState : uint8_t {

@@ -15,10 +15,10 @@
 #include <thread>
 #include <vector>
 
-#include "testing/connection_test_util.h"
-#include "testing/fake_rnic.h"
 #include "rdma_bond/predictor.h"
 #include "rdma_bond/rdmabond.h"
+#include "testing/connection_test_util.h"
+#include "testing/fake_rnic.h"
 
 extern "C" int rdma_bond_c_api_smoke(int sock,
                                      struct rdma_bond_rnic* const* rnics,

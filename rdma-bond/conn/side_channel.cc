@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "common/fd_util.h"
+#include "common/hex.h"
 #include "common/poll_deadline.h"
 
 namespace rdma_bond {
@@ -123,10 +124,8 @@ Status SideChannel::Parse() {
                             static_cast<uint32_t>(h[5]) << 16 |
                             static_cast<uint32_t>(h[6]) << 8 | h[7];
     if (magic != kSideFrameMagic) {
-      char text[8];
-      std::snprintf(text, sizeof text, "0x%04x", magic);
       return Fail(Status::Corruption(
-          std::string("side channel: malformed frame: magic ") + text +
+          "side channel: malformed frame: magic " + HexPrefixed(magic, 4) +
           " (expected 0x5242): is the peer an rdma-bond connection?"));
     }
     if (type == 0 || type > kMaxSideMessageType || flags != 0) {

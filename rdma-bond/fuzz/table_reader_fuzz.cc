@@ -38,11 +38,11 @@
 #include <string>
 #include <vector>
 
-#include "tools/bondctl/ctl_watch.h"
 #include "rdma-bond-table.h"
 #include "rdma_bond/bond.h"
 #include "rdma_bond/table_reader.h"
 #include "table/table_format.h"
+#include "tools/bondctl/ctl_watch.h"
 
 namespace rdma_bond {
 namespace {

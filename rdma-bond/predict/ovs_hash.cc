@@ -4,8 +4,8 @@
 // The three hash implementations of OVS 3.1.0's lib/hash.h (mhash inline,
 // hash-aarch64.h, and the SSE4.2 branch), and the compositions of
 // lib/hash.h, lib/flow.c and lib/packets.h built on them.  Each function
-// names the OVS function it reproduces; rdma-bond/predict/ovs_hash_test.cc checks
-// them against values printed by OVS's own compiled code.
+// names the OVS function it reproduces; rdma-bond/predict/ovs_hash_test.cc
+// checks them against values printed by OVS's own compiled code.
 
 #include "rdma_bond/ovs_hash.h"
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "testing/predictor_test_util.h"
 #include "rdma_bond/predictor.h"
+#include "testing/predictor_test_util.h"
 
 namespace rdma_bond {
 namespace {

@@ -14,8 +14,8 @@
 
 #include <gtest/gtest.h>
 
-#include "testing/predictor_test_util.h"
 #include "rdma_bond/predictor.h"
+#include "testing/predictor_test_util.h"
 
 namespace rdma_bond {
 namespace {

@@ -113,8 +113,8 @@
 #include <string_view>
 #include <vector>
 
-#include "rdma_bond/five_tuple.h"
 #include "probe/probe_frame.h"
+#include "rdma_bond/five_tuple.h"
 #include "rdma_bond/rnic.h"
 #include "rdma_bond/status.h"
 

@@ -48,8 +48,8 @@
 #include <string>
 #include <string_view>
 
-#include "rnic/emulated/roce_frame.h"
 #include "rdma_bond/status.h"
+#include "rnic/emulated/roce_frame.h"
 
 namespace rdma_bond {
 

@@ -16,8 +16,8 @@
 
 #include <gtest/gtest.h>
 
-#include "testing/probe_test_util.h"
 #include "rnic/emulated/emulated_rnic.h"
+#include "testing/probe_test_util.h"
 
 namespace rdma_bond {
 namespace {

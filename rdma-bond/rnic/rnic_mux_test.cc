@@ -12,8 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "testing/fake_rnic.h"
 #include "rdma_bond/connection.h"
+#include "testing/fake_rnic.h"
 
 namespace rdma_bond {
 namespace {

@@ -9,8 +9,8 @@
 #include <cstring>
 #include <thread>
 
-#include "testing/predictor_test_util.h"
 #include "rdma_bond/predictor.h"
+#include "testing/predictor_test_util.h"
 
 namespace rdma_bond::testing {
 

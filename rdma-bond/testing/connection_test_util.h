@@ -22,12 +22,12 @@
 #include <utility>
 #include <vector>
 
-#include "testing/fake_rnic.h"
-#include "testing/predictor_test_util.h"
 #include "rdma_bond/agent_client.h"
 #include "rdma_bond/bond.h"
 #include "rdma_bond/connection.h"
 #include "rdma_bond/ovs_hash.h"
+#include "testing/fake_rnic.h"
+#include "testing/predictor_test_util.h"
 
 namespace rdma_bond::testing {
 

@@ -7,11 +7,11 @@
 #include <memory>
 #include <string>
 
-#include "table/bond_discovery.h"
-#include "rnic/emulated/emulated_rnic.h"
 #include "rdma_bond/five_tuple.h"
 #include "rdma_bond/rdmabond.h"
 #include "rdma_bond/status.h"
+#include "rnic/emulated/emulated_rnic.h"
+#include "table/bond_discovery.h"
 
 extern "C" int rdma_bond_rnic_open_emulated(const char* member,
                                             const char* ip,

@@ -67,10 +67,10 @@
 
 #include "rdma_bond/emulated_rnic.h"
 #include "rdma_bond/five_tuple.h"
-#include "rnic/emulated/rc_transport.h"
 #include "rdma_bond/rnic.h"
-#include "rnic/emulated/roce_frame.h"
 #include "rdma_bond/status.h"
+#include "rnic/emulated/rc_transport.h"
+#include "rnic/emulated/roce_frame.h"
 
 namespace rdma_bond {
 

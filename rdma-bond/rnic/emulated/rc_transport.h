@@ -63,8 +63,8 @@
 #include <vector>
 
 #include "rdma_bond/rnic.h"
-#include "rnic/emulated/roce_frame.h"
 #include "rdma_bond/status.h"
+#include "rnic/emulated/roce_frame.h"
 
 namespace rdma_bond {
 

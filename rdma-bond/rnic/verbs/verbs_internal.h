@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/hex.h"
 #include "rdma_bond/five_tuple.h"
 #include "rdma_bond/rnic.h"
 #include "rdma_bond/status.h"
@@ -36,11 +37,7 @@ constexpr uint32_t kQpnMask = 0xffffff;
 constexpr uint32_t kPsnMask = 0xffffff;
 
 // "0x11": a QP number, PSN or key, for messages.
-inline std::string Hex(uint32_t value) {
-  char text[16];
-  std::snprintf(text, sizeof text, "0x%" PRIx32, value);
-  return text;
-}
+inline std::string Hex(uint32_t value) { return HexPrefixed(value); }
 
 // The deleter of a verbs QP.
 struct QpDestroyer {

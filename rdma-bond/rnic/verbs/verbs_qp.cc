@@ -19,8 +19,8 @@
 #include <string>
 
 #include "rdma_bond/roce.h"
-#include "rnic/verbs/verbs_rnic.h"
 #include "rnic/verbs/verbs_internal.h"
+#include "rnic/verbs/verbs_rnic.h"
 
 namespace rdma_bond {
 

@@ -66,10 +66,10 @@
 #include <vector>
 
 #include "rdma_bond/five_tuple.h"
-#include "rdma_bond/verbs_rnic.h"
-#include "rnic/verbs/rdma_sysfs.h"
 #include "rdma_bond/rnic.h"
 #include "rdma_bond/status.h"
+#include "rdma_bond/verbs_rnic.h"
+#include "rnic/verbs/rdma_sysfs.h"
 
 struct ibv_comp_channel;
 struct ibv_context;

@@ -143,8 +143,8 @@ std::string MemberList(const Bond& bond) {
     if (!text.empty()) {
       text += ", ";
     }
-    text +=
-        EscapeControl(member.name) + (member.enabled() ? " enabled" : " disabled");
+    text += EscapeControl(member.name) +
+            (member.enabled() ? " enabled" : " disabled");
     if (!member.carrier()) {
       text += " (no carrier)";
     }
@@ -156,8 +156,8 @@ std::string BucketList(const Bond& bond) {
   const std::vector<size_t> counts = bond.BucketCounts();
   std::string text;
   for (size_t i = 0; i < bond.members.size(); i++) {
-    text += EscapeControl(bond.members[i].name) + " " + std::to_string(counts[i]) +
-            ", ";
+    text += EscapeControl(bond.members[i].name) + " " +
+            std::to_string(counts[i]) + ", ";
   }
   return text + "unassigned " + std::to_string(bond.UnassignedBuckets());
 }
@@ -382,7 +382,8 @@ std::string FormatAttach(const TableSnapshot& snapshot, bool json) {
     return "watching " + table.path + ": instance " + Hex64(table.instance_id) +
            ", writer pid " + std::to_string(table.writer_pid) +
            ", change word " + std::to_string(table.change_word) + ", bonds: " +
-           (names.empty() ? std::string("none") : EscapeControl(Join(names, " "))) +
+           (names.empty() ? std::string("none")
+                          : EscapeControl(Join(names, " "))) +
            "\n";
   }
   JsonLine line;

@@ -20,11 +20,11 @@
 #include <string_view>
 #include <vector>
 
-#include "tools/bondctl/ctl_watch.h"
-#include "tools/bondctl/predict_command.h"
 #include "rdma_bond/status.h"
 #include "rdma_bond/table_reader.h"
 #include "table/table_format.h"
+#include "tools/bondctl/ctl_watch.h"
+#include "tools/bondctl/predict_command.h"
 
 #ifndef PACKAGE_VERSION  // Defined by configure; absent in a bare g++ build.
 #define PACKAGE_VERSION "unknown"

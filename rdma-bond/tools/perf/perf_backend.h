@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "table/bond_discovery.h"
 #include "rdma_bond/five_tuple.h"
 #include "rdma_bond/rnic.h"
 #include "rdma_bond/status.h"
+#include "table/bond_discovery.h"
 
 namespace rdma_bond {
 

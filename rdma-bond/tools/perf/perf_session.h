@@ -14,16 +14,16 @@
 #include <string>
 #include <vector>
 
-#include "tools/perf/perf_backend.h"
-#include "tools/perf/perf_options.h"
 #include "rdma_bond/agent_client.h"
-#include "table/bond_discovery.h"
 #include "rdma_bond/change_notifier.h"
 #include "rdma_bond/connection.h"
-#include "rnic/rnic_mux.h"
 #include "rdma_bond/side_channel.h"
 #include "rdma_bond/status.h"
 #include "rdma_bond/table_reader.h"
+#include "rnic/rnic_mux.h"
+#include "table/bond_discovery.h"
+#include "tools/perf/perf_backend.h"
+#include "tools/perf/perf_options.h"
 
 namespace rdma_bond {
 

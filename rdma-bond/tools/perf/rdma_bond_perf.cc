@@ -40,13 +40,13 @@
 #include <vector>
 
 #include "common/json_writer.h"
+#include "rdma_bond/connection.h"
+#include "rdma_bond/status.h"
+#include "rnic/emulated/emulated_rnic.h"
 #include "tools/perf/perf_net.h"
 #include "tools/perf/perf_options.h"
 #include "tools/perf/perf_session.h"
 #include "tools/perf/perf_timeline.h"
-#include "rdma_bond/connection.h"
-#include "rnic/emulated/emulated_rnic.h"
-#include "rdma_bond/status.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "unknown"
