@@ -16,6 +16,8 @@
 #include <cstring>
 #include <utility>
 
+#include "conn/registry_protocol.h"
+
 namespace rdma_bond::testing {
 
 namespace {
@@ -106,7 +108,7 @@ std::vector<std::string> FakeAgent::requests() const {
 std::vector<std::string> FakeAgent::requests(std::string_view verb) const {
   std::vector<std::string> out;
   for (const std::string& line : requests()) {
-    if (std::string_view(line).substr(0, line.find(' ')) == verb) {
+    if (RegistryVerb(line) == verb) {
       out.push_back(line);
     }
   }
@@ -144,21 +146,10 @@ size_t FakeAgent::connections_accepted() const {
 
 std::map<std::string, std::string> FakeAgent::Fields(std::string_view line) {
   std::map<std::string, std::string> fields;
-  size_t start = 0;
-  bool first = true;
-  while (start <= line.size()) {
-    size_t end = line.find(' ', start);
-    if (end == std::string_view::npos) end = line.size();
-    std::string_view word = line.substr(start, end - start);
-    if (first) {
-      fields[""] = std::string(word);
-      first = false;
-    } else if (size_t eq = word.find('='); eq != std::string_view::npos) {
-      fields[std::string(word.substr(0, eq))] =
-          std::string(word.substr(eq + 1));
-    }
-    start = end + 1;
-  }
+  Result<RegistryRequest> request = ParseRegistryRequest(line);
+  if (!request.ok()) return fields;  // Empty: the test's checks fail.
+  fields[""] = request->verb;
+  for (const auto& [key, value] : request->fields) fields[key] = value;
   return fields;
 }
 
