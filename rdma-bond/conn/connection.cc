@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <utility>
 
 #include "rdma_bond/table_reader.h"
@@ -754,6 +755,17 @@ ConnectionStats Connection::stats() const {
   return s;
 }
 
+bool Connection::HasPeerMessages() const {
+  if (!peer_last_seq_) return true;  // A peer that does not say.
+  const uint64_t last = *peer_last_seq_;
+  if (next_deliver_ > last) return true;
+  // The rest must be held (received, waiting for a callback or in order).
+  const auto first = reorder_.lower_bound(next_deliver_);
+  const auto end = reorder_.upper_bound(last);
+  return static_cast<uint64_t>(std::distance(first, end)) ==
+         last - next_deliver_ + 1;
+}
+
 Status Connection::Close(std::chrono::milliseconds timeout) {
   const Clock::time_point deadline = Clock::now() + timeout;
   closing_ = true;
@@ -771,11 +783,15 @@ Status Connection::Close(std::chrono::milliseconds timeout) {
   }
   if (!bye_sent_) {
     bye_sent_ = true;
-    (void)SendSide(SideMessageType::kBye, {});
+    ByeMessage bye;
+    bye.last_seq = next_seq_ - 1;
+    (void)SendSide(SideMessageType::kBye, EncodeBye(bye));
   }
-  // Keep receiving until the peer is done too, so that its last messages
-  // (sent before its BYE) are delivered here.
-  while (!bye_received_ && !side_closed_ && Clock::now() < deadline) {
+  // Keep receiving until the peer is done too and every message it sent
+  // before its BYE is here: they travel on the paths, the BYE on the side
+  // channel, and either may arrive first.
+  while (!(bye_received_ && HasPeerMessages()) && !side_closed_ &&
+         Clock::now() < deadline) {
     if (!Progress().ok()) break;
     WaitForEvents(std::chrono::milliseconds(1));
   }

@@ -123,9 +123,13 @@ Status Connection::HandleSide(const SideMessage& m) {
       }
       return Status::OK();
     }
-    case SideMessageType::kBye:
+    case SideMessageType::kBye: {
+      Result<ByeMessage> bye = DecodeBye(m.body);
+      if (!bye.ok()) return bye.status();
+      peer_last_seq_ = bye->last_seq;
       bye_received_ = true;
       return Status::OK();
+    }
   }
   return Status::OK();
 }

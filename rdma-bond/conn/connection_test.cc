@@ -553,6 +553,42 @@ TEST(ConnectionTest, CloseWaitsForAcksAndSaysBye) {
             Status::Code::kInvalidArgument);
 }
 
+// The peer's messages travel on the paths, its BYE on the side channel, so
+// the BYE may be read first.  Close() waits for every message the BYE says
+// was sent.  Here the BYE is read in the same Progress() that polls only
+// the first 1024 completions of side 0's RNIC (one member): without that
+// wait side 0 returns with the rest unread.
+TEST(ConnectionTest, CloseWaitsForEveryMessageThePeerSaysItSent) {
+  Harness h(FakeFabric::Options(), 1);
+  h.base.max_message_size = 64;
+  h.base.send_window = 2048;
+  h.base.recv_buffers = 2048;
+  h.base.qp.max_send_wr = 2048;
+  h.base.qp.max_recv_wr = 2048;
+  h.EstablishOrDie(nullptr, nullptr);
+  constexpr uint64_t kMessages = 1500;
+  // Side 1 sends while side 0 does not poll: the fabric delivers into side
+  // 0's posted receives and acknowledges them.
+  const auto deadline = std::chrono::steady_clock::now() + milliseconds(5000);
+  uint64_t sent = 0;
+  while (sent < kMessages || h.s[1].conn->InFlight() != 0) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+        << sent << " sent, " << h.s[1].conn->InFlight() << " in flight";
+    if (sent < kMessages && h.s[1].conn->Send(Message(sent)).ok()) {
+      sent++;
+    } else {
+      ASSERT_TRUE(h.s[1].conn->Progress().ok());
+    }
+  }
+  EXPECT_TRUE(h.s[0].received.empty());
+  // BYE (with the last sequence) goes out; a zero timeout does not wait
+  // for side 0's.
+  ASSERT_TRUE(h.s[1].conn->Close(milliseconds(0)).ok());
+  ASSERT_TRUE(h.s[0].conn->Close(milliseconds(3000)).ok());
+  ASSERT_EQ(h.s[0].received.size(), kMessages);
+  for (uint64_t i = 0; i < kMessages; i++) EXPECT_EQ(h.s[0].received[i], i);
+}
+
 TEST(ConnectionTest, CApiSmoke) {
   Harness h;
   int fds[2];

@@ -137,6 +137,23 @@ TEST(SideChannelTest, TruncatedAndTrailingBodiesAreCorrupt) {
   EXPECT_NE(r.status().message().find("trailing"), std::string::npos);
 }
 
+TEST(SideChannelTest, ByeCarriesTheLastSequenceOrNothing) {
+  ByeMessage bye;
+  bye.last_seq = 0x0102030405060708ULL;
+  const std::vector<uint8_t> body = EncodeBye(bye);
+  EXPECT_EQ(body.size(), 8u);
+  Result<ByeMessage> back = DecodeBye(body);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->last_seq, bye.last_seq);
+  // A peer that predates it sends an empty BYE.
+  Result<ByeMessage> legacy = DecodeBye({});
+  ASSERT_TRUE(legacy.ok());
+  EXPECT_FALSE(legacy->last_seq.has_value());
+  EXPECT_TRUE(EncodeBye(ByeMessage{}).empty());
+  const std::vector<uint8_t> cut(body.begin(), body.end() - 1);
+  EXPECT_TRUE(DecodeBye(cut).status().IsCorruption());
+}
+
 TEST(SideChannelTest, VersionMismatchIsClear) {
   HelloMessage hello;
   hello.version = kSideChannelVersion + 1;

@@ -309,4 +309,20 @@ Result<PathResetMessage> DecodePathReset(std::span<const uint8_t> body) {
   return m;
 }
 
+std::vector<uint8_t> EncodeBye(const ByeMessage& message) {
+  WireWriter w;
+  if (message.last_seq) w.U64(*message.last_seq);
+  return w.Take();
+}
+
+Result<ByeMessage> DecodeBye(std::span<const uint8_t> body) {
+  ByeMessage m;
+  if (body.empty()) return m;
+  WireReader r(body);
+  m.last_seq = r.U64();
+  Status s = r.Finish("BYE");
+  if (!s.ok()) return s;
+  return m;
+}
+
 }  // namespace rdma_bond

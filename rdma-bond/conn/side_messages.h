@@ -101,11 +101,20 @@ struct PathResetMessage {
   QpEndpoint qp;
 };
 
+// BYE: the sender sends nothing more.  'last_seq' is the sequence number
+// of its last message or write (0: none), so that the receiver, whose
+// messages travel on the paths and not on this channel, knows when it has
+// them all.  An empty body (a peer that predates it) leaves it unset.
+struct ByeMessage {
+  std::optional<uint64_t> last_seq;
+};
+
 std::vector<uint8_t> EncodeHello(const HelloMessage& message);
 std::vector<uint8_t> EncodeEndpoints(const EndpointsMessage& message);
 std::vector<uint8_t> EncodeActive(const ActiveMessage& message);
 std::vector<uint8_t> EncodeRepick(const RepickMessage& message);
 std::vector<uint8_t> EncodePathReset(const PathResetMessage& message);
+std::vector<uint8_t> EncodeBye(const ByeMessage& message);
 
 // Each fails with Corruption naming the message and the field when the
 // body is truncated, too long or holds an invalid value.  DecodeHello()
@@ -115,6 +124,7 @@ Result<EndpointsMessage> DecodeEndpoints(std::span<const uint8_t> body);
 Result<ActiveMessage> DecodeActive(std::span<const uint8_t> body);
 Result<RepickMessage> DecodeRepick(std::span<const uint8_t> body);
 Result<PathResetMessage> DecodePathReset(std::span<const uint8_t> body);
+Result<ByeMessage> DecodeBye(std::span<const uint8_t> body);
 
 }  // namespace rdma_bond
 

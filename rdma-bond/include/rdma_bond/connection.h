@@ -359,6 +359,9 @@ class Connection {
   AgentQpRole AgentRole(const Path& path) const;
   // DEL for every registered QP.
   void UnregisterFromAgent();
+  // Whether every message and write the peer said it sent (BYE's last
+  // sequence) was received: delivered or held.
+  bool HasPeerMessages() const;
 
   ConnectionOptions options_;
   bool initiator_;
@@ -406,6 +409,7 @@ class Connection {
   bool closing_ = false;
   bool bye_sent_ = false;
   bool bye_received_ = false;
+  std::optional<uint64_t> peer_last_seq_;   // From the peer's BYE.
   bool side_closed_ = false;
   Status failed_;
 };
