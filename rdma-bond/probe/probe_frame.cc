@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "common/hex.h"
 #include "rdma-bond-table.h"
 
 namespace rdma_bond {
@@ -64,6 +65,17 @@ std::string ReadName(const uint8_t* field) {
 
 }  // namespace
 
+bool IsProbeName(std::string_view name) {
+  if (name.empty() || name.size() >= kProbeNameBytes) return false;
+  for (char c : name) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte <= ' ' || byte >= 0x7f || c == '=' || c == '"' || c == '\\') {
+      return false;
+    }
+  }
+  return true;
+}
+
 std::string_view ToString(ProbeKind kind) {
   switch (kind) {
     case ProbeKind::kRequest: return "REQUEST";
@@ -96,8 +108,17 @@ Result<size_t> BuildProbeFrame(const FrameAddress& address,
   for (const std::string* name : {&m.member_name, &m.reported_member_name}) {
     if (name->size() >= kProbeNameBytes) {
       return Status::InvalidArgument(
-          "probe: member name \"" + *name + "\" is longer than " +
-          std::to_string(kProbeNameBytes - 1) + " bytes");
+          "probe: member name \"" + EscapeControl(*name) +
+          "\" is longer than " + std::to_string(kProbeNameBytes - 1) +
+          " bytes");
+    }
+    if (!IsProbeName(*name) &&
+        !(name == &m.reported_member_name && name->empty() &&
+          !ProbeKindIsAnswer(m.kind))) {
+      return Status::InvalidArgument(
+          "probe: member name \"" + EscapeControl(*name) +
+          "\" cannot be probed (only printable ASCII without space, '=', "
+          "'\"' or '\\')");
     }
   }
   if (!DescribesBond(m)) {
@@ -209,6 +230,15 @@ Status ParseProbeFrame(std::span<const uint8_t> frame, FrameAddress* address,
   }
   m.member_name = ReadName(p + kOffMemberName);
   m.reported_member_name = ReadName(p + kOffReportedName);
+  if (!IsProbeName(m.member_name) ||
+      (!m.reported_member_name.empty() &&
+       !IsProbeName(m.reported_member_name))) {
+    return Reject(ProbeDefect::kMalformed,
+                  "member name \"" + EscapeControl(m.member_name) + "\" or \"" +
+                      EscapeControl(m.reported_member_name) +
+                      "\" is not printable ASCII without space, '=', '\"' "
+                      "or '\\'");
+  }
   *message = std::move(m);
   why = ProbeDefect::kNone;
   return Status::OK();

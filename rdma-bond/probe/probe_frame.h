@@ -116,9 +116,17 @@ struct ProbeMessage {
   friend bool operator==(const ProbeMessage&, const ProbeMessage&) = default;
 };
 
+// Whether 'name' may travel in a probe as a member name: 1 to
+// kProbeNameBytes - 1 bytes of printable ASCII other than space, '=', '"'
+// and '\\'.  A peer's names end up in the agent's reports, its metrics'
+// label values and the registry's replies to applications; whatever the
+// peer sends, they stay single tokens there.
+bool IsProbeName(std::string_view name);
+
 // Writes the probe frame for 'message' with 'address' (whose udp_sport is
 // the probed port) into 'out' and returns its length.  InvalidArgument if
-// a name does not fit kProbeNameBytes - 1, a member index or count
+// a name does not fit kProbeNameBytes - 1 or is not IsProbeName() (the
+// reported name may be empty in a REQUEST), a member index or count
 // exceeds kMaxProbeMembers, or BuildFrame() refuses (small buffer, mixed
 // IP versions).
 Result<size_t> BuildProbeFrame(const FrameAddress& address,
@@ -136,7 +144,7 @@ enum class ProbeDefect : uint8_t {
 // Parses a frame: a valid RoCEv2 frame (ParseFrame()), UD SEND_ONLY to
 // kProbeQpn with the probe DETH, magic, version 1, a known kind, member
 // indexes below the count, the sender's member usable, NUL-terminated
-// names.  Fills '*address' and '*message'; never reads outside 'frame'.
+// names that are IsProbeName() (kMalformed otherwise).  Fills '*address' and '*message'; never reads outside 'frame'.
 Status ParseProbeFrame(std::span<const uint8_t> frame, FrameAddress* address,
                        ProbeMessage* message, ProbeDefect* defect = nullptr);
 

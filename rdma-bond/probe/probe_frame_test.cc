@@ -8,6 +8,7 @@
 
 #include "probe/probe_frame.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -16,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/hex.h"
 #include "rnic/emulated/emulated_rnic.h"
 #include "testing/probe_test_util.h"
 
@@ -113,6 +115,42 @@ TEST(ProbeFrameTest, ParseNamesEachDefect) {
     ProbeMessage m;
     EXPECT_FALSE(ParseProbeFrame(junk, &a, &m).ok());
   }
+}
+
+// A peer (or anyone on the L2 segment) chooses the member names in its
+// probes; they reach the agent's reports, metrics and registry replies.
+// Names that are not single printable tokens are refused at the wire.
+TEST(ProbeFrameTest, ForgedMemberNamesAreRefused) {
+  const std::vector<uint8_t> good =
+      PayloadOf(BuildProbe(ProbeAddress(), SampleReply()));
+  const std::vector<std::string> evil = {
+      "eth\n1", "a b", "x=y", "q\"", "b\\s", "\x1b[2Jx", "\r", "\xc3\xa9",
+      "ok\x7f"};
+  for (size_t field : {size_t{40}, size_t{40} + kProbeNameBytes}) {
+    for (const std::string& name : evil) {
+      std::vector<uint8_t> p = good;
+      std::fill(p.begin() + field, p.begin() + field + kProbeNameBytes, 0);
+      std::copy(name.begin(), name.end(), p.begin() + field);
+      FrameAddress a;
+      ProbeMessage m;
+      ProbeDefect d = ProbeDefect::kNone;
+      Status s = ParseProbeFrame(RawUd(p), &a, &m, &d);
+      ASSERT_FALSE(s.ok()) << field << " " << EscapeControl(name);
+      EXPECT_EQ(d, ProbeDefect::kMalformed);
+      for (char c : s.message()) {
+        EXPECT_FALSE(static_cast<unsigned char>(c) < 0x20) << s.message();
+      }
+      ProbeMessage out = SampleReply();
+      (field == 40 ? out.member_name : out.reported_member_name) = name;
+      std::vector<uint8_t> frame(kMaxRoceFrameBytes);
+      EXPECT_FALSE(BuildProbeFrame(ProbeAddress(), out, frame).ok());
+    }
+  }
+  for (const char* name : {"eth0", "ens1f0np0", "bond0.100", "p1@x", "nic1"}) {
+    EXPECT_TRUE(IsProbeName(name)) << name;
+  }
+  EXPECT_FALSE(IsProbeName(""));
+  EXPECT_FALSE(IsProbeName(std::string(kProbeNameBytes, 'x')));
 }
 
 TEST(ProbeFrameTest, EmulatedRnicCountsProbesAsUd) {
