@@ -7,20 +7,24 @@
 #include "agent/agent_core.h"
 
 #include <arpa/inet.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
 
 #include <gtest/gtest.h>
 
+#include "agent/report_text.h"
 #include "rdma-bond-table-writer.h"
 #include "rdma_bond/predictor.h"
 #include "testing/predictor_test_util.h"
@@ -230,6 +234,61 @@ TEST_F(AgentCoreTest, JudgesActiveBackupQps) {
   EXPECT_EQ(core_->pinned(), 0u);
 }
 
+// Names from outside the agent: a client's comm (any bytes but NUL, set
+// with prctl) and the table's member names reach "rdma-bond/qps",
+// "rdma-bond/explain" and the metrics.  No control byte gets through raw,
+// and every metrics line stays one well-formed sample.
+TEST_F(AgentCoreTest, ForeignNamesAreEscapedInReportsAndMetrics) {
+  record_ = MakeRecord("bond0", {"ni\"c\\0", "nic1"});
+  Publish(true);
+  StartAgent();
+  ASSERT_TRUE(core_->attached());
+  char old_name[17] = {};
+  ASSERT_EQ(prctl(PR_GET_NAME, old_name), 0);
+  ASSERT_EQ(prctl(PR_SET_NAME, "ev\nil\x1b[2J\r"), 0);
+  Client client(core_->options().socket_path);
+  ASSERT_TRUE(client.connected());
+  auto pump = [this] { Pump(); };
+  const std::string hello = client.Ask("HELLO version=1", pump);
+  ASSERT_EQ(prctl(PR_SET_NAME, old_name), 0);
+  ASSERT_EQ(hello.rfind("OK", 0), 0u) << hello;
+  EXPECT_EQ(client.Ask(Qp(0x11, "nic1", 49152, "active"), pump), "OK");
+  Pump();
+
+  const auto raw_control = [](const std::string& text) {
+    for (char c : text) {
+      const auto byte = static_cast<unsigned char>(c);
+      if ((byte < 0x20 && c != '\n') || byte == 0x7f) return true;
+    }
+    return false;
+  };
+  const std::string qps = Command({"qps"});
+  EXPECT_FALSE(raw_control(qps)) << qps;
+  EXPECT_NE(qps.find("ev\\x0ail\\x1b[2J\\x0d"), std::string::npos) << qps;
+  EXPECT_EQ(std::count(qps.begin(), qps.end(), '\n'), 2) << qps;
+  const std::string explain = Command({"explain", "0x11"});
+  EXPECT_FALSE(raw_control(explain)) << explain;
+  EXPECT_NE(explain.find("(ev\\x0ail\\x1b[2J\\x0d)"), std::string::npos)
+      << explain;
+
+  const std::string metrics = core_->MetricsText();
+  EXPECT_NE(metrics.find("member=\"ni\\\"c\\\\0\""), std::string::npos)
+      << metrics;
+  std::istringstream lines(metrics);
+  std::string line;
+  size_t samples = 0;
+  while (std::getline(lines, line)) {
+    if (line.rfind("# ", 0) == 0) continue;
+    // name{label="value",...} number, with values escaped as the text
+    // format wants.
+    static const std::regex kSample(
+        R"re([a-z_]+(\{([a-z_]+="([^"\\\n]|\\["\\n])*",?)*\})? [-+0-9.eE]+)re");
+    EXPECT_TRUE(std::regex_match(line, kSample)) << line;
+    samples++;
+  }
+  EXPECT_GT(samples, 0u);
+}
+
 TEST_F(AgentCoreTest, FailoverIsCountedAndHealedByRepins) {
   Publish(true);
   StartAgent();
@@ -380,6 +439,14 @@ TEST_F(AgentCoreTest, RemovesItsFilesWhenDestroyed) {
   core_.reset();
   EXPECT_NE(access(socket.c_str(), F_OK), 0);
   EXPECT_NE(access(summary.c_str(), F_OK), 0);
+}
+
+TEST(ReportTextTest, LabelValueEscapesForTheTextFormat) {
+  EXPECT_EQ(LabelValue("nic0"), "nic0");
+  EXPECT_EQ(LabelValue("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+  // Other control bytes read \xNN once the label is parsed.
+  EXPECT_EQ(LabelValue("x\x1b[2J\ry"), "x\\\\x1b[2J\\\\x0dy");
+  EXPECT_EQ(LabelValue(std::string("\0\x7f", 2)), "\\\\x00\\\\x7f");
 }
 
 TEST(AgentCoreCommandsTest, SiblingPath) {

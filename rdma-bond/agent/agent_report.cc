@@ -12,6 +12,7 @@
 
 #include "agent/agent_core.h"
 #include "agent/probe_service.h"
+#include "agent/report_text.h"
 #include "common/hex.h"
 
 namespace rdma_bond::agent {
@@ -27,20 +28,6 @@ std::string Duration(uint64_t ns) {
     std::snprintf(buf, sizeof buf, "%" PRIu64 " ms", ns / 1000000);
   }
   return buf;
-}
-
-// Escapes a Prometheus label value.
-std::string Label(const std::string& value) {
-  std::string out;
-  for (char c : value) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
 }
 
 // Left-aligned columns, two spaces apart.
@@ -105,8 +92,8 @@ std::string AgentCore::ShowText() const {
   if (reader_ && snapshot_) {
     const TableInfo& t = snapshot_->table;
     s << " (attached, instance " << HexPrefixed(t.instance_id)
-      << ", ovs-vswitchd pid " << t.writer_pid << ", heartbeat " << snapshot_->health.heartbeat_age_ms
-      << " ms ago" << (writer_stale_ ? ", STALE" : "")
+      << ", ovs-vswitchd pid " << t.writer_pid << ", heartbeat "
+      << snapshot_->health.heartbeat_age_ms << " ms ago" << (writer_stale_ ? ", STALE" : "")
       << (writer_exited_ ? ", writer exited" : "") << ")\n";
   } else {
     s << " (not attached: " << attach_error_ << ")\n";
@@ -150,8 +137,9 @@ Result<std::string> AgentCore::QpsText(
   });
   for (const QpRecord* qp : qps) {
     QpVerdict v = Judge(*qp);
-    rows.push_back({Qpn(qp->qpn), std::to_string(qp->pid), qp->client_name,
-                    qp->bond, qp->member, std::string(ToString(qp->role)),
+    rows.push_back({Qpn(qp->qpn), std::to_string(qp->pid),
+                    EscapeControl(qp->client_name), qp->bond, qp->member,
+                    std::string(ToString(qp->role)),
                     std::to_string(qp->sport), ToString(qp->dst),
                     v.ovs_member.empty() ? "-" : v.ovs_member,
                     std::string(ToString(v.state))});
@@ -195,8 +183,8 @@ Result<std::string> AgentCore::ExplainText(
   const QpRecord& qp = *matches[0];
   QpVerdict v = Judge(qp);
   std::ostringstream s;
-  s << "QP " << Qpn(qp.qpn) << " of pid " << qp.pid << " (" << qp.client_name
-    << ")";
+  s << "QP " << Qpn(qp.qpn) << " of pid " << qp.pid << " ("
+    << EscapeControl(qp.client_name) << ")";
   if (!qp.conn.empty()) s << ", connection " << qp.conn;
   if (!qp.path.empty()) s << ", path " << qp.path;
   s << "\n";
@@ -292,8 +280,8 @@ std::string AgentCore::MetricsText() const {
        "Registered QPs by bond, member and state (pinned, mispinned, "
        "standby, down, unknown).");
   for (const auto& [key, n] : qps) {
-    s << "rdma_bond_qps{bond=\"" << Label(std::get<0>(key)) << "\",member=\""
-      << Label(std::get<1>(key)) << "\",state=\"" << std::get<2>(key)
+    s << "rdma_bond_qps{bond=\"" << LabelValue(std::get<0>(key)) << "\",member=\""
+      << LabelValue(std::get<1>(key)) << "\",state=\"" << std::get<2>(key)
       << "\"} " << n << "\n";
   }
   help("rdma_bond_qps_mispinned", "gauge",
@@ -302,7 +290,7 @@ std::string AgentCore::MetricsText() const {
     for (const Bond& bond : snapshot_->bonds) mispinned[bond.name] += 0;
   }
   for (const auto& [bond, n] : mispinned) {
-    s << "rdma_bond_qps_mispinned{bond=\"" << Label(bond) << "\"} " << n
+    s << "rdma_bond_qps_mispinned{bond=\"" << LabelValue(bond) << "\"} " << n
       << "\n";
   }
   if (snapshot_) {
@@ -310,8 +298,8 @@ std::string AgentCore::MetricsText() const {
          "1 if OVS has the bond member enabled.");
     for (const Bond& bond : snapshot_->bonds) {
       for (const Member& m : bond.members) {
-        s << "rdma_bond_member_enabled{bond=\"" << Label(bond.name)
-          << "\",member=\"" << Label(m.name) << "\"} " << m.enabled() << "\n";
+        s << "rdma_bond_member_enabled{bond=\"" << LabelValue(bond.name)
+          << "\",member=\"" << LabelValue(m.name) << "\"} " << m.enabled() << "\n";
       }
     }
     help("rdma_bond_member_active", "gauge",
@@ -319,21 +307,21 @@ std::string AgentCore::MetricsText() const {
     for (const Bond& bond : snapshot_->bonds) {
       for (const Member& m : bond.members) {
         bool active = bond.active() && bond.active()->name == m.name;
-        s << "rdma_bond_member_active{bond=\"" << Label(bond.name)
-          << "\",member=\"" << Label(m.name) << "\"} " << active << "\n";
+        s << "rdma_bond_member_active{bond=\"" << LabelValue(bond.name)
+          << "\",member=\"" << LabelValue(m.name) << "\"} " << active << "\n";
       }
     }
   }
   help("rdma_bond_failovers_total", "counter",
        "Active member changes and members disabled, seen in the table.");
   for (const auto& [bond, c] : counters_) {
-    s << "rdma_bond_failovers_total{bond=\"" << Label(bond) << "\"} "
+    s << "rdma_bond_failovers_total{bond=\"" << LabelValue(bond) << "\"} "
       << c.failovers << "\n";
   }
   help("rdma_bond_repins_total", "counter",
        "QP re-registrations that changed the QP's member or source port.");
   for (const auto& [bond, c] : counters_) {
-    s << "rdma_bond_repins_total{bond=\"" << Label(bond) << "\"} "
+    s << "rdma_bond_repins_total{bond=\"" << LabelValue(bond) << "\"} "
       << c.repins << "\n";
   }
   help("rdma_bond_last_repin_seconds", "gauge",
@@ -341,7 +329,7 @@ std::string AgentCore::MetricsText() const {
        "reported it.");
   for (const auto& [bond, c] : counters_) {
     if (!c.last_repin_ns) continue;
-    s << "rdma_bond_last_repin_seconds{bond=\"" << Label(bond) << "\"} "
+    s << "rdma_bond_last_repin_seconds{bond=\"" << LabelValue(bond) << "\"} "
       << *c.last_repin_ns / 1e9 << "\n";
   }
   help("rdma_bond_last_failover_gap_seconds", "gauge",
@@ -349,7 +337,7 @@ std::string AgentCore::MetricsText() const {
        "brought the bond's mispinned QPs back to zero (control plane).");
   for (const auto& [bond, c] : counters_) {
     if (!c.last_gap_ns) continue;
-    s << "rdma_bond_last_failover_gap_seconds{bond=\"" << Label(bond)
+    s << "rdma_bond_last_failover_gap_seconds{bond=\"" << LabelValue(bond)
       << "\"} " << *c.last_gap_ns / 1e9 << "\n";
   }
   if (probe_) s << probe_->Metrics();

@@ -16,7 +16,9 @@ rdma_bond_agent_libagent_a_SOURCES = \
 	rdma-bond/agent/probe_service.cc \
 	rdma-bond/agent/probe_service.h \
 	rdma-bond/agent/registry.cc \
-	rdma-bond/agent/registry.h
+	rdma-bond/agent/registry.h \
+	rdma-bond/agent/report_text.cc \
+	rdma-bond/agent/report_text.h
 
 RDMA_BOND_AGENT_LIBS = \
 	rdma-bond/agent/libagent.a \

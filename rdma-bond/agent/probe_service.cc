@@ -25,7 +25,9 @@
 #include <set>
 #include <sstream>
 
+#include "agent/report_text.h"
 #include "common/hex.h"
+#include "conn/registry_protocol.h"
 #include "probe/path_prober.h"
 #include "rnic/emulated/roce_frame.h"
 
@@ -544,7 +546,12 @@ std::string ProbeService::PathsReply(const std::string& bond,
   std::string out;
   if (report) {
     for (const ProbePairReport& pair : report->pairs) {
-      if (pair.sports.empty()) continue;
+      // Only names the line protocol can carry: a name with a space or '='
+      // would add fields to the application's reply.
+      if (pair.sports.empty() || !IsRegistryToken(pair.local_name) ||
+          !IsRegistryToken(pair.remote_name)) {
+        continue;
+      }
       out += "PATH local=" + pair.local_name + " remote=" + pair.remote_name +
              " sports=" + JoinPorts(pair.sports) + "\n";
     }
@@ -620,14 +627,17 @@ std::string ProbeService::Text(const std::optional<IpAddress>& peer) const {
       if (peer && !(r.ip == *peer)) continue;
       s << "  peer " << ToString(r.ip) << ": " << ToString(r.state)
         << ", agent " << HexPrefixed(r.agent_id) << " epoch " << r.epoch
-        << ", rounds " << r.rounds << ", inconsistent " << r.inconsistent << "\n";
+        << ", rounds " << r.rounds << ", inconsistent " << r.inconsistent
+        << "\n";
       for (const ProbePairReport& pair : r.pairs) {
-        s << "    " << pair.local_name << " -> " << pair.remote_name << ": "
+        s << "    " << EscapeControl(pair.local_name) << " -> "
+          << EscapeControl(pair.remote_name) << ": "
           << (pair.sports.empty() ? "none" : JoinPorts(pair.sports))
           << (pair.return_verified ? "" : " (return not verified)") << "\n";
       }
       for (const ProbeMemberStats& m : r.members) {
-        s << "    from " << m.name << ": sent " << m.probes_sent
+        s << "    from " << EscapeControl(m.name) << ": sent "
+          << m.probes_sent
           << ", retries " << m.retries << ", answered " << m.answered
           << ", lost " << m.timed_out << "\n";
       }
@@ -648,10 +658,11 @@ std::string ProbeService::Metrics() const {
   std::ostringstream sent, answered, lost, validated, inconsistent;
   for (const auto& [name, probe] : impl_->bonds) {
     for (const PeerProbeReport& r : probe->prober->Reports()) {
-      std::string labels = "bond=\"" + name + "\",peer=\"" + ToString(r.ip) +
-                           "\"";
+      std::string labels = "bond=\"" + LabelValue(name) + "\",peer=\"" +
+                           ToString(r.ip) + "\"";
       for (const ProbeMemberStats& m : r.members) {
-        std::string l = "{" + labels + ",member=\"" + m.name + "\"} ";
+        std::string l = "{" + labels + ",member=\"" + LabelValue(m.name) +
+                        "\"} ";
         sent << "rdma_bond_probes_sent_total" << l << m.probes_sent + m.retries
              << "\n";
         answered << "rdma_bond_probes_answered_total" << l << m.answered
@@ -660,8 +671,9 @@ std::string ProbeService::Metrics() const {
       }
       for (const ProbePairReport& pair : r.pairs) {
         validated << "rdma_bond_paths_validated_sports{" << labels
-                  << ",local=\"" << pair.local_name << "\",remote=\""
-                  << pair.remote_name << "\"} " << pair.sports.size() << "\n";
+                  << ",local=\"" << LabelValue(pair.local_name)
+                  << "\",remote=\"" << LabelValue(pair.remote_name) << "\"} "
+                  << pair.sports.size() << "\n";
       }
       inconsistent << "rdma_bond_probe_inconsistent_total{" << labels << "} "
                    << r.inconsistent << "\n";

@@ -16,6 +16,7 @@
 #include <charconv>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "rdma_bond/table_reader.h"
@@ -63,10 +64,13 @@ std::vector<gid_t> ProcessGroups(pid_t pid) {
   return groups;
 }
 
+// The comm of 'pid', as the process set it: any bytes but NUL, a newline
+// included (the reports escape them), without the newline the kernel adds.
 std::string ProcessName(pid_t pid) {
   std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
-  std::string name;
-  std::getline(comm, name);
+  std::string name((std::istreambuf_iterator<char>(comm)),
+                   std::istreambuf_iterator<char>());
+  if (!name.empty() && name.back() == '\n') name.pop_back();
   return name.empty() ? "?" : name;
 }
 

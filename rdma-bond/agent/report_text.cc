@@ -1,0 +1,30 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+
+#include "agent/report_text.h"
+
+#include "common/hex.h"
+
+namespace rdma_bond::agent {
+
+std::string LabelValue(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (byte < 0x20 || byte == 0x7f) {
+      // EscapeControl() writes \xNN; the backslash itself is escaped.
+      out += '\\' + EscapeControl(std::string_view(&c, 1));
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace rdma_bond::agent
