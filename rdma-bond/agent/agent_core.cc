@@ -333,7 +333,7 @@ int AgentCore::Wait(std::vector<int>* fds) {
   registry_->AppendFds(fds);
   if (notifier_) fds->push_back(notifier_->Fd());
   uint64_t now_ms = NowMs();
-  uint64_t sleep_ms = kMaxSleepMs;
+  uint64_t sleep_ms = std::min<uint64_t>(kMaxSleepMs, registry_->SleepMs());
   if (!reader_) {
     sleep_ms = std::min<uint64_t>(
         sleep_ms, next_attach_ms_ > now_ms ? next_attach_ms_ - now_ms : 0);

@@ -235,6 +235,7 @@ struct RegistryServer::Client {
   std::string in;               // Bytes received, not yet a whole line.
   std::string out;              // Reply bytes not yet sent.
   size_t qps = 0;
+  uint64_t accepted_ns = 0;     // MonotonicNowNs() at accept.
 
   ~Client() {
     if (fd >= 0) close(fd);
@@ -282,25 +283,87 @@ RegistryServer::~RegistryServer() {
   unlink(options_.path.c_str());
 }
 
+namespace {
+constexpr uint64_t kNsPerMs = 1000 * 1000;
+}  // namespace
+
 void RegistryServer::AppendFds(std::vector<int>* fds) const {
-  fds->push_back(listen_fd_);
+  if (MonotonicNowNs() >= accept_paused_until_ns_) {
+    fds->push_back(listen_fd_);
+  }
   for (const auto& [id, client] : clients_) fds->push_back(client->fd);
 }
 
+uint64_t RegistryServer::SleepMs() const {
+  const uint64_t now = MonotonicNowNs();
+  uint64_t next = UINT64_MAX;
+  if (accept_paused_until_ns_ > now) next = accept_paused_until_ns_;
+  for (const auto& [id, client] : clients_) {
+    if (!client->greeted) {
+      next = std::min(next, client->accepted_ns +
+                                options_.hello_timeout_ms * kNsPerMs);
+    }
+  }
+  if (next == UINT64_MAX) return UINT64_MAX;
+  return next > now ? (next - now + kNsPerMs - 1) / kNsPerMs : 0;
+}
+
 void RegistryServer::Run() {
-  Accept();
+  const uint64_t now = MonotonicNowNs();
+  if (now >= accept_paused_until_ns_) Accept();
   std::vector<uint64_t> dead;
   for (auto& [id, client] : clients_) {
     if (!Read(*client)) dead.push_back(id);
   }
   for (uint64_t id : dead) Drop(id);
+  DropSilentClients(MonotonicNowNs());
+}
+
+void RegistryServer::DropSilentClients(uint64_t now_ns) {
+  std::vector<uint64_t> silent;
+  for (const auto& [id, client] : clients_) {
+    if (!client->greeted && now_ns >= client->accepted_ns &&
+        now_ns - client->accepted_ns >=
+            options_.hello_timeout_ms * kNsPerMs) {
+      silent.push_back(id);
+    }
+  }
+  for (uint64_t id : silent) {
+    Client& client = *clients_.at(id);
+    client.out += "ERR no HELLO within " +
+                  std::to_string(options_.hello_timeout_ms) + " ms\n";
+    hello_timeouts_++;
+    Drop(id);
+  }
+}
+
+void RegistryServer::Refuse(int fd, const std::string& why) {
+  const std::string line = "ERR " + why + "\n";
+  (void)!send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  close(fd);
+  refused_++;
 }
 
 void RegistryServer::Accept() {
   while (true) {
     int fd = accept4(listen_fd_, nullptr, nullptr,
                      SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;  // EAGAIN, or an aborted connection.
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE) {
+        // The connection stays queued and the socket readable: polling it
+        // would spin until a descriptor is freed.  Pause instead.
+        const int error = errno;
+        accept_paused_until_ns_ =
+            MonotonicNowNs() + kAcceptPauseMs * kNsPerMs;
+        if (options_.log) {
+          options_.log(1, "registry: cannot accept: " +
+                              std::string(std::strerror(error)) +
+                              " (raise LimitNOFILE=); pausing " +
+                              std::to_string(kAcceptPauseMs) + " ms");
+        }
+      }
+      return;  // EAGAIN, or an aborted connection.
+    }
     struct ucred cred = {};
     socklen_t len = sizeof cred;
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
@@ -308,15 +371,21 @@ void RegistryServer::Accept() {
       continue;
     }
     if (clients_.size() >= kMaxClients) {
-      static const char kFull[] = "ERR too many registry clients\n";
-      (void)!send(fd, kFull, sizeof kFull - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-      close(fd);
-      refused_++;
+      Refuse(fd, "too many registry clients");
       continue;
     }
+    size_t& of_uid = clients_per_uid_[cred.uid];
+    if (cred.uid != 0 && of_uid >= options_.max_clients_per_uid) {
+      Refuse(fd, "too many registry clients of uid " +
+                     std::to_string(cred.uid) + " (limit " +
+                     std::to_string(options_.max_clients_per_uid) + ")");
+      continue;
+    }
+    of_uid++;
     auto client = std::make_unique<Client>();
     client->id = next_client_++;
     client->fd = fd;
+    client->accepted_ns = MonotonicNowNs();
     client->creds = {cred.pid, cred.uid, cred.gid, ProcessGroups(cred.pid)};
     client->name = ProcessName(cred.pid);
     clients_.emplace(client->id, std::move(client));
@@ -532,6 +601,10 @@ void RegistryServer::Drop(uint64_t id) {
                 it->second->out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   }
   bool had_qps = it->second->qps > 0;
+  if (auto of_uid = clients_per_uid_.find(it->second->creds.uid);
+      of_uid != clients_per_uid_.end() && --of_uid->second == 0) {
+    clients_per_uid_.erase(of_uid);
+  }
   std::erase_if(qps_, [id](const auto& entry) {
     return std::get<0>(entry.first) == id;
   });

@@ -47,6 +47,14 @@ inline constexpr int kRegistryProtocolVersion = kAgentProtocolVersion;
 inline constexpr size_t kMaxLineBytes = kAgentMaxLine;  // docs/agent.md.
 inline constexpr size_t kMaxPendingBytes = 64 * 1024;  // Per client.
 inline constexpr size_t kMaxClients = 1024;          // Beyond: refused.
+// Clients of one non-root uid at a time: one user cannot fill the registry
+// for the others (root is held only to kMaxClients).
+inline constexpr size_t kMaxClientsPerUid = 64;
+// How long a client may stay connected without HELLO.
+inline constexpr uint64_t kHelloTimeoutMs = 5000;
+// How long accepting pauses when the agent is out of descriptors (EMFILE,
+// ENFILE): the listening socket stays readable, so polling it would spin.
+inline constexpr uint64_t kAcceptPauseMs = 100;
 inline constexpr size_t kMaxQpsPerClient = 65536;    // Beyond: ERR.
 
 // Who is at the other end of a registry connection (SO_PEERCRED), and the
@@ -145,6 +153,8 @@ class RegistryServer {
     ChangeHandler changed;
     QpHandler updated;
     LogHandler log;
+    size_t max_clients_per_uid = kMaxClientsPerUid;
+    uint64_t hello_timeout_ms = kHelloTimeoutMs;
   };
 
   // Creates and listens on the socket.  IOError naming the path.
@@ -155,13 +165,19 @@ class RegistryServer {
 
   // Descriptors to wait on for POLLIN.
   void AppendFds(std::vector<int>* fds) const;
-  // Accepts, reads and answers whatever is ready.  Never blocks.
+  // Accepts, reads and answers whatever is ready, drops clients that did
+  // not say HELLO in time.  Never blocks.
   void Run();
+  // Milliseconds until Run() has something to do without any descriptor
+  // becoming ready (a HELLO deadline, the end of an accept pause).
+  uint64_t SleepMs() const;
 
   const QpMap& qps() const { return qps_; }
   size_t clients() const { return clients_.size(); }
   uint64_t refused() const { return refused_; }
   uint64_t bad_requests() const { return bad_requests_; }
+  // Clients dropped for not saying HELLO in time.
+  uint64_t hello_timeouts() const { return hello_timeouts_; }
   const std::string& path() const { return options_.path; }
 
  private:
@@ -178,6 +194,9 @@ class RegistryServer {
   bool HandlePaths(Client& client, const Request& request);
   void Drop(uint64_t id);
   void Changed();
+  // Refuses 'fd' with 'why' (one ERR line) and closes it.
+  void Refuse(int fd, const std::string& why);
+  void DropSilentClients(uint64_t now_ns);
 
   Options options_;
   int listen_fd_;
@@ -186,6 +205,9 @@ class RegistryServer {
   QpMap qps_;
   uint64_t refused_ = 0;
   uint64_t bad_requests_ = 0;
+  uint64_t hello_timeouts_ = 0;
+  std::map<uid_t, size_t> clients_per_uid_;
+  uint64_t accept_paused_until_ns_ = 0;  // EMFILE/ENFILE backoff.
 };
 
 }  // namespace rdma_bond::agent

@@ -3,16 +3,22 @@
 
 #include "agent/registry.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -115,7 +121,11 @@ TEST(RegistryTest, AccessPolicy) {
 // A registry server on a real socket and blocking clients.
 class RegistryServerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { Listen({}); }
+
+  // (Re)creates the server; 'adjust' changes the options first.
+  void Listen(const std::function<void(RegistryServer::Options*)>& adjust) {
+    server_.reset();
     RegistryServer::Options options;
     options.path = dir_.File("reg.sock");
     options.policy.agent_uid = getuid();
@@ -125,6 +135,10 @@ class RegistryServerTest : public ::testing::Test {
                          "END\n");
     };
     options.changed = [this] { changes_++; };
+    options.log = [this](int, const std::string& line) {
+      log_ += line + "\n";
+    };
+    if (adjust) adjust(&options);
     Result<std::unique_ptr<RegistryServer>> server =
         RegistryServer::Listen(options);
     ASSERT_TRUE(server.ok()) << server.status().ToString();
@@ -178,6 +192,7 @@ class RegistryServerTest : public ::testing::Test {
   std::unique_ptr<RegistryServer> server_;
   int changes_ = 0;
   std::string paths_asked_;
+  std::string log_;
 };
 
 TEST_F(RegistryServerTest, RegistersUpdatesAndDeletes) {
@@ -329,6 +344,136 @@ TEST_F(RegistryServerTest, RefusesToReplaceANonSocket) {
   ASSERT_EQ(bind(stale, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   close(stale);
   EXPECT_TRUE(RegistryServer::Listen(again).ok());
+}
+
+// A client that never says HELLO is dropped at the deadline, with a reason;
+// one that did stays.
+TEST_F(RegistryServerTest, SilentClientsAreDroppedAtTheHelloDeadline) {
+  Listen([](RegistryServer::Options* o) { o->hello_timeout_ms = 100; });
+  const int greeted = Connect();
+  EXPECT_EQ(Ask(greeted, "HELLO version=1\n").rfind("OK", 0), 0u);
+  const int silent = Connect();
+  server_->Run();
+  EXPECT_EQ(server_->clients(), 2u);
+  EXPECT_LE(server_->SleepMs(), 100u);
+  // The reason, then end of file.
+  std::string reply;
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline) {
+    server_->Run();
+    char c;
+    const ssize_t n = recv(silent, &c, 1, MSG_DONTWAIT);
+    if (n == 0) break;
+    if (n == 1) reply += c;
+  }
+  EXPECT_EQ(reply, "ERR no HELLO within 100 ms\n");
+  EXPECT_EQ(server_->hello_timeouts(), 1u);
+  EXPECT_EQ(server_->clients(), 1u);
+  EXPECT_EQ(Ask(greeted, std::string(kQp) + "\n"), "OK\n");
+  close(silent);
+  close(greeted);
+}
+
+// One unprivileged user opens 2000 connections and says nothing: it gets
+// kMaxClientsPerUid of them, and root still registers.
+TEST_F(RegistryServerTest, OneUserCannotFillTheRegistry) {
+  if (getuid() != 0) GTEST_SKIP() << "needs root to become another user";
+  ASSERT_EQ(chmod(dir_.path().c_str(), 0755), 0);  // Let nobody in.
+  int done[2], release[2];
+  ASSERT_EQ(pipe(done), 0);
+  ASSERT_EQ(pipe(release), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(done[0]);
+    close(release[1]);
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim)) _exit(2);
+    lim.rlim_cur = std::max<rlim_t>(lim.rlim_cur, std::min<rlim_t>(
+                                                      lim.rlim_max, 4096));
+    if (setrlimit(RLIMIT_NOFILE, &lim)) _exit(3);
+    if (setgid(65534) || setuid(65534)) _exit(4);
+    int opened = 0;
+    for (int i = 0; i < 2000; i++) {
+      int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+      struct sockaddr_un addr = {};
+      addr.sun_family = AF_UNIX;
+      std::strncpy(addr.sun_path, server_->path().c_str(),
+                   sizeof addr.sun_path - 1);
+      if (fd < 0 ||
+          connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr)) {
+        _exit(5);
+      }
+      opened++;
+    }
+    if (write(done[1], &opened, sizeof opened) < 0) _exit(6);
+    char c;
+    (void)!read(release[0], &c, 1);  // Holds the connections until then.
+    _exit(0);
+  }
+  close(done[1]);
+  close(release[0]);
+  int opened = 0;
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    server_->Run();
+    pollfd p{done[0], POLLIN, 0};
+    if (poll(&p, 1, 0) == 1) {
+      ASSERT_EQ(read(done[0], &opened, sizeof opened),
+                static_cast<ssize_t>(sizeof opened));
+      break;
+    }
+  }
+  server_->Run();
+  EXPECT_EQ(opened, 2000);
+  EXPECT_EQ(server_->clients(), kMaxClientsPerUid);
+  EXPECT_GE(server_->refused(), 2000 - kMaxClientsPerUid);
+
+  const int fd = Connect();
+  EXPECT_EQ(Ask(fd, "HELLO version=1\n").rfind("OK", 0), 0u);
+  EXPECT_EQ(Ask(fd, std::string(kQp) + "\n"), "OK\n");
+  close(fd);
+
+  (void)!write(release[1], "x", 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  close(done[0]);
+  close(release[1]);
+}
+
+// Out of descriptors, accept4() fails while the connection stays queued:
+// the listening socket leaves the poll set for a pause instead of making
+// the agent spin, and the connection is accepted once descriptors return.
+TEST_F(RegistryServerTest, OutOfDescriptorsPausesAccepting) {
+  const int client = Connect();
+  struct rlimit saved;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  // Every descriptor number below the limit taken: the next accept fails.
+  std::vector<int> fillers;
+  struct rlimit low = saved;
+  low.rlim_cur = 64;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  for (int fd; (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) {
+    fillers.push_back(fd);
+  }
+  const int open_errno = errno;
+  server_->Run();
+  std::vector<int> fds;
+  server_->AppendFds(&fds);
+  for (int fd : fillers) close(fd);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_EQ(open_errno, EMFILE);
+
+  EXPECT_EQ(server_->clients(), 0u);
+  EXPECT_TRUE(fds.empty()) << "the listening socket is still polled";
+  EXPECT_NE(log_.find("cannot accept"), std::string::npos) << log_;
+  EXPECT_GT(server_->SleepMs(), 0u);
+  EXPECT_LE(server_->SleepMs(), kAcceptPauseMs);
+  EXPECT_EQ(Ask(client, "HELLO version=1\n").rfind("OK", 0), 0u);
+  close(client);
 }
 
 }  // namespace
