@@ -87,6 +87,17 @@ Status Connection::HandleSide(const SideMessage& m) {
       Path* p = FindPath(r->path);
       if (!p) return Status::Corruption("side channel: PATH_RESET of no path");
       if (r->incarnation <= p->incarnation) return Status::OK();  // Stale.
+      // Each reset takes the next incarnation (both ends count the same
+      // resets).  A jump would leave no room above it: a peer that sent
+      // 0xffffffff could never be reset again.
+      if (uint64_t{r->incarnation} != uint64_t{p->incarnation} + 1) {
+        return Status::Corruption(
+            "side channel: PATH_RESET of path " + std::to_string(p->local) +
+            "," + std::to_string(p->remote) + " jumps from incarnation " +
+            std::to_string(p->incarnation) + " to " +
+            std::to_string(r->incarnation) + " (expected " +
+            std::to_string(uint64_t{p->incarnation} + 1) + ")");
+      }
       if (p->state == PathState::kResetting && initiator_) {
         return Status::OK();  // Both reset: ours wins, the peer acks it.
       }
@@ -117,7 +128,7 @@ Status Connection::HandleSide(const SideMessage& m) {
         return Status::Corruption("side channel: PATH_RESET_ACK of no path");
       }
       if (p->state == PathState::kResetting &&
-          r->incarnation == p->incarnation + 1) {
+          uint64_t{r->incarnation} == uint64_t{p->incarnation} + 1) {
         p->incarnation = r->incarnation;
         ConnectPath(*p, r->qp);
       }
@@ -239,6 +250,12 @@ void Connection::FailPath(Path& p, const std::string& reason) {
 
 void Connection::StartReset(Path& p) {
   if (side_closed_ || bye_received_) return;
+  if (p.incarnation == UINT32_MAX) {
+    // 2^32 - 1 resets: the next incarnation would not fit the message.
+    p.stats.last_error = "no incarnation left to reset the path with";
+    p.retry_at = Clock::time_point::max();
+    return;
+  }
   Status s = CreatePathQp(p);
   if (!s.ok()) {
     p.stats.last_error = "new QP: " + s.message();

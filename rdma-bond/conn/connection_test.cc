@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "conn/side_messages.h"
 #include "rdma_bond/predictor.h"
 #include "rdma_bond/rdmabond.h"
 #include "testing/connection_test_util.h"
@@ -587,6 +588,75 @@ TEST(ConnectionTest, CloseWaitsForEveryMessageThePeerSaysItSent) {
   ASSERT_TRUE(h.s[0].conn->Close(milliseconds(3000)).ok());
   ASSERT_EQ(h.s[0].received.size(), kMessages);
   for (uint64_t i = 0; i < kMessages; i++) EXPECT_EQ(h.s[0].received[i], i);
+}
+
+// A PATH_RESET that jumps the path's incarnation (here to 0xffffffff, after
+// which no reset could ever be newer) is refused: the connection fails
+// with Corruption naming the path and both incarnations.  The test relays
+// the side channel between the two ends and forges the message.
+TEST(ConnectionTest, PathResetMustTakeTheNextIncarnation) {
+  Harness h(FakeFabric::Options(), 1);
+  int a[2], b[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
+  // Side 0 <-> a[0] | relay_a, relay_b | b[0] <-> side 1.
+  std::unique_ptr<SideChannel> relay_a = std::move(*SideChannel::Adopt(a[1]));
+  std::unique_ptr<SideChannel> relay_b = std::move(*SideChannel::Adopt(b[1]));
+  const auto forward = [](SideChannel& from, SideChannel& to) {
+    Result<std::vector<SideMessage>> got = from.Poll();
+    if (!got.ok()) return;
+    for (const SideMessage& m : *got) (void)to.Send(m.type, m.body);
+    (void)to.Flush();
+  };
+  std::atomic<bool> established{false};
+  std::thread relay([&] {
+    while (!established) {
+      forward(*relay_a, *relay_b);
+      forward(*relay_b, *relay_a);
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  });
+  std::unique_ptr<Connection> conns[2];
+  Status st[2];
+  const auto run = [&](int side, int fd) {
+    std::vector<Rnic*> rnics;
+    for (auto& r : h.s[side].rnics) rnics.push_back(r.get());
+    Result<std::unique_ptr<Connection>> c = Connection::Establish(
+        std::move(*SideChannel::Adopt(fd)), side == 0, rnics, nullptr, kImpl,
+        h.Options(side));
+    if (c.ok()) {
+      conns[side] = std::move(*c);
+    } else {
+      st[side] = c.status();
+    }
+  };
+  std::thread t(run, 1, b[0]);
+  run(0, a[0]);
+  t.join();
+  established = true;
+  relay.join();
+  ASSERT_TRUE(st[0].ok() && st[1].ok()) << st[0].ToString() << " / "
+                                        << st[1].ToString();
+
+  PathResetMessage forged;
+  forged.path = PathId{0, 0};
+  forged.incarnation = 0xffffffff;
+  forged.qp = QpEndpoint{};
+  ASSERT_TRUE(relay_a->Send(SideMessageType::kPathReset,
+                            EncodePathReset(forged)).ok());
+  ASSERT_TRUE(relay_a->FlushFor(milliseconds(1000)).ok());
+  Status s;
+  const auto deadline = std::chrono::steady_clock::now() + milliseconds(5000);
+  while (s.ok() && std::chrono::steady_clock::now() < deadline) {
+    s = conns[0]->Progress();
+    forward(*relay_b, *relay_a);
+    (void)conns[1]->Progress();
+  }
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  EXPECT_NE(s.message().find("jumps from incarnation 1 to 4294967295"),
+            std::string::npos)
+      << s.ToString();
 }
 
 TEST(ConnectionTest, CApiSmoke) {

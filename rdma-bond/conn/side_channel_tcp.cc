@@ -94,11 +94,9 @@ Result<std::unique_ptr<SideChannel>> ConnectTcp(
   const std::string where = "side channel: connect " + Endpoint(ip, port);
   const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::FromErrno("side channel: socket", errno);
+  // Adopt() owns 'fd' from here on, also when it fails (it closes it).
   Result<std::unique_ptr<SideChannel>> channel = SideChannel::Adopt(fd);
-  if (!channel.ok()) {
-    close(fd);
-    return channel.status();
-  }
+  if (!channel.ok()) return channel.status();
   if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
     if (errno != EINPROGRESS) return Status::FromErrno(where, errno);
     pollfd pfd = {fd, POLLOUT, 0};

@@ -6,9 +6,11 @@
 #include "conn/side_messages.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -152,6 +154,20 @@ TEST(SideChannelTest, ByeCarriesTheLastSequenceOrNothing) {
   EXPECT_TRUE(EncodeBye(ByeMessage{}).empty());
   const std::vector<uint8_t> cut(body.begin(), body.end() - 1);
   EXPECT_TRUE(DecodeBye(cut).status().IsCorruption());
+}
+
+// Adopt() owns the descriptor on every path: when it cannot use it, it
+// closes it, once (ConnectTcp() used to close it a second time).
+TEST(SideChannelTest, AdoptClosesWhatItCannotUse) {
+  // An O_PATH descriptor: fcntl(F_SETFL) fails with EBADF.
+  const int fd = open("/", O_PATH | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  Result<std::unique_ptr<SideChannel>> channel = SideChannel::Adopt(fd);
+  EXPECT_FALSE(channel.ok());
+  errno = 0;
+  EXPECT_EQ(fcntl(fd, F_GETFD), -1);
+  EXPECT_EQ(errno, EBADF);
+  EXPECT_FALSE(SideChannel::Adopt(-1).ok());
 }
 
 TEST(SideChannelTest, VersionMismatchIsClear) {

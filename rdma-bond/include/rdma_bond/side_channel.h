@@ -98,6 +98,7 @@ class SideChannel {
  public:
   // Takes ownership of 'fd', a connected stream socket (TCP or a
   // socketpair), and makes it non-blocking (and TCP_NODELAY for TCP).
+  // Owns it also when it fails: 'fd' is closed then (unless negative).
   static Result<std::unique_ptr<SideChannel>> Adopt(int fd);
 
   SideChannel(const SideChannel&) = delete;
