@@ -97,14 +97,16 @@ Status Connection::Setup(const Bond* bond, uint32_t table_hash_impl) {
   probe_pool_.reset(new uint8_t[kMaxPaths * kHeaderSize]());
   write_region_.reset(new uint8_t[options_.write_region_size]());
   for (Rnic* rnic : rnics_) {
-    Result<MemoryRegion> mr = rnic->Register(send_pool_.get(),
-                                             n_slots_ * slot_size_);
+    Result<MemoryRegion> mr = rnic->Register(
+        send_pool_.get(), n_slots_ * slot_size_, MemoryAccess::kLocal);
     if (!mr.ok()) return mr.status().WithPrefix(rnic->name());
     send_mrs_.push_back(*mr);
-    mr = rnic->Register(probe_pool_.get(), kMaxPaths * kHeaderSize);
+    mr = rnic->Register(probe_pool_.get(), kMaxPaths * kHeaderSize,
+                        MemoryAccess::kLocal);
     if (!mr.ok()) return mr.status().WithPrefix(rnic->name());
     probe_mrs_.push_back(*mr);
-    mr = rnic->Register(write_region_.get(), options_.write_region_size);
+    mr = rnic->Register(write_region_.get(), options_.write_region_size,
+                        MemoryAccess::kRemoteWrite);
     if (!mr.ok()) return mr.status().WithPrefix(rnic->name());
     write_mrs_.push_back(*mr);
   }
@@ -178,7 +180,8 @@ Status Connection::Handshake() {
       p.recv_count = n_recv;
       p.recv_mem.reset(new uint8_t[n_recv * slot_size_]());
       Result<MemoryRegion> mr =
-          p.rnic->Register(p.recv_mem.get(), n_recv * slot_size_);
+          p.rnic->Register(p.recv_mem.get(), n_recv * slot_size_,
+                           MemoryAccess::kLocal);
       if (!mr.ok()) return mr.status().WithPrefix(p.rnic->name());
       p.recv_mr = *mr;
       RefreshCandidates(p);

@@ -76,8 +76,9 @@ class RnicMux::View final : public Rnic {
     mux_->owners_[view_qp->local().qpn] = this;
     return std::unique_ptr<QueuePair>(std::move(view_qp));
   }
-  Result<MemoryRegion> Register(void* addr, size_t length) override {
-    return mux_->base_->Register(addr, length);
+  Result<MemoryRegion> Register(void* addr, size_t length,
+                                MemoryAccess access) override {
+    return mux_->base_->Register(addr, length, access);
   }
   Status Deregister(const MemoryRegion& mr) override {
     return mux_->base_->Deregister(mr);

@@ -147,10 +147,13 @@ TEST(RnicMuxTest, QpsReportToTheViewThatCreatedThem) {
   ASSERT_TRUE(peer2->Connect(q2->local(), 0xc004).ok());
 
   static uint8_t buffer[64];
-  MemoryRegion mr1 = *v1->Register(buffer, sizeof buffer);
-  MemoryRegion mr2 = *v2->Register(buffer, sizeof buffer);
+  MemoryRegion mr1 = *v1->Register(buffer, sizeof buffer,
+      MemoryAccess::kRemoteWrite);
+  MemoryRegion mr2 = *v2->Register(buffer, sizeof buffer,
+      MemoryAccess::kRemoteWrite);
   static uint8_t peer_buffer[256];
-  MemoryRegion pmr = *b->Register(peer_buffer, sizeof peer_buffer);
+  MemoryRegion pmr = *b->Register(peer_buffer, sizeof peer_buffer,
+      MemoryAccess::kRemoteWrite);
   ASSERT_TRUE(peer1->PostRecv(1, pmr, std::span(peer_buffer, 64)).ok());
   ASSERT_TRUE(peer2->PostRecv(2, pmr, std::span(peer_buffer + 64, 64)).ok());
   ASSERT_TRUE(q1->PostSend(11, mr1, std::span(buffer, 8)).ok());

@@ -248,13 +248,15 @@ Result<std::unique_ptr<QueuePair>> FakeRnic::CreateQp(
   return std::unique_ptr<QueuePair>(std::move(qp));
 }
 
-Result<MemoryRegion> FakeRnic::Register(void* addr, size_t length) {
+Result<MemoryRegion> FakeRnic::Register(void* addr, size_t length,
+                                        MemoryAccess access) {
   std::lock_guard<std::mutex> lock(fabric_->mu_);
   MemoryRegion mr;
   mr.addr = static_cast<uint8_t*>(addr);
   mr.length = length;
   mr.lkey = fabric_->next_key_++;
   mr.rkey = fabric_->next_key_++ | 0x80000000u;
+  mr.access = access;
   regions_.push_back(mr);
   return mr;
 }
@@ -275,6 +277,7 @@ const MemoryRegion* FakeRnic::FindRegion(uint32_t key, bool remote,
                                          uint64_t addr, size_t length) const {
   for (const MemoryRegion& r : regions_) {
     if ((remote ? r.rkey : r.lkey) != key) continue;
+    if (remote && r.access != MemoryAccess::kRemoteWrite) continue;
     const uint64_t begin = reinterpret_cast<uint64_t>(r.addr);
     if (addr >= begin && addr + length <= begin + r.length) return &r;
   }

@@ -138,7 +138,8 @@ class FakeRnic : public Rnic {
   bool is_emulation() const override { return true; }
   Result<std::unique_ptr<QueuePair>> CreateQp(
       const QpOptions& options) override;
-  Result<MemoryRegion> Register(void* addr, size_t length) override;
+  Result<MemoryRegion> Register(void* addr, size_t length,
+                                MemoryAccess access) override;
   Status Deregister(const MemoryRegion& mr) override;
   size_t PollCompletions(std::span<Completion> out) override;
   int EventFd() const override { return event_fd_; }

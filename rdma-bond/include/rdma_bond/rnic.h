@@ -74,11 +74,19 @@ struct QpEndpoint {
   friend bool operator==(const QpEndpoint&, const QpEndpoint&) = default;
 };
 
+// What a memory region allows besides local access: least privilege, so
+// that only the memory whose rkey is advertised can be written by a peer.
+enum class MemoryAccess : uint8_t {
+  kLocal,        // Sends, receives and the RNIC's local writes only.
+  kRemoteWrite,  // Also RDMA WRITEs from a peer that holds its rkey.
+};
+
 struct MemoryRegion {
   uint8_t* addr = nullptr;
   size_t length = 0;
   uint32_t lkey = 0;
   uint32_t rkey = 0;
+  MemoryAccess access = MemoryAccess::kLocal;
 };
 
 enum class WcStatus : uint8_t {
@@ -174,8 +182,12 @@ class Rnic {
   virtual Result<std::unique_ptr<QueuePair>> CreateQp(
       const QpOptions& options) = 0;
 
-  // Registers [addr, addr + length) for local access and remote writes.
-  virtual Result<MemoryRegion> Register(void* addr, size_t length) = 0;
+  // Registers [addr, addr + length) for local access and, with
+  // MemoryAccess::kRemoteWrite, remote writes.  A peer's write that names
+  // the rkey of a kLocal region fails (remote access error, the writer's
+  // QP errors) and leaves the region untouched.
+  virtual Result<MemoryRegion> Register(void* addr, size_t length,
+                                        MemoryAccess access) = 0;
   virtual Status Deregister(const MemoryRegion& mr) = 0;
 
   // Makes progress and returns up to out.size() completions (all QPs of

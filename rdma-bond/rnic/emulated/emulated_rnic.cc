@@ -233,7 +233,8 @@ void EmulatedRnic::Remove(EmulatedQueuePair* qp) {
   qp_list_.erase(std::find(qp_list_.begin(), qp_list_.end(), qp));
 }
 
-Result<MemoryRegion> EmulatedRnic::Register(void* addr, size_t length) {
+Result<MemoryRegion> EmulatedRnic::Register(void* addr, size_t length,
+                                            MemoryAccess access) {
   if (addr == nullptr && length != 0) {
     return Status::InvalidArgument(name_ + ": cannot register a null buffer");
   }
@@ -249,9 +250,11 @@ Result<MemoryRegion> EmulatedRnic::Register(void* addr, size_t length) {
   do {
     rkey = static_cast<uint32_t>(rng_());
   } while (rkey == 0 || regions_by_rkey_.count(rkey) != 0);
-  regions_by_rkey_[rkey] = {static_cast<uint8_t*>(addr), length, lkey};
+  regions_by_rkey_[rkey] = {static_cast<uint8_t*>(addr), length, lkey,
+                            access};
   rkey_by_lkey_[lkey] = rkey;
-  return MemoryRegion{static_cast<uint8_t*>(addr), length, lkey, rkey};
+  return MemoryRegion{static_cast<uint8_t*>(addr), length, lkey, rkey,
+                      access};
 }
 
 Status EmulatedRnic::Deregister(const MemoryRegion& mr) {
@@ -277,6 +280,7 @@ uint8_t* EmulatedRnic::ResolveRemoteWrite(uint32_t rkey, uint64_t va,
   auto it = regions_by_rkey_.find(rkey);
   if (it == regions_by_rkey_.end()) return nullptr;
   const Region& r = it->second;
+  if (r.access != MemoryAccess::kRemoteWrite) return nullptr;
   const uint64_t base = reinterpret_cast<uintptr_t>(r.addr);
   if (va < base || length > r.length || va - base > r.length - length) {
     return nullptr;

@@ -23,7 +23,8 @@
 //   options.local_ip = *ParseIpAddress("10.0.0.1");
 //   options.mac_netdev = "br0";       // The MAC that frames carry.
 //   Result<std::unique_ptr<EmulatedRnic>> rnic = EmulatedRnic::Open(options);
-//   Result<MemoryRegion> mr = (*rnic)->Register(buffer, size);
+//   Result<MemoryRegion> mr =
+//       (*rnic)->Register(buffer, size, MemoryAccess::kRemoteWrite);
 //   Result<std::unique_ptr<QueuePair>> qp = (*rnic)->CreateQp({});
 //   ... exchange (*qp)->local() with the peer, then
 //   (*qp)->Connect(peer_endpoint, sport);
@@ -201,7 +202,8 @@ class EmulatedRnic : public Rnic, private RemoteAccess {
   bool is_emulation() const override { return true; }
   Result<std::unique_ptr<QueuePair>> CreateQp(
       const QpOptions& options) override;
-  Result<MemoryRegion> Register(void* addr, size_t length) override;
+  Result<MemoryRegion> Register(void* addr, size_t length,
+                                MemoryAccess access) override;
   Status Deregister(const MemoryRegion& mr) override;
   size_t PollCompletions(std::span<Completion> out) override;
   int EventFd() const override { return epoll_fd_; }
@@ -220,6 +222,7 @@ class EmulatedRnic : public Rnic, private RemoteAccess {
     uint8_t* addr = nullptr;
     size_t length = 0;
     uint32_t lkey = 0;
+    MemoryAccess access = MemoryAccess::kLocal;
   };
   // Frames sent or received per system call, and at most this many
   // batches each way per PollCompletions() so that neither starves.

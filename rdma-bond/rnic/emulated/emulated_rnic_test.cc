@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -50,8 +51,8 @@ struct Pair {
     qp_b = std::move(*b->CreateQp(qo));
     mem_a.assign(4 << 20, 0);
     mem_b.assign(4 << 20, 0);
-    mr_a = *a->Register(mem_a.data(), mem_a.size());
-    mr_b = *b->Register(mem_b.data(), mem_b.size());
+    mr_a = *a->Register(mem_a.data(), mem_a.size(), MemoryAccess::kRemoteWrite);
+    mr_b = *b->Register(mem_b.data(), mem_b.size(), MemoryAccess::kRemoteWrite);
   }
 
   void Connect(uint16_t sport_a = 0xc001, uint16_t sport_b = 0xc002) {
@@ -192,6 +193,29 @@ TEST(EmulatedRnicTest, TwoRnicsExchangeSendsAndWrites) {
   EXPECT_LT(p.b->stats().transport.acks_sent, 3u * kMessages);
 }
 
+// Least privilege: a region registered MemoryAccess::kLocal cannot be
+// written by the peer, even with its rkey (guessed, or leaked): the write
+// completes kRemoteError and the memory is untouched.
+TEST(EmulatedRnicTest, LocalRegionsRefuseRemoteWrites) {
+  Pair p;
+  p.Connect();
+  std::vector<uint8_t> secret(4096, 0x5a);
+  const MemoryRegion local =
+      *p.a->Register(secret.data(), secret.size(), MemoryAccess::kLocal);
+  EXPECT_EQ(local.access, MemoryAccess::kLocal);
+  std::fill(p.mem_b.begin(), p.mem_b.begin() + 64, 0xee);
+  ASSERT_TRUE(p.qp_b
+                  ->PostWrite(8, p.mr_b, {p.mem_b.data(), 64},
+                              reinterpret_cast<uintptr_t>(secret.data()),
+                              local.rkey, nullptr)
+                  .ok());
+  ASSERT_TRUE(p.PollUntil([&] { return !p.done_b.empty(); }));
+  EXPECT_EQ(p.done_b[0].wr_id, 8u);
+  EXPECT_EQ(p.done_b[0].status, WcStatus::kRemoteError);
+  EXPECT_TRUE(std::all_of(secret.begin(), secret.end(),
+                          [](uint8_t b) { return b == 0x5a; }));
+}
+
 TEST(EmulatedRnicTest, DeliversEverythingOverALossyLink) {
   Pair p;
   std::mt19937 rng(5);
@@ -286,7 +310,8 @@ TEST(EmulatedRnicTest, FramesReachingTheOtherNicOfTheHostAreLost) {
   ASSERT_TRUE(qp_a->Connect(qp_b1->local(), 0xc001).ok());
   ASSERT_TRUE(qp_b1->Connect(qp_a->local(), 0xc001).ok());
   std::vector<uint8_t> mem(100);
-  MemoryRegion mr = *a->Register(mem.data(), mem.size());
+  MemoryRegion mr = *a->Register(mem.data(), mem.size(),
+      MemoryAccess::kRemoteWrite);
   ASSERT_TRUE(qp_a->PostSend(1, mr, {mem.data(), 100}).ok());
   ASSERT_TRUE(qp_a->PostSend(2, mr, {mem.data(), 100}).ok());
   std::vector<Completion> done;
@@ -413,8 +438,10 @@ int VethChild() {
   std::vector<uint8_t> ma(kMessages * kSize);
   std::vector<uint8_t> mb(kMessages * kSize);
   for (size_t i = 0; i < ma.size(); i++) ma[i] = uint8_t(i * 31 + 7);
-  MemoryRegion ra = *(*a)->Register(ma.data(), ma.size());
-  MemoryRegion rb = *(*b)->Register(mb.data(), mb.size());
+  MemoryRegion ra = *(*a)->Register(ma.data(), ma.size(),
+      MemoryAccess::kRemoteWrite);
+  MemoryRegion rb = *(*b)->Register(mb.data(), mb.size(),
+      MemoryAccess::kRemoteWrite);
   int sent = 0, posted = 0, acked = 0, received = 0;
   const auto start = std::chrono::steady_clock::now();
   while (acked < kMessages || received < kMessages) {

@@ -505,7 +505,8 @@ Result<std::unique_ptr<QueuePair>> VerbsRnic::CreateQp(
   return std::unique_ptr<QueuePair>(std::move(verbs_qp));
 }
 
-Result<MemoryRegion> VerbsRnic::Register(void* addr, size_t length) {
+Result<MemoryRegion> VerbsRnic::Register(void* addr, size_t length,
+                                         MemoryAccess access) {
   if (addr == nullptr || length == 0) {
     return Status::InvalidArgument("cannot register an empty memory region");
   }
@@ -521,8 +522,11 @@ Result<MemoryRegion> VerbsRnic::Register(void* addr, size_t length) {
       !status.ok()) {
     return status.WithPrefix(name_);
   }
-  ibv_mr* mr = ibv_reg_mr(pd_.get(), addr, length,
-                          IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+  const int flags = IBV_ACCESS_LOCAL_WRITE |
+                    (access == MemoryAccess::kRemoteWrite
+                         ? IBV_ACCESS_REMOTE_WRITE
+                         : 0);
+  ibv_mr* mr = ibv_reg_mr(pd_.get(), addr, length, flags);
   if (mr == nullptr) {
     Status status = Status::FromErrno(
         "ibv_reg_mr of " + Bytes(length) + " on " + name_, errno);

@@ -178,7 +178,8 @@ class VerbsRnic final : public Rnic {
   bool is_emulation() const override { return false; }
   Result<std::unique_ptr<QueuePair>> CreateQp(
       const QpOptions& options) override;
-  Result<MemoryRegion> Register(void* addr, size_t length) override;
+  Result<MemoryRegion> Register(void* addr, size_t length,
+                                MemoryAccess access) override;
   Status Deregister(const MemoryRegion& mr) override;
   size_t PollCompletions(std::span<Completion> out) override;
   // An epoll descriptor over the completion channel and the device's
