@@ -711,6 +711,8 @@ int64_t Connection::NextDeadlineUs() const {
     const int64_t us = rnic->NextDeadlineUs();
     if (us >= 0) consider(us);
   }
+  // Frames beyond one Poll()'s batch wait without the socket saying so.
+  if (side_ && side_->HasReady()) consider(0);
   const Clock::time_point now = Clock::now();
   auto until = [now](Clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::microseconds>(t - now)

@@ -80,6 +80,14 @@ Status SideChannel::Send(SideMessageType type, std::span<const uint8_t> body) {
     out_.clear();
     out_offset_ = 0;
   }
+  if (out_.size() - out_offset_ + kSideFrameHeaderSize + body.size() >
+      kMaxSideQueued) {
+    return Fail(Status::Unavailable(
+        "side channel: the peer does not read: " +
+        std::to_string(out_.size() - out_offset_) +
+        " bytes are waiting to be sent (limit " +
+        std::to_string(kMaxSideQueued) + ")"));
+  }
   const uint32_t n = static_cast<uint32_t>(body.size());
   const uint8_t header[kSideFrameHeaderSize] = {
       static_cast<uint8_t>(kSideFrameMagic >> 8),
@@ -153,11 +161,13 @@ Status SideChannel::Parse() {
 
 Result<std::vector<SideMessage>> SideChannel::Poll() {
   std::vector<SideMessage> out;
-  // Frames parsed earlier (Receive() keeps the ones after the first).
-  while (!ready_.empty()) {
+  // Frames parsed earlier (Receive() keeps the ones after the first, a
+  // full Poll() the ones beyond its batch).
+  while (!ready_.empty() && out.size() < kMaxSideFramesPerPoll) {
     out.push_back(std::move(ready_.front()));
     ready_.pop_front();
   }
+  if (out.size() == kMaxSideFramesPerPoll) return out;
   if (!failed_.ok()) {
     if (!out.empty()) return out;
     return failed_;
@@ -165,7 +175,8 @@ Result<std::vector<SideMessage>> SideChannel::Poll() {
   Status s = Flush();
   if (!s.ok()) return s;
   uint8_t buf[16384];
-  for (;;) {
+  // Reads until the socket is empty or a batch of frames is parsed.
+  while (out.size() + ready_.size() < kMaxSideFramesPerPoll) {
     const ssize_t n = recv(fd_, buf, sizeof buf, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -190,7 +201,7 @@ Result<std::vector<SideMessage>> SideChannel::Poll() {
       break;
     }
   }
-  while (!ready_.empty()) {
+  while (!ready_.empty() && out.size() < kMaxSideFramesPerPoll) {
     out.push_back(std::move(ready_.front()));
     ready_.pop_front();
   }

@@ -7,9 +7,11 @@
 
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -168,6 +170,68 @@ TEST(SideChannelTest, AdoptClosesWhatItCannotUse) {
   EXPECT_EQ(fcntl(fd, F_GETFD), -1);
   EXPECT_EQ(errno, EBADF);
   EXPECT_FALSE(SideChannel::Adopt(-1).ok());
+}
+
+// A peer that never reads cannot make the output buffer grow without
+// bound: past kMaxSideQueued bytes, Send() fails the channel.
+TEST(SideChannelTest, SendFailsWhenThePeerDoesNotRead) {
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  std::unique_ptr<SideChannel> a = std::move(*SideChannel::Adopt(fds[0]));
+  const std::vector<uint8_t> body(64 * 1024, 0x42);
+  size_t queued = 0;
+  Status s;
+  for (int i = 0; i < 1000 && s.ok(); i++) {
+    s = a->Send(SideMessageType::kActive, body);
+    if (s.ok()) queued += body.size();
+  }
+  ASSERT_FALSE(s.ok()) << "queued " << queued << " bytes";
+  EXPECT_EQ(s.code(), Status::Code::kUnavailable) << s.ToString();
+  EXPECT_NE(s.message().find("does not read"), std::string::npos);
+  EXPECT_LE(queued, kMaxSideQueued + 4 * 1024 * 1024);  // + socket buffers.
+  EXPECT_FALSE(a->failure().ok());
+  close(fds[1]);
+}
+
+// A fast peer's frames come in batches of at most kMaxSideFramesPerPoll,
+// in order, none lost; HasReady() says when more wait.
+TEST(SideChannelTest, PollReturnsBoundedBatches) {
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  std::unique_ptr<SideChannel> a = std::move(*SideChannel::Adopt(fds[0]));
+  std::unique_ptr<SideChannel> b = std::move(*SideChannel::Adopt(fds[1]));
+  constexpr uint32_t kFrames = 5000;
+  for (uint32_t i = 0; i < kFrames; i++) {
+    const uint8_t body[4] = {static_cast<uint8_t>(i >> 24),
+                             static_cast<uint8_t>(i >> 16),
+                             static_cast<uint8_t>(i >> 8),
+                             static_cast<uint8_t>(i)};
+    ASSERT_TRUE(b->Send(SideMessageType::kRepick, body).ok());
+  }
+  uint32_t next = 0;
+  size_t largest = 0;
+  bool saw_ready = false;
+  for (int round = 0; round < 10000 && next < kFrames; round++) {
+    ASSERT_TRUE(b->Flush().ok());
+    Result<std::vector<SideMessage>> got = a->Poll();
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    largest = std::max(largest, got->size());
+    saw_ready |= a->HasReady();
+    for (const SideMessage& m : *got) {
+      ASSERT_EQ(m.body.size(), 4u);
+      const uint32_t n = uint32_t{m.body[0]} << 24 | uint32_t{m.body[1]} << 16 |
+                         uint32_t{m.body[2]} << 8 | m.body[3];
+      ASSERT_EQ(n, next);
+      next++;
+    }
+    if (got->empty()) {
+      pollfd p{a->Fd(), POLLIN, 0};
+      (void)poll(&p, 1, 10);
+    }
+  }
+  EXPECT_EQ(next, kFrames);
+  EXPECT_LE(largest, kMaxSideFramesPerPoll);
+  EXPECT_TRUE(saw_ready);
 }
 
 TEST(SideChannelTest, VersionMismatchIsClear) {

@@ -72,6 +72,13 @@ inline constexpr size_t kSideFrameHeaderSize = 8;
 // mesh of 16 x 16 paths is under 30 KiB), small enough that a corrupt
 // length cannot make the reader allocate much.
 inline constexpr uint32_t kMaxSideBody = 1 << 20;
+// Output queued for a peer that does not read, at most (several of the
+// largest messages): beyond, Send() fails the channel rather than grow.
+inline constexpr size_t kMaxSideQueued = 4 * (kMaxSideBody + 8);
+// Frames one Poll() returns at most: a fast peer cannot make one call
+// hold (or its caller handle) an unbounded batch; the rest wait, and
+// HasReady() says so.
+inline constexpr size_t kMaxSideFramesPerPoll = 256;
 
 enum class SideMessageType : uint8_t {
   kHello = 1,         // HelloMessage: the first frame of each side.
@@ -112,20 +119,26 @@ class SideChannel {
 
   // Queues one frame and writes as much as the socket takes.  Fails if the
   // channel failed before (the same status again), the body is larger than
-  // kMaxSideBody, or the write fails (peer reset).
+  // kMaxSideBody, or the write fails (peer reset).  Fails the channel with
+  // Unavailable when more than kMaxSideQueued bytes would be waiting for a
+  // peer that does not read.
   Status Send(SideMessageType type, std::span<const uint8_t> body);
 
   // Writes buffered output; OK when some remains (the socket is full).
   Status Flush();
   // True while output is buffered.
   bool WantsWrite() const { return out_offset_ < out_.size(); }
+  // True when complete frames wait for the next Poll() (it returned
+  // kMaxSideFramesPerPoll): call it again without waiting for the socket.
+  bool HasReady() const { return !ready_.empty(); }
   // Not OK once the channel failed (peer closed, malformed frame, I/O
   // error): every later call fails with it.  A Receive() timeout is not a
   // failure of the channel.
   const Status& failure() const { return failed_; }
 
-  // Flushes, reads everything available and returns the complete frames
-  // received, oldest first (none if nothing complete arrived).  Fails with
+  // Flushes, reads what is available and returns the complete frames
+  // received, oldest first (none if nothing complete arrived), at most
+  // kMaxSideFramesPerPoll of them.  Fails with
   // Unavailable "peer closed" at end of stream (after the frames that
   // arrived complete before it were returned by earlier calls), Corruption
   // on a malformed frame or a stream that ends inside a frame.
