@@ -230,6 +230,7 @@ Status Connection::Handshake() {
   }
   for (auto& p : paths_) {
     p->incarnation = 1;
+    p->peer = *remote[p->index];
     ConnectPath(*p, *remote[p->index]);
   }
   SyncAgent();

@@ -148,6 +148,9 @@ struct Connection::Path {
   conn_detail::PathState state = conn_detail::PathState::kIdle;
   uint32_t epoch = 0;               // Of our QP (see WrId).
   uint32_t incarnation = 0;         // Connections agreed with the peer.
+  // The peer's QP at setup: a reset may bring a new QP number and PSN,
+  // never another address, GID, MAC or MTU.
+  QpEndpoint peer;
   // The peer's write region as registered on its RNIC of this path.
   uint64_t region_addr = 0, region_length = 0;
   uint32_t region_rkey = 0;

@@ -98,6 +98,9 @@ Status Connection::HandleSide(const SideMessage& m) {
             std::to_string(r->incarnation) + " (expected " +
             std::to_string(uint64_t{p->incarnation} + 1) + ")");
       }
+      if (Status s = CheckResetEndpoint(*p, r->qp, "PATH_RESET"); !s.ok()) {
+        return s;
+      }
       if (p->state == PathState::kResetting && initiator_) {
         return Status::OK();  // Both reset: ours wins, the peer acks it.
       }
@@ -126,6 +129,10 @@ Status Connection::HandleSide(const SideMessage& m) {
       Path* p = FindPath(r->path);
       if (!p) {
         return Status::Corruption("side channel: PATH_RESET_ACK of no path");
+      }
+      if (Status s = CheckResetEndpoint(*p, r->qp, "PATH_RESET_ACK");
+          !s.ok()) {
+        return s;
       }
       if (p->state == PathState::kResetting &&
           uint64_t{r->incarnation} == uint64_t{p->incarnation} + 1) {
@@ -271,6 +278,22 @@ void Connection::StartReset(Path& p) {
   m.incarnation = p.incarnation + 1;
   m.qp = p.qp->local();
   (void)SendSide(SideMessageType::kPathReset, EncodePathReset(m));
+}
+
+Status Connection::CheckResetEndpoint(const Path& p, const QpEndpoint& remote,
+                                      std::string_view what) const {
+  if (remote.ip == p.peer.ip && remote.gid == p.peer.gid &&
+      remote.mac == p.peer.mac && remote.mtu == p.peer.mtu) {
+    return Status::OK();
+  }
+  return Status::Corruption(
+      "side channel: " + std::string(what) + " of path " +
+      std::to_string(p.local) + "," + std::to_string(p.remote) +
+      " moves the peer's QP from " + ToString(p.peer.ip) + " (MAC " +
+      ToString(p.peer.mac) + ", MTU " + std::to_string(p.peer.mtu) +
+      ") to " + ToString(remote.ip) + " (MAC " + ToString(remote.mac) +
+      ", MTU " + std::to_string(remote.mtu) +
+      "): a reset brings a new QP, not a new address");
 }
 
 void Connection::ConnectPath(Path& p, const QpEndpoint& remote) {

@@ -590,73 +590,118 @@ TEST(ConnectionTest, CloseWaitsForEveryMessageThePeerSaysItSent) {
   for (uint64_t i = 0; i < kMessages; i++) EXPECT_EQ(h.s[0].received[i], i);
 }
 
-// A PATH_RESET that jumps the path's incarnation (here to 0xffffffff, after
-// which no reset could ever be newer) is refused: the connection fails
-// with Corruption naming the path and both incarnations.  The test relays
-// the side channel between the two ends and forges the message.
-TEST(ConnectionTest, PathResetMustTakeTheNextIncarnation) {
-  Harness h(FakeFabric::Options(), 1);
-  int a[2], b[2];
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
-  // Side 0 <-> a[0] | relay_a, relay_b | b[0] <-> side 1.
-  std::unique_ptr<SideChannel> relay_a = std::move(*SideChannel::Adopt(a[1]));
-  std::unique_ptr<SideChannel> relay_b = std::move(*SideChannel::Adopt(b[1]));
-  const auto forward = [](SideChannel& from, SideChannel& to) {
+// Two connections whose side channel runs through the test (relay_a faces
+// side 0, relay_b side 1), so that a test can forge side-channel messages.
+struct RelayedPair {
+  explicit RelayedPair(Harness& h) {
+    int a[2], b[2];
+    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
+    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
+    relay_a = std::move(*SideChannel::Adopt(a[1]));
+    relay_b = std::move(*SideChannel::Adopt(b[1]));
+    std::atomic<bool> established{false};
+    std::thread relay([&] {
+      while (!established) {
+        Forward(*relay_a, *relay_b);
+        Forward(*relay_b, *relay_a);
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+      }
+    });
+    const auto run = [&](int side, int fd) {
+      std::vector<Rnic*> rnics;
+      for (auto& r : h.s[side].rnics) rnics.push_back(r.get());
+      Result<std::unique_ptr<Connection>> c = Connection::Establish(
+          std::move(*SideChannel::Adopt(fd)), side == 0, rnics, nullptr,
+          kImpl, h.Options(side));
+      if (c.ok()) {
+        conns[side] = std::move(*c);
+      } else {
+        status[side] = c.status();
+      }
+    };
+    std::thread t(run, 1, b[0]);
+    run(0, a[0]);
+    t.join();
+    established = true;
+    relay.join();
+  }
+
+  static void Forward(SideChannel& from, SideChannel& to) {
     Result<std::vector<SideMessage>> got = from.Poll();
     if (!got.ok()) return;
     for (const SideMessage& m : *got) (void)to.Send(m.type, m.body);
     (void)to.Flush();
-  };
-  std::atomic<bool> established{false};
-  std::thread relay([&] {
-    while (!established) {
-      forward(*relay_a, *relay_b);
-      forward(*relay_b, *relay_a);
-      std::this_thread::sleep_for(std::chrono::microseconds(100));
-    }
-  });
-  std::unique_ptr<Connection> conns[2];
-  Status st[2];
-  const auto run = [&](int side, int fd) {
-    std::vector<Rnic*> rnics;
-    for (auto& r : h.s[side].rnics) rnics.push_back(r.get());
-    Result<std::unique_ptr<Connection>> c = Connection::Establish(
-        std::move(*SideChannel::Adopt(fd)), side == 0, rnics, nullptr, kImpl,
-        h.Options(side));
-    if (c.ok()) {
-      conns[side] = std::move(*c);
-    } else {
-      st[side] = c.status();
-    }
-  };
-  std::thread t(run, 1, b[0]);
-  run(0, a[0]);
-  t.join();
-  established = true;
-  relay.join();
-  ASSERT_TRUE(st[0].ok() && st[1].ok()) << st[0].ToString() << " / "
-                                        << st[1].ToString();
+  }
 
+  // Sends 'reset' to side 0 as 'type', then runs both sides (relaying
+  // side 1's messages) until side 0 fails or 5 s pass; returns side 0's
+  // last status.
+  Status ForgeToSide0(SideMessageType type, const PathResetMessage& reset) {
+    EXPECT_TRUE(relay_a->Send(type, EncodePathReset(reset)).ok());
+    EXPECT_TRUE(relay_a->FlushFor(milliseconds(1000)).ok());
+    Status s;
+    const auto deadline =
+        std::chrono::steady_clock::now() + milliseconds(5000);
+    while (s.ok() && std::chrono::steady_clock::now() < deadline) {
+      s = conns[0]->Progress();
+      Forward(*relay_b, *relay_a);
+      (void)conns[1]->Progress();
+    }
+    return s;
+  }
+
+  std::unique_ptr<SideChannel> relay_a, relay_b;
+  std::unique_ptr<Connection> conns[2];
+  Status status[2];
+};
+
+// A PATH_RESET that jumps the path's incarnation (here to 0xffffffff, after
+// which no reset could ever be newer) is refused: the connection fails
+// with Corruption naming the path and both incarnations.
+TEST(ConnectionTest, PathResetMustTakeTheNextIncarnation) {
+  Harness h(FakeFabric::Options(), 1);
+  RelayedPair r(h);
+  ASSERT_TRUE(r.status[0].ok() && r.status[1].ok())
+      << r.status[0].ToString() << " / " << r.status[1].ToString();
   PathResetMessage forged;
   forged.path = PathId{0, 0};
   forged.incarnation = 0xffffffff;
   forged.qp = QpEndpoint{};
-  ASSERT_TRUE(relay_a->Send(SideMessageType::kPathReset,
-                            EncodePathReset(forged)).ok());
-  ASSERT_TRUE(relay_a->FlushFor(milliseconds(1000)).ok());
-  Status s;
-  const auto deadline = std::chrono::steady_clock::now() + milliseconds(5000);
-  while (s.ok() && std::chrono::steady_clock::now() < deadline) {
-    s = conns[0]->Progress();
-    forward(*relay_b, *relay_a);
-    (void)conns[1]->Progress();
-  }
+  const Status s = r.ForgeToSide0(SideMessageType::kPathReset, forged);
   ASSERT_FALSE(s.ok());
   EXPECT_TRUE(s.IsCorruption()) << s.ToString();
   EXPECT_NE(s.message().find("jumps from incarnation 1 to 4294967295"),
             std::string::npos)
       << s.ToString();
+}
+
+// A reset brings the peer's new QP number and PSN, never another address:
+// a PATH_RESET (or its ACK) that points the path at another IP, GID, MAC
+// or MTU is refused, so that whoever speaks on the side channel cannot
+// steer the path's traffic elsewhere.
+TEST(ConnectionTest, PathResetCannotMoveThePeersAddress) {
+  for (const SideMessageType type :
+       {SideMessageType::kPathReset, SideMessageType::kPathResetAck}) {
+    Harness h(FakeFabric::Options(), 1);
+    RelayedPair r(h);
+    ASSERT_TRUE(r.status[0].ok() && r.status[1].ok())
+        << r.status[0].ToString() << " / " << r.status[1].ToString();
+    PathResetMessage forged;
+    forged.path = PathId{0, 0};
+    forged.incarnation = 2;  // The next one: only the address is wrong.
+    forged.qp.qpn = 0x123;
+    forged.qp.ip = *ParseIpAddress("10.99.0.9");
+    forged.qp.mac = MacAddress{2, 0, 0, 0, 0x99, 9};
+    const Status s = r.ForgeToSide0(type, forged);
+    ASSERT_FALSE(s.ok()) << ToString(type);
+    EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+    EXPECT_NE(s.message().find("moves the peer's QP from " +
+                               std::string(kIp[1])),
+              std::string::npos)
+        << s.ToString();
+    EXPECT_NE(s.message().find("to 10.99.0.9"), std::string::npos)
+        << s.ToString();
+  }
 }
 
 TEST(ConnectionTest, CApiSmoke) {

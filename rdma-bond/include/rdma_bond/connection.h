@@ -341,6 +341,10 @@ class Connection {
   void StartReset(Path& path);
   Status CreatePathQp(Path& path);
   void ConnectPath(Path& path, const QpEndpoint& remote);
+  // OK if the peer's new QP of a reset ('what': PATH_RESET or its ACK) is
+  // on the same address, GID, MAC and MTU as at setup.
+  Status CheckResetEndpoint(const Path& path, const QpEndpoint& remote,
+                            std::string_view what) const;
   void StartProbe(Path& path);
   void MovePort(Path& path, const std::string& why);
   bool RefreshCandidates(Path& path);
