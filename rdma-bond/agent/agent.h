@@ -92,7 +92,13 @@ int rdma_bond_agent_wait(struct rdma_bond_agent *, int *fds, int max_fds,
 char *rdma_bond_agent_command(struct rdma_bond_agent *, int argc,
                               const char *argv[], bool *ok);
 
-/* Removes the registry socket and summary and frees everything. */
+/* Before the process ends on a fatal signal: writes the metrics textfile
+ * as detached and removes the summary.  Idempotent; call nothing but
+ * rdma_bond_agent_destroy() afterwards. */
+void rdma_bond_agent_shutdown(struct rdma_bond_agent *);
+
+/* Shuts down (as above), removes the registry socket and frees
+ * everything. */
 void rdma_bond_agent_destroy(struct rdma_bond_agent *);
 
 #ifdef __cplusplus

@@ -112,6 +112,10 @@ extern "C" char* rdma_bond_agent_command(struct rdma_bond_agent* agent,
   return Dup(reply.ok() ? *reply : reply.status().message());
 }
 
+extern "C" void rdma_bond_agent_shutdown(struct rdma_bond_agent* agent) {
+  agent->core->Shutdown();
+}
+
 extern "C" void rdma_bond_agent_destroy(struct rdma_bond_agent* agent) {
   delete agent;
 }

@@ -116,8 +116,19 @@ Result<std::unique_ptr<AgentCore>> AgentCore::Create(AgentOptions options) {
 AgentCore::AgentCore(AgentOptions options) : options_(std::move(options)) {}
 
 AgentCore::~AgentCore() {
+  Shutdown();
   probe_.reset();
   notifier_.reset();
+}
+
+void AgentCore::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  // Scrapers must not keep seeing an attached agent that is gone.
+  reader_.reset();
+  snapshot_.reset();
+  metrics_due_ms_ = 0;
+  WriteMetrics(NowMs());
   unlink(options_.summary_path.c_str());
 }
 
@@ -387,8 +398,27 @@ void AgentCore::WriteMetrics(uint64_t now_ms) {
   if (text == metrics_written_) return;
   Status status = WriteAtomically(options_.metrics_file, text);
   if (!status.ok()) {
-    Log(2, "metrics: " + status.message());
+    constexpr uint64_t kRepeatLogMs = 60 * 1000;
+    if (status.message() != metrics_error_ ||
+        now_ms - metrics_error_logged_ms_ >= kRepeatLogMs) {
+      std::string line = "metrics: " + status.message();
+      if (metrics_error_repeats_ > 0 && status.message() == metrics_error_) {
+        line += " (" + std::to_string(metrics_error_repeats_) +
+                " more times since the last report)";
+      }
+      Log(2, line);
+      metrics_error_ = status.message();
+      metrics_error_logged_ms_ = now_ms;
+      metrics_error_repeats_ = 0;
+    } else {
+      metrics_error_repeats_++;
+    }
     return;
+  }
+  if (!metrics_error_.empty()) {
+    Log(1, "metrics: " + options_.metrics_file + " written again");
+    metrics_error_.clear();
+    metrics_error_repeats_ = 0;
   }
   metrics_written_ = text;
 }

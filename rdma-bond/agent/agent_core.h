@@ -98,6 +98,10 @@ class AgentCore {
   void Run();
   // Descriptors for POLLIN into 'fds'; returns the longest sleep in ms.
   int Wait(std::vector<int>* fds);
+  // Before the process ends (the destructor, or a fatal signal): the
+  // metrics textfile says rdma_bond_agent_attached 0, the summary is
+  // removed.  Idempotent; the agent must not Run() afterwards.
+  void Shutdown();
   // "show", "qps [BOND]", "paths [PEER]", "explain QP", "metrics".
   Result<std::string> Command(const std::vector<std::string>& argv);
 
@@ -150,6 +154,13 @@ class AgentCore {
   std::string summary_written_;
   std::string metrics_written_;
   uint64_t metrics_due_ms_ = 0;
+  // The last textfile error, when it was last logged and how often it
+  // repeated since: a failing write is logged once a minute, not every
+  // second.
+  std::string metrics_error_;
+  uint64_t metrics_error_logged_ms_ = 0;
+  uint64_t metrics_error_repeats_ = 0;
+  bool shut_down_ = false;
   std::unique_ptr<ProbeService> probe_;
   bool evaluate_pending_ = false;
 };

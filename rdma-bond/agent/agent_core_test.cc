@@ -105,13 +105,14 @@ class AgentCoreTest : public ::testing::Test {
     rdma_bond_table_notify(table_->header());
   }
 
-  void StartAgent() {
+  void StartAgent(const std::function<void(AgentOptions*)>& adjust = {}) {
     AgentOptions options;
     options.table_path = shm_;
     options.probe = false;
     options.log = [this](int, const std::string& line) {
       log_ += line + "\n";
     };
+    if (adjust) adjust(&options);
     Result<std::unique_ptr<AgentCore>> core = AgentCore::Create(options);
     ASSERT_TRUE(core.ok()) << core.status().ToString();
     core_ = std::move(*core);
@@ -439,6 +440,50 @@ TEST_F(AgentCoreTest, RemovesItsFilesWhenDestroyed) {
   core_.reset();
   EXPECT_NE(access(socket.c_str(), F_OK), 0);
   EXPECT_NE(access(summary.c_str(), F_OK), 0);
+}
+
+// What a fatal signal (SIGTERM) runs before the process ends: scrapers
+// must not keep seeing an attached agent, ovs-vswitchd must not keep
+// showing its summary.
+TEST_F(AgentCoreTest, ShutdownSaysDetachedAndRemovesTheSummary) {
+  Publish(true);
+  const std::string prom = dir_.File("agent.prom");
+  StartAgent([&](AgentOptions* o) { o->metrics_file = prom; });
+  ASSERT_TRUE(core_->attached());
+  ASSERT_TRUE(RunUntil([&] {
+    return ReadFile(prom).find("rdma_bond_agent_attached 1\n") !=
+           std::string::npos;
+  })) << ReadFile(prom);
+  const std::string summary = core_->options().summary_path;
+  ASSERT_EQ(access(summary.c_str(), F_OK), 0) << summary;
+  core_->Shutdown();
+  EXPECT_NE(ReadFile(prom).find("rdma_bond_agent_attached 0\n"),
+            std::string::npos)
+      << ReadFile(prom);
+  EXPECT_NE(access(summary.c_str(), F_OK), 0) << summary << " still exists";
+  core_->Shutdown();  // Idempotent.
+}
+
+// A metrics file that cannot be written (here: its directory is missing;
+// under ProtectSystem=strict, EROFS) is reported once, then once a minute
+// with a count, not every second.
+TEST_F(AgentCoreTest, FailingMetricsFileIsNotLoggedEverySecond) {
+  Publish(true);
+  StartAgent([&](AgentOptions* o) {
+    o->metrics_file = dir_.File("missing/agent.prom");
+  });
+  const auto end = std::chrono::steady_clock::now() +
+                   std::chrono::milliseconds(2 * kMaxSleepMs + 500);
+  while (std::chrono::steady_clock::now() < end) {
+    Pump();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  size_t reports = 0;
+  for (size_t at = log_.find("metrics: "); at != std::string::npos;
+       at = log_.find("metrics: ", at + 1)) {
+    reports++;
+  }
+  EXPECT_EQ(reports, 1u) << log_;
 }
 
 TEST(ReportTextTest, LabelValueEscapesForTheTextFormat) {

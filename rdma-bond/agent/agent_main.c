@@ -98,6 +98,20 @@ agent_unixctl_exit(struct unixctl_conn *conn, int argc OVS_UNUSED,
     unixctl_command_reply(conn, NULL);
 }
 
+/* The agent, for agent_fatal_signal_hook() (NULL once destroyed). */
+static struct rdma_bond_agent *agent_for_signals;
+
+/* On SIGTERM, SIGINT or SIGHUP (OVS's fatal signals, from poll_block(), not
+ * from the signal handler): the metrics textfile says detached and the
+ * summary goes, as on "exit". */
+static void
+agent_fatal_signal_hook(void *aux OVS_UNUSED)
+{
+    if (agent_for_signals) {
+        rdma_bond_agent_shutdown(agent_for_signals);
+    }
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -135,6 +149,8 @@ main(int argc, char *argv[])
     if (retval) {
         ovs_fatal(0, "%s", error);
     }
+    agent_for_signals = agent;
+    fatal_signal_add_hook(agent_fatal_signal_hook, NULL, NULL, false);
 
     unixctl_command_register("exit", "", 0, 0, agent_unixctl_exit,
                              &exiting);
@@ -176,6 +192,7 @@ main(int argc, char *argv[])
     }
 
     VLOG_INFO("ovs-rdma-bond-agent exiting");
+    agent_for_signals = NULL;
     rdma_bond_agent_destroy(agent);
     unixctl_server_destroy(unixctl);
     service_stop();
