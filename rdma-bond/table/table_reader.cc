@@ -83,6 +83,11 @@ class ScopedFd {
   ScopedFd(const ScopedFd&) = delete;
   ScopedFd& operator=(const ScopedFd&) = delete;
   int get() const { return fd_; }
+  int release() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
 
  private:
   int fd_;
@@ -250,6 +255,7 @@ Result<std::unique_ptr<TableReader>> TableReader::Open(std::string path) {
   reader->mapped_size_ = RDMA_BOND_TABLE_SIZE;
   reader->owns_mapping_ = true;
   reader->has_file_ = true;
+  reader->mapped_fd_ = fd.release();
   reader->dev_ = st.st_dev;
   reader->ino_ = st.st_ino;
   // Relaxed: 'instance_id' is written before the file is renamed into
@@ -289,6 +295,23 @@ TableReader::~TableReader() {
   if (owns_mapping_) {
     munmap(const_cast<std::byte*>(base_), mapped_size_);
   }
+  if (mapped_fd_ >= 0) close(mapped_fd_);
+}
+
+Status TableReader::CheckStillMapped() const {
+  if (mapped_fd_ < 0) return Status::OK();
+  struct stat st;
+  if (fstat(mapped_fd_, &st) < 0) {
+    return Status::FromErrno("fstat " + label_, errno);
+  }
+  if (static_cast<uint64_t>(st.st_size) < mapped_size_) {
+    return Status::Corruption(
+        label_ + ": the table was truncated to " +
+        Num(static_cast<uint64_t>(st.st_size)) + " bytes under this reader "
+        "(it maps " + Num(mapped_size_) + "): ovs-vswitchd never does that, "
+        "and reading the mapping now would crash (SIGBUS)");
+  }
+  return Status::OK();
 }
 
 void TableReader::Swap(TableReader& other) noexcept {
@@ -297,6 +320,7 @@ void TableReader::Swap(TableReader& other) noexcept {
   std::swap(mapped_size_, other.mapped_size_);
   std::swap(owns_mapping_, other.owns_mapping_);
   std::swap(has_file_, other.has_file_);
+  std::swap(mapped_fd_, other.mapped_fd_);
   std::swap(dev_, other.dev_);
   std::swap(ino_, other.ino_);
   std::swap(instance_id_, other.instance_id_);
@@ -520,6 +544,14 @@ WriterHealth TableReader::CheckHealth(const TableInfo& info,
 WriterHealth TableReader::Health() const { return Health(MonotonicNowNs()); }
 
 WriterHealth TableReader::Health(uint64_t now_ns) const {
+  if (!CheckStillMapped().ok()) {
+    // Nothing of the mapping can be read: a table that is not the one
+    // mapped any more (Reattach() opens it again, or says why not).
+    WriterHealth health;
+    health.stale = true;
+    health.replaced = true;
+    return health;
+  }
   return CheckHealth(ReadInfo(), now_ns);
 }
 
@@ -530,6 +562,10 @@ Result<TableSnapshot> TableReader::Snapshot() const {
 }
 
 Result<TableSnapshot> TableReader::Snapshot(uint64_t now_ns) const {
+  // A truncated file would make every read of the mapping below raise
+  // SIGBUS.  (A truncation between this check and the reads still can:
+  // only root or the OVS user may write the table.)
+  if (Status status = CheckStillMapped(); !status.ok()) return status;
   TableSnapshot snapshot;
   snapshot.table = ReadInfo();
   for (size_t slot = 0; slot < RDMA_BOND_MAX_BONDS; slot++) {

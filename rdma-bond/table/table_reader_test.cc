@@ -180,6 +180,33 @@ TEST_F(TableReaderTest, RejectsTruncatedFile) {
                   std::to_string(RDMA_BOND_TABLE_SIZE) + ": truncated table");
 }
 
+// The table truncated after a reader mapped it (by whoever may write it):
+// reading the mapping would raise SIGBUS in the agent and every
+// application.  Snapshot() fails with Corruption instead, and Health()
+// says the table is not the one mapped.  Run in a child, so that the
+// SIGBUS of a reader without the check fails this test, not the suite.
+TEST_F(TableReaderTest, TruncatedUnderTheReaderIsAnErrorNotACrash) {
+  table_->Store(0, MakeRecord("bond0", {"nic0", "nic1"}));
+  rdma_bond_table_set_n_used(table_->header(), 1);
+  Result<std::unique_ptr<TableReader>> reader = TableReader::Open(path_);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  ASSERT_TRUE((*reader)->Snapshot().ok());
+  ASSERT_EQ(truncate(path_.c_str(), 4096), 0);
+  EXPECT_EXIT(
+      {
+        Result<TableSnapshot> snapshot = (*reader)->Snapshot();
+        const WriterHealth health = (*reader)->Health();
+        const bool ok =
+            !snapshot.ok() && snapshot.status().IsCorruption() &&
+            snapshot.status().message().find(
+                "truncated to 4096 bytes under this reader") !=
+                std::string::npos &&
+            health.replaced && health.stale;
+        std::exit(ok ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
 TEST_F(TableReaderTest, RejectsFileShorterThanHeader) {
   ASSERT_EQ(truncate(path_.c_str(), 100), 0);
   ExpectOpenError(path_ +

@@ -260,12 +260,15 @@ class TableReader {
   WriterHealth CheckHealth(const TableInfo& info, uint64_t now_ns) const;
 
   void Swap(TableReader& other) noexcept;
+  // Corruption if the mapped file is now shorter than the mapping.
+  Status CheckStillMapped() const;
 
   std::string label_;
   const std::byte* base_ = nullptr;   // The table, RDMA_BOND_TABLE_SIZE bytes.
   size_t mapped_size_ = 0;            // munmap() size if 'owns_mapping_'.
   bool owns_mapping_ = false;
   bool has_file_ = false;             // Opened from a path (not memory).
+  int mapped_fd_ = -1;                // The mapped file, kept for fstat().
   dev_t dev_ = 0;                     // Identity of the mapped file.
   ino_t ino_ = 0;
   uint64_t instance_id_ = 0;          // Instance id when mapped.
