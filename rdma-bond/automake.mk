@@ -62,6 +62,27 @@ RDMA_BOND_ALL_HDRS = $(wildcard $(srcdir)/lib/rdma-bond-table*.h \
 	$(srcdir)/rdma-bond/include/rdma_bond/*.h \
 	$(srcdir)/rdma-bond/*/*.h $(srcdir)/rdma-bond/*/*/*.h)
 
+# The folders' libraries, each followed by what it uses, in link order: a
+# program's LDADD names the chain of the folder it needs.  (The archives
+# of one chain may repeat in another; a static link takes that.)
+RDMA_BOND_COMMON_LIBS = rdma-bond/common/libcommon.a
+RDMA_BOND_RNIC_LIBS = rdma-bond/rnic/librnic.a $(RDMA_BOND_COMMON_LIBS)
+RDMA_BOND_TABLE_LIBS = rdma-bond/table/libtable.a $(RDMA_BOND_RNIC_LIBS)
+RDMA_BOND_PREDICT_LIBS = rdma-bond/predict/libpredict.a \
+	$(RDMA_BOND_TABLE_LIBS)
+RDMA_BOND_CONN_LIBS = rdma-bond/conn/libconn.a $(RDMA_BOND_PREDICT_LIBS)
+RDMA_BOND_EMULATED_LIBS = rdma-bond/rnic/emulated/libemulated.a \
+	$(RDMA_BOND_CONN_LIBS)
+RDMA_BOND_VERBS_LIBS = rdma-bond/rnic/verbs/libverbs.a $(RDMA_BOND_CONN_LIBS)
+RDMA_BOND_PROBE_LIBS = rdma-bond/probe/libprobe.a $(RDMA_BOND_EMULATED_LIBS)
+RDMA_BOND_AGENT_LIBS = rdma-bond/agent/libagent.a $(RDMA_BOND_PROBE_LIBS)
+RDMA_BOND_BONDCTL_LIBS = rdma-bond/tools/bondctl/libbondctl.a \
+	$(RDMA_BOND_PREDICT_LIBS)
+RDMA_BOND_PERF_LIBS = rdma-bond/tools/perf/libperf.a \
+	rdma-bond/rnic/emulated/libemulated.a $(RDMA_BOND_VERBS_LIBS)
+# Test utilities (and the table writer): before the chain of the code.
+RDMA_BOND_TESTING_LIBS = rdma-bond/testing/libtesting.a
+
 include rdma-bond/common/automake.mk
 include rdma-bond/tools/golden/automake.mk
 include rdma-bond/table/automake.mk

@@ -20,16 +20,6 @@ rdma_bond_agent_libagent_a_SOURCES = \
 	rdma-bond/agent/report_text.cc \
 	rdma-bond/agent/report_text.h
 
-RDMA_BOND_AGENT_LIBS = \
-	rdma-bond/agent/libagent.a \
-	rdma-bond/probe/libprobe.a \
-	rdma-bond/rnic/emulated/libemulated.a \
-	rdma-bond/conn/libconn.a \
-	rdma-bond/predict/libpredict.a \
-	rdma-bond/table/libtable.a \
-	rdma-bond/rnic/librnic.a \
-	rdma-bond/common/libcommon.a
-
 # The daemon's shell is C on OVS's own libraries (daemon, vlog, unixctl):
 # compiled by its own rule (RDMA_BOND_OVS_CPPFLAGS, rdma-bond/automake.mk),
 # and linked with the static libopenvswitch of $(OVS_BUILDDIR) and what
@@ -70,6 +60,6 @@ rdma_bond_agent_agent_tests_SOURCES = \
 	rdma-bond/agent/agent_core_test.cc \
 	rdma-bond/agent/registry_test.cc
 rdma_bond_agent_agent_tests_LDADD = \
-	rdma-bond/testing/libtesting.a \
+	$(RDMA_BOND_TESTING_LIBS) \
 	$(RDMA_BOND_AGENT_LIBS) \
 	$(RDMA_BOND_GTEST_LIBS)

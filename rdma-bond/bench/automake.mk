@@ -21,11 +21,8 @@ rdma_bond_bench_rdma_bond_bench_SOURCES = \
 	rdma-bond/bench/pinner_bench.cc \
 	rdma-bond/bench/predictor_bench.cc
 rdma_bond_bench_rdma_bond_bench_LDADD = \
-	rdma-bond/testing/libtesting.a \
-	rdma-bond/predict/libpredict.a \
-	rdma-bond/table/libtable.a \
-	rdma-bond/rnic/librnic.a \
-	rdma-bond/common/libcommon.a \
+	$(RDMA_BOND_TESTING_LIBS) \
+	$(RDMA_BOND_PREDICT_LIBS) \
 	-lbenchmark -lbenchmark_main -lpthread
 CLEANFILES += rdma-bond/bench/rdma-bond-bench
 
@@ -37,12 +34,10 @@ bench-emulated: rdma-bond/tools/perf/rdma-bond-perf
 
 rdma-bond/bench/futex-wake-latency: \
 		$(srcdir)/rdma-bond/bench/futex_wake_latency.cc \
-		rdma-bond/testing/libtesting.a rdma-bond/table/libtable.a \
-		rdma-bond/rnic/librnic.a rdma-bond/common/libcommon.a
+		$(RDMA_BOND_TESTING_LIBS) $(RDMA_BOND_TABLE_LIBS)
 	$(AM_V_CXXLD)$(CXX) $(AM_CPPFLAGS) $(CPPFLAGS) $(AM_CXXFLAGS) \
 		$(CXXFLAGS) $(srcdir)/rdma-bond/bench/futex_wake_latency.cc \
-		rdma-bond/testing/libtesting.a rdma-bond/table/libtable.a \
-		rdma-bond/rnic/librnic.a rdma-bond/common/libcommon.a \
+		$(RDMA_BOND_TESTING_LIBS) $(RDMA_BOND_TABLE_LIBS) \
 		-lgtest -lpthread -o $@
 CLEANFILES += rdma-bond/bench/futex-wake-latency
 

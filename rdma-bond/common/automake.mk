@@ -31,5 +31,5 @@ rdma_bond_common_common_tests_SOURCES = \
 	rdma-bond/common/roce_test.cc \
 	rdma-bond/common/status_test.cc
 rdma_bond_common_common_tests_LDADD = \
-	rdma-bond/common/libcommon.a \
+	$(RDMA_BOND_COMMON_LIBS) \
 	$(RDMA_BOND_GTEST_LIBS)

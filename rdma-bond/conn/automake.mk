@@ -38,10 +38,6 @@ rdma_bond_conn_conn_tests_SOURCES = \
 	rdma-bond/conn/registry_protocol_test.cc \
 	rdma-bond/conn/side_channel_test.cc
 rdma_bond_conn_conn_tests_LDADD = \
-	rdma-bond/testing/libtesting.a \
-	rdma-bond/conn/libconn.a \
-	rdma-bond/predict/libpredict.a \
-	rdma-bond/table/libtable.a \
-	rdma-bond/rnic/librnic.a \
-	rdma-bond/common/libcommon.a \
+	$(RDMA_BOND_TESTING_LIBS) \
+	$(RDMA_BOND_CONN_LIBS) \
 	$(RDMA_BOND_GTEST_LIBS)

@@ -64,13 +64,11 @@ rdma-bond/fuzz/registry-fuzz: $(addprefix $(srcdir)/,\
 		$(addprefix $(srcdir)/,$(RDMA_BOND_FUZZ_REGISTRY_SRCS)) -o $@
 
 rdma-bond/fuzz/make-seed-corpus: $(srcdir)/rdma-bond/fuzz/make_seed_corpus.cc \
-		rdma-bond/testing/libtesting.a rdma-bond/table/libtable.a \
-		rdma-bond/rnic/librnic.a rdma-bond/common/libcommon.a
+		$(RDMA_BOND_TESTING_LIBS) $(RDMA_BOND_TABLE_LIBS)
 	@$(MKDIR_P) rdma-bond/fuzz
 	$(AM_V_CXXLD)$(CXX) $(AM_CPPFLAGS) $(CPPFLAGS) $(AM_CXXFLAGS) \
 		$(CXXFLAGS) $(srcdir)/rdma-bond/fuzz/make_seed_corpus.cc \
-		rdma-bond/testing/libtesting.a rdma-bond/table/libtable.a \
-		rdma-bond/rnic/librnic.a rdma-bond/common/libcommon.a \
+		$(RDMA_BOND_TESTING_LIBS) $(RDMA_BOND_TABLE_LIBS) \
 		-lgtest -lpthread -o $@
 
 rdma-bond/fuzz/seed-corpus.stamp: rdma-bond/fuzz/make-seed-corpus

@@ -33,17 +33,11 @@ rdma_bond_predict_predict_tests_SOURCES = \
 	rdma-bond/predict/predictor_sport_test.cc \
 	rdma-bond/predict/predictor_test.cc
 rdma_bond_predict_predict_tests_LDADD = \
-	rdma-bond/testing/libtesting.a \
-	rdma-bond/predict/libpredict.a \
-	rdma-bond/table/libtable.a \
-	rdma-bond/rnic/librnic.a \
-	rdma-bond/common/libcommon.a \
+	$(RDMA_BOND_TESTING_LIBS) \
+	$(RDMA_BOND_PREDICT_LIBS) \
 	$(RDMA_BOND_GTEST_LIBS)
 # The golden values (rdma-bond/tools/golden/automake.mk, included before).
 rdma_bond_predict_predict_tests_DEPENDENCIES = \
-	rdma-bond/testing/libtesting.a \
-	rdma-bond/predict/libpredict.a \
-	rdma-bond/table/libtable.a \
-	rdma-bond/rnic/librnic.a \
-	rdma-bond/common/libcommon.a \
+	$(RDMA_BOND_TESTING_LIBS) \
+	$(RDMA_BOND_PREDICT_LIBS) \
 	$(RDMA_BOND_GOLDEN)

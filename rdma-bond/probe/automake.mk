@@ -21,11 +21,5 @@ rdma_bond_probe_probe_tests_SOURCES = \
 	rdma-bond/probe/path_prober_test.cc \
 	rdma-bond/probe/probe_frame_test.cc
 rdma_bond_probe_probe_tests_LDADD = \
-	rdma-bond/probe/libprobe.a \
-	rdma-bond/rnic/emulated/libemulated.a \
-	rdma-bond/conn/libconn.a \
-	rdma-bond/predict/libpredict.a \
-	rdma-bond/table/libtable.a \
-	rdma-bond/rnic/librnic.a \
-	rdma-bond/common/libcommon.a \
+	$(RDMA_BOND_PROBE_LIBS) \
 	$(RDMA_BOND_GTEST_LIBS)

@@ -18,10 +18,6 @@ TESTS += rdma-bond/rnic/rnic-tests
 endif
 rdma_bond_rnic_rnic_tests_SOURCES = rdma-bond/rnic/rnic_mux_test.cc
 rdma_bond_rnic_rnic_tests_LDADD = \
-	rdma-bond/testing/libtesting.a \
-	rdma-bond/conn/libconn.a \
-	rdma-bond/predict/libpredict.a \
-	rdma-bond/table/libtable.a \
-	rdma-bond/rnic/librnic.a \
-	rdma-bond/common/libcommon.a \
+	$(RDMA_BOND_TESTING_LIBS) \
+	$(RDMA_BOND_CONN_LIBS) \
 	$(RDMA_BOND_GTEST_LIBS)

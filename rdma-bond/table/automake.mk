@@ -32,8 +32,6 @@ rdma_bond_table_table_tests_SOURCES = \
 	rdma-bond/table/table_reader_test.cc \
 	rdma-bond/table/table_reader_wait_test.cc
 rdma_bond_table_table_tests_LDADD = \
-	rdma-bond/testing/libtesting.a \
-	rdma-bond/table/libtable.a \
-	rdma-bond/rnic/librnic.a \
-	rdma-bond/common/libcommon.a \
+	$(RDMA_BOND_TESTING_LIBS) \
+	$(RDMA_BOND_TABLE_LIBS) \
 	$(RDMA_BOND_GTEST_LIBS)

@@ -32,10 +32,5 @@ rdma_bond_rnic_emulated_emulated_tests_SOURCES = \
 	rdma-bond/rnic/emulated/rc_transport_test.cc \
 	rdma-bond/rnic/emulated/roce_frame_test.cc
 rdma_bond_rnic_emulated_emulated_tests_LDADD = \
-	rdma-bond/rnic/emulated/libemulated.a \
-	rdma-bond/conn/libconn.a \
-	rdma-bond/predict/libpredict.a \
-	rdma-bond/table/libtable.a \
-	rdma-bond/rnic/librnic.a \
-	rdma-bond/common/libcommon.a \
+	$(RDMA_BOND_EMULATED_LIBS) \
 	$(RDMA_BOND_GTEST_LIBS)

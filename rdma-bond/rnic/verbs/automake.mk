@@ -29,11 +29,6 @@ rdma_bond_rnic_verbs_verbs_tests_SOURCES = \
 	rdma-bond/rnic/verbs/rdma_sysfs_test.cc \
 	rdma-bond/rnic/verbs/verbs_rnic_test.cc
 rdma_bond_rnic_verbs_verbs_tests_LDADD = \
-	rdma-bond/rnic/verbs/libverbs.a \
-	rdma-bond/conn/libconn.a \
-	rdma-bond/predict/libpredict.a \
-	rdma-bond/table/libtable.a \
-	rdma-bond/rnic/librnic.a \
-	rdma-bond/common/libcommon.a \
+	$(RDMA_BOND_VERBS_LIBS) \
 	$(IBVERBS_LIBS) \
 	$(RDMA_BOND_GTEST_LIBS)

@@ -16,12 +16,7 @@ rdma_bond_tools_bondctl_libbondctl_a_SOURCES = \
 bin_PROGRAMS += rdma-bond/tools/bondctl/rdma-bondctl
 rdma_bond_tools_bondctl_rdma_bondctl_SOURCES = \
 	rdma-bond/tools/bondctl/rdma_bondctl.cc
-rdma_bond_tools_bondctl_rdma_bondctl_LDADD = \
-	rdma-bond/tools/bondctl/libbondctl.a \
-	rdma-bond/predict/libpredict.a \
-	rdma-bond/table/libtable.a \
-	rdma-bond/rnic/librnic.a \
-	rdma-bond/common/libcommon.a
+rdma_bond_tools_bondctl_rdma_bondctl_LDADD = $(RDMA_BOND_BONDCTL_LIBS)
 dist_man_MANS += rdma-bond/tools/bondctl/rdma-bondctl.8
 
 if HAVE_GTEST
@@ -32,10 +27,6 @@ rdma_bond_tools_bondctl_bondctl_tests_SOURCES = \
 	rdma-bond/tools/bondctl/ctl_watch_test.cc \
 	rdma-bond/tools/bondctl/predict_command_test.cc
 rdma_bond_tools_bondctl_bondctl_tests_LDADD = \
-	rdma-bond/testing/libtesting.a \
-	rdma-bond/tools/bondctl/libbondctl.a \
-	rdma-bond/predict/libpredict.a \
-	rdma-bond/table/libtable.a \
-	rdma-bond/rnic/librnic.a \
-	rdma-bond/common/libcommon.a \
+	$(RDMA_BOND_TESTING_LIBS) \
+	$(RDMA_BOND_BONDCTL_LIBS) \
 	$(RDMA_BOND_GTEST_LIBS)

@@ -19,14 +19,7 @@ bin_PROGRAMS += rdma-bond/tools/perf/rdma-bond-perf
 rdma_bond_tools_perf_rdma_bond_perf_SOURCES = \
 	rdma-bond/tools/perf/rdma_bond_perf.cc
 rdma_bond_tools_perf_rdma_bond_perf_LDADD = \
-	rdma-bond/tools/perf/libperf.a \
-	rdma-bond/rnic/emulated/libemulated.a \
-	rdma-bond/rnic/verbs/libverbs.a \
-	rdma-bond/conn/libconn.a \
-	rdma-bond/predict/libpredict.a \
-	rdma-bond/table/libtable.a \
-	rdma-bond/rnic/librnic.a \
-	rdma-bond/common/libcommon.a \
+	$(RDMA_BOND_PERF_LIBS) \
 	$(IBVERBS_LIBS) -lpthread
 dist_man_MANS += rdma-bond/tools/perf/rdma-bond-perf.1
 
@@ -37,13 +30,6 @@ endif
 rdma_bond_tools_perf_perf_tests_SOURCES = \
 	rdma-bond/tools/perf/perf_net_test.cc
 rdma_bond_tools_perf_perf_tests_LDADD = \
-	rdma-bond/tools/perf/libperf.a \
-	rdma-bond/rnic/emulated/libemulated.a \
-	rdma-bond/rnic/verbs/libverbs.a \
-	rdma-bond/conn/libconn.a \
-	rdma-bond/predict/libpredict.a \
-	rdma-bond/table/libtable.a \
-	rdma-bond/rnic/librnic.a \
-	rdma-bond/common/libcommon.a \
+	$(RDMA_BOND_PERF_LIBS) \
 	$(IBVERBS_LIBS) \
 	$(RDMA_BOND_GTEST_LIBS)
