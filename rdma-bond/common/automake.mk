@@ -3,7 +3,8 @@
 #
 # rdma-bond/common/: what every other folder uses: Status and Result, the
 # JSON writer, five-tuples and IP addresses, hex formatting, file
-# descriptor helpers and poll deadlines.
+# descriptor helpers, poll deadlines and the checks on files other
+# programs wrote (trusted_file.h).
 
 noinst_LIBRARIES += rdma-bond/common/libcommon.a
 rdma_bond_common_libcommon_a_SOURCES = \
@@ -18,7 +19,9 @@ rdma_bond_common_libcommon_a_SOURCES = \
 	rdma-bond/common/json_writer.cc \
 	rdma-bond/common/json_writer.h \
 	rdma-bond/common/poll_deadline.h \
-	rdma-bond/common/status.cc
+	rdma-bond/common/status.cc \
+	rdma-bond/common/trusted_file.cc \
+	rdma-bond/common/trusted_file.h
 
 if HAVE_GTEST
 check_PROGRAMS += rdma-bond/common/common-tests
@@ -29,7 +32,8 @@ rdma_bond_common_common_tests_SOURCES = \
 	rdma-bond/common/hex_test.cc \
 	rdma-bond/common/json_writer_test.cc \
 	rdma-bond/common/roce_test.cc \
-	rdma-bond/common/status_test.cc
+	rdma-bond/common/status_test.cc \
+	rdma-bond/common/trusted_file_test.cc
 rdma_bond_common_common_tests_LDADD = \
 	$(RDMA_BOND_COMMON_LIBS) \
 	$(RDMA_BOND_GTEST_LIBS)

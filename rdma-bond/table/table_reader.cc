@@ -25,6 +25,7 @@
 #include <utility>
 
 #include "common/hex.h"
+#include "common/trusted_file.h"
 
 namespace rdma_bond {
 
@@ -207,8 +208,15 @@ const Bond* TableSnapshot::FindBond(std::string_view name) const {
 Result<std::unique_ptr<TableReader>> TableReader::Open(std::string path) {
   // O_NONBLOCK: a FIFO or device named by mistake must not block the open
   // (it is then refused as not a regular file); regular files ignore it.
-  ScopedFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  // O_NOFOLLOW: a symbolic link at the table's name is refused, not
+  // followed (docs/security.md).
+  ScopedFd fd(open(path.c_str(),
+                   O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW));
   if (fd.get() < 0) {
+    if (errno == ELOOP) {
+      return Status::InvalidArgument("rdma-bond table " + path +
+                                     ": is a symbolic link; refusing it");
+    }
     return ErrnoWithHint(path, errno);
   }
   struct stat st;
@@ -217,6 +225,13 @@ Result<std::unique_ptr<TableReader>> TableReader::Open(std::string path) {
   }
   if (!S_ISREG(st.st_mode)) {
     return Status::InvalidArgument(path + ": not a regular file");
+  }
+  // Only root, the reader itself or the run directory's owner (the OVS
+  // user) may have written it, and nobody else may change it.
+  Status trusted = CheckTrustedFile("rdma-bond table", path, st,
+                                    FileKind::kRegular);
+  if (!trusted.ok()) {
+    return trusted;
   }
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size < sizeof(rdma_bond_table_header)) {

@@ -116,6 +116,43 @@ TEST(TableReaderOpenTest, RejectsFifoWithoutBlocking) {
   EXPECT_EQ(reader.status().ToString(), path + ": not a regular file");
 }
 
+// --- Who wrote the file (docs/security.md, issue 15 finding 1) ----------
+
+// A member of the agent's group who could write the run directory plants a
+// forged table: a link to it, a file of its own, a file it may rewrite.
+TEST_F(TableReaderTest, RefusesASymbolicLinkAtTheTablesName) {
+  const std::string link = path_ + ".link";
+  ASSERT_EQ(symlink(path_.c_str(), link.c_str()), 0);
+  Result<std::unique_ptr<TableReader>> reader = TableReader::Open(link);
+  ASSERT_FALSE(reader.ok());
+  EXPECT_EQ(reader.status().ToString(),
+            "rdma-bond table " + link + ": is a symbolic link; refusing it");
+}
+
+TEST_F(TableReaderTest, RefusesATableOthersMayRewrite) {
+  ASSERT_EQ(chmod(path_.c_str(), 0660), 0);
+  Result<std::unique_ptr<TableReader>> reader = TableReader::Open(path_);
+  ASSERT_FALSE(reader.ok());
+  EXPECT_NE(reader.status().ToString().find(
+                "rdma-bond table " + path_ +
+                ": writable by group or others (mode 0660"),
+            std::string::npos)
+      << reader.status().ToString();
+}
+
+TEST_F(TableReaderTest, RefusesATableOfAnotherUser) {
+  if (geteuid() != 0) {
+    GTEST_SKIP() << "needs root to give the table to another uid";
+  }
+  ASSERT_EQ(chown(path_.c_str(), 54321, 54321), 0);
+  Result<std::unique_ptr<TableReader>> reader = TableReader::Open(path_);
+  ASSERT_FALSE(reader.ok());
+  EXPECT_NE(reader.status().ToString().find(
+                "rdma-bond table " + path_ + ": owned by uid 54321"),
+            std::string::npos)
+      << reader.status().ToString();
+}
+
 TEST_F(TableReaderTest, RejectsBadMagic) {
   table_->header()->magic = UINT64_C(0x1122334455667788);
   ExpectOpenError(path_ +
