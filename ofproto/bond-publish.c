@@ -572,15 +572,28 @@ record_diff(const struct rdma_bond_record *old,
 static int
 table_create(void)
 {
-    char *tmp = xasprintf("%s.tmp.%ld", table_path, (long int) getpid());
     struct rdma_bond_table_header *hdr;
+    char *tmp = NULL;
     int error = 0;
     void *map;
-    int fd;
+    int fd = -1;
 
-    fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    /* A new file under an unpredictable name, O_EXCL|O_NOFOLLOW: whatever
+     * somebody planted in the directory (a link to a file of root's, a
+     * file of their own) is never opened, let alone truncated
+     * (docs/security.md). */
+    for (int attempt = 0; attempt < 8 && fd < 0; attempt++) {
+        free(tmp);
+        tmp = xasprintf("%s.tmp.%08"PRIx32"%08"PRIx32, table_path,
+                        random_uint32(), random_uint32());
+        fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  0640);
+        error = fd < 0 ? errno : 0;
+        if (error != EEXIST) {
+            break;
+        }
+    }
     if (fd < 0) {
-        error = errno;
         VLOG_ERR("%s: create failed (%s)", tmp, ovs_strerror(error));
         free(tmp);
         return error;
@@ -1007,9 +1020,63 @@ format_readers(struct ds *ds)
     ds_destroy(&pids);
 }
 
-/* The file, next to the table, in which ovs-rdma-bond-agent keeps its
- * summary for this command (docs/agent.md): "key=value" lines. */
-#define AGENT_SUMMARY_NAME "rdma-bond-agent.summary"
+/* The file, in the agent's directory next to the table, in which
+ * ovs-rdma-bond-agent keeps its summary for this command (docs/agent.md):
+ * "key=value" lines. */
+#define AGENT_SUMMARY_NAME "rdma-bond-agent/summary"
+
+/* Opens the agent's summary 'path' for reading, or returns NULL.  Only a
+ * regular file (never a link) owned by root, by this process's user or by
+ * the owner of the agent's directory, and writable by nobody else, is
+ * read: it is shown to whoever runs "rdma-bond/show" (docs/security.md).
+ * An untrusted file is logged, at most once a minute. */
+static FILE *
+agent_summary_open(const char *path)
+{
+    static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 1);
+    struct stat st, dir_st;
+    char *dir;
+    int fd;
+
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ELOOP) {
+            VLOG_WARN_RL(&rl, "%s: is a symbolic link; not reading it",
+                         path);
+        }
+        return NULL;
+    }
+    dir = dir_name(path);
+    if (fstat(fd, &st) || stat(dir, &dir_st)) {
+        goto refuse;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        VLOG_WARN_RL(&rl, "%s: not a regular file; not reading it", path);
+        goto refuse;
+    }
+    if (st.st_uid != 0 && st.st_uid != geteuid()
+        && st.st_uid != dir_st.st_uid) {
+        VLOG_WARN_RL(&rl, "%s: owned by uid %ld, not by root, uid %ld or "
+                     "the directory's owner uid %ld; not reading it", path,
+                     (long int) st.st_uid, (long int) geteuid(),
+                     (long int) dir_st.st_uid);
+        goto refuse;
+    }
+    if ((st.st_mode | dir_st.st_mode) & (S_IWGRP | S_IWOTH)) {
+        VLOG_WARN_RL(&rl, "%s: it or its directory is writable by group or "
+                     "others (modes %04o, %04o); not reading it", path,
+                     (unsigned int) (st.st_mode & 07777),
+                     (unsigned int) (dir_st.st_mode & 07777));
+        goto refuse;
+    }
+    free(dir);
+    return fdopen(fd, "r");
+
+refuse:
+    free(dir);
+    close(fd);
+    return NULL;
+}
 
 /* Appends to 'ds' the summary of ovs-rdma-bond-agent: whether it runs,
  * follows this vswitchd's table, and how the QPs it watches are pinned.
@@ -1026,7 +1093,7 @@ format_agent(struct ds *ds)
     int pid;
     FILE *file;
 
-    file = fopen(path, "r");
+    file = agent_summary_open(path);
     free(path);
     if (!file) {
         ds_put_cstr(ds, "agent: not running\n");

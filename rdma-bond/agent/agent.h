@@ -48,11 +48,11 @@ enum rdma_bond_agent_log_level {
 struct rdma_bond_agent_options {
     /* The table, normally $OVS_RUNDIR/rdma-bond.shm. */
     const char *table_path;
-    /* The registry socket; default: rdma-bond-agent.sock next to the
-     * table. */
+    /* The registry socket; default: registry.sock in the agent's
+     * directory (rdma_bond_agent_prepare_dir()). */
     const char *socket_path;
     /* The summary that ovs-vswitchd's "rdma-bond/show" prints; default:
-     * rdma-bond-agent.summary next to the table. */
+     * summary in the agent's directory. */
     const char *summary_path;
     /* A node-exporter textfile to keep up to date, or NULL for none. */
     const char *metrics_file;
@@ -70,6 +70,14 @@ struct rdma_bond_agent_options {
 };
 
 struct rdma_bond_agent;
+
+/* Returns the agent's directory for the table 'table_path' (NULL for the
+ * default), "rdma-bond-agent" next to the table, as a malloc()'d string,
+ * after making sure that only this process's user can write it (created
+ * if missing).  On failure returns NULL and stores a malloc()'d one-line
+ * message in '*errorp'.  Call before daemonizing: the pidfile and the
+ * unixctl socket go there. */
+char *rdma_bond_agent_prepare_dir(const char *table_path, char **errorp);
 
 /* Creates the agent (binds its registry socket; the table may appear
  * later).  Returns 0 and stores the agent in '*agentp', or returns an

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agent/agent_core.h"
+#include "rdma_bond/agent_client.h"
 
 struct rdma_bond_agent {
   std::unique_ptr<rdma_bond::agent::AgentCore> core;
@@ -31,6 +32,18 @@ int Fail(char** errorp, const std::string& message, int error = EINVAL) {
 }
 
 }  // namespace
+
+extern "C" char* rdma_bond_agent_prepare_dir(const char* table_path,
+                                             char** errorp) {
+  const std::string dir =
+      rdma_bond::DefaultAgentDirectory(table_path ? table_path : "");
+  rdma_bond::Status status = rdma_bond::agent::PrepareAgentDirectory(dir);
+  if (!status.ok()) {
+    Fail(errorp, status.ToString());
+    return nullptr;
+  }
+  return Dup(dir);
+}
 
 extern "C" int rdma_bond_agent_create(
     const struct rdma_bond_agent_options* c_options,

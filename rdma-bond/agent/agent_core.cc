@@ -4,6 +4,8 @@
 #include "agent/agent_core.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,38 +17,14 @@
 
 #include "agent/probe_service.h"
 #include "common/hex.h"
+#include "common/trusted_file.h"
+#include "rdma_bond/agent_client.h"
 #include "rdma_bond/ovs_hash.h"
 
 namespace rdma_bond::agent {
 namespace {
 
 uint64_t NowMs() { return MonotonicNowNs() / 1000000; }
-
-// Writes 'text' to 'path' through a temporary file and rename(), so that
-// readers see either the old or the new content.
-Status WriteAtomically(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::FromErrno("open " + tmp, errno);
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = write(fd, text.data() + done, text.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int error = errno;
-      close(fd);
-      unlink(tmp.c_str());
-      return Status::FromErrno("write " + tmp, error);
-    }
-    done += n;
-  }
-  if (close(fd) < 0 || rename(tmp.c_str(), path.c_str()) < 0) {
-    int error = errno;
-    unlink(tmp.c_str());
-    return Status::FromErrno("rename " + tmp, error);
-  }
-  return Status::OK();
-}
 
 }  // namespace
 
@@ -60,22 +38,96 @@ std::string_view ToString(QpVerdict::State state) {
   return "?";
 }
 
-std::string SiblingPath(const std::string& table_path,
-                        const std::string& name) {
-  size_t slash = table_path.rfind('/');
-  if (slash == std::string::npos) return name;
-  return table_path.substr(0, slash + 1) + name;
+Status WriteAtomically(const std::string& path, const std::string& text,
+                       mode_t mode) {
+  // mkostemp() creates with O_CREAT|O_EXCL, which never follows a link.
+  std::string tmp = DirectoryOf(path) + "/." +
+                    path.substr(path.rfind('/') + 1) + ".XXXXXX";
+  int fd = mkostemp(tmp.data(), O_CLOEXEC);
+  if (fd < 0) {
+    return Status::FromErrno("create a file in " + DirectoryOf(path), errno);
+  }
+  auto fail = [&](const std::string& what) {
+    int error = errno;
+    close(fd);
+    unlink(tmp.c_str());
+    return Status::FromErrno(what + " " + tmp, error);
+  };
+  if (fchmod(fd, mode) < 0) return fail("fchmod");
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail("write");
+    }
+    done += n;
+  }
+  if (close(fd) < 0) {
+    int error = errno;
+    unlink(tmp.c_str());
+    return Status::FromErrno("close " + tmp, error);
+  }
+  if (rename(tmp.c_str(), path.c_str()) < 0) {
+    int error = errno;
+    unlink(tmp.c_str());
+    return Status::FromErrno("rename " + tmp + " to " + path, error);
+  }
+  return Status::OK();
+}
+
+Status PrepareAgentDirectory(const std::string& dir) {
+  const std::string what = "agent directory " + dir;
+  const std::string setup =
+      "; run ovs-rdma-bond-agent-setup as root, which makes it the agent's";
+  struct stat st;
+  bool created = false;
+  if (lstat(dir.c_str(), &st) < 0) {
+    if (errno != ENOENT) return Status::FromErrno(what, errno);
+    if (mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST) {
+      int error = errno;
+      Status status = Status::FromErrno(what + ": mkdir", error);
+      return error == EACCES || error == EPERM
+                 ? status.WithHint("(run ovs-rdma-bond-agent-setup as root "
+                                   "first: it creates the directory for the "
+                                   "agent's user)")
+                 : status;
+    }
+    if (lstat(dir.c_str(), &st) < 0) return Status::FromErrno(what, errno);
+    created = true;
+  }
+  if (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode)) {
+    return Status::InvalidArgument(
+        what + (S_ISLNK(st.st_mode) ? ": is a symbolic link"
+                                    : ": not a directory") +
+        setup);
+  }
+  if (st.st_uid != geteuid()) {
+    return Status::InvalidArgument(what + ": owned by " +
+                                   DescribeUid(st.st_uid) +
+                                   ", not by this agent's " +
+                                   DescribeUid(geteuid()) + setup);
+  }
+  if (created && (st.st_mode & 07777) != 0755) {
+    // The umask narrowed it; clients must be able to reach the socket.
+    if (chmod(dir.c_str(), 0755) < 0) return Status::FromErrno(what, errno);
+    st.st_mode = (st.st_mode & ~07777) | 0755;
+  }
+  return CheckTrustedFile("agent directory", dir, st, FileKind::kDirectory);
 }
 
 Result<std::unique_ptr<AgentCore>> AgentCore::Create(AgentOptions options) {
   if (options.table_path.empty()) options.table_path = DefaultTablePath();
-  if (options.socket_path.empty()) {
-    options.socket_path =
-        SiblingPath(options.table_path, "rdma-bond-agent.sock");
-  }
-  if (options.summary_path.empty()) {
-    options.summary_path =
-        SiblingPath(options.table_path, "rdma-bond-agent.summary");
+  if (options.socket_path.empty() || options.summary_path.empty()) {
+    const std::string dir = DefaultAgentDirectory(options.table_path);
+    Status status = PrepareAgentDirectory(dir);
+    if (!status.ok()) return status;
+    if (options.socket_path.empty()) {
+      options.socket_path = DefaultAgentSocketPath(options.table_path);
+    }
+    if (options.summary_path.empty()) {
+      options.summary_path = dir + "/" + std::string(kAgentSummaryName);
+    }
   }
   std::unique_ptr<AgentCore> core(new AgentCore(std::move(options)));
   AgentCore* self = core.get();
@@ -83,6 +135,12 @@ Result<std::unique_ptr<AgentCore>> AgentCore::Create(AgentOptions options) {
   RegistryServer::Options registry;
   registry.path = self->options_.socket_path;
   registry.policy = self->options_.policy;
+  // Only root and the agent's user, unless users or groups are allowed:
+  // then anyone may connect and HELLO checks SO_PEERCRED.
+  registry.mode = registry.policy.allowed_uids.empty() &&
+                          registry.policy.allowed_gids.empty()
+                      ? 0600
+                      : 0666;
   registry.paths = [self](const std::string& bond, const IpAddress& dst) {
     return self->PathsReply(bond, dst);
   };

@@ -50,8 +50,8 @@ inline constexpr uint64_t kMaxSleepMs = 1000;
 
 struct AgentOptions {
   std::string table_path;       // "" = DefaultTablePath().
-  std::string socket_path;      // "" = next to the table.
-  std::string summary_path;     // "" = next to the table.
+  std::string socket_path;      // "" = in the agent's directory.
+  std::string summary_path;     // "" = in the agent's directory.
   std::string metrics_file;     // "" = none.
   AccessPolicy policy;
   std::vector<IpAddress> peers;
@@ -60,9 +60,23 @@ struct AgentOptions {
   std::function<void(int level, const std::string&)> log;
 };
 
-// Where registry and summary files live by default: next to the table.
-std::string SiblingPath(const std::string& table_path,
-                        const std::string& name);
+// The summary's file name in the agent's directory
+// (DefaultAgentDirectory() in rdma_bond/agent_client.h).
+inline constexpr std::string_view kAgentSummaryName = "summary";
+
+// Makes sure that 'dir', the agent's directory, is one that only this
+// process's user can write: creates it (mode 0755) when it is missing and
+// its parent lets us, and refuses one that is a symbolic link, not a
+// directory, owned by another user, writable by group or others, or below
+// a directory that others could write (docs/security.md).
+Status PrepareAgentDirectory(const std::string& dir);
+
+// Writes 'text' to 'path' (mode 'mode') through a new temporary file in
+// the same directory, created O_EXCL with an unpredictable name, and
+// rename(): readers see the old or the new content, and nothing planted
+// at a predictable name is ever opened.
+Status WriteAtomically(const std::string& path, const std::string& text,
+                       mode_t mode = 0644);
 
 // What the agent concluded about one registered QP.
 struct QpVerdict {

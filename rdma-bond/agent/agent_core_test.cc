@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -105,6 +106,16 @@ class AgentCoreTest : public ::testing::Test {
     rdma_bond_table_notify(table_->header());
   }
 
+  // Creates an agent that must fail; returns why.
+  Status CreateRefused() {
+    AgentOptions options;
+    options.table_path = shm_;
+    options.probe = false;
+    Result<std::unique_ptr<AgentCore>> core = AgentCore::Create(options);
+    EXPECT_FALSE(core.ok());
+    return core.ok() ? Status::OK() : core.status();
+  }
+
   void StartAgent(const std::function<void(AgentOptions*)>& adjust = {}) {
     AgentOptions options;
     options.table_path = shm_;
@@ -156,7 +167,7 @@ TEST_F(AgentCoreTest, WaitsForTheTableThenAttaches) {
   StartAgent();
   EXPECT_FALSE(core_->attached());
   EXPECT_NE(Command({"show"}).find("not attached: "), std::string::npos);
-  std::string summary = dir_.File("rdma-bond-agent.summary");
+  std::string summary = dir_.File("rdma-bond-agent/summary");
   EXPECT_NE(ReadFile(summary).find("attached=no\n"), std::string::npos);
 
   Publish(true);
@@ -223,7 +234,7 @@ TEST_F(AgentCoreTest, JudgesActiveBackupQps) {
   std::string pid_qpn = std::to_string(getpid()) + ":0x11";
   EXPECT_NE(Command({"explain", pid_qpn}).find("pinned"), std::string::npos);
 
-  std::string summary = ReadFile(dir_.File("rdma-bond-agent.summary"));
+  std::string summary = ReadFile(dir_.File("rdma-bond-agent/summary"));
   EXPECT_NE(summary.find("qps_pinned=1\nqps_mispinned=1\n"),
             std::string::npos)
       << summary;
@@ -330,7 +341,7 @@ TEST_F(AgentCoreTest, FailoverIsCountedAndHealedByRepins) {
   EXPECT_GT(*c.last_gap_ns, 0u);
   EXPECT_FALSE(c.pending_change_ns.has_value());
 
-  std::string summary = ReadFile(dir_.File("rdma-bond-agent.summary"));
+  std::string summary = ReadFile(dir_.File("rdma-bond-agent/summary"));
   EXPECT_NE(summary.find("qps_mispinned=0\nlast_repin_us=1234\n"),
             std::string::npos)
       << summary;
@@ -425,7 +436,7 @@ TEST_F(AgentCoreTest, ReattachesAfterVswitchdRestart) {
   EXPECT_NE(Command({"show"}).find("vswitchd restarts followed: 1"),
             std::string::npos);
   ASSERT_TRUE(RunUntil([&] {
-    return ReadFile(dir_.File("rdma-bond-agent.summary"))
+    return ReadFile(dir_.File("rdma-bond-agent/summary"))
                .find("instance=0xfeedbeef") != std::string::npos;
   }));
   EXPECT_NE(log_.find("ovs-vswitchd restarted"), std::string::npos) << log_;
@@ -494,10 +505,112 @@ TEST(ReportTextTest, LabelValueEscapesForTheTextFormat) {
   EXPECT_EQ(LabelValue(std::string("\0\x7f", 2)), "\\\\x00\\\\x7f");
 }
 
-TEST(AgentCoreCommandsTest, SiblingPath) {
-  EXPECT_EQ(SiblingPath("/run/openvswitch/rdma-bond.shm", "x.sock"),
-            "/run/openvswitch/x.sock");
-  EXPECT_EQ(SiblingPath("rdma-bond.shm", "x.sock"), "x.sock");
+// --- The agent's files (docs/security.md, issue 15 finding 1) -----------
+
+TEST_F(AgentCoreTest, KeepsItsFilesInItsOwnDirectory) {
+  Publish(true);
+  StartAgent();
+  const std::string agent_dir = dir_.File("rdma-bond-agent");
+  struct stat st;
+  ASSERT_EQ(lstat(agent_dir.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
+  EXPECT_EQ(st.st_uid, geteuid());
+  // Only root and the agent's user may connect: no --allow-user.
+  ASSERT_EQ(lstat((agent_dir + "/registry.sock").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  ASSERT_EQ(lstat((agent_dir + "/summary").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
+}
+
+TEST_F(AgentCoreTest, AllowedUsersGetAnOpenSocketWhateverTheUmask) {
+  Publish(true);
+  const mode_t old_umask = umask(0077);
+  StartAgent([](AgentOptions* o) { o->policy.allowed_uids = {12345}; });
+  umask(old_umask);
+  struct stat st;
+  ASSERT_EQ(lstat(dir_.File("rdma-bond-agent/registry.sock").c_str(), &st),
+            0);
+  EXPECT_EQ(st.st_mode & 07777, 0666u);
+}
+
+// Someone who could write the table's directory planted a link where the
+// agent's directory goes: the agent refuses to start, and writes nothing
+// through it.
+TEST_F(AgentCoreTest, RefusesAPlantedLinkForItsDirectory) {
+  TempDir elsewhere;
+  ASSERT_EQ(symlink(elsewhere.path().c_str(),
+                    dir_.File("rdma-bond-agent").c_str()),
+            0);
+  Status refused = CreateRefused();
+  EXPECT_EQ(refused.ToString(),
+            "agent directory " + dir_.File("rdma-bond-agent") +
+                ": is a symbolic link; run ovs-rdma-bond-agent-setup as "
+                "root, which makes it the agent's");
+  struct stat st;
+  EXPECT_NE(lstat((elsewhere.path() + "/registry.sock").c_str(), &st), 0);
+  EXPECT_NE(lstat((elsewhere.path() + "/summary").c_str(), &st), 0);
+}
+
+TEST_F(AgentCoreTest, RefusesADirectoryOthersMayWrite) {
+  ASSERT_EQ(mkdir(dir_.File("rdma-bond-agent").c_str(), 0775), 0);
+  ASSERT_EQ(chmod(dir_.File("rdma-bond-agent").c_str(), 0775), 0);
+  Status refused = CreateRefused();
+  EXPECT_NE(refused.ToString().find(
+                "agent directory " + dir_.File("rdma-bond-agent") +
+                ": writable by group or others (mode 0775"),
+            std::string::npos)
+      << refused.ToString();
+}
+
+TEST_F(AgentCoreTest, RefusesADirectoryOfAnotherUser) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to chown";
+  ASSERT_EQ(mkdir(dir_.File("rdma-bond-agent").c_str(), 0755), 0);
+  ASSERT_EQ(chown(dir_.File("rdma-bond-agent").c_str(), 54321, 54321), 0);
+  Status refused = CreateRefused();
+  EXPECT_NE(refused.ToString().find(
+                ": owned by uid 54321, not by this agent's uid 0 (root)"),
+            std::string::npos)
+      << refused.ToString();
+}
+
+// The old writer used a fixed "PATH.tmp": a link planted there made the
+// agent overwrite its target.
+TEST(WriteAtomicallyTest, NeverWritesThroughALinkAtAPredictableName) {
+  TempDir dir;
+  const std::string victim = dir.File("victim");
+  {
+    std::ofstream out(victim);
+    out << "precious\n";
+  }
+  const std::string path = dir.File("agent.prom");
+  for (const char* name : {"agent.prom.tmp", ".agent.prom.tmp"}) {
+    ASSERT_EQ(symlink(victim.c_str(), dir.File(name).c_str()), 0);
+  }
+  ASSERT_TRUE(WriteAtomically(path, "new\n").ok());
+  EXPECT_EQ(ReadFile(victim), "precious\n");
+  EXPECT_EQ(ReadFile(path), "new\n");
+  struct stat st;
+  ASSERT_EQ(lstat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
+
+  // A link at the final name is replaced, not followed.
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  ASSERT_EQ(symlink(victim.c_str(), path.c_str()), 0);
+  ASSERT_TRUE(WriteAtomically(path, "newer\n").ok());
+  EXPECT_EQ(ReadFile(victim), "precious\n");
+  EXPECT_EQ(ReadFile(path), "newer\n");
+
+  // Nothing is left behind but the planted links.
+  int entries = 0;
+  for (const char* name : {"victim", "agent.prom", "agent.prom.tmp",
+                           ".agent.prom.tmp"}) {
+    entries += lstat(dir.File(name).c_str(), &st) == 0;
+  }
+  EXPECT_EQ(entries, 4);
 }
 
 }  // namespace

@@ -33,6 +33,7 @@ VLOG_DEFINE_THIS_MODULE(rdma_bond_agent);
 /* Command-line settings, filled by parse_options(). */
 struct agent_settings {
     char *unixctl_path;         /* --unixctl, or NULL for the default. */
+    const char *pidfile;        /* --pidfile: NULL none, "" the default. */
     struct rdma_bond_agent_options options;
     struct ds peers;            /* --peer values, comma separated. */
 };
@@ -119,6 +120,8 @@ main(int argc, char *argv[])
     struct unixctl_server *unixctl;
     struct rdma_bond_agent *agent;
     char *table_path = NULL;
+    char *unixctl_path = NULL;
+    char *agent_dir;
     bool exiting = false;
     char *error;
     int retval;
@@ -136,9 +139,32 @@ main(int argc, char *argv[])
     settings.options.peers = ds_cstr(&settings.peers);
     settings.options.log = agent_log;
 
+    /* The pidfile, the unixctl socket, the registry socket and the
+     * summary live in the agent's own directory, which only the agent's
+     * user can write (docs/security.md): "ovs-appctl -t
+     * rdma-bond-agent/ovs-rdma-bond-agent" finds it in $OVS_RUNDIR. */
+    agent_dir = rdma_bond_agent_prepare_dir(settings.options.table_path,
+                                            &error);
+    if (!agent_dir) {
+        ovs_fatal(0, "%s", error);
+    }
+    if (settings.pidfile) {
+        char *pidfile = (*settings.pidfile
+                         ? xstrdup(settings.pidfile)
+                         : xasprintf("%s/%s.pid", agent_dir, program_name));
+        set_pidfile(pidfile);
+        free(pidfile);
+    }
+
     daemonize_start(false);
 
-    retval = unixctl_server_create(settings.unixctl_path, &unixctl);
+    if (!settings.unixctl_path) {
+        unixctl_path = xasprintf("%s/%s.%ld.ctl", agent_dir, program_name,
+                                 (long int) getpid());
+    }
+    retval = unixctl_server_create(settings.unixctl_path
+                                   ? settings.unixctl_path : unixctl_path,
+                                   &unixctl);
     if (retval) {
         exit(EXIT_FAILURE);
     }
@@ -198,6 +224,8 @@ main(int argc, char *argv[])
     service_stop();
     ds_destroy(&settings.peers);
     free(table_path);
+    free(unixctl_path);
+    free(agent_dir);
     return 0;
 }
 
@@ -214,6 +242,7 @@ parse_options(int argc, char *argv[], struct agent_settings *settings)
         OPT_ALLOW_GROUP,
         OPT_PEER,
         OPT_NO_PROBE,
+        OPT_AGENT_PIDFILE,
         VLOG_OPTION_ENUMS,
         DAEMON_OPTION_ENUMS,
     };
@@ -229,6 +258,10 @@ parse_options(int argc, char *argv[], struct agent_settings *settings)
         {"allow-group",  required_argument, NULL, OPT_ALLOW_GROUP},
         {"peer",         required_argument, NULL, OPT_PEER},
         {"no-probe",     no_argument, NULL, OPT_NO_PROBE},
+        /* Before DAEMON_LONG_OPTIONS, whose "pidfile" it replaces (getopt
+         * takes the first exact match): the default is in the agent's
+         * directory, not in $OVS_RUNDIR. */
+        {"pidfile",      optional_argument, NULL, OPT_AGENT_PIDFILE},
         DAEMON_LONG_OPTIONS,
         VLOG_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
@@ -290,6 +323,10 @@ parse_options(int argc, char *argv[], struct agent_settings *settings)
             settings->options.probe = false;
             break;
 
+        case OPT_AGENT_PIDFILE:
+            settings->pidfile = optarg ? optarg : "";
+            break;
+
         VLOG_OPTION_HANDLERS
         DAEMON_OPTION_HANDLERS
 
@@ -317,9 +354,11 @@ usage(void)
            "  --table=PATH         the bond table (default: "
            "%s/rdma-bond.shm)\n"
            "  --socket=PATH        registry socket (default: "
-           "rdma-bond-agent.sock next to the table)\n"
+           "rdma-bond-agent/registry.sock next to the table)\n"
            "  --summary=PATH       summary for ovs-vswitchd's rdma-bond/show "
-           "(default: next to the table)\n"
+           "(default: rdma-bond-agent/summary next to the table)\n"
+           "  --pidfile[=FILE]     create pidfile (default: "
+           "rdma-bond-agent/%s.pid next to the table)\n"
            "  --metrics-file=PATH  keep a Prometheus textfile up to date\n"
            "  --allow-user=USERS   also accept registrations from these "
            "users (comma separated)\n"
@@ -328,7 +367,7 @@ usage(void)
            "(repeatable)\n"
            "  --no-probe           do not probe L4 paths\n"
            "  --unixctl=SOCKET     override default control socket name\n",
-           program_name, program_name, ovs_rundir());
+           program_name, program_name, ovs_rundir(), program_name);
     daemon_usage();
     vlog_usage();
     printf("\nOther options:\n"

@@ -50,18 +50,22 @@ std::vector<std::string_view> Split(std::string_view text, char sep) {
   return parts;
 }
 
-// The supplementary groups of 'pid' ("Groups:" in /proc/PID/status).
-std::vector<gid_t> ProcessGroups(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  std::vector<gid_t> groups;
-  while (std::getline(status, line)) {
-    if (line.rfind("Groups:", 0) != 0) continue;
-    std::istringstream words(line.substr(7));
-    gid_t gid;
-    while (words >> gid) groups.push_back(gid);
+// The supplementary groups of the process at the other end of 'fd', as
+// they were when it connected (SO_PEERGROUPS): unlike /proc/PID/status,
+// they cannot belong to another process that reused the pid.
+std::vector<gid_t> PeerGroups(int fd) {
+  std::vector<gid_t> groups(64);
+  for (int attempt = 0; attempt < 2; attempt++) {
+    socklen_t len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) == 0) {
+      groups.resize(len / sizeof(gid_t));
+      return groups;
+    }
+    if (errno != ERANGE) break;
+    // 'len' is now the size needed.
+    groups.resize(len / sizeof(gid_t) + 1);
   }
-  return groups;
+  return {};
 }
 
 // The comm of 'pid', as the process set it: any bytes but NUL, a newline
@@ -264,12 +268,28 @@ Result<std::unique_ptr<RegistryServer>> RegistryServer::Listen(
 
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::FromErrno("socket(AF_UNIX)", errno);
-  if (bind(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) < 0 ||
-      chmod(options.path.c_str(), options.mode) < 0 || listen(fd, 64) < 0) {
+  auto fail = [&](const char* call) {
     int error = errno;
     close(fd);
-    return Status::FromErrno("registry socket " + options.path, error);
+    return Status::FromErrno(
+        "registry socket " + options.path + ": " + call, error);
+  };
+  // bind() creates the file with the socket's own mode less the umask, so
+  // the mode is set here, before the name exists: the socket is never
+  // reachable with more permissions than 'mode'.
+  if (fchmod(fd, options.mode) < 0) return fail("fchmod");
+  if (bind(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) < 0) {
+    return fail("bind");
   }
+  // A umask can only have narrowed it; widen it to 'mode' without
+  // following a link (the name is in the agent's own directory).
+  if (lstat(options.path.c_str(), &st) < 0) return fail("lstat");
+  if ((st.st_mode & 07777) != options.mode &&
+      fchmodat(AT_FDCWD, options.path.c_str(), options.mode,
+               AT_SYMLINK_NOFOLLOW) < 0) {
+    return fail("chmod");
+  }
+  if (listen(fd, 64) < 0) return fail("listen");
   return std::unique_ptr<RegistryServer>(
       new RegistryServer(std::move(options), fd));
 }
@@ -386,7 +406,7 @@ void RegistryServer::Accept() {
     client->id = next_client_++;
     client->fd = fd;
     client->accepted_ns = MonotonicNowNs();
-    client->creds = {cred.pid, cred.uid, cred.gid, ProcessGroups(cred.pid)};
+    client->creds = {cred.pid, cred.uid, cred.gid, PeerGroups(fd)};
     client->name = ProcessName(cred.pid);
     clients_.emplace(client->id, std::move(client));
   }

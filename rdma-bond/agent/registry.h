@@ -147,7 +147,8 @@ class RegistryServer {
   struct Options {
     std::string path;           // The socket; an old socket file is
                                 // replaced, anything else is an error.
-    mode_t mode = 0666;         // Access is checked by SO_PEERCRED.
+    mode_t mode = 0600;         // 0666 when others may register: the
+                                // policy is then checked by SO_PEERCRED.
     AccessPolicy policy;
     PathsHandler paths;
     ChangeHandler changed;

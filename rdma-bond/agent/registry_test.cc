@@ -118,6 +118,23 @@ TEST(RegistryTest, AccessPolicy) {
   EXPECT_FALSE(ParseGroupList("no-such-group-xyz").ok());
 }
 
+// A blocking connection to the Unix socket 'path', or -1 with errno set
+// (async-signal-safe enough for a forked child: no allocation).
+int ConnectUnix(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    const int error = errno;
+    close(fd);
+    errno = error;
+    return -1;
+  }
+  return fd;
+}
+
 // A registry server on a real socket and blocking clients.
 class RegistryServerTest : public ::testing::Test {
  protected:
@@ -128,6 +145,9 @@ class RegistryServerTest : public ::testing::Test {
     server_.reset();
     RegistryServer::Options options;
     options.path = dir_.File("reg.sock");
+    // As with --allow-user or --allow-group: anyone may connect, and the
+    // server itself must hold its ground against them.
+    options.mode = 0666;
     options.policy.agent_uid = getuid();
     options.paths = [this](const std::string& bond, const IpAddress& dst) {
       paths_asked_ = bond + " " + ToString(dst);
@@ -285,12 +305,8 @@ TEST_F(RegistryServerTest, RefusesUsersNotAllowed) {
     // An unprivileged user (nobody) connects and says HELLO.
     close(pipefd[0]);
     if (setgid(65534) || setuid(65534)) _exit(2);
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    struct sockaddr_un addr = {};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, server_->path().c_str(),
-                 sizeof addr.sun_path - 1);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr)) _exit(3);
+    int fd = ConnectUnix(server_->path());
+    if (fd < 0) _exit(3);
     const char hello[] = "HELLO version=1\n";
     if (write(fd, hello, sizeof hello - 1) < 0) _exit(4);
     char reply[512];
@@ -320,6 +336,28 @@ TEST_F(RegistryServerTest, RefusesUsersNotAllowed) {
                "agent with --allow-user=65534 or --allow-group=GROUP)\n");
   EXPECT_EQ(server_->refused(), 1u);
   EXPECT_EQ(server_->clients(), 0u);
+}
+
+// Without allowed users, the socket is the agent's alone (mode 0600, set
+// before bind()): nobody else even gets a connection to hold.
+TEST_F(RegistryServerTest, WithoutAllowedUsersOthersCannotConnect) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to become nobody";
+  Listen([](RegistryServer::Options* o) { o->mode = 0600; });
+  struct stat st;
+  ASSERT_EQ(lstat(server_->path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  ASSERT_EQ(chmod(dir_.path().c_str(), 0755), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (setgid(65534) || setuid(65534)) _exit(2);
+    if (ConnectUnix(server_->path()) >= 0) _exit(3);
+    _exit(errno == EACCES ? 0 : 4);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 TEST_F(RegistryServerTest, RefusesToReplaceANonSocket) {
@@ -396,15 +434,7 @@ TEST_F(RegistryServerTest, OneUserCannotFillTheRegistry) {
     if (setgid(65534) || setuid(65534)) _exit(4);
     int opened = 0;
     for (int i = 0; i < 2000; i++) {
-      int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-      struct sockaddr_un addr = {};
-      addr.sun_family = AF_UNIX;
-      std::strncpy(addr.sun_path, server_->path().c_str(),
-                   sizeof addr.sun_path - 1);
-      if (fd < 0 ||
-          connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr)) {
-        _exit(5);
-      }
+      if (ConnectUnix(server_->path()) < 0) _exit(5);
       opened++;
     }
     if (write(done[1], &opened, sizeof opened) < 0) _exit(6);

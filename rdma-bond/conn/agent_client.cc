@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "common/poll_deadline.h"
+#include "common/trusted_file.h"
 #include "conn/registry_protocol.h"
 #include "rdma_bond/roce.h"
 #include "rdma_bond/table_reader.h"
@@ -99,12 +100,17 @@ Result<std::string> FormatQp(const QpRegistration& reg) {
 
 }  // namespace
 
-std::string DefaultAgentSocketPath(std::string_view table_path) {
+std::string DefaultAgentDirectory(std::string_view table_path) {
   std::string table(table_path.empty() ? DefaultTablePath()
                                        : std::string(table_path));
   const size_t slash = table.rfind('/');
-  if (slash == std::string::npos) return std::string(kAgentSocketName);
-  return table.substr(0, slash + 1) + std::string(kAgentSocketName);
+  if (slash == std::string::npos) return std::string(kAgentDirName);
+  return table.substr(0, slash + 1) + std::string(kAgentDirName);
+}
+
+std::string DefaultAgentSocketPath(std::string_view table_path) {
+  return DefaultAgentDirectory(table_path) + "/" +
+         std::string(kAgentSocketName);
 }
 
 std::string_view ToString(AgentQpRole role) {
@@ -191,6 +197,16 @@ Status AgentClient::Open(Clock::time_point deadline,
         std::to_string(sizeof addr.sun_path - 1) + " bytes)"));
   }
   std::memcpy(addr.sun_path, path_.data(), path_.size());
+  // Only an agent of root, of this program's user or of the directory's
+  // owner: a socket planted by anyone else would collect our QPs and feed
+  // us paths (docs/security.md).
+  if (Status trusted = CheckTrustedPath("agent socket", path_,
+                                        FileKind::kSocket);
+      !trusted.ok()) {
+    return Fail(trusted.IsNotFound()
+                    ? trusted.WithHint("(is ovs-rdma-bond-agent running?)")
+                    : trusted);
+  }
   fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd_ < 0) return Fail(Status::FromErrno(where + ": socket", errno));
   // Non-blocking: a hung agent with a full backlog gives EAGAIN instead of

@@ -6,6 +6,9 @@
 
 #include "rdma_bond/agent_client.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -40,14 +43,51 @@ QpRegistration FullRegistration() {
   return reg;
 }
 
-TEST(AgentClientTest, DefaultSocketIsNextToTheTable) {
+TEST(AgentClientTest, DefaultSocketIsInTheAgentsDirectoryNextToTheTable) {
   EXPECT_EQ(DefaultAgentSocketPath("/var/run/openvswitch/rdma-bond.shm"),
-            "/var/run/openvswitch/rdma-bond-agent.sock");
+            "/var/run/openvswitch/rdma-bond-agent/registry.sock");
   EXPECT_EQ(DefaultAgentSocketPath("/tmp/lab/host1/other.shm"),
-            "/tmp/lab/host1/rdma-bond-agent.sock");
-  EXPECT_EQ(DefaultAgentSocketPath("table.shm"), "rdma-bond-agent.sock");
+            "/tmp/lab/host1/rdma-bond-agent/registry.sock");
+  EXPECT_EQ(DefaultAgentSocketPath("table.shm"),
+            "rdma-bond-agent/registry.sock");
   EXPECT_EQ(DefaultAgentSocketPath(""),
             DefaultAgentSocketPath(DefaultTablePath()));
+  EXPECT_EQ(DefaultAgentDirectory("/run/openvswitch/rdma-bond.shm"),
+            "/run/openvswitch/rdma-bond-agent");
+}
+
+// A socket somebody else put there would collect the QPs and answer PATHS
+// (docs/security.md, issue 15 finding 1): refused before connect().
+TEST(AgentClientTest, RefusesASocketOfAnotherUser) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to give the socket away";
+  FakeAgent agent;
+  ASSERT_EQ(lchown(agent.socket_path().c_str(), 54321, 54321), 0);
+  AgentClient client(TestOptions());
+  Status s = client.Connect(agent.socket_path());
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.ToString().find("agent socket " + agent.socket_path() +
+                              ": owned by uid 54321"),
+            std::string::npos)
+      << s.ToString();
+  agent.Settle();
+  EXPECT_EQ(agent.connections_accepted(), 0u);
+}
+
+TEST(AgentClientTest, RefusesASocketInADirectoryOthersMayWrite) {
+  FakeAgent agent;
+  const std::string dir =
+      agent.socket_path().substr(0, agent.socket_path().rfind('/'));
+  ASSERT_EQ(chmod(dir.c_str(), 0777), 0);
+  AgentClient client(TestOptions());
+  Status s = client.Connect(agent.socket_path());
+  ASSERT_EQ(chmod(dir.c_str(), 0700), 0);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.ToString().find("directory " + dir +
+                              " is writable by group or others"),
+            std::string::npos)
+      << s.ToString();
+  agent.Settle();
+  EXPECT_EQ(agent.connections_accepted(), 0u);
 }
 
 TEST(AgentClientTest, SpeaksProtocolVersion1) {
@@ -180,7 +220,7 @@ TEST(AgentClientTest, RefusedHelloCarriesTheAgentsMessage) {
 
 TEST(AgentClientTest, AbsentAgentIsNotFound) {
   AgentClient client(TestOptions());
-  Status s = client.Connect("/nonexistent-dir/rdma-bond-agent.sock");
+  Status s = client.Connect("/nonexistent-dir/registry.sock");
   EXPECT_TRUE(s.IsNotFound()) << s.ToString();
   EXPECT_FALSE(client.connected());
   // Kept for when the agent appears.

@@ -51,7 +51,7 @@ FakeAgent::FakeAgent(Mode mode) : mode_(mode) {
     std::abort();
   }
   dir_ = dir;
-  socket_path_ = dir_ + "/rdma-bond-agent.sock";
+  socket_path_ = dir_ + "/registry.sock";
   listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;

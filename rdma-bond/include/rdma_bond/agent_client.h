@@ -13,8 +13,9 @@
 // tries those first instead of probing blindly.
 //
 // Protocol.  docs/agent.md, "Registry protocol", version 1: a Unix stream
-// socket ($OVS_RUNDIR/rdma-bond-agent.sock, next to the table: see
-// DefaultAgentSocketPath()), one request line, one reply line (PATHS: PATH
+// socket ($OVS_RUNDIR/rdma-bond-agent/registry.sock, in the agent's
+// directory next to the table: see DefaultAgentSocketPath()), one request
+// line, one reply line (PATHS: PATH
 // lines and END), at most 1024 bytes each:
 //
 //   HELLO version=1 name=APP                    -> OK version=1 agent=PID
@@ -77,14 +78,22 @@ namespace rdma_bond {
 
 // The version of the registry protocol this client speaks.
 inline constexpr int kAgentProtocolVersion = 1;
-// The registry socket's file name, in the table's directory.
-inline constexpr std::string_view kAgentSocketName = "rdma-bond-agent.sock";
+// The agent's own directory, in the table's directory: it holds the
+// registry socket, the summary, the pidfile and the unixctl socket, and
+// only the agent's user may write it (docs/security.md).
+inline constexpr std::string_view kAgentDirName = "rdma-bond-agent";
+// The registry socket's file name, in the agent's directory.
+inline constexpr std::string_view kAgentSocketName = "registry.sock";
 // The longest request or reply line, newline included (docs/agent.md).
 inline constexpr size_t kAgentMaxLine = 1024;
 
-// The registry socket next to the table 'table_path': its directory plus
-// "/rdma-bond-agent.sock" ("rdma-bond-agent.sock" in the current directory
-// for a bare file name; the default table's directory for "").
+// The agent's directory for the table 'table_path': the table's directory
+// plus "/rdma-bond-agent" ("rdma-bond-agent" for a bare file name; the
+// default table's directory for "").
+std::string DefaultAgentDirectory(std::string_view table_path);
+
+// The registry socket for the table 'table_path':
+// DefaultAgentDirectory(table_path) + "/registry.sock".
 std::string DefaultAgentSocketPath(std::string_view table_path);
 
 // What a registered QP does (docs/agent.md): carries traffic, so OVS must

@@ -36,7 +36,7 @@ void PrintUsage() {
       "  --bond NAME         the bond (default: found from the local IP)\n"
       "  --shm PATH          the table (default $OVS_RUNDIR/rdma-bond.shm)\n"
       "  --agent-socket PATH the ovs-rdma-bond-agent's registry socket\n"
-      "                      (default rdma-bond-agent.sock next to the table)\n"
+      "                      (default rdma-bond-agent/registry.sock next to the table)\n"
       "  --no-agent          do not register with the agent\n"
       "  --local IP          server: the address to listen on (default all)\n"
       "  --netdev IF[,IF...] no bond: one RNIC on each interface, no table\n"
