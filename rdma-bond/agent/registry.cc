@@ -157,7 +157,7 @@ std::optional<QpRole> ParseQpRole(std::string_view text) {
   return std::nullopt;
 }
 
-Result<QpRecord> QpFromRequest(const Request& request) {
+Result<QpRecord> QpFromRequest(const RegistryRequest& request) {
   QpRecord qp;
   auto field = [&](std::string_view key) { return request.Get(key); };
   auto bad = [&](std::string_view key, const std::string& value,
@@ -440,8 +440,8 @@ bool RegistryServer::Read(Client& client) {
     start = nl + 1;
   }
   client.in.erase(0, start);
-  if (keep && client.in.size() > kMaxLineBytes) {
-    client.out += "ERR request longer than " + std::to_string(kMaxLineBytes) +
+  if (keep && client.in.size() > kAgentMaxLine) {
+    client.out += "ERR request longer than " + std::to_string(kAgentMaxLine) +
                   " bytes\n";
     keep = false;
   }
@@ -456,7 +456,7 @@ bool RegistryServer::Read(Client& client) {
 }
 
 bool RegistryServer::Handle(Client& client, std::string_view line) {
-  Result<Request> request = ParseRegistryRequest(line);
+  Result<RegistryRequest> request = ParseRegistryRequest(line);
   if (!request.ok()) {
     bad_requests_++;
     client.out += "ERR " + request.status().message() + "\n";
@@ -466,7 +466,7 @@ bool RegistryServer::Handle(Client& client, std::string_view line) {
   if (verb == "HELLO") return HandleHello(client, *request);
   if (!client.greeted) {
     client.out += "ERR send HELLO version=" +
-                  std::to_string(kRegistryProtocolVersion) + " first\n";
+                  std::to_string(kAgentProtocolVersion) + " first\n";
     return true;
   }
   if (verb == "QP") return HandleQp(client, *request);
@@ -479,16 +479,16 @@ bool RegistryServer::Handle(Client& client, std::string_view line) {
 }
 
 // HELLO: the version, the access policy, the client's name.
-bool RegistryServer::HandleHello(Client& client, const Request& request) {
+bool RegistryServer::HandleHello(Client& client, const RegistryRequest& request) {
   Result<std::string> version = request.Get("version");
   if (!version.ok()) {
     client.out += "ERR " + version.status().message() + "\n";
     return true;
   }
-  if (*version != std::to_string(kRegistryProtocolVersion)) {
+  if (*version != std::to_string(kAgentProtocolVersion)) {
     client.out += "ERR protocol version " + *version +
                   " is not supported (the agent speaks version " +
-                  std::to_string(kRegistryProtocolVersion) + ")\n";
+                  std::to_string(kAgentProtocolVersion) + ")\n";
     return true;
   }
   if (!options_.policy.Allows(client.creds)) {
@@ -506,13 +506,13 @@ bool RegistryServer::HandleHello(Client& client, const Request& request) {
     client.name = name->second;
   }
   client.greeted = true;
-  client.out += "OK version=" + std::to_string(kRegistryProtocolVersion) +
+  client.out += "OK version=" + std::to_string(kAgentProtocolVersion) +
                 " agent=" + std::to_string(getpid()) + "\n";
   return true;
 }
 
 // QP: registers or updates one of the client's QPs.
-bool RegistryServer::HandleQp(Client& client, const Request& request) {
+bool RegistryServer::HandleQp(Client& client, const RegistryRequest& request) {
   Result<QpRecord> qp = QpFromRequest(request);
   if (!qp.ok()) {
     bad_requests_++;
@@ -553,7 +553,7 @@ bool RegistryServer::HandleQp(Client& client, const Request& request) {
 }
 
 // DEL: forgets one of the client's QPs.
-bool RegistryServer::HandleDel(Client& client, const Request& request) {
+bool RegistryServer::HandleDel(Client& client, const RegistryRequest& request) {
   Result<std::string> text = request.Get("qpn");
   std::optional<uint64_t> qpn_value =
       text.ok() ? ParseRegistryNumber(*text, UINT32_MAX) : std::nullopt;
@@ -593,7 +593,7 @@ bool RegistryServer::HandleDel(Client& client, const Request& request) {
 }
 
 // PATHS: the validated paths toward a peer (the probe service).
-bool RegistryServer::HandlePaths(Client& client, const Request& request) {
+bool RegistryServer::HandlePaths(Client& client, const RegistryRequest& request) {
   Result<std::string> bond = request.Get("bond");
   Result<std::string> dst = request.Get("dst");
   if (!bond.ok() || !dst.ok()) {

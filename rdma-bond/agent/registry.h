@@ -14,7 +14,7 @@
 //
 // RegistryServer is non-blocking and built for an event loop: AppendFds()
 // names the descriptors to wait on (POLLIN), Run() does whatever is ready.
-// A client that sends more than kMaxLineBytes without a newline, or more
+// A client that sends more than kAgentMaxLine without a newline, or more
 // than kMaxPendingBytes of requests faster than they are answered, is
 // disconnected (and its QPs dropped) rather than allowed to grow the
 // agent's memory.
@@ -43,8 +43,6 @@
 
 namespace rdma_bond::agent {
 
-inline constexpr int kRegistryProtocolVersion = kAgentProtocolVersion;
-inline constexpr size_t kMaxLineBytes = kAgentMaxLine;  // docs/agent.md.
 inline constexpr size_t kMaxPendingBytes = 64 * 1024;  // Per client.
 inline constexpr size_t kMaxClients = 1024;          // Beyond: refused.
 // Clients of one non-root uid at a time: one user cannot fill the registry
@@ -113,15 +111,9 @@ struct QpRecord {
                                 // role.
 };
 
-// A parsed request line (the shared line protocol, conn/registry_protocol.h).
-using Request = RegistryRequest;
-inline Result<Request> ParseRequest(std::string_view line) {
-  return ParseRegistryRequest(line);
-}
-
 // Builds the record of a QP request; InvalidArgument naming the first
 // missing or malformed field.
-Result<QpRecord> QpFromRequest(const Request& request);
+Result<QpRecord> QpFromRequest(const RegistryRequest& request);
 
 // The QPs of all clients, keyed by (client, rnic, qpn): QP numbers are
 // unique per RNIC only (two rxe devices both start at 17).
@@ -189,10 +181,10 @@ class RegistryServer {
   bool Read(Client& client);
   // Answers one request line; false drops the client.
   bool Handle(Client& client, std::string_view line);
-  bool HandleHello(Client& client, const Request& request);
-  bool HandleQp(Client& client, const Request& request);
-  bool HandleDel(Client& client, const Request& request);
-  bool HandlePaths(Client& client, const Request& request);
+  bool HandleHello(Client& client, const RegistryRequest& request);
+  bool HandleQp(Client& client, const RegistryRequest& request);
+  bool HandleDel(Client& client, const RegistryRequest& request);
+  bool HandlePaths(Client& client, const RegistryRequest& request);
   void Drop(uint64_t id);
   void Changed();
   // Refuses 'fd' with 'why' (one ERR line) and closes it.

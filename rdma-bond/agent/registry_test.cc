@@ -34,25 +34,25 @@ constexpr char kQp[] =
     "sport=49152 role=active";
 
 TEST(RegistryTest, ParsesRequests) {
-  Result<Request> r = ParseRequest("QP qpn=1 bond=b0  member=nic0\r");
+  Result<RegistryRequest> r = ParseRegistryRequest("QP qpn=1 bond=b0  member=nic0\r");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->verb, "QP");
   EXPECT_EQ(*r->Get("bond"), "b0");
   EXPECT_EQ(*r->Get("member"), "nic0");
   EXPECT_EQ(r->Get("sport").status().message(), "QP: missing sport=");
 
-  EXPECT_EQ(ParseRequest("").status().message(), "empty request");
-  EXPECT_EQ(ParseRequest("QP a=1 a=2").status().message(),
+  EXPECT_EQ(ParseRegistryRequest("").status().message(), "empty request");
+  EXPECT_EQ(ParseRegistryRequest("QP a=1 a=2").status().message(),
             "duplicate key a=");
-  EXPECT_EQ(ParseRequest("QP junk").status().message(),
+  EXPECT_EQ(ParseRegistryRequest("QP junk").status().message(),
             "malformed field \"junk\" (want key=value)");
-  EXPECT_EQ(ParseRequest("QP =1").status().message(),
+  EXPECT_EQ(ParseRegistryRequest("QP =1").status().message(),
             "malformed field \"=1\" (want key=value)");
-  EXPECT_FALSE(ParseRequest(std::string(kMaxLineBytes + 1, 'x')).ok());
+  EXPECT_FALSE(ParseRegistryRequest(std::string(kAgentMaxLine + 1, 'x')).ok());
 }
 
 TEST(RegistryTest, BuildsQpRecords) {
-  Result<QpRecord> qp = QpFromRequest(*ParseRequest(
+  Result<QpRecord> qp = QpFromRequest(*ParseRegistryRequest(
       std::string(kQp) + " rnic=rxe0 conn=7 path=0,1 repin_ns=99 future=x"));
   ASSERT_TRUE(qp.ok()) << qp.status().ToString();
   EXPECT_EQ(qp->qpn, 0x12u);
@@ -68,7 +68,7 @@ TEST(RegistryTest, BuildsQpRecords) {
   EXPECT_EQ(qp->repin_ns, 99u);
 
   auto error = [](const std::string& line) {
-    return QpFromRequest(*ParseRequest(line)).status().message();
+    return QpFromRequest(*ParseRegistryRequest(line)).status().message();
   };
   EXPECT_EQ(error("QP bond=b member=m src=10.0.0.1 dst=10.0.0.2 sport=1 "
                   "role=active"),
@@ -287,7 +287,7 @@ TEST_F(RegistryServerTest, DisconnectsAClientThatSendsNoNewline) {
   int fd = Connect();
   Ask(fd, "HELLO version=1\n");
   Ask(fd, std::string(kQp) + "\n");
-  std::string junk(kMaxLineBytes + 10, 'x');
+  std::string junk(kAgentMaxLine + 10, 'x');
   EXPECT_EQ(Ask(fd, junk), "ERR request longer than 1024 bytes\n");
   EXPECT_TRUE(ClosedByServer(fd));
   EXPECT_TRUE(server_->qps().empty());
