@@ -339,6 +339,11 @@ void TableReader::Swap(TableReader& other) noexcept {
   std::swap(dev_, other.dev_);
   std::swap(ino_, other.ino_);
   std::swap(instance_id_, other.instance_id_);
+  // Another table: what was found dead in the old one says nothing.
+  for (size_t slot = 0; slot < RDMA_BOND_MAX_BONDS; slot++) {
+    dead_seq_[slot].store(0, std::memory_order_relaxed);
+    other.dead_seq_[slot].store(0, std::memory_order_relaxed);
+  }
 }
 
 const uint64_t* TableReader::RecordWords(size_t slot) const {
@@ -434,7 +439,8 @@ Status TableReader::WakeWaiters() const {
   return Status::OK();
 }
 
-Result<bool> TableReader::CopyRecord(size_t slot, rdma_bond_record* out) const {
+Result<bool> TableReader::CopyRecord(size_t slot, rdma_bond_record* out,
+                                     uint64_t deadline_ns) const {
   const uint64_t* shared = RecordWords(slot);
   std::array<uint64_t, kRecordWords> copy{};
   uint64_t stuck_seq = 0;        // Odd count seen on the last attempt...
@@ -469,6 +475,9 @@ Result<bool> TableReader::CopyRecord(size_t slot, rdma_bond_record* out) const {
       std::atomic_thread_fence(std::memory_order_acquire);
       // Relaxed: ordered after the copy by the fence above.
       if (AtomicLoad(&shared[0], std::memory_order_relaxed) == seq) {
+        if (dead_seq_[slot].load(std::memory_order_relaxed) != 0) {
+          dead_seq_[slot].store(0, std::memory_order_relaxed);
+        }
         if (in_use != 0) {
           *out = std::bit_cast<rdma_bond_record>(copy);
         }
@@ -483,12 +492,22 @@ Result<bool> TableReader::CopyRecord(size_t slot, rdma_bond_record* out) const {
     // The writer is slow (preempted) or dead.  Give up only if the count
     // stays odd with the same value: a writer that makes progress, however
     // busy, is waited for.
+    const uint64_t now = MonotonicNowNs();
     if (seq % 2 == 1) {
-      const uint64_t now = MonotonicNowNs();
+      // Found dead by an earlier snapshot, and no store since: say so now
+      // rather than spend another kStuckWriterTimeoutMs on every snapshot.
+      if (seq == dead_seq_[slot].load(std::memory_order_relaxed)) {
+        return Status::Unavailable(
+            label_ + ": slot " + Num(slot) + ": record is still half " +
+            "written (seq " + Num(seq) + ", as at the last snapshot): " +
+            "ovs-vswitchd died or hangs in the middle of an update; "
+            "restart it");
+      }
       if (stuck_since_ns == 0 || seq != stuck_seq) {
         stuck_seq = seq;
         stuck_since_ns = now;
       } else if (now - stuck_since_ns > kStuckWriterTimeoutMs * kNsPerMs) {
+        dead_seq_[slot].store(seq, std::memory_order_relaxed);
         return Status::Unavailable(
             label_ + ": slot " + Num(slot) + ": record has been half written " +
             "for over " + Num(kStuckWriterTimeoutMs) + " ms (seq " + Num(seq) +
@@ -497,6 +516,13 @@ Result<bool> TableReader::CopyRecord(size_t slot, rdma_bond_record* out) const {
       }
     } else {
       stuck_since_ns = 0;
+    }
+    if (now > deadline_ns) {
+      return Status::Unavailable(
+          label_ + ": slot " + Num(slot) + ": record kept changing for " +
+          "over " + Num(kSnapshotDeadlineMs) + " ms (seq " + Num(seq) +
+          "): its writer stores faster than a reader can copy it; "
+          "ovs-vswitchd misbehaves");
     }
     std::this_thread::yield();
   }
@@ -581,11 +607,13 @@ Result<TableSnapshot> TableReader::Snapshot(uint64_t now_ns) const {
   // SIGBUS.  (A truncation between this check and the reads still can:
   // only root or the OVS user may write the table.)
   if (Status status = CheckStillMapped(); !status.ok()) return status;
+  // On the real clock, whatever 'now_ns' says.
+  const uint64_t deadline_ns = MonotonicNowNs() + kSnapshotDeadlineMs * kNsPerMs;
   TableSnapshot snapshot;
   snapshot.table = ReadInfo();
   for (size_t slot = 0; slot < RDMA_BOND_MAX_BONDS; slot++) {
     rdma_bond_record record;
-    Result<bool> in_use = CopyRecord(slot, &record);
+    Result<bool> in_use = CopyRecord(slot, &record, deadline_ns);
     if (!in_use.ok()) {
       return in_use.status();
     }

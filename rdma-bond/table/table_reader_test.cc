@@ -10,13 +10,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <climits>
 #include <cstring>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -533,6 +537,55 @@ TEST_F(TableReaderTest, GivesUpOnRecordStuckHalfWritten) {
                     "ms (seq 3 stays odd): ovs-vswitchd died or hangs in the "
                     "middle of an update; restart it");
   EXPECT_GE(waited_ms, TableReader::kStuckWriterTimeoutMs);
+
+  // The next snapshot does not wait again for the same dead store.
+  snapshot = (*reader)->Snapshot();
+  ASSERT_FALSE(snapshot.ok());
+  EXPECT_EQ(snapshot.status().ToString(),
+            path_ + ": slot 1: record is still half written (seq 3, as at "
+                    "the last snapshot): ovs-vswitchd died or hangs in the "
+                    "middle of an update; restart it");
+
+  // A store that completes heals it.
+  table_->record(1)->seq = 2;
+  table_->Store(1, MakeRecord("bond0"));
+  EXPECT_TRUE((*reader)->Snapshot().ok());
+}
+
+// A writer whose record never holds still (its count changes, and is odd,
+// whenever the reader looks) used to be waited for without bound: the
+// reader took it for a busy, live writer.
+TEST_F(TableReaderTest, GivesUpOnARecordThatNeverHoldsStill) {
+  table_->Store(1, MakeRecord("bond0"));
+  Result<std::unique_ptr<TableReader>> reader = TableReader::Open(path_);
+  ASSERT_TRUE(reader.ok());
+  std::atomic<bool> stop{false};
+  uint64_t* seq = &table_->record(1)->seq;
+  std::thread scribbler([&] {
+    uint64_t odd = 1;
+    while (!stop.load(std::memory_order_relaxed)) {
+      odd += 2;
+      std::atomic_ref<uint64_t>(*seq).store(odd, std::memory_order_release);
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  });
+  std::future<Result<TableSnapshot>> result = std::async(
+      std::launch::async, [&] { return (*reader)->Snapshot(); });
+  // Far longer than the deadline; without it the snapshot never returns
+  // while the scribbler runs.
+  const bool returned =
+      result.wait_for(std::chrono::milliseconds(
+          10 * TableReader::kSnapshotDeadlineMs)) == std::future_status::ready;
+  stop = true;
+  scribbler.join();
+  Result<TableSnapshot> snapshot = result.get();
+  ASSERT_TRUE(returned) << "Snapshot() waited without bound";
+  ASSERT_FALSE(snapshot.ok());
+  EXPECT_EQ(snapshot.status().code(), Status::Code::kUnavailable);
+  EXPECT_NE(snapshot.status().ToString().find(
+                path_ + ": slot 1: record kept changing for over 2000 ms"),
+            std::string::npos)
+      << snapshot.status().ToString();
 }
 
 // --- Writer health -------------------------------------------------------

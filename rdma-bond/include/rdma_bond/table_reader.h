@@ -32,6 +32,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -138,6 +139,12 @@ class TableReader {
   // Copy attempts that spin (with a CPU pause) before attempts yield the
   // CPU to let a preempted writer finish.
   static constexpr unsigned kSpinsBeforeYield = 1000;
+  // The longest one Snapshot() waits for consistent records in all, however
+  // busy the writer: a writer whose records never hold still for one copy
+  // makes it fail with Unavailable instead of waiting without bound.
+  static constexpr uint64_t kSnapshotDeadlineMs = 2000;
+  static_assert(kSnapshotDeadlineMs > kStuckWriterTimeoutMs,
+                "a dead writer is reported as such, not as a busy one");
   static_assert(kStuckWriterTimeoutMs >= 2 * RDMA_BOND_HEARTBEAT_MS,
                 "a writer that still refreshes its heartbeat must never be "
                 "taken for one that died in the middle of a store");
@@ -251,7 +258,9 @@ class TableReader {
 
   // Copies slot 'slot' into '*out' under its seqlock.  Returns whether the
   // slot is in use ('*out' is only written if it is).
-  Result<bool> CopyRecord(size_t slot, rdma_bond_record* out) const;
+  // Gives up with Unavailable at MonotonicNowNs() 'deadline_ns'.
+  Result<bool> CopyRecord(size_t slot, rdma_bond_record* out,
+                          uint64_t deadline_ns) const;
 
   // Reads the header's static and atomic fields.
   TableInfo ReadInfo() const;
@@ -272,6 +281,10 @@ class TableReader {
   dev_t dev_ = 0;                     // Identity of the mapped file.
   ino_t ino_ = 0;
   uint64_t instance_id_ = 0;          // Instance id when mapped.
+  // Per slot, the odd sequence count of a record found half written for
+  // over kStuckWriterTimeoutMs (0: none): the next snapshot that sees the
+  // same count fails at once instead of waiting again.
+  mutable std::array<std::atomic<uint64_t>, RDMA_BOND_MAX_BONDS> dead_seq_{};
 };
 
 }  // namespace rdma_bond
