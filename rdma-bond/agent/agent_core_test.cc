@@ -106,6 +106,39 @@ class AgentCoreTest : public ::testing::Test {
     rdma_bond_table_notify(table_->header());
   }
 
+  // record_ becomes a balance-tcp bond with the recirculation regime,
+  // whose self-test vectors are computed the way ovs-vswitchd computes
+  // them.
+  Bond MakeBalanceTcp() {
+    rdma_bond::testing::BondSpec spec;
+    spec.n_members = 2;
+    Bond bond = rdma_bond::testing::MakeBond(spec);
+    rdma_bond::testing::FillVectors(HashImpl::kMhash, &bond);
+    record_.mode = RDMA_BOND_MODE_BALANCE_TCP;
+    record_.lacp_status = RDMA_BOND_LACP_NEGOTIATED;
+    record_.regime = RDMA_BOND_REGIME_RECIRC;
+    record_.basis = bond.basis;
+    record_.active_member = RDMA_BOND_NO_MEMBER;
+    for (size_t b = 0; b < RDMA_BOND_BUCKETS; b++) {
+      record_.buckets[b] = bond.buckets[b];
+    }
+    record_.n_vectors = static_cast<uint8_t>(bond.vectors.size());
+    for (size_t i = 0; i < bond.vectors.size(); i++) {
+      const HashVector& v = bond.vectors[i];
+      rdma_bond_hash_vector& out = record_.vectors[i];
+      std::memcpy(out.src, v.src.data(), 16);
+      std::memcpy(out.dst, v.dst.data(), 16);
+      out.sport_be = htons(v.sport);
+      out.dport_be = htons(v.dport);
+      out.ip_version = v.ip_version;
+      out.nw_proto = v.nw_proto;
+      out.hash_basis0 = v.hash_basis0;
+      out.hash_basis = v.hash_basis;
+      out.hash_regime = v.hash_regime;
+    }
+    return bond;
+  }
+
   // Creates an agent that must fail; returns why.
   Status CreateRefused() {
     AgentOptions options;
@@ -365,34 +398,7 @@ TEST_F(AgentCoreTest, FailoverIsCountedAndHealedByRepins) {
 }
 
 TEST_F(AgentCoreTest, JudgesBalanceTcpByOvsHash) {
-  // A balance-tcp bond with the recirculation regime, whose self-test
-  // vectors are computed the way ovs-vswitchd computes them.
-  rdma_bond::testing::BondSpec spec;
-  spec.n_members = 2;
-  Bond bond = rdma_bond::testing::MakeBond(spec);
-  rdma_bond::testing::FillVectors(HashImpl::kMhash, &bond);
-  record_.mode = RDMA_BOND_MODE_BALANCE_TCP;
-  record_.lacp_status = RDMA_BOND_LACP_NEGOTIATED;
-  record_.regime = RDMA_BOND_REGIME_RECIRC;
-  record_.basis = bond.basis;
-  record_.active_member = RDMA_BOND_NO_MEMBER;
-  for (size_t b = 0; b < RDMA_BOND_BUCKETS; b++) {
-    record_.buckets[b] = bond.buckets[b];
-  }
-  record_.n_vectors = static_cast<uint8_t>(bond.vectors.size());
-  for (size_t i = 0; i < bond.vectors.size(); i++) {
-    const HashVector& v = bond.vectors[i];
-    rdma_bond_hash_vector& out = record_.vectors[i];
-    std::memcpy(out.src, v.src.data(), 16);
-    std::memcpy(out.dst, v.dst.data(), 16);
-    out.sport_be = htons(v.sport);
-    out.dport_be = htons(v.dport);
-    out.ip_version = v.ip_version;
-    out.nw_proto = v.nw_proto;
-    out.hash_basis0 = v.hash_basis0;
-    out.hash_basis = v.hash_basis;
-    out.hash_regime = v.hash_regime;
-  }
+  Bond bond = MakeBalanceTcp();
   Publish(true);
   StartAgent();
   ASSERT_TRUE(core_->attached());
@@ -503,6 +509,53 @@ TEST(ReportTextTest, LabelValueEscapesForTheTextFormat) {
   // Other control bytes read \xNN once the label is parsed.
   EXPECT_EQ(LabelValue("x\x1b[2J\ry"), "x\\\\x1b[2J\\\\x0dy");
   EXPECT_EQ(LabelValue(std::string("\0\x7f", 2)), "\\\\x00\\\\x7f");
+}
+
+// issue 15, finding 7: the bridge of a balance-tcp bond is looked up with
+// "ovs-vsctl port-to-br", which used to run inside the main loop (up to
+// 5 s with the database away), forked from the multithreaded agent, with
+// the agent's whole environment.
+TEST_F(AgentCoreTest, LooksUpBridgesOffTheLoopWithACleanEnvironment) {
+  const std::string bin = dir_.File("bin");
+  ASSERT_EQ(mkdir(bin.c_str(), 0755), 0);
+  {
+    std::ofstream script(bin + "/ovs-vsctl");
+    script << "#!/bin/sh\n"
+           << "env > " << dir_.File("vsctl.env") << "\n"
+           << "touch " << dir_.File("vsctl.started") << "\n"
+           << "sleep 2\n"
+           << "touch " << dir_.File("vsctl.done") << "\n"
+           << "echo br-test\n";
+  }
+  ASSERT_EQ(chmod((bin + "/ovs-vsctl").c_str(), 0755), 0);
+  const std::string old_path = getenv("PATH") ? getenv("PATH") : "";
+  setenv("PATH", (bin + ":" + old_path).c_str(), 1);
+  setenv("RDMA_BOND_TEST_SECRET", "hunter2", 1);
+
+  MakeBalanceTcp();
+  Publish(true);
+  StartAgent([](AgentOptions* o) { o->probe = true; });
+  auto exists = [this](const char* name) {
+    struct stat st;
+    return lstat(dir_.File(name).c_str(), &st) == 0;
+  };
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::seconds(10);
+  while (!exists("vsctl.started") &&
+         std::chrono::steady_clock::now() < deadline) {
+    Pump();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  Pump();
+  const bool started = exists("vsctl.started");
+  const bool done = exists("vsctl.done");
+  setenv("PATH", old_path.c_str(), 1);
+  unsetenv("RDMA_BOND_TEST_SECRET");
+  ASSERT_TRUE(started) << "the agent never ran ovs-vsctl:\n" << log_;
+  EXPECT_FALSE(done) << "the main loop waited for ovs-vsctl";
+  const std::string env = ReadFile(dir_.File("vsctl.env"));
+  EXPECT_EQ(env.find("RDMA_BOND_TEST_SECRET"), std::string::npos) << env;
+  EXPECT_NE(env.find("PATH=" + bin + ":"), std::string::npos) << env;
 }
 
 // --- The agent's files (docs/security.md, issue 15 finding 1) -----------

@@ -12,7 +12,6 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,12 +20,14 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <random>
 #include <set>
 #include <sstream>
 
 #include "agent/report_text.h"
 #include "common/hex.h"
+#include "common/run_program.h"
 #include "conn/registry_protocol.h"
 #include "probe/path_prober.h"
 #include "rnic/emulated/roce_frame.h"
@@ -49,35 +50,19 @@ constexpr uint16_t kDiscardPort = 9;
 
 uint64_t NowUs() { return MonotonicNowNs() / 1000; }
 
-// Runs 'argv' and returns its standard output, or "" if it failed.
-std::string RunCommand(const std::vector<std::string>& argv) {
-  int pipefd[2];
-  if (pipe2(pipefd, O_CLOEXEC) < 0) return "";
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(pipefd[0]);
-    close(pipefd[1]);
-    return "";
-  }
-  if (pid == 0) {
-    dup2(pipefd[1], 1);
-    int null = open("/dev/null", O_WRONLY);
-    if (null >= 0) dup2(null, 2);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
-    _exit(127);
-  }
-  close(pipefd[1]);
-  std::string out;
-  char buffer[512];
-  ssize_t n;
-  while ((n = read(pipefd[0], buffer, sizeof buffer)) > 0) out.append(buffer, n);
-  close(pipefd[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return "";
+// The bridge of bond port 'bond' ("ovs-vsctl port-to-br"), or "" if that
+// failed.  Runs on a thread of its own (BridgeOf()): the command may take
+// seconds, and the main loop must not wait for it.  That thread gives up
+// its ambient capabilities first, so that ovs-vsctl does not run with the
+// agent's CAP_NET_RAW (issue 15, finding 7).
+std::string LookUpBridge(const std::string& bond) {
+  if (!DropAmbientCapabilities().ok()) return "";
+  RunProgramOptions options;
+  options.timeout = std::chrono::milliseconds(10000);
+  Result<ProgramOutput> run =
+      RunProgram({"ovs-vsctl", "--timeout=5", "port-to-br", bond}, options);
+  if (!run.ok() || run->exit_code != 0) return "";
+  std::string out = run->out;
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) {
     out.pop_back();
   }
@@ -249,6 +234,9 @@ struct ProbeService::Impl {
   // Bonds not probed, and why (active-backup, no address...).
   std::map<std::string, std::string> skipped;
   std::map<std::string, uint64_t> next_setup_ms;  // Retry of a skipped bond.
+  // Bridge lookups under way, by bond (BridgeOf()).  Destroying a pending
+  // future waits for its lookup, at most RunProgram()'s timeout.
+  std::map<std::string, std::future<std::string>> bridge_lookups;
   // The agent's predictors, by bond (Update()); refilled in place.
   const std::map<std::string, Predictor>* predictors = nullptr;
   std::vector<IpAddress> peers;           // Few: searched linearly.
@@ -277,6 +265,32 @@ struct ProbeService::Impl {
   // Sets up (or refreshes) the probing of 'bond'.
   // A restarted ovs-vswitchd (new 'instance_id') numbers generations
   // afresh: both identify what was set up.
+  // The bridge of 'bond' once its lookup is done; std::nullopt while it
+  // runs (the bond is then in 'skipped', so that Run() asks again).
+  // Lookups start at most every kResolveRetryMs per bond.
+  std::optional<std::string> BridgeOf(const std::string& bond,
+                                      uint64_t now_ms) {
+    auto pending = bridge_lookups.find(bond);
+    if (pending != bridge_lookups.end()) {
+      if (pending->second.wait_for(std::chrono::seconds(0)) !=
+          std::future_status::ready) {
+        return std::nullopt;
+      }
+      std::string bridge = pending->second.get();
+      bridge_lookups.erase(pending);
+      return bridge;
+    }
+    auto due = next_setup_ms.find(bond);
+    if (due != next_setup_ms.end() && now_ms < due->second) {
+      return std::nullopt;
+    }
+    next_setup_ms[bond] = now_ms + kResolveRetryMs;
+    bridge_lookups[bond] =
+        std::async(std::launch::async, [bond] { return LookUpBridge(bond); });
+    if (!skipped.count(bond)) skipped[bond] = "looking up its bridge";
+    return std::nullopt;
+  }
+
   void SetUp(const Bond& bond, uint64_t instance_id) {
     auto existing = bonds.find(bond.name);
     if (existing != bonds.end() &&
@@ -285,17 +299,16 @@ struct ProbeService::Impl {
       return;
     }
     uint64_t now_ms = MonotonicNowNs() / 1000000;
+    std::optional<std::string> bridge;
     if (existing == bonds.end()) {
-      auto due = next_setup_ms.find(bond.name);
-      if (due != next_setup_ms.end() && now_ms < due->second) return;
-      next_setup_ms[bond.name] = now_ms + kResolveRetryMs;
+      bridge = BridgeOf(bond.name, now_ms);
+      if (!bridge) return;
     }
     std::unique_ptr<BondProbe>& probe = bonds[bond.name];
     if (!probe) {
       auto fresh = std::make_unique<BondProbe>();
       fresh->bond = bond.name;
-      fresh->bridge = RunCommand({"ovs-vsctl", "--timeout=5", "port-to-br",
-                                  bond.name});
+      fresh->bridge = *bridge;
       std::optional<IpAddress> ip;
       std::optional<MacAddress> mac;
       if (!fresh->bridge.empty()) {

@@ -3,7 +3,8 @@
 #
 # rdma-bond/common/: what every other folder uses: Status and Result, the
 # JSON writer, five-tuples and IP addresses, hex formatting, file
-# descriptor helpers, poll deadlines and the checks on files other
+# descriptor helpers, poll deadlines, running helper programs
+# (run_program.h) and the checks on files other
 # programs wrote (trusted_file.h).
 
 noinst_LIBRARIES += rdma-bond/common/libcommon.a
@@ -19,6 +20,8 @@ rdma_bond_common_libcommon_a_SOURCES = \
 	rdma-bond/common/json_writer.cc \
 	rdma-bond/common/json_writer.h \
 	rdma-bond/common/poll_deadline.h \
+	rdma-bond/common/run_program.cc \
+	rdma-bond/common/run_program.h \
 	rdma-bond/common/status.cc \
 	rdma-bond/common/trusted_file.cc \
 	rdma-bond/common/trusted_file.h
@@ -32,6 +35,7 @@ rdma_bond_common_common_tests_SOURCES = \
 	rdma-bond/common/hex_test.cc \
 	rdma-bond/common/json_writer_test.cc \
 	rdma-bond/common/roce_test.cc \
+	rdma-bond/common/run_program_test.cc \
 	rdma-bond/common/status_test.cc \
 	rdma-bond/common/trusted_file_test.cc
 rdma_bond_common_common_tests_LDADD = \

@@ -14,6 +14,8 @@
 #include <sstream>
 #include <vector>
 
+#include "common/run_program.h"
+
 namespace rdma_bond {
 
 namespace {
@@ -36,38 +38,20 @@ bool SameAddress(const sockaddr* sa, const IpAddress& address) {
 // Runs 'argv' and returns its standard output; fails naming the command
 // if it cannot run or exits non-zero (with its first line of error).
 Result<std::string> RunCommand(const std::vector<std::string>& argv) {
-  std::string command;
-  for (const std::string& arg : argv) {
-    command += "'";
-    for (char c : arg) {
-      command += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    }
-    command += "' ";
-  }
-  command += "2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) {
-    return Status::FromErrno("cannot run " + argv[0], errno);
-  }
-  std::string out;
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) {
-    out.append(buffer, n);
-  }
-  const int status = pclose(pipe);
-  if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    std::string first = out.substr(0, out.find('\n'));
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
-      first = argv[0] + " not found in PATH";
-    }
+  RunProgramOptions options;
+  options.merge_stderr = true;
+  Result<ProgramOutput> run = RunProgram(argv, options);
+  if (!run.ok()) return run.status();
+  if (run->exit_code != 0) {
+    std::string first = run->out.substr(0, run->out.find('\n'));
+    if (run->exit_code == 127) first = argv[0] + " not found in PATH";
     std::string shown;
     for (size_t i = 0; i < argv.size(); i++) {
       shown += (i ? " " : "") + argv[i];
     }
     return Status::Unavailable("\"" + shown + "\" failed: " + first);
   }
-  return out;
+  return run->out;
 }
 
 std::vector<std::string> Lines(const std::string& text) {
