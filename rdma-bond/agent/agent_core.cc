@@ -147,9 +147,13 @@ Result<std::unique_ptr<AgentCore>> AgentCore::Create(AgentOptions options) {
   registry.changed = [self] { self->evaluate_pending_ = true; };
   registry.updated = [self](const QpRecord& qp, bool repinned,
                             bool repin_reported) {
-    BondCounters& c = self->counters_[qp.bond];
-    if (repinned) c.repins++;
-    if (repin_reported) c.last_repin_ns = qp.repin_ns;
+    // Counters only for published bonds: clients name the bond, and
+    // made-up names must not grow the agent's maps (issue 15, finding 3).
+    if (self->snapshot_ && self->snapshot_->FindBond(qp.bond)) {
+      BondCounters& c = self->counters_[qp.bond];
+      if (repinned) c.repins++;
+      if (repin_reported) c.last_repin_ns = qp.repin_ns;
+    }
     if (self->probe_) self->probe_->AddPeer(qp.dst);
   };
   registry.log = [self](int level, const std::string& message) {
@@ -164,6 +168,13 @@ Result<std::unique_ptr<AgentCore>> AgentCore::Create(AgentOptions options) {
     ProbeService::Options probe;
     probe.log = self->options_.log;
     probe.peers = self->options_.peers;
+    probe.peer_idle_ms = self->options_.peer_idle_ms;
+    probe.in_use = [self](const IpAddress& peer) {
+      for (const auto& [key, qp] : self->registry_->qps()) {
+        if (qp.dst == peer) return true;
+      }
+      return false;
+    };
     self->probe_ = std::make_unique<ProbeService>(std::move(probe));
   }
   self->TryAttach(NowMs());

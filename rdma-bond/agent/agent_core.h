@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/probe_service.h"
 #include "agent/registry.h"
 #include "rdma_bond/change_notifier.h"
 #include "rdma_bond/predictor.h"
@@ -56,6 +57,8 @@ struct AgentOptions {
   AccessPolicy policy;
   std::vector<IpAddress> peers;
   bool probe = true;
+  // How long a learned peer that nothing names is kept (tests shorten it).
+  uint64_t peer_idle_ms = kPeerIdleMs;
   // Receives log lines (level as in agent.h's rdma_bond_agent_log_level).
   std::function<void(int level, const std::string&)> log;
 };

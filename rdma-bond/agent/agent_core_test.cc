@@ -334,6 +334,71 @@ TEST_F(AgentCoreTest, ForeignNamesAreEscapedInReportsAndMetrics) {
   EXPECT_GT(samples, 0u);
 }
 
+// A client names the bond of each QP: names of bonds that are not
+// published used to create counters (and metrics) without bound.
+TEST_F(AgentCoreTest, MadeUpBondNamesGrowNothing) {
+  Publish(true);
+  StartAgent();
+  Client client(core_->options().socket_path);
+  auto pump = [this] { Pump(); };
+  ASSERT_EQ(client.Ask("HELLO version=1", pump).rfind("OK", 0), 0u);
+  for (int i = 0; i < 200; i++) {
+    std::string qp = Qp(100 + i, "nic0", 49152, "active", " repin_ns=5");
+    qp.replace(qp.find("bond=bond0"), 10, "bond=made-up" + std::to_string(i));
+    ASSERT_EQ(client.Ask(qp, pump), "OK");
+    // Updates count re-pins, which need a counter.
+    qp.replace(qp.find("sport=49152"), 11, "sport=49153");
+    ASSERT_EQ(client.Ask(qp, pump), "OK");
+  }
+  Pump();
+  for (const auto& [bond, counters] : core_->counters()) {
+    EXPECT_EQ(bond, "bond0");
+  }
+  EXPECT_EQ(Command({"metrics"}).find("made-up"), std::string::npos);
+}
+
+// Every QP and PATHS request names a peer, and each peer costs ARP and
+// probes: one client used to be able to add peers without bound.
+TEST_F(AgentCoreTest, LearnedPeersAreCappedAndExpire) {
+  Publish(true);  // Active-backup: nothing is probed, peers are kept.
+  StartAgent([](AgentOptions* o) {
+    o->probe = true;
+    o->peers = {*ParseIpAddress("10.9.0.1")};
+    o->peer_idle_ms = 100;
+  });
+  Client client(core_->options().socket_path);
+  auto pump = [this] { Pump(); };
+  ASSERT_EQ(client.Ask("HELLO version=1", pump).rfind("OK", 0), 0u);
+  auto dst = [](int i) {
+    return "10.8." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1);
+  };
+  for (int i = 0; i < 300; i++) {
+    std::string qp = Qp(1000 + i, "nic0", 49152, "active");
+    qp.replace(qp.find(std::string("dst=") + kDst), 4 + std::strlen(kDst),
+               "dst=" + dst(i));
+    ASSERT_EQ(client.Ask(qp, pump), "OK");
+  }
+  EXPECT_NE(Command({"show"}).find("peers: 1 configured, 256 learned (limit "
+                                   "256, idle ones expire after 0 s), 44 "
+                                   "refused"),
+            std::string::npos)
+      << Command({"show"});
+
+  // Peers of registered QPs stay however long; the others go.
+  for (int i = 1; i < 300; i++) {
+    ASSERT_EQ(client.Ask("DEL qpn=" + std::to_string(1000 + i), pump), "OK");
+  }
+  ASSERT_TRUE(RunUntil([&] {
+    return Command({"show"}).find("peers: 1 configured, 1 learned") !=
+           std::string::npos;
+  })) << Command({"show"});
+  EXPECT_NE(log_.find("peer 10.8.0.2 forgotten: no QP and no PATHS request"),
+            std::string::npos)
+      << log_;
+  EXPECT_EQ(log_.find("peer 10.8.0.1 forgotten"), std::string::npos) << log_;
+  EXPECT_EQ(log_.find("peer 10.9.0.1 forgotten"), std::string::npos) << log_;
+}
+
 TEST_F(AgentCoreTest, FailoverIsCountedAndHealedByRepins) {
   Publish(true);
   StartAgent();

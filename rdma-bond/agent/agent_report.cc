@@ -119,6 +119,12 @@ std::string AgentCore::ShowText() const {
       << "\n";
   }
   s << "probing: " << (probe_ ? probe_->Summary() : "off") << "\n";
+  if (probe_) {
+    ProbeService::PeerCounts peers = probe_->Peers();
+    s << "peers: " << peers.configured << " configured, " << peers.learned
+      << " learned (limit " << kMaxLearnedPeers << ", idle ones expire after "
+      << peers.idle_ms / 1000 << " s), " << peers.refused << " refused\n";
+  }
   return s.str();
 }
 
@@ -266,7 +272,18 @@ std::string AgentCore::MetricsText() const {
   // QPs by bond, member and state.
   std::map<std::tuple<std::string, std::string, std::string>, size_t> qps;
   std::map<std::string, size_t> mispinned;
+  // Clients name bond and member: only published ones become label values,
+  // so that made-up names cannot grow the scrape without bound.
+  size_t unknown = 0;
   for (const auto& [key, qp] : registry_->qps()) {
+    const Bond* bond = snapshot_ ? snapshot_->FindBond(qp.bond) : nullptr;
+    if (!bond || std::none_of(bond->members.begin(), bond->members.end(),
+                              [&](const Member& m) {
+                                return m.name == qp.member;
+                              })) {
+      unknown++;
+      continue;
+    }
     QpVerdict v = Judge(qp);
     std::string state = v.state == QpVerdict::State::kPinned      ? "pinned"
                         : v.state == QpVerdict::State::kMispinned ? "mispinned"
@@ -284,6 +301,9 @@ std::string AgentCore::MetricsText() const {
       << LabelValue(std::get<1>(key)) << "\",state=\"" << std::get<2>(key)
       << "\"} " << n << "\n";
   }
+  help("rdma_bond_qps_unknown", "gauge",
+       "Registered QPs whose bond or member ovs-vswitchd does not publish.");
+  s << "rdma_bond_qps_unknown " << unknown << "\n";
   help("rdma_bond_qps_mispinned", "gauge",
        "Active QPs whose member is not the one OVS uses for their 5-tuple.");
   if (snapshot_) {

@@ -239,7 +239,17 @@ struct ProbeService::Impl {
   std::map<std::string, std::future<std::string>> bridge_lookups;
   // The agent's predictors, by bond (Update()); refilled in place.
   const std::map<std::string, Predictor>* predictors = nullptr;
-  std::vector<IpAddress> peers;           // Few: searched linearly.
+  // The peers probed: configured (--peer) ones, and ones learned from
+  // QPs, PATHS requests and probes, at most kMaxLearnedPeers of those,
+  // which expire (Expire()).  Searched linearly.
+  struct KnownPeer {
+    IpAddress ip;
+    bool configured = false;
+    uint64_t used_ms = 0;       // Last named by a QP or PATHS request.
+  };
+  std::vector<KnownPeer> peers;
+  uint64_t refused_peers = 0;
+  uint64_t next_refusal_log_ms = 0;
   uint64_t next_resolve_ms = 0;
   std::vector<uint8_t> frame = std::vector<uint8_t>(kMaxRoceFrameBytes);
 
@@ -253,13 +263,55 @@ struct ProbeService::Impl {
     return it == predictors->end() ? nullptr : &it->second;
   }
 
-  // Adds 'peer' to 'peers'; false if it was there already.
-  bool Learn(const IpAddress& peer) {
-    if (std::find(peers.begin(), peers.end(), peer) != peers.end()) {
+  // Adds 'peer' to 'peers'; false if it was there already, or if
+  // kMaxLearnedPeers are known (logged at most once a minute).  'used': a
+  // QP or a PATHS request names it (which keeps it from expiring), rather
+  // than the probers having heard from it.
+  bool Learn(const IpAddress& peer, bool used, bool configured = false) {
+    const uint64_t now_ms = MonotonicNowNs() / 1000000;
+    for (KnownPeer& known : peers) {
+      if (known.ip == peer) {
+        if (used) known.used_ms = now_ms;
+        return false;
+      }
+    }
+    if (!configured && LearnedPeers() >= kMaxLearnedPeers) {
+      refused_peers++;
+      if (now_ms >= next_refusal_log_ms) {
+        next_refusal_log_ms = now_ms + 60000;
+        Log(2, "peer " + ToString(peer) + " not probed: " +
+                   std::to_string(kMaxLearnedPeers) +
+                   " peers learned already (" +
+                   std::to_string(refused_peers) + " refused so far)");
+      }
       return false;
     }
-    peers.push_back(peer);
+    peers.push_back({peer, configured, now_ms});
     return true;
+  }
+
+  size_t LearnedPeers() const {
+    return std::count_if(peers.begin(), peers.end(),
+                         [](const KnownPeer& p) { return !p.configured; });
+  }
+
+  // Forgets learned peers that no QP and no PATHS request named for
+  // kPeerIdleMs, in every prober too.
+  void Expire(uint64_t now_ms) {
+    std::erase_if(peers, [&](KnownPeer& p) {
+      if (p.configured || now_ms - p.used_ms <= options.peer_idle_ms) {
+        return false;
+      }
+      if (options.in_use && options.in_use(p.ip)) {
+        p.used_ms = now_ms;
+        return false;
+      }
+      for (auto& [name, probe] : bonds) probe->prober->RemovePeer(p.ip);
+      Log(1, "peer " + ToString(p.ip) + " forgotten: no QP and no PATHS "
+                 "request for " +
+                 std::to_string(options.peer_idle_ms / 1000) + " s");
+      return true;
+    });
   }
 
   // Sets up (or refreshes) the probing of 'bond'.
@@ -403,7 +455,7 @@ struct ProbeService::Impl {
     for (uint64_t delay : kSettleReprobeUs) {
       probe->reprobe_at_us.push_back(NowUs() + delay);
     }
-    for (const IpAddress& peer : peers) AddTo(*probe, peer);
+    for (const KnownPeer& peer : peers) AddTo(*probe, peer.ip);
   }
 
   void AddTo(BondProbe& probe, const IpAddress& peer) {
@@ -426,9 +478,13 @@ struct ProbeService::Impl {
     if (now_ms < next_resolve_ms) return;
     next_resolve_ms = now_ms + kResolveRetryMs;
     for (auto& [name, probe] : bonds) {
-      for (const PeerProbeReport& r : probe->prober->Reports()) Learn(r.ip);
+      for (const PeerProbeReport& r : probe->prober->Reports()) {
+        Learn(r.ip, false);
+      }
     }
-    for (const IpAddress& peer : peers) {
+    Expire(now_ms);
+    for (const KnownPeer& known : peers) {
+      const IpAddress& peer = known.ip;
       bool missing = false;
       for (auto& [name, probe] : bonds) {
         if (peer.version != probe->local_ip.version) continue;
@@ -448,7 +504,11 @@ ProbeService::ProbeService(Options options) : impl_(std::make_unique<Impl>()) {
   while (impl_->agent_id == 0) {
     impl_->agent_id = (uint64_t{random()} << 32) | random();
   }
-  for (const IpAddress& peer : impl_->options.peers) AddPeer(peer);
+  for (const IpAddress& peer : impl_->options.peers) {
+    if (impl_->Learn(peer, true, true)) {
+      for (auto& [name, probe] : impl_->bonds) impl_->AddTo(*probe, peer);
+    }
+  }
 }
 
 ProbeService::~ProbeService() = default;
@@ -483,7 +543,7 @@ void ProbeService::Update(const TableSnapshot& snapshot,
 }
 
 void ProbeService::AddPeer(const IpAddress& peer) {
-  if (!impl_->Learn(peer)) return;
+  if (!impl_->Learn(peer, true)) return;
   for (auto& [name, probe] : impl_->bonds) impl_->AddTo(*probe, peer);
 }
 
@@ -570,6 +630,15 @@ std::string ProbeService::PathsReply(const std::string& bond,
     }
   }
   return out + "END\n";
+}
+
+ProbeService::PeerCounts ProbeService::Peers() const {
+  PeerCounts counts;
+  counts.learned = impl_->LearnedPeers();
+  counts.configured = impl_->peers.size() - counts.learned;
+  counts.refused = impl_->refused_peers;
+  counts.idle_ms = impl_->options.peer_idle_ms;
+  return counts;
 }
 
 std::string ProbeService::Summary() const {

@@ -30,11 +30,23 @@
 
 namespace rdma_bond::agent {
 
+// Peers learned (not configured) at most; more are refused and logged:
+// every registered QP and PATHS request names a peer, and each peer costs
+// ARP and probes (issue 15, finding 3).
+inline constexpr size_t kMaxLearnedPeers = 256;
+// A learned peer that no QP and no PATHS request named for this long is
+// forgotten (and removed from the probers).
+inline constexpr uint64_t kPeerIdleMs = 10 * 60 * 1000;
+
 class ProbeService {
  public:
   struct Options {
-    std::vector<IpAddress> peers;   // Probed from the start.
+    std::vector<IpAddress> peers;   // Probed from the start, never expire.
     std::function<void(int level, const std::string&)> log;
+    // Whether a registered QP still goes to this peer (keeps it from
+    // expiring).
+    std::function<bool(const IpAddress&)> in_use;
+    uint64_t peer_idle_ms = kPeerIdleMs;
   };
 
   explicit ProbeService(Options options);
@@ -58,6 +70,15 @@ class ProbeService {
   std::string PathsReply(const std::string& bond, const IpAddress& dst) const;
   // One line for "rdma-bond/show".
   std::string Summary() const;
+  // The peers probed: configured, learned (at most kMaxLearnedPeers), and
+  // how many were refused because the limit was reached.
+  struct PeerCounts {
+    size_t configured = 0;
+    size_t learned = 0;
+    uint64_t refused = 0;
+    uint64_t idle_ms = 0;       // Options::peer_idle_ms.
+  };
+  PeerCounts Peers() const;
   // What probing says about a registered QP's 5-tuple.
   std::string Explain(const QpRecord& qp) const;
   // "rdma-bond/paths [PEER]".

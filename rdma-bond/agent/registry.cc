@@ -530,6 +530,16 @@ bool RegistryServer::HandleQp(Client& client, const RegistryRequest& request) {
                     " QPs for one client\n";
       return true;
     }
+    if (client.creds.uid != 0) {
+      size_t& of_uid = qps_per_uid_[client.creds.uid];
+      if (of_uid >= options_.max_qps_per_uid) {
+        client.out += "ERR too many QPs of uid " +
+                      std::to_string(client.creds.uid) + " (limit " +
+                      std::to_string(options_.max_qps_per_uid) + ")\n";
+        return true;
+      }
+      of_uid++;
+    }
     client.qps++;
     qp->registered_ns = now;
   } else {
@@ -587,6 +597,7 @@ bool RegistryServer::HandleDel(Client& client, const RegistryRequest& request) {
   }
   qps_.erase(matches[0]);
   client.qps--;
+  ForgetQps(client.creds.uid, 1);
   client.out += "OK\n";
   Changed();
   return true;
@@ -621,6 +632,7 @@ void RegistryServer::Drop(uint64_t id) {
                 it->second->out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   }
   bool had_qps = it->second->qps > 0;
+  ForgetQps(it->second->creds.uid, it->second->qps);
   if (auto of_uid = clients_per_uid_.find(it->second->creds.uid);
       of_uid != clients_per_uid_.end() && --of_uid->second == 0) {
     clients_per_uid_.erase(of_uid);
@@ -630,6 +642,13 @@ void RegistryServer::Drop(uint64_t id) {
   });
   clients_.erase(it);
   if (had_qps) Changed();
+}
+
+void RegistryServer::ForgetQps(uid_t uid, size_t n) {
+  auto it = qps_per_uid_.find(uid);
+  if (it == qps_per_uid_.end()) return;
+  it->second -= std::min(it->second, n);
+  if (it->second == 0) qps_per_uid_.erase(it);
 }
 
 void RegistryServer::Changed() {

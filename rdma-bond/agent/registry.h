@@ -54,6 +54,9 @@ inline constexpr uint64_t kHelloTimeoutMs = 5000;
 // ENFILE): the listening socket stays readable, so polling it would spin.
 inline constexpr uint64_t kAcceptPauseMs = 100;
 inline constexpr size_t kMaxQpsPerClient = 65536;    // Beyond: ERR.
+// QPs of one non-root uid over all its connections: 64 connections of
+// kMaxQpsPerClient each would be millions.
+inline constexpr size_t kMaxQpsPerUid = 65536;
 
 // Who is at the other end of a registry connection (SO_PEERCRED), and the
 // supplementary groups of that process (from /proc, empty if unreadable).
@@ -147,6 +150,7 @@ class RegistryServer {
     QpHandler updated;
     LogHandler log;
     size_t max_clients_per_uid = kMaxClientsPerUid;
+    size_t max_qps_per_uid = kMaxQpsPerUid;
     uint64_t hello_timeout_ms = kHelloTimeoutMs;
   };
 
@@ -187,6 +191,8 @@ class RegistryServer {
   bool HandlePaths(Client& client, const RegistryRequest& request);
   void Drop(uint64_t id);
   void Changed();
+  // Takes n QPs of uid off its count (QPs removed or their client gone).
+  void ForgetQps(uid_t uid, size_t n);
   // Refuses 'fd' with 'why' (one ERR line) and closes it.
   void Refuse(int fd, const std::string& why);
   void DropSilentClients(uint64_t now_ns);
@@ -200,6 +206,7 @@ class RegistryServer {
   uint64_t bad_requests_ = 0;
   uint64_t hello_timeouts_ = 0;
   std::map<uid_t, size_t> clients_per_uid_;
+  std::map<uid_t, size_t> qps_per_uid_;       // Non-root uids only.
   uint64_t accept_paused_until_ns_ = 0;  // EMFILE/ENFILE backoff.
 };
 

@@ -413,6 +413,89 @@ TEST_F(RegistryServerTest, SilentClientsAreDroppedAtTheHelloDeadline) {
   close(greeted);
 }
 
+// One unprivileged user spreads QPs over several connections: the limit is
+// per uid, not per connection, and QPs given back count again.
+TEST_F(RegistryServerTest, QpsAreLimitedPerUser) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to become nobody";
+  Listen([](RegistryServer::Options* o) {
+    o->policy.allowed_uids = {65534};
+    o->max_qps_per_uid = 5;
+  });
+  ASSERT_EQ(chmod(dir_.path().c_str(), 0755), 0);
+  int pipefd[2], go[2];
+  ASSERT_EQ(pipe(pipefd), 0);
+  ASSERT_EQ(pipe(go), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(pipefd[0]);
+    close(go[1]);
+    if (setgid(65534) || setuid(65534)) _exit(2);
+    int a = ConnectUnix(server_->path());
+    int b = ConnectUnix(server_->path());
+    if (a < 0 || b < 0) _exit(3);
+    // Blocking request and reply; the parent runs the server.
+    char log[2048];
+    size_t used = 0;
+    auto ask = [&](int fd, const char* line) {
+      if (write(fd, line, strlen(line)) < 0) _exit(4);
+      char c;
+      while (read(fd, &c, 1) == 1 && used < sizeof log - 1) {
+        log[used++] = c;
+        if (c == '\n') break;
+      }
+    };
+    ask(a, "HELLO version=1\n");
+    ask(b, "HELLO version=1\n");
+    ask(a, "QP qpn=1 bond=b member=m src=10.0.0.1 dst=10.0.0.2 sport=1 role=active\n");
+    ask(a, "QP qpn=2 bond=b member=m src=10.0.0.1 dst=10.0.0.2 sport=1 role=active\n");
+    ask(a, "QP qpn=3 bond=b member=m src=10.0.0.1 dst=10.0.0.2 sport=1 role=active\n");
+    ask(b, "QP qpn=4 bond=b member=m src=10.0.0.1 dst=10.0.0.2 sport=1 role=active\n");
+    ask(b, "QP qpn=5 bond=b member=m src=10.0.0.1 dst=10.0.0.2 sport=1 role=active\n");
+    ask(b, "QP qpn=6 bond=b member=m src=10.0.0.1 dst=10.0.0.2 sport=1 role=active\n");
+    // An update of a registered QP is not a new one.
+    ask(b, "QP qpn=5 bond=b member=m src=10.0.0.1 dst=10.0.0.2 sport=2 role=active\n");
+    ask(a, "DEL qpn=1\n");
+    ask(b, "QP qpn=6 bond=b member=m src=10.0.0.1 dst=10.0.0.2 sport=1 role=active\n");
+    close(a);  // Its two QPs go, and with them their share of the limit.
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(6);  // Once the server saw it.
+    ask(b, "QP qpn=7 bond=b member=m src=10.0.0.1 dst=10.0.0.2 sport=1 role=active\n");
+    ask(b, "QP qpn=8 bond=b member=m src=10.0.0.1 dst=10.0.0.2 sport=1 role=active\n");
+    ask(b, "QP qpn=9 bond=b member=m src=10.0.0.1 dst=10.0.0.2 sport=1 role=active\n");
+    if (write(pipefd[1], log, used) < 0) _exit(5);
+    _exit(0);
+  }
+  close(pipefd[1]);
+  close(go[0]);
+  int status = 0;
+  bool released = false;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (waitpid(child, &status, WNOHANG) == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    server_->Run();
+    // QPs 4, 5 and 6 of the second connection are left: the first one's
+    // close has been handled.
+    if (!released && server_->qps().size() == 3 &&
+        server_->clients() == 1) {
+      released = write(go[1], "g", 1) == 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  close(go[1]);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  char reply[2048] = {};
+  ASSERT_GT(read(pipefd[0], reply, sizeof reply - 1), 0);
+  close(pipefd[0]);
+  const std::string ok = "OK\n";
+  const std::string full = "ERR too many QPs of uid 65534 (limit 5)\n";
+  const std::string hello = "OK version=1 agent=" + std::to_string(getpid()) + "\n";
+  EXPECT_EQ(std::string(reply),
+            hello + hello + ok + ok + ok + ok + ok + full + ok + ok + ok +
+                ok + ok + full);
+}
+
 // One unprivileged user opens 2000 connections and says nothing: it gets
 // kMaxClientsPerUid of them, and root still registers.
 TEST_F(RegistryServerTest, OneUserCannotFillTheRegistry) {
