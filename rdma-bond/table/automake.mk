@@ -17,6 +17,8 @@ rdma_bond_table_libtable_a_SOURCES = \
 	rdma-bond/table/bond_discovery.cc \
 	rdma-bond/table/bond_discovery.h \
 	rdma-bond/table/change_notifier.cc \
+	rdma-bond/table/fault_guard.cc \
+	rdma-bond/table/fault_guard.h \
 	rdma-bond/table/table_format.cc \
 	rdma-bond/table/table_format.h \
 	rdma-bond/table/table_reader.cc
@@ -27,6 +29,7 @@ TESTS += rdma-bond/table/table-tests
 endif
 rdma_bond_table_table_tests_SOURCES = \
 	rdma-bond/table/change_notifier_test.cc \
+	rdma-bond/table/fault_guard_test.cc \
 	rdma-bond/table/seqlock_test.cc \
 	rdma-bond/table/table_format_test.cc \
 	rdma-bond/table/table_reader_test.cc \

@@ -26,6 +26,7 @@
 
 #include "common/hex.h"
 #include "common/trusted_file.h"
+#include "table/fault_guard.h"
 
 namespace rdma_bond {
 
@@ -352,11 +353,21 @@ const uint64_t* TableReader::RecordWords(size_t slot) const {
       slot * sizeof(rdma_bond_record));
 }
 
-uint32_t TableReader::ChangeWord() const {
+std::optional<uint32_t> TableReader::LoadChangeWord() const {
+  uint32_t word = 0;
   // Acquire: synchronizes with the release increment in
   // rdma_bond_table_notify(), so records published before that increment
   // are visible (they are still read under their seqlocks).
-  return AtomicLoad(&header()->change_word, std::memory_order_acquire);
+  if (!RunGuarded(base_, RDMA_BOND_TABLE_SIZE, [&] {
+        word = AtomicLoad(&header()->change_word, std::memory_order_acquire);
+      })) {
+    return std::nullopt;
+  }
+  return word;
+}
+
+uint32_t TableReader::ChangeWord() const {
+  return LoadChangeWord().value_or(kUnreadableChangeWord);
 }
 
 namespace {
@@ -398,7 +409,9 @@ Result<ChangeWait> TableReader::WaitForChange(
     // Acquire (in ChangeWord()): synchronizes with the release increment in
     // rdma_bond_table_notify(), so the records published before it are
     // visible to the caller's next snapshot.
-    result.change_word = ChangeWord();
+    std::optional<uint32_t> word = LoadChangeWord();
+    if (!word) return TruncatedError();
+    result.change_word = *word;
     if (result.change_word != seen) {
       result.outcome = ChangeWait::Outcome::kChanged;
       return result;
@@ -528,33 +541,59 @@ Result<bool> TableReader::CopyRecord(size_t slot, rdma_bond_record* out,
   }
 }
 
-TableInfo TableReader::ReadInfo() const {
-  const rdma_bond_table_header* h = header();
+std::optional<TableInfo> TableReader::ReadInfo() const {
+  // Copied under the guard into plain memory first; the strings are built
+  // from the copy, so that a fault never interrupts an allocation.
+  rdma_bond_table_header h;
+  const bool read = RunGuarded(base_, RDMA_BOND_TABLE_SIZE, [&] {
+    const rdma_bond_table_header* shared = header();
+    // The fields up to 'ovs_version' are written before the file is
+    // renamed into place and never change.
+    h.abi_version = shared->abi_version;
+    h.instance_id =
+        AtomicLoad(&shared->instance_id, std::memory_order_relaxed);
+    h.start_ns = shared->start_ns;
+    h.writer_pid = shared->writer_pid;
+    h.hash_impl = shared->hash_impl;
+    std::memcpy(h.ovs_version, shared->ovs_version, sizeof h.ovs_version);
+    // Acquire: synchronizes with the release store in
+    // rdma_bond_table_set_flags(): a reader that sees WRITER_EXITED sees
+    // the final records, which are read after this.
+    h.flags = AtomicLoad(&shared->flags, std::memory_order_acquire);
+    // Acquire: synchronizes with the release increment in
+    // rdma_bond_table_notify(); read before the records, so the snapshot
+    // is at least as new as this value.
+    h.change_word =
+        AtomicLoad(&shared->change_word, std::memory_order_acquire);
+    // Relaxed: a count for display, and a clock value compared with ours;
+    // neither orders other memory.
+    h.n_used = AtomicLoad(&shared->n_used, std::memory_order_relaxed);
+    h.heartbeat_ns =
+        AtomicLoad(&shared->heartbeat_ns, std::memory_order_relaxed);
+  });
+  if (!read) return std::nullopt;
+
   TableInfo info;
   info.path = label_;
-  // The fields up to 'ovs_version' are written before the file is renamed
-  // into place and never change.
-  info.abi_version = h->abi_version;
-  info.instance_id = AtomicLoad(&h->instance_id, std::memory_order_relaxed);
-  info.start_ns = h->start_ns;
-  info.writer_pid = h->writer_pid;
-  info.hash_impl = h->hash_impl;
-  info.ovs_version.assign(
-      h->ovs_version, strnlen(h->ovs_version, sizeof h->ovs_version));
-
-  // Acquire: synchronizes with the release store in
-  // rdma_bond_table_set_flags(): a reader that sees WRITER_EXITED sees the
-  // final records, which are read after this.
-  info.flags = AtomicLoad(&h->flags, std::memory_order_acquire);
-  // Acquire: synchronizes with the release increment in
-  // rdma_bond_table_notify(); read before the records, so the snapshot is
-  // at least as new as this value.
-  info.change_word = AtomicLoad(&h->change_word, std::memory_order_acquire);
-  // Relaxed: a count for display, and a clock value compared with ours;
-  // neither orders other memory.
-  info.n_used = AtomicLoad(&h->n_used, std::memory_order_relaxed);
-  info.heartbeat_ns = AtomicLoad(&h->heartbeat_ns, std::memory_order_relaxed);
+  info.abi_version = h.abi_version;
+  info.instance_id = h.instance_id;
+  info.start_ns = h.start_ns;
+  info.writer_pid = h.writer_pid;
+  info.hash_impl = h.hash_impl;
+  info.ovs_version.assign(h.ovs_version,
+                          strnlen(h.ovs_version, sizeof h.ovs_version));
+  info.flags = h.flags;
+  info.change_word = h.change_word;
+  info.n_used = h.n_used;
+  info.heartbeat_ns = h.heartbeat_ns;
   return info;
+}
+
+Status TableReader::TruncatedError() const {
+  return Status::Corruption(
+      label_ + ": the table was truncated under this reader (a read of it "
+               "faulted): ovs-vswitchd restarted or something else rewrote "
+               "the file");
 }
 
 WriterHealth TableReader::CheckHealth(const TableInfo& info,
@@ -593,7 +632,14 @@ WriterHealth TableReader::Health(uint64_t now_ns) const {
     health.replaced = true;
     return health;
   }
-  return CheckHealth(ReadInfo(), now_ns);
+  std::optional<TableInfo> info = ReadInfo();
+  if (!info) {
+    WriterHealth health;
+    health.stale = true;
+    health.replaced = true;
+    return health;
+  }
+  return CheckHealth(*info, now_ns);
 }
 
 Result<TableSnapshot> TableReader::Snapshot() const {
@@ -609,11 +655,20 @@ Result<TableSnapshot> TableReader::Snapshot(uint64_t now_ns) const {
   if (Status status = CheckStillMapped(); !status.ok()) return status;
   // On the real clock, whatever 'now_ns' says.
   const uint64_t deadline_ns = MonotonicNowNs() + kSnapshotDeadlineMs * kNsPerMs;
+  // A truncation after that check faults in a guarded read, which is
+  // reported like the check's own finding (fault_guard.h).
+  std::optional<TableInfo> info = ReadInfo();
+  if (!info) return TruncatedError();
   TableSnapshot snapshot;
-  snapshot.table = ReadInfo();
+  snapshot.table = std::move(*info);
   for (size_t slot = 0; slot < RDMA_BOND_MAX_BONDS; slot++) {
     rdma_bond_record record;
-    Result<bool> in_use = CopyRecord(slot, &record, deadline_ns);
+    Result<bool> in_use = false;
+    if (!RunGuarded(base_, RDMA_BOND_TABLE_SIZE, [&] {
+          in_use = CopyRecord(slot, &record, deadline_ns);
+        })) {
+      return TruncatedError();
+    }
     if (!in_use.ok()) {
       return in_use.status();
     }
@@ -644,9 +699,12 @@ Result<Reattachment> TableReader::Reattach() {
   if (stat(label_.c_str(), &st) < 0) {
     return ErrnoWithHint(label_, errno);
   }
-  const uint64_t mapped_id =
-      AtomicLoad(&header()->instance_id, std::memory_order_relaxed);
-  if (st.st_dev == dev_ && st.st_ino == ino_ && mapped_id == instance_id_) {
+  uint64_t mapped_id = 0;
+  const bool read = RunGuarded(base_, RDMA_BOND_TABLE_SIZE, [&] {
+    mapped_id = AtomicLoad(&header()->instance_id, std::memory_order_relaxed);
+  });
+  if (read && st.st_dev == dev_ && st.st_ino == ino_ &&
+      mapped_id == instance_id_) {
     return result;
   }
 

@@ -20,6 +20,13 @@
 //   if (!reader.ok()) return reader.status();
 //   Result<TableSnapshot> snapshot = (*reader)->Snapshot();
 //
+// Signals: a table truncated under the reader makes reads of the mapping
+// raise SIGBUS.  Snapshot(), Health(), ChangeWord(), WaitForChange() and
+// Reattach() read under a fault guard and report it as an error instead:
+// the first of them installs a SIGBUS handler that turns a fault inside
+// the table into that error and hands every other SIGBUS to the handler
+// it replaced (or to the default action).  docs/security.md.
+//
 // Thread-safety: Snapshot(), ChangeWord(), WaitForChange(), WakeWaiters(),
 // Health() and the accessors are const and may be called concurrently from
 // any number of threads, while the writer (another process, or another
@@ -38,6 +45,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -189,8 +197,10 @@ class TableReader {
   // The table's change word (acquire load): it changes whenever the writer
   // publishes.  A reader that compares it with the value of an earlier
   // snapshot knows whether to take a new one.  It is a 32-bit counter that
-  // wraps: compare it for equality only.
+  // wraps: compare it for equality only.  A table truncated under the
+  // reader reads as kUnreadableChangeWord (the next Snapshot() says why).
   uint32_t ChangeWord() const;
+  static constexpr uint32_t kUnreadableChangeWord = UINT32_MAX;
 
   // Sleeps until the change word differs from 'seen' or 'timeout' passes,
   // without polling: FUTEX_WAIT on the header's 'change_word', which the
@@ -263,7 +273,11 @@ class TableReader {
                           uint64_t deadline_ns) const;
 
   // Reads the header's static and atomic fields.
-  TableInfo ReadInfo() const;
+  // The header's fields; std::nullopt if the file was truncated under the
+  // mapping (the read faulted).
+  std::optional<TableInfo> ReadInfo() const;
+  std::optional<uint32_t> LoadChangeWord() const;
+  Status TruncatedError() const;
 
   // Fills 'health' for a snapshot whose header is 'info'.
   WriterHealth CheckHealth(const TableInfo& info, uint64_t now_ns) const;
