@@ -65,12 +65,16 @@ RDMA_BOND_ALL_HDRS = $(wildcard $(srcdir)/lib/rdma-bond-table*.h \
 # The folders' libraries, each followed by what it uses, in link order: a
 # program's LDADD names the chain of the folder it needs.  (The archives
 # of one chain may repeat in another; a static link takes that.)
+# libcrypto (OpenSSL, already a build dependency of Open vSwitch): the
+# side channel's HMAC-SHA256 (conn/side_channel.cc).
+RDMA_BOND_CRYPTO_LIBS = -lcrypto
 RDMA_BOND_COMMON_LIBS = rdma-bond/common/libcommon.a
 RDMA_BOND_RNIC_LIBS = rdma-bond/rnic/librnic.a $(RDMA_BOND_COMMON_LIBS)
 RDMA_BOND_TABLE_LIBS = rdma-bond/table/libtable.a $(RDMA_BOND_RNIC_LIBS)
 RDMA_BOND_PREDICT_LIBS = rdma-bond/predict/libpredict.a \
 	$(RDMA_BOND_TABLE_LIBS)
-RDMA_BOND_CONN_LIBS = rdma-bond/conn/libconn.a $(RDMA_BOND_PREDICT_LIBS)
+RDMA_BOND_CONN_LIBS = rdma-bond/conn/libconn.a $(RDMA_BOND_PREDICT_LIBS) \
+	$(RDMA_BOND_CRYPTO_LIBS)
 RDMA_BOND_EMULATED_LIBS = rdma-bond/rnic/emulated/libemulated.a \
 	$(RDMA_BOND_CONN_LIBS)
 RDMA_BOND_VERBS_LIBS = rdma-bond/rnic/verbs/libverbs.a $(RDMA_BOND_CONN_LIBS)
@@ -203,13 +207,15 @@ rdma-bond/testing/tests-asan: rdma-bond/testing/asan/libasan.a \
 		$(RDMA_BOND_GOLDEN)
 	$(AM_V_CXXLD)$(CXX) $(AM_CXXFLAGS) $(CXXFLAGS) $(RDMA_BOND_ASAN_FLAGS) \
 		$(call RDMA_BOND_SAN_OBJS,rdma-bond/testing/asan,$(RDMA_BOND_ASAN_TESTS)) \
-		rdma-bond/testing/asan/libasan.a $(RDMA_BOND_GTEST_LIBS) -o $@
+		rdma-bond/testing/asan/libasan.a $(RDMA_BOND_GTEST_LIBS) \
+		$(RDMA_BOND_CRYPTO_LIBS) -o $@
 
 rdma-bond/testing/tests-tsan: rdma-bond/testing/tsan/libtsan.a \
 		$(call RDMA_BOND_SAN_OBJS,rdma-bond/testing/tsan,$(RDMA_BOND_TSAN_TESTS))
 	$(AM_V_CXXLD)$(CXX) $(AM_CXXFLAGS) $(CXXFLAGS) $(RDMA_BOND_TSAN_FLAGS) \
 		$(call RDMA_BOND_SAN_OBJS,rdma-bond/testing/tsan,$(RDMA_BOND_TSAN_TESTS)) \
-		rdma-bond/testing/tsan/libtsan.a $(RDMA_BOND_GTEST_LIBS) -o $@
+		rdma-bond/testing/tsan/libtsan.a $(RDMA_BOND_GTEST_LIBS) \
+		$(RDMA_BOND_CRYPTO_LIBS) -o $@
 
 check-asan: rdma-bond/testing/tests-asan
 	ASAN_OPTIONS="detect_leaks=1:halt_on_error=1" \

@@ -69,6 +69,10 @@ Result<std::unique_ptr<Connection>> Connection::Establish(
         prefix + ": max_message_size, send_window, recv_buffers, "
                  "write_region_size and max_probe_attempts must be positive");
   }
+  if (!options.side_channel_key.empty()) {
+    Status auth = side->Authenticate(options.side_channel_key, initiator);
+    if (!auth.ok()) return auth.WithPrefix(prefix);
+  }
   std::unique_ptr<Connection> c(
       new Connection(std::move(side), initiator, std::move(rnics), options));
   Status s = c->Setup(bond, table_hash_impl);

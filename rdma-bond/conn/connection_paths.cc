@@ -58,6 +58,7 @@ Status Connection::HandleSide(const SideMessage& m) {
   switch (m.type) {
     case SideMessageType::kHello:
     case SideMessageType::kEndpoints:
+    case SideMessageType::kAuth:  // The channel's own; never delivered.
       return Status::Corruption("side channel: unexpected " +
                                 std::string(ToString(m.type)) +
                                 " after setup");

@@ -473,6 +473,52 @@ TEST(ConnectionTest, LargerPeerMessagesAreRefusedAtSetup) {
   EXPECT_FALSE(st[0].ok());
 }
 
+// issue 15, finding 4: with a shared key the whole handshake and every
+// control message are authenticated; a peer with another key (or none)
+// gets no connection.
+TEST(ConnectionTest, AuthenticatedSideChannelCarriesTheConnection) {
+  Harness h;
+  const std::string key = "a-shared-key-of-32-bytes-or-so..";
+  h.base.side_channel_key.assign(key.begin(), key.end());
+  h.EstablishOrDie(nullptr, nullptr);
+  h.Transfer(200);
+  h.ExpectExactlyOnceInOrder(200);
+}
+
+TEST(ConnectionTest, APeerWithAnotherKeyGetsNoConnection) {
+  for (int variant = 0; variant < 2; variant++) {
+    SCOPED_TRACE(variant == 0 ? "another key" : "no key");
+    Harness h;
+    int fds[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    Status st[2];
+    auto run = [&](int side) {
+      std::vector<Rnic*> rnics;
+      for (auto& r : h.s[side].rnics) rnics.push_back(r.get());
+      ConnectionOptions o = h.Options(side);
+      const std::string key = side == 0 ? "the-key-of-the-initiator-side"
+                                        : "the-key-of-the-responder-side";
+      if (side == 0 || variant == 0) o.side_channel_key.assign(key.begin(),
+                                                               key.end());
+      o.establish_timeout = milliseconds(500);
+      Result<std::unique_ptr<Connection>> c = Connection::Establish(
+          std::move(*SideChannel::Adopt(fds[side])), side == 0, rnics,
+          nullptr, kImpl, o);
+      if (!c.ok()) st[side] = c.status();
+    };
+    std::thread t(run, 1);
+    run(0);
+    t.join();
+    ASSERT_FALSE(st[0].ok());
+    ASSERT_FALSE(st[1].ok());
+    const std::string both = st[0].message() + "\n" + st[1].message();
+    EXPECT_NE(both.find(variant == 0 ? "side-channel key differs"
+                                     : "no key is configured here"),
+              std::string::npos)
+        << both;
+  }
+}
+
 TEST(ConnectionTest, PeerGoneWithoutByeFailsProgress) {
   Harness h;
   h.EstablishOrDie(nullptr, nullptr);

@@ -5,14 +5,22 @@
 
 #include "rdma_bond/side_channel.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <poll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <utility>
 
 #include "common/fd_util.h"
@@ -30,6 +38,7 @@ std::string_view ToString(SideMessageType type) {
     case SideMessageType::kPathReset: return "path-reset";
     case SideMessageType::kPathResetAck: return "path-reset-ack";
     case SideMessageType::kBye: return "bye";
+    case SideMessageType::kAuth: return "auth";
   }
   return "unknown";
 }
@@ -41,7 +50,103 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+constexpr uint8_t kAuthVersion = 1;
+constexpr uint8_t kRoleInitiator = 1;
+constexpr uint8_t kRoleResponder = 2;
+constexpr size_t kNonceBytes = 16;
+constexpr char kSessionLabel[] = "rdma-bond side channel 1";
+constexpr char kNoKeyHere[] =
+    "side channel: the peer authenticates the side channel, but no key is "
+    "configured here: give both ends the same key file "
+    "(ConnectionOptions::side_channel_key, rdma-bond-perf "
+    "--side-channel-key)";
+
+using Tag = std::array<uint8_t, kSideTagBytes>;
+
+Tag Hmac(std::span<const uint8_t> key, std::span<const uint8_t> data) {
+  Tag tag{};
+  unsigned int n = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), data.data(),
+       data.size(), tag.data(), &n);
+  return tag;
+}
+
 }  // namespace
+
+struct SideChannel::Auth {
+  std::vector<uint8_t> key;
+  bool initiator = false;
+  std::array<uint8_t, kNonceBytes> nonce{};
+  bool keyed = false;                // The peer's AUTH arrived.
+  Tag session{};
+  uint64_t send_seq = 0;
+  uint64_t recv_seq = 0;
+  // Frames sent before the peer's AUTH, sent once it arrives.
+  std::deque<SideMessage> held;
+  size_t held_bytes = 0;
+
+  // The tag of a frame: direction, sequence number, header, body.
+  Tag FrameTag(bool from_initiator, uint64_t seq, const uint8_t* header,
+               std::span<const uint8_t> body) const {
+    std::vector<uint8_t> data;
+    data.reserve(1 + 8 + kSideFrameHeaderSize + body.size());
+    data.push_back(from_initiator ? 0 : 1);
+    for (int i = 7; i >= 0; i--) data.push_back(static_cast<uint8_t>(seq >> (8 * i)));
+    data.insert(data.end(), header, header + kSideFrameHeaderSize);
+    data.insert(data.end(), body.begin(), body.end());
+    return Hmac(session, data);
+  }
+};
+
+void SideChannel::AuthDeleter::operator()(Auth* auth) const { delete auth; }
+
+Result<std::vector<uint8_t>> ReadSideChannelKey(const std::string& path) {
+  const std::string what = "side-channel key file " + path;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+  if (fd < 0) return Status::FromErrno(what, errno);
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return Status::InvalidArgument(what + ": not a regular file");
+  }
+  if (st.st_mode & 077) {
+    close(fd);
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o",
+                  static_cast<unsigned>(st.st_mode & 07777));
+    return Status::InvalidArgument(what + ": group or others may read or "
+                                   "write it (mode " + mode +
+                                   "): chmod 600 it");
+  }
+  std::vector<uint8_t> key;
+  uint8_t buf[4096];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int error = errno;
+      close(fd);
+      return Status::FromErrno(what, error);
+    }
+    if (n == 0) break;
+    key.insert(key.end(), buf, buf + n);
+    if (key.size() > 65536) {
+      close(fd);
+      return Status::InvalidArgument(what + ": longer than 64 KiB");
+    }
+  }
+  close(fd);
+  while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) {
+    key.pop_back();
+  }
+  if (key.size() < kMinSideKeyBytes) {
+    return Status::InvalidArgument(
+        what + ": " + std::to_string(key.size()) + " bytes, at least " +
+        std::to_string(kMinSideKeyBytes) +
+        " needed (head -c 32 /dev/urandom | base64 > FILE)");
+  }
+  return key;
+}
 
 Result<std::unique_ptr<SideChannel>> SideChannel::Adopt(int fd) {
   if (fd < 0) {
@@ -69,6 +174,10 @@ Status SideChannel::Fail(Status status) {
 
 Status SideChannel::Send(SideMessageType type, std::span<const uint8_t> body) {
   if (!failed_.ok()) return failed_;
+  if (type == SideMessageType::kAuth) {
+    return Status::InvalidArgument(
+        "side channel: AUTH is sent by Authenticate() only");
+  }
   if (body.size() > kMaxSideBody) {
     return Status::InvalidArgument(
         "side channel: " + std::string(ToString(type)) + " body of " +
@@ -80,27 +189,107 @@ Status SideChannel::Send(SideMessageType type, std::span<const uint8_t> body) {
     out_.clear();
     out_offset_ = 0;
   }
-  if (out_.size() - out_offset_ + kSideFrameHeaderSize + body.size() >
+  const size_t held = auth_ ? auth_->held_bytes : 0;
+  const size_t tag = auth_ ? kSideTagBytes : 0;
+  if (out_.size() - out_offset_ + held + kSideFrameHeaderSize + body.size() +
+          tag >
       kMaxSideQueued) {
     return Fail(Status::Unavailable(
         "side channel: the peer does not read: " +
-        std::to_string(out_.size() - out_offset_) +
+        std::to_string(out_.size() - out_offset_ + held) +
         " bytes are waiting to be sent (limit " +
         std::to_string(kMaxSideQueued) + ")"));
   }
+  frames_sent_++;
+  if (auth_ && !auth_->keyed) {
+    // Tagged once the peer's AUTH gives the session key.
+    auth_->held.push_back({type, std::vector<uint8_t>(body.begin(),
+                                                      body.end())});
+    auth_->held_bytes += kSideFrameHeaderSize + body.size() + tag;
+    return Status::OK();
+  }
+  Frame(type, body);
+  return Flush();
+}
+
+void SideChannel::Frame(SideMessageType type, std::span<const uint8_t> body) {
+  const bool tagged = auth_ && auth_->keyed;
   const uint32_t n = static_cast<uint32_t>(body.size());
   const uint8_t header[kSideFrameHeaderSize] = {
       static_cast<uint8_t>(kSideFrameMagic >> 8),
       static_cast<uint8_t>(kSideFrameMagic & 0xff),
       static_cast<uint8_t>(type),
-      0,
+      static_cast<uint8_t>(tagged ? kSideFrameAuthenticated : 0),
       static_cast<uint8_t>(n >> 24),
       static_cast<uint8_t>(n >> 16),
       static_cast<uint8_t>(n >> 8),
       static_cast<uint8_t>(n)};
   out_.insert(out_.end(), header, header + sizeof header);
   out_.insert(out_.end(), body.begin(), body.end());
-  frames_sent_++;
+  if (tagged) {
+    const Tag t = auth_->FrameTag(auth_->initiator, auth_->send_seq++, header,
+                                  body);
+    out_.insert(out_.end(), t.begin(), t.end());
+  }
+}
+
+Status SideChannel::Authenticate(std::span<const uint8_t> key,
+                                 bool initiator) {
+  if (!failed_.ok()) return failed_;
+  if (auth_ || frames_sent_ > 0 || frames_received_ > 0) {
+    return Status::InvalidArgument(
+        "side channel: Authenticate() must come first, and once");
+  }
+  if (key.size() < kMinSideKeyBytes) {
+    return Status::InvalidArgument(
+        "side channel: a key of " + std::to_string(key.size()) +
+        " bytes is too short (at least " + std::to_string(kMinSideKeyBytes) +
+        ")");
+  }
+  std::unique_ptr<Auth, AuthDeleter> auth(new Auth());
+  auth->key.assign(key.begin(), key.end());
+  auth->initiator = initiator;
+  if (getrandom(auth->nonce.data(), auth->nonce.size(), 0) !=
+      static_cast<ssize_t>(auth->nonce.size())) {
+    return Status::FromErrno("side channel: getrandom", errno);
+  }
+  auth_ = std::move(auth);
+  std::vector<uint8_t> body = {kAuthVersion,
+                               initiator ? kRoleInitiator : kRoleResponder};
+  body.insert(body.end(), auth_->nonce.begin(), auth_->nonce.end());
+  Frame(SideMessageType::kAuth, body);
+  return Flush();
+}
+
+Status SideChannel::HandleAuth(std::span<const uint8_t> body) {
+  const uint8_t peer_role = auth_->initiator ? kRoleResponder : kRoleInitiator;
+  if (body.size() != 2 + kNonceBytes || body[0] != kAuthVersion) {
+    return Fail(Status::Corruption(
+        "side channel: malformed AUTH from the peer (" +
+        std::to_string(body.size()) + " bytes, version " +
+        std::to_string(body.empty() ? 0 : body[0]) + ")"));
+  }
+  if (body[1] != peer_role) {
+    return Fail(Status::Corruption(
+        "side channel: the peer's AUTH says it is the " +
+        std::string(body[1] == kRoleInitiator ? "initiator" : "responder") +
+        " too"));
+  }
+  std::vector<uint8_t> seed(kSessionLabel,
+                            kSessionLabel + sizeof kSessionLabel - 1);
+  const uint8_t* peer_nonce = body.data() + 2;
+  const uint8_t* first = auth_->initiator ? auth_->nonce.data() : peer_nonce;
+  const uint8_t* second = auth_->initiator ? peer_nonce : auth_->nonce.data();
+  seed.insert(seed.end(), first, first + kNonceBytes);
+  seed.insert(seed.end(), second, second + kNonceBytes);
+  auth_->session = Hmac(auth_->key, seed);
+  auth_->keyed = true;
+  while (!auth_->held.empty()) {
+    SideMessage& m = auth_->held.front();
+    Frame(m.type, m.body);
+    auth_->held.pop_front();
+  }
+  auth_->held_bytes = 0;
   return Flush();
 }
 
@@ -136,7 +325,8 @@ Status SideChannel::Parse() {
           "side channel: malformed frame: magic " + HexPrefixed(magic, 4) +
           " (expected 0x5242): is the peer an rdma-bond connection?"));
     }
-    if (type == 0 || type > kMaxSideMessageType || flags != 0) {
+    if (type == 0 || type > kMaxSideMessageType ||
+        (flags & ~kSideFrameAuthenticated) != 0) {
       return Fail(Status::Corruption(
           "side channel: malformed frame: type " + std::to_string(type) +
           ", flags " + std::to_string(flags)));
@@ -146,14 +336,52 @@ Status SideChannel::Parse() {
           "side channel: malformed frame: body of " + std::to_string(length) +
           " bytes exceeds " + std::to_string(kMaxSideBody)));
     }
-    if (in_.size() - pos - kSideFrameHeaderSize < length) break;
+    const bool tagged = flags & kSideFrameAuthenticated;
+    const size_t tag_size = tagged ? kSideTagBytes : 0;
+    if (in_.size() - pos - kSideFrameHeaderSize < length + tag_size) break;
+    const SideMessageType kind = static_cast<SideMessageType>(type);
+    std::span<const uint8_t> body(h + kSideFrameHeaderSize, length);
+    const size_t frame_size = kSideFrameHeaderSize + length + tag_size;
+    if (!auth_) {
+      if (tagged || kind == SideMessageType::kAuth) {
+        return Fail(Status::Corruption(kNoKeyHere));
+      }
+    } else if (!auth_->keyed) {
+      if (tagged || kind != SideMessageType::kAuth) {
+        return Fail(Status::Corruption(
+            "side channel: the peer sent " + std::string(ToString(kind)) +
+            " without authenticating: it has no side-channel key; give "
+            "both ends the same key file"));
+      }
+      Status s = HandleAuth(body);
+      if (!s.ok()) return s;
+      pos += frame_size;
+      continue;
+    } else {
+      if (!tagged || kind == SideMessageType::kAuth) {
+        return Fail(Status::Corruption(
+            "side channel: an unauthenticated " +
+            std::string(ToString(kind)) + " frame after authentication"));
+      }
+      const Tag expected = auth_->FrameTag(!auth_->initiator,
+                                           auth_->recv_seq, h, body);
+      if (CRYPTO_memcmp(expected.data(), body.data() + length,
+                        kSideTagBytes) != 0) {
+        return Fail(Status::Corruption(
+            "side channel: authentication of " +
+            std::string(ToString(kind)) + " frame " +
+            std::to_string(auth_->recv_seq) +
+            " failed: the peer's side-channel key differs from ours, or "
+            "the stream was altered or replayed"));
+      }
+      auth_->recv_seq++;
+    }
     SideMessage message;
-    message.type = static_cast<SideMessageType>(type);
-    message.body.assign(h + kSideFrameHeaderSize,
-                        h + kSideFrameHeaderSize + length);
+    message.type = kind;
+    message.body.assign(body.begin(), body.end());
     ready_.push_back(std::move(message));
     frames_received_++;
-    pos += kSideFrameHeaderSize + length;
+    pos += frame_size;
   }
   in_.erase(in_.begin(), in_.begin() + static_cast<ptrdiff_t>(pos));
   return Status::OK();

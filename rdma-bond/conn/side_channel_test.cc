@@ -9,13 +9,16 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <memory>
+#include <thread>
 #include <vector>
 
 namespace rdma_bond {
@@ -320,7 +323,14 @@ TEST(SideChannelTest, MalformedFramesAreCorruption) {
   } cases[] = {
       {Frame(1, {}, 0x1234), "magic 0x1234"},
       {Frame(99, {}), "type 99"},
-      {Frame(1, {}, kSideFrameMagic, 1), "flags 1"},
+      {Frame(1, {}, kSideFrameMagic, 2), "flags 2"},
+      // A tagged frame at a channel without a key.
+      {[] {
+         std::vector<uint8_t> f = Frame(1, {}, kSideFrameMagic, 1);
+         f.resize(f.size() + kSideTagBytes);
+         return f;
+       }(),
+       "no key is configured here"},
       {{0x52, 0x42, 1, 0, 0x7f, 0, 0, 0}, "exceeds"},
   };
   for (const Case& c : cases) {
@@ -335,6 +345,226 @@ TEST(SideChannelTest, MalformedFramesAreCorruption) {
     // Sticky: the stream lost framing.
     EXPECT_FALSE(r->channel->Send(SideMessageType::kBye, {}).ok());
   }
+}
+
+// --- Authentication (docs/security.md, issue 15 finding 4) ---------------
+
+const std::vector<uint8_t> kKey = {'s', 'e', 'c', 'r', 'e', 't', '-', 'k',
+                                   'e', 'y', '-', 'o', 'f', '-', '2', '0'};
+
+// Two channels with a relay between them that a test can read, change,
+// drop or replay: the man in the middle.
+struct Relay {
+  std::unique_ptr<SideChannel> a, b;  // a: the initiator.
+  int a_peer = -1, b_peer = -1;       // The relay's ends.
+  ~Relay() {
+    if (a_peer >= 0) close(a_peer);
+    if (b_peer >= 0) close(b_peer);
+  }
+  // Bytes a wrote (or b, if !from_a) since the last call.
+  std::vector<uint8_t> Take(bool from_a) {
+    std::vector<uint8_t> got;
+    uint8_t buf[65536];
+    ssize_t n;
+    while ((n = recv(from_a ? a_peer : b_peer, buf, sizeof buf,
+                     MSG_DONTWAIT)) > 0) {
+      got.insert(got.end(), buf, buf + n);
+    }
+    return got;
+  }
+  void Give(bool to_b, const std::vector<uint8_t>& bytes) {
+    ASSERT_EQ(write(to_b ? b_peer : a_peer, bytes.data(), bytes.size()),
+              static_cast<ssize_t>(bytes.size()));
+  }
+  // Moves what each side wrote to the other, unchanged.
+  void Pass() {
+    Give(true, Take(true));
+    Give(false, Take(false));
+  }
+};
+
+std::unique_ptr<Relay> MakeRelay() {
+  auto relay = std::make_unique<Relay>();
+  int x[2], y[2];
+  EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, x), 0);
+  EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, y), 0);
+  relay->a = std::move(*SideChannel::Adopt(x[0]));
+  relay->a_peer = x[1];
+  relay->b = std::move(*SideChannel::Adopt(y[0]));
+  relay->b_peer = y[1];
+  return relay;
+}
+
+std::vector<uint8_t> ActiveBody(uint32_t mask) {
+  ActiveMessage m;
+  m.bond.usable_mask = mask;
+  return EncodeActive(m);
+}
+
+// Polls 'c' until it returns something or fails.
+Result<std::vector<SideMessage>> PollSome(SideChannel& c) {
+  for (int i = 0; i < 100; i++) {
+    Result<std::vector<SideMessage>> got = c.Poll();
+    if (!got.ok() || !got->empty()) return got;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  return std::vector<SideMessage>();
+}
+
+TEST(SideChannelAuthTest, KeyedChannelsTalkAndTagEveryFrame) {
+  auto r = MakeRelay();
+  ASSERT_TRUE(r->a->Authenticate(kKey, true).ok());
+  ASSERT_TRUE(r->b->Authenticate(kKey, false).ok());
+  // Sent before the peer's AUTH arrived: held, then tagged.
+  ASSERT_TRUE(r->a->Send(SideMessageType::kActive, ActiveBody(7)).ok());
+  std::vector<uint8_t> wire = r->Take(true);
+  ASSERT_EQ(wire.size(), kSideFrameHeaderSize + 18);  // AUTH only.
+  EXPECT_EQ(wire[2], static_cast<uint8_t>(SideMessageType::kAuth));
+  r->Give(true, wire);
+  r->Give(false, r->Take(false));  // b's AUTH to a.
+  ASSERT_TRUE(r->a->Poll().ok());  // a gets the key, sends what it held.
+  wire = r->Take(true);
+  ASSERT_EQ(wire.size(),
+            kSideFrameHeaderSize + ActiveBody(7).size() + kSideTagBytes);
+  EXPECT_EQ(wire[3], kSideFrameAuthenticated);
+  r->Give(true, wire);
+  Result<std::vector<SideMessage>> got = PollSome(*r->b);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].type, SideMessageType::kActive);
+  EXPECT_EQ(DecodeActive((*got)[0].body)->bond.usable_mask, 7u);
+
+  // And back, many times (sequence numbers advance on both sides).
+  for (uint32_t i = 0; i < 5; i++) {
+    ASSERT_TRUE(r->b->Send(SideMessageType::kActive, ActiveBody(i)).ok());
+    r->Pass();
+    got = PollSome(*r->a);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ASSERT_EQ(got->size(), 1u);
+    EXPECT_EQ(DecodeActive((*got)[0].body)->bond.usable_mask, i);
+  }
+}
+
+TEST(SideChannelAuthTest, ADifferentKeyIsRefused) {
+  auto r = MakeRelay();
+  std::vector<uint8_t> other = kKey;
+  other.back() ^= 1;
+  ASSERT_TRUE(r->a->Authenticate(kKey, true).ok());
+  ASSERT_TRUE(r->b->Authenticate(other, false).ok());
+  ASSERT_TRUE(r->a->Send(SideMessageType::kActive, ActiveBody(1)).ok());
+  r->Pass();
+  ASSERT_TRUE(r->a->Poll().ok());
+  r->Pass();
+  Result<std::vector<SideMessage>> got = PollSome(*r->b);
+  ASSERT_FALSE(got.ok());
+  EXPECT_TRUE(got.status().IsCorruption());
+  EXPECT_EQ(got.status().message(),
+            "side channel: authentication of active frame 0 failed: the "
+            "peer's side-channel key differs from ours, or the stream was "
+            "altered or replayed");
+}
+
+TEST(SideChannelAuthTest, AMissingKeyIsRefusedClearlyOnBothSides) {
+  auto r = MakeRelay();
+  ASSERT_TRUE(r->a->Authenticate(kKey, true).ok());  // b has no key.
+  ASSERT_TRUE(r->b->Send(SideMessageType::kActive, ActiveBody(1)).ok());
+  r->Pass();
+  Result<std::vector<SideMessage>> at_b = PollSome(*r->b);
+  ASSERT_FALSE(at_b.ok());
+  EXPECT_NE(at_b.status().message().find(
+                "the peer authenticates the side channel, but no key is "
+                "configured here"),
+            std::string::npos)
+      << at_b.status().ToString();
+  Result<std::vector<SideMessage>> at_a = PollSome(*r->a);
+  ASSERT_FALSE(at_a.ok());
+  EXPECT_EQ(at_a.status().message(),
+            "side channel: the peer sent active without authenticating: it "
+            "has no side-channel key; give both ends the same key file");
+}
+
+// A forged PATH_RESET (or any frame) from whoever sits on the path: a
+// changed byte, a replayed frame, a stream recorded from an earlier
+// connection.
+TEST(SideChannelAuthTest, AlteredOrReplayedFramesAreRefused) {
+  for (int attack = 0; attack < 2; attack++) {
+    SCOPED_TRACE(attack == 0 ? "altered" : "replayed");
+    auto r = MakeRelay();
+    ASSERT_TRUE(r->a->Authenticate(kKey, true).ok());
+    ASSERT_TRUE(r->b->Authenticate(kKey, false).ok());
+    r->Pass();
+    ASSERT_TRUE(r->a->Poll().ok());
+    ASSERT_TRUE(r->b->Poll().ok());
+    ASSERT_TRUE(r->a->Send(SideMessageType::kActive, ActiveBody(3)).ok());
+    std::vector<uint8_t> frame = r->Take(true);
+    ASSERT_FALSE(frame.empty());
+    if (attack == 0) {
+      frame[kSideFrameHeaderSize + 1] ^= 0x40;
+      r->Give(true, frame);
+    } else {
+      r->Give(true, frame);
+      ASSERT_TRUE(PollSome(*r->b).ok());
+      r->Give(true, frame);  // The same frame again.
+    }
+    Result<std::vector<SideMessage>> got = PollSome(*r->b);
+    ASSERT_FALSE(got.ok());
+    EXPECT_NE(got.status().message().find("authentication of active frame"),
+              std::string::npos)
+        << got.status().ToString();
+  }
+}
+
+TEST(SideChannelAuthTest, AStreamFromAnEarlierConnectionIsRefused) {
+  // Record what the initiator sent in one connection...
+  auto first = MakeRelay();
+  ASSERT_TRUE(first->a->Authenticate(kKey, true).ok());
+  ASSERT_TRUE(first->b->Authenticate(kKey, false).ok());
+  ASSERT_TRUE(first->a->Send(SideMessageType::kActive, ActiveBody(9)).ok());
+  first->Give(false, first->Take(false));
+  ASSERT_TRUE(first->a->Poll().ok());
+  const std::vector<uint8_t> recorded = first->Take(true);
+  // ...and play it to the responder of a new one.
+  auto second = MakeRelay();
+  ASSERT_TRUE(second->b->Authenticate(kKey, false).ok());
+  second->Give(true, recorded);
+  Result<std::vector<SideMessage>> got = PollSome(*second->b);
+  ASSERT_FALSE(got.ok());
+  EXPECT_NE(got.status().message().find("authentication of active frame 0"),
+            std::string::npos)
+      << got.status().ToString();
+}
+
+TEST(SideChannelAuthTest, KeyFiles) {
+  char dir[] = "/tmp/rdma-bond-key.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/side.key";
+  auto write_key = [&](const std::string& text, mode_t mode) {
+    FILE* f = std::fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+    ASSERT_EQ(chmod(path.c_str(), mode), 0);
+  };
+  write_key("0123456789abcdefXYZ\n", 0600);
+  Result<std::vector<uint8_t>> key = ReadSideChannelKey(path);
+  ASSERT_TRUE(key.ok()) << key.status().ToString();
+  EXPECT_EQ(std::string(key->begin(), key->end()), "0123456789abcdefXYZ");
+
+  write_key("0123456789abcdefXYZ\n", 0644);
+  key = ReadSideChannelKey(path);
+  ASSERT_FALSE(key.ok());
+  EXPECT_EQ(key.status().message(),
+            "side-channel key file " + path +
+                ": group or others may read or write it (mode 0644): chmod "
+                "600 it");
+
+  write_key("short\n", 0600);
+  key = ReadSideChannelKey(path);
+  ASSERT_FALSE(key.ok());
+  EXPECT_NE(key.status().message().find("5 bytes, at least 16 needed"),
+            std::string::npos);
+  unlink(path.c_str());
+  rmdir(dir);
 }
 
 TEST(SideChannelTest, PeerCloseIsReported) {

@@ -55,14 +55,16 @@ rdma-bond/fuzz/side-channel-fuzz: $(addprefix $(srcdir)/,\
 	@$(MKDIR_P) rdma-bond/fuzz
 	$(AM_V_CXXLD)$(FUZZ_CXX) $(AM_CPPFLAGS) $(CPPFLAGS) \
 		$(RDMA_BOND_WARNINGS) $(RDMA_BOND_FUZZ_CXXFLAGS) \
-		$(addprefix $(srcdir)/,$(RDMA_BOND_FUZZ_SIDE_SRCS)) -o $@
+		$(addprefix $(srcdir)/,$(RDMA_BOND_FUZZ_SIDE_SRCS)) \
+		$(RDMA_BOND_CRYPTO_LIBS) -o $@
 
 rdma-bond/fuzz/registry-fuzz: $(addprefix $(srcdir)/,\
 		$(RDMA_BOND_FUZZ_REGISTRY_SRCS)) $(RDMA_BOND_ALL_HDRS)
 	@$(MKDIR_P) rdma-bond/fuzz
 	$(AM_V_CXXLD)$(FUZZ_CXX) $(AM_CPPFLAGS) $(CPPFLAGS) \
 		$(RDMA_BOND_WARNINGS) $(RDMA_BOND_FUZZ_CXXFLAGS) \
-		$(addprefix $(srcdir)/,$(RDMA_BOND_FUZZ_REGISTRY_SRCS)) -o $@
+		$(addprefix $(srcdir)/,$(RDMA_BOND_FUZZ_REGISTRY_SRCS)) \
+		$(RDMA_BOND_CRYPTO_LIBS) -o $@
 
 # The table file truncated under a reader (table_truncation_fuzz.cc).
 RDMA_BOND_FUZZ_TRUNCATION_SRCS = rdma-bond/fuzz/table_truncation_fuzz.cc \

@@ -27,7 +27,8 @@ rdma_bond_librdmabond_librdmabond_la_SOURCES = \
 rdma_bond_librdmabond_librdmabond_la_CXXFLAGS = $(AM_CXXFLAGS)
 rdma_bond_librdmabond_librdmabond_la_LDFLAGS = -version-info 0:0:0 \
 	-no-undefined
-rdma_bond_librdmabond_librdmabond_la_LIBADD = $(IBVERBS_LIBS) -lpthread
+rdma_bond_librdmabond_librdmabond_la_LIBADD = $(IBVERBS_LIBS) \
+	$(RDMA_BOND_CRYPTO_LIBS) -lpthread
 
 # The API: every header of rdma-bond/include/rdma_bond/ and the table's ABI.
 rdmabondincludedir = $(includedir)/rdma_bond

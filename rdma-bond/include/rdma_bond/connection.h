@@ -127,6 +127,12 @@ struct ConnectionOptions {
   // numbers, and never moves it (REPICK and failed probes change nothing).
   bool fixed_source_port = false;
   QpOptions qp;                        // For every QP (rnic.h).
+  // A key shared with the peer (ReadSideChannelKey() in side_channel.h):
+  // when set, the side channel is authenticated (HMAC-SHA256 over the
+  // handshake and every control message), and a peer without the same
+  // key is refused.  Empty: unauthenticated, as when the operator gives
+  // no key file (docs/security.md).
+  std::vector<uint8_t> side_channel_key;
   // Called about every millisecond while Establish() waits (for the
   // peer's HELLO and ENDPOINTS, and for a path to come up), so that a
   // caller that sets up several connections one after the other keeps the

@@ -19,7 +19,7 @@
 //          3  u8   flags, 0
 //          4  u32  body length (at most kMaxSideBody)
 //
-// every integer big-endian.  A frame with another magic, non-zero flags,
+// every integer big-endian.  A frame with another magic, unknown flags,
 // an unknown type or an oversized body is malformed: the channel reports
 // Corruption and is unusable afterwards (a byte stream that lost framing
 // cannot be resynchronized).  The bodies of the typed messages (HELLO
@@ -32,6 +32,21 @@
 // Poll()) writes the rest later, so a full socket buffer never blocks the
 // caller's event loop.  Poll() reads what is available and returns the
 // complete frames; a frame split over many reads is reassembled.
+//
+// Authentication (optional, docs/security.md).  With a shared key on both
+// ends (Authenticate(), right after the channel is made), each end first
+// sends an AUTH frame (type 8, body: u8 version 1, u8 role 1 initiator or
+// 2 responder, 16 random bytes).  Both derive the session key
+//   K = HMAC-SHA256(key, "rdma-bond side channel 1" || nonce of the
+//                        initiator || nonce of the responder)
+// and every later frame has flags 0x01 and is followed by a 32-byte tag
+//   HMAC-SHA256(K, u8 direction (0: from the initiator, 1: to it) ||
+//                  u64 sequence number of the frame in that direction ||
+//                  the 8-byte header || the body)
+// (not counted in the length).  A frame with a wrong tag, out of order,
+// replayed from another connection or unauthenticated fails the channel
+// with Corruption, as does an AUTH frame at a channel without a key, with
+// a message that says which side lacks the key.
 //
 // Usage:
 //   Result<int> listener = ListenTcp(ip, 0);
@@ -88,8 +103,23 @@ enum class SideMessageType : uint8_t {
   kPathReset = 5,     // PathResetMessage: reconnect a path to my new QP.
   kPathResetAck = 6,  // PathResetMessage: done, here is my new QP.
   kBye = 7,           // No body: everything I sent was acknowledged.
+  kAuth = 8,          // Authentication (above); never returned by Poll().
 };
-inline constexpr uint8_t kMaxSideMessageType = 7;
+inline constexpr uint8_t kMaxSideMessageType = 8;
+
+// Frame flags: the frame carries a tag (authenticated channels).
+inline constexpr uint8_t kSideFrameAuthenticated = 0x01;
+// The tag after an authenticated frame's body (HMAC-SHA256).
+inline constexpr size_t kSideTagBytes = 32;
+// The shortest key accepted.
+inline constexpr size_t kMinSideKeyBytes = 16;
+
+// Reads a side-channel key file: its bytes, a trailing newline removed,
+// at least kMinSideKeyBytes of them (for example 32 random bytes in
+// base64: "head -c 32 /dev/urandom | base64 > FILE").  Refuses, with a
+// one-line error naming the file, a file that group or others may read
+// or write.
+Result<std::vector<uint8_t>> ReadSideChannelKey(const std::string& path);
 
 // "hello", "endpoints", "active", "repick", "path-reset", "path-reset-ack",
 // "bye".
@@ -152,6 +182,15 @@ class SideChannel {
   // Waits up to 'timeout' until the output buffer is written.
   Status FlushFor(std::chrono::milliseconds timeout);
 
+  // Authenticates this channel with the shared 'key' (at least
+  // kMinSideKeyBytes): sends the AUTH frame now, holds the frames Send()
+  // queues until the peer's AUTH arrives, and from then on tags every
+  // frame and checks every tag.  'initiator': the end that connected (the
+  // two ends must differ).  Call once, before anything is sent.
+  Status Authenticate(std::span<const uint8_t> key, bool initiator);
+  // Whether Authenticate() was called.
+  bool authenticating() const { return auth_ != nullptr; }
+
   // Bytes and frames moved, for statistics and tests.
   uint64_t frames_sent() const { return frames_sent_; }
   uint64_t frames_received() const { return frames_received_; }
@@ -161,6 +200,16 @@ class SideChannel {
   // Parses complete frames out of in_ into ready_.
   Status Parse();
   Status Fail(Status status);
+  // Appends one frame to out_ (tagged when the session key is known).
+  void Frame(SideMessageType type, std::span<const uint8_t> body);
+  // The peer's AUTH frame: derives the session key, sends what waited.
+  Status HandleAuth(std::span<const uint8_t> body);
+
+  struct Auth;                       // side_channel.cc.
+  struct AuthDeleter {
+    void operator()(Auth* auth) const;
+  };
+  std::unique_ptr<Auth, AuthDeleter> auth_;
 
   int fd_ = -1;
   Status failed_;                    // Sticky once not OK.

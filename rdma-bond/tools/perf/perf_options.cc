@@ -38,6 +38,8 @@ void PrintUsage() {
       "  --agent-socket PATH the ovs-rdma-bond-agent's registry socket\n"
       "                      (default rdma-bond-agent/registry.sock next to the table)\n"
       "  --no-agent          do not register with the agent\n"
+      "  --side-channel-key FILE  authenticate the side channel with the\n"
+      "                      key in FILE (the same on both hosts, mode 600)\n"
       "  --local IP          server: the address to listen on (default all)\n"
       "  --netdev IF[,IF...] no bond: one RNIC on each interface, no table\n"
       "                      (measures the backend alone)\n"
@@ -214,6 +216,13 @@ std::string SetAgentSocket(const std::string& v, Options* o) {
   return "";
 }
 
+// --side-channel-key FILE.
+std::string SetSideChannelKey(const std::string& v, Options* o) {
+  if (v.empty()) return "--side-channel-key: empty path";
+  o->side_channel_key = v;
+  return "";
+}
+
 // --local IP.
 std::string SetLocal(const std::string& v, Options* o) {
   o->local = v;
@@ -254,6 +263,7 @@ constexpr ValueOption kValueOptions[] = {
     {"--netdev", SetNetdevs},
     {"--ack-timeout-us", SetAckTimeoutUs},
     {"--agent-socket", SetAgentSocket},
+    {"--side-channel-key", SetSideChannelKey},
     {"--timeline-ms", SetTimelineMs},
 };
 

@@ -36,6 +36,7 @@ struct Options {
   std::string bond;
   std::string shm;
   std::string agent_socket;        // "" = next to the table.
+  std::string side_channel_key;    // Key file; "" = unauthenticated.
   bool no_agent = false;
   std::string local;               // --local IP (server: bind address).
   std::vector<std::string> netdevs;  // --netdev: RNICs without a bond.

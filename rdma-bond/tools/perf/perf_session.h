@@ -37,6 +37,12 @@ class Session {
   // table.
   Status Open(const IpAddress& local) {
     local_ = local;
+    if (!options_.side_channel_key.empty()) {
+      Result<std::vector<uint8_t>> key =
+          ReadSideChannelKey(options_.side_channel_key);
+      if (!key.ok()) return key.status();
+      side_channel_key_ = std::move(*key);
+    }
     if (!options_.netdevs.empty()) {
       return OpenWithoutBond();
     }
@@ -172,6 +178,7 @@ class Session {
     co.max_message_size = static_cast<uint32_t>(
         std::max<size_t>(options_.size, kControlMessageSize));
     co.spread_key = index * 7919 + (initiator ? 1 : 0);
+    co.side_channel_key = side_channel_key_;
     co.agent = agent_.get();
     // Keep the connections already made running meanwhile: the peer may
     // need one of them to answer before it gets to this one.
@@ -297,6 +304,7 @@ class Session {
   IpAddress local_;
   IpAddress remote_;
   DiscoveredBond found_;
+  std::vector<uint8_t> side_channel_key_;  // --side-channel-key's bytes.
   // Destroyed in reverse: connections, the agent client, their views, the
   // muxes, the RNICs.
   std::vector<std::unique_ptr<Rnic>> rnics_;
