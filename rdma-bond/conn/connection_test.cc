@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -447,18 +448,20 @@ TEST(ConnectionTest, EstablishFailureNamesEveryPath) {
   EXPECT_NE(both.find("probe not acknowledged"), std::string::npos) << both;
 }
 
-TEST(ConnectionTest, LargerPeerMessagesAreRefusedAtSetup) {
-  Harness h;
-  h.base.max_message_size = 1024;
+// Establishes both ends of a connection over a socketpair, each with
+// h.Options(side) changed by 'adjust', and returns how each ended (the
+// connections themselves are dropped).
+std::array<Status, 2> EstablishBoth(
+    Harness& h, const std::function<void(int, ConnectionOptions*)>& adjust) {
   int fds[2];
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-  Status st[2];
+  EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  std::array<Status, 2> st;
   auto run = [&](int side) {
     std::vector<Rnic*> rnics;
     for (auto& r : h.s[side].rnics) rnics.push_back(r.get());
     ConnectionOptions o = h.Options(side);
-    if (side == 1) o.max_message_size = 512;
     o.establish_timeout = milliseconds(500);
+    adjust(side, &o);
     Result<std::unique_ptr<Connection>> c = Connection::Establish(
         std::move(*SideChannel::Adopt(fds[side])), side == 0, rnics, nullptr,
         kImpl, o);
@@ -467,6 +470,15 @@ TEST(ConnectionTest, LargerPeerMessagesAreRefusedAtSetup) {
   std::thread t(run, 1);
   run(0);
   t.join();
+  return st;
+}
+
+TEST(ConnectionTest, LargerPeerMessagesAreRefusedAtSetup) {
+  Harness h;
+  h.base.max_message_size = 1024;
+  std::array<Status, 2> st = EstablishBoth(h, [](int side, ConnectionOptions* o) {
+    if (side == 1) o->max_message_size = 512;
+  });
   ASSERT_FALSE(st[1].ok());
   EXPECT_NE(st[1].message().find("up to 1024 bytes"), std::string::npos)
       << st[1].ToString();
@@ -489,26 +501,14 @@ TEST(ConnectionTest, APeerWithAnotherKeyGetsNoConnection) {
   for (int variant = 0; variant < 2; variant++) {
     SCOPED_TRACE(variant == 0 ? "another key" : "no key");
     Harness h;
-    int fds[2];
-    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-    Status st[2];
-    auto run = [&](int side) {
-      std::vector<Rnic*> rnics;
-      for (auto& r : h.s[side].rnics) rnics.push_back(r.get());
-      ConnectionOptions o = h.Options(side);
-      const std::string key = side == 0 ? "the-key-of-the-initiator-side"
-                                        : "the-key-of-the-responder-side";
-      if (side == 0 || variant == 0) o.side_channel_key.assign(key.begin(),
-                                                               key.end());
-      o.establish_timeout = milliseconds(500);
-      Result<std::unique_ptr<Connection>> c = Connection::Establish(
-          std::move(*SideChannel::Adopt(fds[side])), side == 0, rnics,
-          nullptr, kImpl, o);
-      if (!c.ok()) st[side] = c.status();
-    };
-    std::thread t(run, 1);
-    run(0);
-    t.join();
+    std::array<Status, 2> st =
+        EstablishBoth(h, [variant](int side, ConnectionOptions* o) {
+          const std::string key = side == 0 ? "the-key-of-the-initiator-side"
+                                            : "the-key-of-the-responder-side";
+          if (side == 0 || variant == 0) {
+            o->side_channel_key.assign(key.begin(), key.end());
+          }
+        });
     ASSERT_FALSE(st[0].ok());
     ASSERT_FALSE(st[1].ok());
     const std::string both = st[0].message() + "\n" + st[1].message();
