@@ -36,7 +36,12 @@ TEST(RunProgramTest, CollectsOutputAndExitCode) {
 }
 
 TEST(RunProgramTest, MissingProgramIs127) {
+  // A PATH of directories anyone may search (a directory we may not search
+  // makes the lookup EACCES, as for execvp()).
+  const std::string old_path = getenv("PATH") ? getenv("PATH") : "";
+  setenv("PATH", "/usr/bin:/bin", 1);
   Result<ProgramOutput> r = RunProgram({"rdma-bond-no-such-program"});
+  setenv("PATH", old_path.c_str(), 1);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->exit_code, 127);
 }
