@@ -237,6 +237,16 @@ struct ProbeService::Impl {
   // Bridge lookups under way, by bond (BridgeOf()).  Destroying a pending
   // future waits for its lookup, at most RunProgram()'s timeout.
   std::map<std::string, std::future<std::string>> bridge_lookups;
+  // A finished lookup writes a byte here, so that the main loop (which
+  // waits on wake[0], AppendFds()) takes its result at once.
+  int wake[2] = {-1, -1};
+
+  ~Impl() {
+    bridge_lookups.clear();     // Waits for the lookups under way.
+    for (int fd : wake) {
+      if (fd >= 0) close(fd);
+    }
+  }
   // The agent's predictors, by bond (Update()); refilled in place.
   const std::map<std::string, Predictor>* predictors = nullptr;
   // The peers probed: configured (--peer) ones, and ones learned from
@@ -337,8 +347,12 @@ struct ProbeService::Impl {
       return std::nullopt;
     }
     next_setup_ms[bond] = now_ms + kResolveRetryMs;
-    bridge_lookups[bond] =
-        std::async(std::launch::async, [bond] { return LookUpBridge(bond); });
+    const int wake_fd = wake[1];
+    bridge_lookups[bond] = std::async(std::launch::async, [bond, wake_fd] {
+      std::string bridge = LookUpBridge(bond);
+      if (wake_fd >= 0) (void)!write(wake_fd, "b", 1);
+      return bridge;
+    });
     if (!skipped.count(bond)) skipped[bond] = "looking up its bridge";
     return std::nullopt;
   }
@@ -500,6 +514,9 @@ struct ProbeService::Impl {
 
 ProbeService::ProbeService(Options options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
+  if (pipe2(impl_->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+    impl_->wake[0] = impl_->wake[1] = -1;  // Then results wait for a tick.
+  }
   std::random_device random;
   while (impl_->agent_id == 0) {
     impl_->agent_id = (uint64_t{random()} << 32) | random();
@@ -548,6 +565,11 @@ void ProbeService::AddPeer(const IpAddress& peer) {
 }
 
 void ProbeService::Run() {
+  if (impl_->wake[0] >= 0) {
+    char drain[64];
+    while (read(impl_->wake[0], drain, sizeof drain) > 0) {
+    }
+  }
   uint64_t now_us = NowUs();
   impl_->Resolve(now_us / 1000);
   // Bonds that could not be set up yet (no address on the bridge...).
@@ -586,6 +608,7 @@ void ProbeService::Run() {
 }
 
 void ProbeService::AppendFds(std::vector<int>* fds) const {
+  if (impl_->wake[0] >= 0) fds->push_back(impl_->wake[0]);
   for (const auto& [name, probe] : impl_->bonds) {
     for (const auto& link : probe->links) {
       if (link) fds->push_back(link->fd());
