@@ -659,6 +659,7 @@ Status Connection::Progress() {
     return failed_;
   }
   RunTimers();
+  FollowAgentPaths();
   Schedule();
   SyncAgent();
   if (!side_closed_) (void)side_->Flush();

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <utility>
 
 #include "conn/connection_internal.h"
@@ -29,6 +30,8 @@ std::atomic<uint64_t> next_agent_conn_id{1};
 
 void Connection::FetchAgentPaths() {
   agent_paths_.clear();
+  next_agent_refresh_ =
+      std::chrono::steady_clock::now() + options_.agent_refresh;
   if (options_.agent == nullptr || planner_->policy() != PathPolicy::kHashed) {
     return;
   }
@@ -58,6 +61,37 @@ std::vector<uint16_t> Connection::AgentHints(const Path& p) const {
     }
   }
   return hints;
+}
+
+void Connection::FollowAgentPaths() {
+  if (options_.agent == nullptr || planner_->policy() != PathPolicy::kHashed ||
+      options_.fixed_source_port || closing_) {
+    return;
+  }
+  if (std::chrono::steady_clock::now() < next_agent_refresh_) return;
+  FetchAgentPaths();
+  for (auto& path : paths_) {
+    Path& p = *path;
+    if (p.state != PathState::kUp) continue;
+    const std::vector<uint16_t> hints = AgentHints(p);
+    // No word from the agent on this pair, or our port is validated.
+    if (hints.empty() ||
+        std::find(hints.begin(), hints.end(), p.sport) != hints.end()) {
+      continue;
+    }
+    const uint16_t old = p.sport;
+    p.round++;
+    RefreshCandidates(p);    // The validated ports first.
+    p.stats.repins++;
+    stats_.repins++;
+    Status s = p.qp->SetSourcePort(p.sport);
+    if (!s.ok()) {
+      FailPath(p, "re-pin " + Hex16(old) + " -> " + Hex16(p.sport) +
+                      " onto a port the agent validated: " + s.message());
+      continue;
+    }
+    RecordPinning(p);
+  }
 }
 
 AgentQpRole Connection::AgentRole(const Path& p) const {

@@ -239,7 +239,8 @@ struct Hint {
   uint16_t good = 0, bad = 0;
 };
 
-Hint FindHint(const Bond& bond, int side, size_t i, size_t j) {
+// 'nth': which of the good ports (a later one is another good port).
+Hint FindHint(const Bond& bond, int side, size_t i, size_t j, int nth = 5) {
   Predictor predictor = *Predictor::Create(bond, kImpl);
   Hint hint;
   int goods = 0;
@@ -251,7 +252,7 @@ Hint FindHint(const Bond& bond, int side, size_t i, size_t j) {
     if (!where.has_member()) continue;
     // Not the first ports of the range: the planner's own choice is
     // unlikely to be the same by chance.
-    if (where.member == i && ++goods == 5) hint.good = port;
+    if (where.member == i && ++goods == nth) hint.good = port;
     if (where.member != i && hint.bad == 0) hint.bad = port;
     if (hint.good && hint.bad) break;
   }
@@ -340,6 +341,74 @@ TEST(ConnectionAgentTest, BalanceTcpProbesTheAgentsValidatedPortsFirst) {
     }
   });
   h.ExpectExactlyOnceInOrder(600);
+}
+
+// issue 16: a later probing round may stop validating a path's port (the
+// agent found the return path through it broken).  The connection asks
+// again every agent_refresh and moves such a path onto a port the agent
+// validates, losing nothing.
+TEST(ConnectionAgentTest, PathsFollowTheAgentsValidatedSet) {
+  FakeAgent agents[2];
+  AgentClient clients[2] = {AgentClient(TestOptions()),
+                            AgentClient(TestOptions())};
+  FakeFabric::Options fo;
+  fo.retry_timeout = milliseconds(400);
+  Harness h(fo);
+  HashedSwitch(h.fabric);
+  h.base.probe_timeout = milliseconds(150);
+  h.base.agent_refresh = milliseconds(20);
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  auto lines_for = [&](int side, int nth) {
+    std::vector<std::string> lines;
+    for (size_t i = 0; i < 2; i++) {
+      for (size_t j = 0; j < 2; j++) {
+        lines.push_back("PATH local=p" + std::to_string(i + 1) +
+                        " remote=p" + std::to_string(j + 1) + " sports=" +
+                        std::to_string(FindHint(bonds[side], side, i, j, nth)
+                                           .good));
+      }
+    }
+    return lines;
+  };
+  for (int side = 0; side < 2; side++) {
+    agents[side].SetPaths(kIp[1 - side], lines_for(side, 5));
+    ASSERT_TRUE(clients[side].Connect(agents[side].socket_path()).ok());
+    h.agent[side] = &clients[side];
+  }
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  for (const PathStats& p : h.s[0].conn->stats().paths) {
+    EXPECT_EQ(p.sport, FindHint(bonds[0], 0, p.local_index, p.remote_index,
+                                5).good);
+  }
+
+  // Mid-transfer, host 0's agent validates other ports (the 9th good one
+  // of each pair) and no longer the ones in use.
+  bool moved = false;
+  h.Transfer(600, [&](uint64_t n) {
+    if (n != 300 || moved) return;
+    moved = true;
+    agents[0].SetPaths(kIp[1], lines_for(0, 9));
+  });
+  h.ExpectExactlyOnceInOrder(600);
+  ASSERT_TRUE(h.PumpUntil([&] {
+    for (const PathStats& p : h.s[0].conn->stats().paths) {
+      if (p.sport != FindHint(bonds[0], 0, p.local_index, p.remote_index, 9)
+                         .good) {
+        return false;
+      }
+    }
+    return true;
+  })) << "host 0's paths stayed on ports the agent no longer validates";
+  for (const PathStats& p : h.s[0].conn->stats().paths) {
+    EXPECT_EQ(p.repins, 1u);
+    EXPECT_TRUE(p.up);
+  }
+  EXPECT_EQ(h.fabric.misdelivered(), 0u);
+  // Nothing moves on host 1, whose agent still validates its ports.
+  for (const PathStats& p : h.s[1].conn->stats().paths) {
+    EXPECT_EQ(p.repins, 0u);
+  }
 }
 
 TEST(ConnectionAgentTest, CloseAndDestructionRemoveEveryQp) {

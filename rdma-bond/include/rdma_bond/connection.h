@@ -146,10 +146,13 @@ struct ConnectionOptions {
   // may not, down when failed) and re-registered on every change of QP,
   // source port or role, with repin_ns after a change that UpdateBond()
   // caused; Close() and the destructor remove them.  In balance-tcp the
-  // agent's validated source ports (PATHS, asked once at Establish() and
-  // at each UpdateBond()) are probed first.  The agent failing never
-  // fails the connection: see AgentClient's failure policy.
+  // agent's validated source ports (PATHS, asked at Establish(), at each
+  // UpdateBond() and every agent_refresh) are probed first, and a path
+  // whose port the agent no longer validates (a later probing round found
+  // it broken) moves to one it does.  The agent failing never fails the
+  // connection: see AgentClient's failure policy.
   AgentClient* agent = nullptr;
+  std::chrono::milliseconds agent_refresh{2000};
 };
 
 // A QP number and the UDP source port it was given (connected with, or
@@ -362,6 +365,9 @@ class Connection {
   void FetchAgentPaths();
   // The agent's ports for 'path' that still map to its member, in order.
   std::vector<uint16_t> AgentHints(const Path& path) const;
+  // Every agent_refresh: asks again, and moves each path whose port the
+  // agent no longer validates onto one it does.
+  void FollowAgentPaths();
   // Tells the agent about every path whose QP, port or role changed since
   // it was last told; 'repin_ns' goes with each such registration.
   void SyncAgent(std::optional<uint64_t> repin_ns = std::nullopt);
@@ -387,6 +393,7 @@ class Connection {
   // The agent: our conn= id, and its validated ports toward the peer.
   uint64_t agent_conn_id_ = 0;
   std::vector<AgentPath> agent_paths_;
+  std::chrono::steady_clock::time_point next_agent_refresh_{};
 
   // Registered memory: send slots (header + payload each), probe headers
   // (one per path) and the write region, each registered on every RNIC.
