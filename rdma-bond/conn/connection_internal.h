@@ -38,6 +38,12 @@ enum MessageType : uint8_t {
 };
 constexpr size_t kHeaderSize = 24;
 
+// How far ahead of ours a peer's PATH_RESET incarnation may be (see
+// HandleSide(): a reset of ours that timed out after the peer completed
+// it puts the peer one ahead).  A bound, so that no peer can take the
+// incarnation to its end.
+constexpr uint64_t kMaxIncarnationLead = 16;
+
 struct Header {
   uint64_t seq = 0;
   uint8_t type = 0;
