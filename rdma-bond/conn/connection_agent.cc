@@ -79,18 +79,8 @@ void Connection::FollowAgentPaths() {
         std::find(hints.begin(), hints.end(), p.sport) != hints.end()) {
       continue;
     }
-    const uint16_t old = p.sport;
-    p.round++;
-    RefreshCandidates(p);    // The validated ports first.
-    p.stats.repins++;
-    stats_.repins++;
-    Status s = p.qp->SetSourcePort(p.sport);
-    if (!s.ok()) {
-      FailPath(p, "re-pin " + Hex16(old) + " -> " + Hex16(p.sport) +
-                      " onto a port the agent validated: " + s.message());
-      continue;
-    }
-    RecordPinning(p);
+    // RefreshCandidates() puts the validated ports first.
+    RepinInPlace(p, " onto a port the agent validated");
   }
 }
 

@@ -374,6 +374,22 @@ void Connection::MovePort(Path& p, const std::string& why) {
   }
 }
 
+bool Connection::RepinInPlace(Path& p, std::string_view why) {
+  const uint16_t old = p.sport;
+  p.round++;
+  RefreshCandidates(p);
+  p.stats.repins++;
+  stats_.repins++;
+  Status s = p.qp->SetSourcePort(p.sport);
+  if (!s.ok()) {
+    FailPath(p, "re-pin " + Hex16(old) + " -> " + Hex16(p.sport) +
+                    std::string(why) + ": " + s.message());
+    return false;
+  }
+  RecordPinning(p);
+  return true;
+}
+
 void Connection::Reconcile(Path& p) {
   const bool usable = Usable(p);
   const bool carries = Carries(p);
@@ -399,19 +415,9 @@ void Connection::Reconcile(Path& p) {
                              : planner_->member(p.local).reason));
         return;
       }
-      if (hashed && !planner_->StillMaps(p.local, p.sport)) {
-        const uint16_t old = p.sport;
-        p.round++;
-        RefreshCandidates(p);
-        p.stats.repins++;
-        stats_.repins++;
-        Status s = p.qp->SetSourcePort(p.sport);
-        if (!s.ok()) {
-          FailPath(p, "re-pin " + Hex16(old) + " -> " + Hex16(p.sport) +
-                          ": " + s.message());
-          return;
-        }
-        RecordPinning(p);
+      if (hashed && !planner_->StillMaps(p.local, p.sport) &&
+          !RepinInPlace(p, "")) {
+        return;
       }
       if (p.state == PathState::kReady && carries) StartProbe(p);
       return;

@@ -357,6 +357,10 @@ class Connection {
   void StartProbe(Path& path);
   void MovePort(Path& path, const std::string& why);
   bool RefreshCandidates(Path& path);
+  // Moves an up (or probing) path to the first of fresh candidates, in
+  // place; false if the QP refused and the path was failed ('why' is said
+  // after the ports).
+  bool RepinInPlace(Path& path, std::string_view why);
   void Reconcile(Path& path);
   void RunTimers();
 
