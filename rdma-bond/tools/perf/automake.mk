@@ -8,6 +8,8 @@ noinst_LIBRARIES += rdma-bond/tools/perf/libperf.a
 rdma_bond_tools_perf_libperf_a_SOURCES = \
 	rdma-bond/tools/perf/perf_backend.cc \
 	rdma-bond/tools/perf/perf_backend.h \
+	rdma-bond/tools/perf/perf_message.cc \
+	rdma-bond/tools/perf/perf_message.h \
 	rdma-bond/tools/perf/perf_net.cc \
 	rdma-bond/tools/perf/perf_net.h \
 	rdma-bond/tools/perf/perf_options.cc \
@@ -28,6 +30,7 @@ check_PROGRAMS += rdma-bond/tools/perf/perf-tests
 TESTS += rdma-bond/tools/perf/perf-tests
 endif
 rdma_bond_tools_perf_perf_tests_SOURCES = \
+	rdma-bond/tools/perf/perf_message_test.cc \
 	rdma-bond/tools/perf/perf_net_test.cc
 rdma_bond_tools_perf_perf_tests_LDADD = \
 	$(RDMA_BOND_PERF_LIBS) \

@@ -43,6 +43,7 @@
 #include "rdma_bond/connection.h"
 #include "rdma_bond/status.h"
 #include "rnic/emulated/emulated_rnic.h"
+#include "tools/perf/perf_message.h"
 #include "tools/perf/perf_net.h"
 #include "tools/perf/perf_options.h"
 #include "tools/perf/perf_session.h"
@@ -59,11 +60,13 @@ constexpr int kExitSuccess = 0;
 constexpr int kExitFailure = 1;     // The run failed or lost messages.
 constexpr int kExitUsage = 2;
 
-constexpr char kPreamble[] = "RDMA-BOND-PERF/1";
+constexpr char kPreamble[] = "RDMA-BOND-PERF/2";  // 2: checked messages.
+static_assert(kMinSize >= kMessageHeaderSize, "room for the check");
 
 // The first byte of every message of this tool.
 enum class Kind : uint8_t {
-  kData = 1,      // seq (7 bytes), send time (8 bytes), filler.
+  kData = 1,      // seq (7 bytes), send time, check, filler
+                  // (perf_message.h).
   kDone = 2,      // Client -> server: how many data messages it sent.
   kResult = 3,    // Server -> client: its findings, as JSON text.
   kPing = 4,      // Latency test: echoed back as kPong.
@@ -87,6 +90,7 @@ struct Receipts {
   std::vector<bool> seen;
   uint64_t unique = 0;
   uint64_t duplicates = 0;
+  uint64_t corrupted = 0;          // Failed their check: not counted.
   uint64_t expected = 0;           // From kDone; 0 until then.
   bool done = false;
   uint64_t bytes = 0;
@@ -114,7 +118,8 @@ uint64_t GetU64(const uint8_t* p) {
 }
 
 // Message layout: byte 0 kind, bytes 1-7 the sequence number (56 bits),
-// bytes 8-15 the sender's CLOCK_MONOTONIC (ns), then filler.
+// bytes 8-15 the sender's CLOCK_MONOTONIC (ns); data messages then their
+// check and filler (SealMessage(), perf_message.h), others anything.
 void FillHeader(std::vector<uint8_t>* msg, Kind kind, uint64_t seq,
                 uint64_t now) {
   PutU64(msg->data(), (seq << 8) | static_cast<uint8_t>(kind));
@@ -150,6 +155,7 @@ Totals Sum(std::vector<std::unique_ptr<Connection>>& conns) {
 // The server's findings for one connection, as sent back in kResult.
 struct ServerResult {
   uint64_t expected = 0, unique = 0, duplicates = 0, lost = 0, bytes = 0;
+  uint64_t corrupted = 0;
   double longest_stall_ms = 0;
   std::map<std::string, uint64_t> per_member_received;
   uint64_t repins = 0, path_failures = 0, resent = 0, bond_changes = 0;
@@ -165,6 +171,7 @@ std::string EncodeResult(const ServerResult& r) {
   add("unique", r.unique);
   add("duplicates", r.duplicates);
   add("lost", r.lost);
+  add("corrupted", r.corrupted);
   add("bytes", r.bytes);
   add("stall_us", static_cast<uint64_t>(r.longest_stall_ms * 1000));
   add("repins", r.repins);
@@ -192,6 +199,7 @@ ServerResult DecodeResult(std::string_view text) {
     else if (key == "unique") r.unique = v;
     else if (key == "duplicates") r.duplicates = v;
     else if (key == "lost") r.lost = v;
+    else if (key == "corrupted") r.corrupted = v;
     else if (key == "bytes") r.bytes = v;
     else if (key == "stall_us") r.longest_stall_ms = double(v) / 1000;
     else if (key == "repins") r.repins = v;
@@ -436,7 +444,7 @@ class ServerRun {
     unsigned index = 0, baseline = 0;
     char test[8] = "";
     if (std::sscanf(preamble->c_str(),
-                    "RDMA-BOND-PERF/1 qps=%u index=%u test=%7s baseline=%u",
+                    "RDMA-BOND-PERF/2 qps=%u index=%u test=%7s baseline=%u",
                     qps, &index, test, &baseline) != 4 ||
         *qps < 1 || *qps > kMaxQps || index != unsigned(i)) {
       close(fd);
@@ -467,7 +475,11 @@ class ServerRun {
       }
       last_delivery_ = now;
       if (timeline_) timeline_->Delivered(now);
-      r->Add(seq, m.size());
+      if (MessageIntact(m)) {
+        r->Add(seq, m.size());
+      } else {
+        r->corrupted++;
+      }
     } else if (kind == Kind::kPing) {
       std::vector<uint8_t> pong(m.begin(), m.end());
       PutU64(pong.data(), (seq << 8) | uint8_t(Kind::kPong));
@@ -504,6 +516,7 @@ class ServerRun {
     res.unique = receipts_[c].unique;
     res.duplicates = receipts_[c].duplicates;
     res.lost = receipts_[c].lost();
+    res.corrupted = receipts_[c].corrupted;
     res.bytes = receipts_[c].bytes;
     res.longest_stall_ms = double(longest_gap_) / 1e6;
     ConnectionStats cs = session_.conns()[c]->stats();
@@ -556,17 +569,20 @@ class ServerRun {
     j.Key("bond");
     j.String(session_.found().bond.name);
     j.Key("delivered");
-    uint64_t unique = 0, duplicates = 0, lost = 0;
+    uint64_t unique = 0, duplicates = 0, lost = 0, corrupted = 0;
     for (const Receipts& r : receipts_) {
       unique += r.unique;
       duplicates += r.duplicates;
       lost += r.lost();
+      corrupted += r.corrupted;
     }
     j.Uint(unique);
     j.Key("lost");
     j.Uint(lost);
     j.Key("duplicated");
     j.Uint(duplicates);
+    j.Key("corrupted");
+    j.Uint(corrupted);
     j.Key("longest_stall_ms");
     j.Double(double(longest_gap_) / 1e6, 3);
     j.Key("repins");
@@ -586,9 +602,11 @@ class ServerRun {
   void PrintText() {
     for (size_t c = 0; c < receipts_.size(); c++) {
       std::printf("connection %zu: %" PRIu64 " of %" PRIu64
-                  " messages, %" PRIu64 " duplicated, %" PRIu64 " lost\n",
+                  " messages, %" PRIu64 " duplicated, %" PRIu64
+                  " lost, %" PRIu64 " corrupted\n",
                   c, receipts_[c].unique, receipts_[c].expected,
-                  receipts_[c].duplicates, receipts_[c].lost());
+                  receipts_[c].duplicates, receipts_[c].lost(),
+                  receipts_[c].corrupted);
     }
   }
 
@@ -739,11 +757,13 @@ class ClientRun {
     }
     const uint64_t lost = f.server.lost;
     const uint64_t duplicated = f.server.duplicates;
-    if (!f.lat &&
-        (lost != 0 || duplicated != 0 || f.server.expected != sent_)) {
+    const uint64_t corrupted = f.server.corrupted;
+    if (!f.lat && (lost != 0 || duplicated != 0 || corrupted != 0 ||
+                   f.server.expected != sent_)) {
       std::fprintf(stderr, "%s: %" PRIu64 " lost, %" PRIu64
-                   " duplicated of %" PRIu64 " messages\n",
-                   kProgram, lost, duplicated, sent_);
+                   " duplicated, %" PRIu64 " corrupted of %" PRIu64
+                   " messages\n",
+                   kProgram, lost, duplicated, corrupted, sent_);
       return kExitFailure;
     }
     return kExitSuccess;
@@ -837,6 +857,7 @@ class ClientRun {
     while (More()) {
       const size_t c = rr++ % conns.size();
       FillHeader(&msg_, Kind::kData, next_seq_[c], NowNs());
+      SealMessage(msg_, next_seq_[c]);
       Status s = conns[c]->Send(msg_);
       if (s.code() == Status::Code::kUnavailable) {
         if (Status e = session_.Step(o_.busy_poll ? 0 : 200); !e.ok()) {
@@ -862,6 +883,7 @@ class ClientRun {
       server.unique += r.unique;
       server.duplicates += r.duplicates;
       server.lost += r.lost;
+      server.corrupted += r.corrupted;
       server.bytes += r.bytes;
       server.longest_stall_ms = std::max(server.longest_stall_ms,
                                          r.longest_stall_ms);
@@ -990,6 +1012,8 @@ class ClientRun {
     j.Uint(f.server.lost);
     j.Key("duplicated");
     j.Uint(f.server.duplicates);
+    j.Key("corrupted");
+    j.Uint(f.server.corrupted);
     j.Key("agent");
     j.String(agent_);
   }
@@ -1045,8 +1069,9 @@ class ClientRun {
     std::printf("agent:          %s (%zu of %zu paths up on ports it "
                 "validated)\n",
                 agent_.c_str(), hinted, totals_.paths.size());
-    std::printf("lost:           %" PRIu64 "\nduplicated:     %" PRIu64 "\n",
-                f.server.lost, f.server.duplicates);
+    std::printf("lost:           %" PRIu64 "\nduplicated:     %" PRIu64
+                "\ncorrupted:      %" PRIu64 "\n",
+                f.server.lost, f.server.duplicates, f.server.corrupted);
   }
 
   const Options& o_;
