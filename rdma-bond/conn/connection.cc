@@ -663,7 +663,30 @@ Status Connection::Progress() {
   Schedule();
   SyncAgent();
   if (!side_closed_) (void)side_->Flush();
+  NudgeSide();
   return failed_;
+}
+
+void Connection::NudgeSide() {
+  if (side_closed_ || !established_ || bye_sent_) return;
+  if (side_->UnacknowledgedBytes() == 0) {
+    side_unacked_since_.reset();
+    nudges_ = 0;
+    return;
+  }
+  const Clock::time_point now = Clock::now();
+  if (!side_unacked_since_) {
+    side_unacked_since_ = now;
+    next_nudge_ = now + kNudgeAfter;
+    return;
+  }
+  if (now < next_nudge_ || nudges_ >= kMaxNudges) return;
+  ActiveMessage m;
+  m.bond = *sent_view_;
+  (void)SendSide(SideMessageType::kActive, EncodeActive(m));
+  nudges_++;
+  stats_.side_nudges++;
+  next_nudge_ = now + kNudgeInterval;
 }
 
 Status Connection::UpdateBond(const Bond& bond, uint32_t table_hash_impl) {
@@ -724,6 +747,9 @@ int64_t Connection::NextDeadlineUs() const {
     return std::chrono::duration_cast<std::chrono::microseconds>(t - now)
         .count();
   };
+  if (side_unacked_since_ && nudges_ < kMaxNudges && !side_closed_) {
+    consider(until(next_nudge_));
+  }
   for (const auto& p : paths_) {
     if (p->state == PathState::kProbing) consider(until(p->probe_deadline));
     if (p->state == PathState::kDown && Usable(*p) && !side_closed_ &&

@@ -8,6 +8,7 @@
 #ifndef RDMA_BOND_CONNECTION_INTERNAL_H_
 #define RDMA_BOND_CONNECTION_INTERNAL_H_
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -43,6 +44,21 @@ constexpr size_t kHeaderSize = 24;
 // it puts the peer one ahead).  A bound, so that no peer can take the
 // incarnation to its end.
 constexpr uint64_t kMaxIncarnationLead = 16;
+
+// Side-channel loss recovery.  The side channel is a TCP connection
+// through the bond: a cut member loses the segments on its cable, and a
+// control message that was the last one sent (a PATH_RESET_ACK, an ACTIVE)
+// then waits for TCP's retransmission timeout, at least 200 ms on Linux
+// and doubling with each loss: the longest stalls under flapping.  A
+// segment sent after the lost one makes the receiver's SACK show the hole,
+// and TCP retransmits it within about a round trip (RACK).  So while bytes
+// sent stay unacknowledged for kNudgeAfter (the receiver acknowledges at
+// once: SideChannel sets TCP_QUICKACK after each read), the connection
+// repeats its last ACTIVE, which changes nothing at the peer, every
+// kNudgeInterval, at most kMaxNudges times until all is acknowledged.
+constexpr std::chrono::milliseconds kNudgeAfter{5};
+constexpr std::chrono::milliseconds kNudgeInterval{5};
+constexpr uint32_t kMaxNudges = 40;
 
 struct Header {
   uint64_t seq = 0;

@@ -445,6 +445,10 @@ void Connection::Reconcile(Path& p) {
 
 void Connection::RunTimers() {
   const Clock::time_point now = Clock::now();
+  // The backoff of a path that ran out of ports spares probes while other
+  // paths carry.  With none up it only makes the stall longer (the member
+  // that just came back may work now): such paths are retried at once.
+  const bool carrying = HasCarryingPath();
   for (auto& path : paths_) {
     Path& p = *path;
     switch (p.state) {
@@ -459,8 +463,8 @@ void Connection::RunTimers() {
         }
         break;
       case PathState::kDown:
-        if (Usable(p) && now >= p.retry_at && !bye_received_ &&
-            !side_closed_) {
+        if (Usable(p) && (now >= p.retry_at || (p.exhausted && !carrying)) &&
+            !bye_received_ && !side_closed_) {
           if (p.exhausted) {
             p.exhausted = false;
             p.attempts = 0;

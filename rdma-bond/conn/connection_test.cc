@@ -243,6 +243,84 @@ TEST(ConnectionTest, TransportDetectsADeadLinkWithoutABondUpdate) {
   EXPECT_GT(h.s[0].conn->stats().resent + h.s[1].conn->stats().resent, 0u);
 }
 
+// A path that ran out of source ports while its member looked healthy
+// (here: its link silently dead) waits failed_retry before it is tried
+// again, to spare probes while others carry.  When nothing else carries,
+// waiting only makes the stall longer: it is retried at once.
+TEST(ConnectionTest, ExhaustedPathsAreRetriedAtOnceWhenNothingCarries) {
+  FakeFabric::Options fo;
+  fo.retry_timeout = milliseconds(30);
+  Harness h(fo);
+  h.base.failed_retry = std::chrono::minutes(10);  // Never, in this test.
+  h.base.max_probe_attempts = 2;
+  h.base.establish_timeout = milliseconds(3000);
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  auto exhausted = [&] {
+    for (const PathStats& p : h.s[0].conn->stats().paths) {
+      if (p.local_index == 1 && p.state != "failed") return false;
+    }
+    return true;
+  };
+  h.Transfer(3000, [&](uint64_t i) {
+    if (i == 500) {
+      // Member 1 of side 0 dies without a bond update: its paths fail,
+      // are reset, and run out of ports.
+      h.fabric.SetLinkDown(0, 1, true);
+    } else if (i == 1500) {
+      ASSERT_TRUE(h.PumpUntil(exhausted)) << Describe(*h.s[0].conn);
+      // It works again, unknown to the connection; then member 0 goes,
+      // with a bond update: only the exhausted paths are left.
+      h.fabric.SetLinkDown(0, 1, false);
+      h.fabric.SetLinkDown(0, 0, true);
+      ASSERT_TRUE(h.s[0].conn->UpdateBond(Disable(bonds[0], 0), kImpl).ok());
+    }
+  });
+  h.ExpectExactlyOnceInOrder(3000);
+  for (const PathStats& p : h.s[0].conn->stats().paths) {
+    if (p.local_index == 1) {
+      EXPECT_TRUE(p.up) << Describe(*h.s[0].conn);
+    }
+  }
+}
+
+// Side-channel bytes that the peer has not taken for a few milliseconds
+// may be a lost TCP segment: the connection repeats its last ACTIVE so
+// that TCP recovers it by SACK instead of its retransmission timeout.
+// Bounded per wait, and harmless to the peer.
+TEST(ConnectionTest, UnacknowledgedSideBytesAreNudged) {
+  Harness h;
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  // Everything taken: no nudge.
+  for (int i = 0; i < 20; i++) {
+    h.Pump();
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  EXPECT_EQ(h.s[0].conn->stats().side_nudges, 0u);
+  // Side 0 tells its bond change while side 1 does not read.
+  ASSERT_TRUE(h.s[0].conn->UpdateBond(Disable(bonds[0], 0), kImpl).ok());
+  const auto until = std::chrono::steady_clock::now() + milliseconds(400);
+  while (std::chrono::steady_clock::now() < until) {
+    ASSERT_TRUE(h.s[0].conn->Progress().ok());
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  const uint64_t nudges = h.s[0].conn->stats().side_nudges;
+  EXPECT_GT(nudges, 0u);
+  EXPECT_LE(nudges, conn_detail::kMaxNudges);
+  // Side 1 reads: the nudges stop, and the connection carries on.
+  h.Transfer(500);
+  const uint64_t after = h.s[0].conn->stats().side_nudges;
+  for (int i = 0; i < 50; i++) {
+    h.Pump();
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  EXPECT_EQ(h.s[0].conn->stats().side_nudges, after);
+  h.ExpectExactlyOnceInOrder(500);
+}
+
 TEST(ConnectionTest, LostAcksCauseDuplicatesThatAreDropped) {
   FakeFabric::Options fo;
   fo.retry_timeout = milliseconds(50);

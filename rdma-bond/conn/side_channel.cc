@@ -6,12 +6,14 @@
 #include "rdma_bond/side_channel.h"
 
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -159,7 +161,8 @@ Result<std::unique_ptr<SideChannel>> SideChannel::Adopt(int fd) {
   // Control messages are small and latency matters (a REPICK or a reset
   // during failover); errors just mean "not TCP" (a socketpair).
   const int one = 1;
-  (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  channel->tcp_ =
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0;
   return channel;
 }
 
@@ -310,6 +313,15 @@ Status SideChannel::Flush() {
   return Status::OK();
 }
 
+size_t SideChannel::UnacknowledgedBytes() const {
+  int queued = 0;
+  const size_t here = out_.size() - out_offset_;
+  if (fd_ < 0 || ioctl(fd_, SIOCOUTQ, &queued) != 0 || queued < 0) {
+    return here;
+  }
+  return here + static_cast<size_t>(queued);
+}
+
 Status SideChannel::Parse() {
   size_t pos = 0;
   while (in_.size() - pos >= kSideFrameHeaderSize) {
@@ -403,6 +415,7 @@ Result<std::vector<SideMessage>> SideChannel::Poll() {
   Status s = Flush();
   if (!s.ok()) return s;
   uint8_t buf[16384];
+  bool got = false;
   // Reads until the socket is empty or a batch of frames is parsed.
   while (out.size() + ready_.size() < kMaxSideFramesPerPoll) {
     const ssize_t n = recv(fd_, buf, sizeof buf, 0);
@@ -422,12 +435,21 @@ Result<std::vector<SideMessage>> SideChannel::Poll() {
                          std::to_string(in_.size()) + " bytes pending)"));
       break;
     }
+    got = true;
     in_.insert(in_.end(), buf, buf + n);
     Status parsed = Parse();
     if (!parsed.ok()) {
       s = parsed;
       break;
     }
+  }
+  if (got && tcp_) {
+    // Acknowledge at once, not after the delayed-ACK timer (40 ms and
+    // more): the peer takes bytes that stay unacknowledged for a few
+    // milliseconds as a sign of loss (see Connection's NudgeSide()).
+    // Quick-ACK mode ends by itself, so it is set again after each read.
+    const int one = 1;
+    (void)setsockopt(fd_, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
   }
   while (!ready_.empty() && out.size() < kMaxSideFramesPerPoll) {
     out.push_back(std::move(ready_.front()));

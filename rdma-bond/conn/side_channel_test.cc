@@ -602,6 +602,55 @@ TEST(SideChannelTest, ReceiveTimesOutNamingTheMessage) {
   EXPECT_NE(m.status().message().find("no HELLO"), std::string::npos);
 }
 
+// What the peer has not taken yet: a socketpair's bytes until the peer
+// reads them (Connection nudges while they wait, see NudgeSide()).
+TEST(SideChannelTest, UnacknowledgedBytesUntilThePeerReads) {
+  Pair p = MakePair();
+  EXPECT_EQ(p.a->UnacknowledgedBytes(), 0u);
+  ASSERT_TRUE(p.a->Send(SideMessageType::kBye, {}).ok());
+  EXPECT_GE(p.a->UnacknowledgedBytes(), kSideFrameHeaderSize);
+  Result<SideMessage> m = p.b->Receive(milliseconds(1000), "BYE");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(p.a->UnacknowledgedBytes(), 0u);
+}
+
+// Over TCP: the bytes sent count until the peer's kernel acknowledges
+// them.
+TEST(SideChannelTest, TcpBytesCountUntilAcknowledged) {
+  const IpAddress lo = *ParseIpAddress("127.0.0.1");
+  Result<int> listener = ListenTcp(lo, 0);
+  ASSERT_TRUE(listener.ok()) << listener.status().ToString();
+  Result<uint16_t> port = LocalPort(*listener);
+  ASSERT_TRUE(port.ok());
+  Result<std::unique_ptr<SideChannel>> client =
+      ConnectTcp(lo, *port, milliseconds(1000));
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  Result<std::unique_ptr<SideChannel>> server =
+      AcceptTcp(*listener, milliseconds(1000));
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  close(*listener);
+  const std::vector<uint8_t> big(200000, 7);
+  ASSERT_TRUE((*client)->Send(SideMessageType::kBye, big).ok());
+  // Not all of it can be acknowledged before the server reads.
+  EXPECT_GT((*client)->UnacknowledgedBytes(), 0u);
+  bool got = false;
+  for (int i = 0; i < 400 && !got; i++) {
+    (void)(*client)->Flush();
+    Result<std::vector<SideMessage>> in = (*server)->Poll();
+    ASSERT_TRUE(in.ok()) << in.status().ToString();
+    got = !in->empty();
+    if (!got) std::this_thread::sleep_for(milliseconds(5));
+  }
+  ASSERT_TRUE(got);
+  bool acked = false;
+  for (int i = 0; i < 200 && !acked; i++) {
+    (void)(*client)->Flush();
+    acked = (*client)->UnacknowledgedBytes() == 0;
+    if (!acked) std::this_thread::sleep_for(milliseconds(5));
+  }
+  EXPECT_TRUE(acked) << (*client)->UnacknowledgedBytes() << " bytes left";
+}
+
 TEST(SideChannelTest, TcpListenConnectAccept) {
   const IpAddress lo = *ParseIpAddress("127.0.0.1");
   Result<int> listener = ListenTcp(lo, 0);

@@ -198,6 +198,9 @@ struct ConnectionStats {
   uint64_t repins = 0;
   uint64_t path_failures = 0;
   uint64_t stalls = 0;              // Times work waited with no path UP.
+  // ACTIVE repeated so that TCP recovers a lost side-channel segment by
+  // SACK instead of its retransmission timeout (connection_internal.h).
+  uint64_t side_nudges = 0;
   std::vector<PathStats> paths;
 };
 
@@ -337,6 +340,9 @@ class Connection {
   // Side channel.
   Status SendSide(SideMessageType type, const std::vector<uint8_t>& body);
   Status PollSide();
+  // Repeats the last ACTIVE while side-channel bytes stay unacknowledged
+  // (kNudgeAfter, kNudgeInterval, kMaxNudges in connection_internal.h).
+  void NudgeSide();
   Status HandleSide(const SideMessage& message);
   Path* FindPath(const PathId& id);
   BondView LocalView() const;
@@ -427,6 +433,11 @@ class Connection {
   int callback_depth_ = 0;          // > 0 while OnMessage/OnWrite runs.
   bool stalled_ = false;
   std::optional<Clock::time_point> no_path_since_;
+  // Side-channel bytes unacknowledged since, the next nudge, nudges sent
+  // since everything was last acknowledged.
+  std::optional<Clock::time_point> side_unacked_since_;
+  Clock::time_point next_nudge_{};
+  uint32_t nudges_ = 0;
   bool closing_ = false;
   bool bye_sent_ = false;
   bool bye_received_ = false;

@@ -158,6 +158,11 @@ class SideChannel {
   Status Flush();
   // True while output is buffered.
   bool WantsWrite() const { return out_offset_ < out_.size(); }
+  // Bytes sent that the peer has not acknowledged yet: those buffered
+  // here, plus, in the socket, a TCP connection's unacknowledged and unsent
+  // bytes (a socketpair's: not yet read by the peer).  0 when the socket
+  // cannot say (SIOCOUTQ failed).
+  size_t UnacknowledgedBytes() const;
   // True when complete frames wait for the next Poll() (it returned
   // kMaxSideFramesPerPoll): call it again without waiting for the socket.
   bool HasReady() const { return !ready_.empty(); }
@@ -212,6 +217,7 @@ class SideChannel {
   std::unique_ptr<Auth, AuthDeleter> auth_;
 
   int fd_ = -1;
+  bool tcp_ = false;                 // TCP (not a socketpair).
   Status failed_;                    // Sticky once not OK.
   std::vector<uint8_t> out_;
   size_t out_offset_ = 0;            // Bytes of out_ already written.

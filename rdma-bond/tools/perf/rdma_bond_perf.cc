@@ -128,7 +128,7 @@ void FillHeader(std::vector<uint8_t>* msg, Kind kind, uint64_t seq,
 
 struct Totals {
   uint64_t sent = 0, delivered = 0, duplicates_dropped = 0, resent = 0;
-  uint64_t repins = 0, path_failures = 0;
+  uint64_t repins = 0, path_failures = 0, side_nudges = 0;
   std::map<std::string, uint64_t> per_member_sent, per_member_received;
   std::vector<PathStats> paths;
 };
@@ -143,6 +143,7 @@ Totals Sum(std::vector<std::unique_ptr<Connection>>& conns) {
     t.resent += s.resent;
     t.repins += s.repins;
     t.path_failures += s.path_failures;
+    t.side_nudges += s.side_nudges;
     for (const PathStats& p : s.paths) {
       t.per_member_sent[p.local_member] += p.messages_sent;
       t.per_member_received[p.local_member] += p.messages_received;
@@ -1000,6 +1001,8 @@ class ClientRun {
     j.Uint(f.server.repins);
     j.Key("path_failures");
     j.Uint(totals_.path_failures);
+    j.Key("side_nudges");
+    j.Uint(totals_.side_nudges);
     j.Key("resent");
     j.Uint(totals_.resent);
     j.Key("bond_changes");
