@@ -418,11 +418,49 @@ void Connection::Schedule() {
     }
     unsent_.erase(seq);
   }
+  if (!unsent_.empty() && FallbackActive(Clock::now())) ScheduleOverTcp();
   if (unsent_.empty()) {
     stalled_ = false;
   } else if (!HasCarryingPath() && !stalled_) {
     stalled_ = true;
     stats_.stalls++;
+  }
+  if (over_tcp_ && HasCarryingPath()) over_tcp_ = false;
+}
+
+bool Connection::FallbackActive(Clock::time_point now) const {
+  return options_.tcp_fallback && established_ && !side_closed_ &&
+         !bye_received_ && failed_.ok() && no_path_since_ &&
+         now - *no_path_since_ >= options_.tcp_fallback_after &&
+         !HasCarryingPath();
+}
+
+void Connection::ScheduleOverTcp() {
+  // Far below the side channel's own bound (kMaxSideQueued), so that
+  // control messages still fit; the rest waits in unsent_.
+  constexpr size_t kMaxTcpQueued = 1 << 20;
+  while (!unsent_.empty() && side_->BufferedBytes() < kMaxTcpQueued) {
+    const uint64_t seq = *unsent_.begin();
+    auto it = items_.find(seq);
+    const Item& item = it->second;
+    const uint8_t* slot = send_pool_.get() + item.slot * slot_size_;
+    DataMessage m;
+    m.seq = seq;
+    m.type = item.type;
+    m.offset = item.remote_offset;
+    m.payload = {slot + kHeaderSize, item.length};
+    if (!SendSide(SideMessageType::kData, EncodeData(m)).ok()) return;
+    if (!over_tcp_) {
+      over_tcp_ = true;
+      stats_.tcp_fallbacks++;
+    }
+    // TCP delivers it or the connection is lost with the side channel:
+    // nothing to keep for a re-send.
+    free_slots_.push_back(item.slot);
+    items_.erase(it);
+    unsent_.erase(unsent_.begin());
+    stats_.tcp_messages_sent++;
+    last_tcp_send_ = Clock::now();
   }
 }
 
@@ -669,6 +707,9 @@ Status Connection::Progress() {
 
 void Connection::NudgeSide() {
   if (side_closed_ || !established_ || bye_sent_) return;
+  // Data on the side channel (TCP fallback) is followed by more: SACK
+  // works without help.
+  if (Clock::now() - last_tcp_send_ < kNudgeAfter) return;
   if (side_->UnacknowledgedBytes() == 0) {
     side_unacked_since_.reset();
     nudges_ = 0;
@@ -749,6 +790,9 @@ int64_t Connection::NextDeadlineUs() const {
   };
   if (side_unacked_since_ && nudges_ < kMaxNudges && !side_closed_) {
     consider(until(next_nudge_));
+  }
+  if (!unsent_.empty() && options_.tcp_fallback && no_path_since_) {
+    consider(until(*no_path_since_ + options_.tcp_fallback_after));
   }
   for (const auto& p : paths_) {
     if (p->state == PathState::kProbing) consider(until(p->probe_deadline));

@@ -147,6 +147,8 @@ Status Connection::HandleSide(const SideMessage& m) {
       }
       return Status::OK();
     }
+    case SideMessageType::kData:
+      return HandleData(m);
     case SideMessageType::kBye: {
       Result<ByeMessage> bye = DecodeBye(m.body);
       if (!bye.ok()) return bye.status();
@@ -155,6 +157,42 @@ Status Connection::HandleSide(const SideMessage& m) {
       return Status::OK();
     }
   }
+  return Status::OK();
+}
+
+Status Connection::HandleData(const SideMessage& m) {
+  Result<DataMessage> d = DecodeData(m.body);
+  if (!d.ok()) return d.status();
+  if (d->payload.size() > options_.max_message_size) {
+    return Status::Corruption("side channel: DATA of " +
+                              std::to_string(d->payload.size()) +
+                              " bytes exceeds max_message_size " +
+                              std::to_string(options_.max_message_size));
+  }
+  stats_.tcp_messages_received++;
+  if (d->type == kData) {
+    Deliver(d->seq, kData, d->payload, 0, d->payload.size());
+    return Status::OK();
+  }
+  if (d->type != kWriteNotice) {
+    return Status::Corruption("side channel: DATA of type " +
+                              std::to_string(d->type));
+  }
+  if (d->offset > options_.write_region_size ||
+      d->payload.size() > options_.write_region_size - d->offset) {
+    return Status::Corruption(
+        "side channel: DATA writes " + std::to_string(d->payload.size()) +
+        " bytes at offset " + std::to_string(d->offset) +
+        " of a write region of " +
+        std::to_string(options_.write_region_size));
+  }
+  // A duplicate (the write came on a path too) must not overwrite what
+  // the application may have changed since: only a new one is copied.
+  if (d->seq >= next_deliver_ && !reorder_.count(d->seq)) {
+    std::memcpy(write_region_.get() + d->offset, d->payload.data(),
+                d->payload.size());
+  }
+  Deliver(d->seq, kWriteNotice, {}, d->offset, d->payload.size());
   return Status::OK();
 }
 
@@ -490,7 +528,10 @@ void Connection::RunTimers() {
     return;
   }
   if (!no_path_since_) no_path_since_ = now;
+  // With TCP fallback the side channel carries meanwhile: the connection
+  // is lost only with it.
   if (established_ && !bye_received_ && failed_.ok() &&
+      !options_.tcp_fallback &&
       now - *no_path_since_ > options_.establish_timeout) {
     failed_ = Status::Unavailable(
         "rdma-bond connection lost: no path could carry traffic for " +

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -253,6 +254,7 @@ TEST(ConnectionTest, ExhaustedPathsAreRetriedAtOnceWhenNothingCarries) {
   Harness h(fo);
   h.base.failed_retry = std::chrono::minutes(10);  // Never, in this test.
   h.base.max_probe_attempts = 2;
+  h.base.tcp_fallback = false;   // Only the paths can carry.
   h.base.establish_timeout = milliseconds(3000);
   const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
   h.EstablishOrDie(&bonds[0], &bonds[1]);
@@ -283,6 +285,80 @@ TEST(ConnectionTest, ExhaustedPathsAreRetriedAtOnceWhenNothingCarries) {
       EXPECT_TRUE(p.up) << Describe(*h.s[0].conn);
     }
   }
+}
+
+uint64_t PathMessagesSent(const Connection& c) {
+  uint64_t n = 0;
+  for (const PathStats& p : c.stats().paths) n += p.messages_sent;
+  return n;
+}
+
+// Every RDMA path dead (both RNICs of a side, say) while TCP works: the
+// messages go over the side channel, in order and exactly once, and back
+// on the paths when they return.
+TEST(ConnectionTest, TcpFallbackCarriesWhileNoPathCanThenThePathsAgain) {
+  FakeFabric::Options fo;
+  fo.retry_timeout = milliseconds(30);
+  Harness h(fo);
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  uint64_t tcp_at_return = 0, paths_at_return = 0;
+  h.Transfer(6000, [&](uint64_t i) {
+    if (i == 1000) {
+      h.fabric.SetLinkDown(0, 0, true);
+      h.fabric.SetLinkDown(0, 1, true);
+    } else if (i == 4000) {
+      EXPECT_GT(h.s[0].conn->stats().tcp_messages_sent, 0u);
+      EXPECT_GT(h.s[1].conn->stats().tcp_messages_received, 0u);
+      h.fabric.SetLinkDown(0, 0, false);
+      h.fabric.SetLinkDown(0, 1, false);
+      ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }))
+          << Describe(*h.s[0].conn);
+      tcp_at_return = h.s[0].conn->stats().tcp_messages_sent;
+      paths_at_return = PathMessagesSent(*h.s[0].conn);
+    }
+  });
+  h.ExpectExactlyOnceInOrder(6000);
+  const ConnectionStats st = h.s[0].conn->stats();
+  EXPECT_GE(st.tcp_fallbacks, 1u);
+  // Back on the paths: the last 2000 went there, none over TCP.
+  EXPECT_EQ(st.tcp_messages_sent, tcp_at_return);
+  EXPECT_GE(PathMessagesSent(*h.s[0].conn), paths_at_return + 2000);
+  // What one side sent over TCP, the other received over TCP.
+  EXPECT_EQ(h.s[1].conn->stats().tcp_messages_received, st.tcp_messages_sent);
+  EXPECT_EQ(st.tcp_messages_received,
+            h.s[1].conn->stats().tcp_messages_sent);
+}
+
+// An RDMA write made while no path can carry lands in the peer's region
+// over TCP, and its notice is delivered once, in order.
+TEST(ConnectionTest, TcpFallbackCarriesWritesOnce) {
+  FakeFabric::Options fo;
+  fo.retry_timeout = milliseconds(30);
+  Harness h(fo);
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  h.fabric.SetLinkDown(0, 0, true);
+  h.fabric.SetLinkDown(0, 1, true);
+  std::vector<uint8_t> data(200);
+  for (size_t i = 0; i < data.size(); i++) data[i] = static_cast<uint8_t>(i);
+  ASSERT_TRUE(h.s[0].conn->Send(Message(0)).ok());
+  ASSERT_TRUE(h.s[0].conn->Write(data, 4096).ok());
+  ASSERT_TRUE(h.s[0].conn->Send(Message(1)).ok());
+  ASSERT_TRUE(h.PumpUntil([&] { return h.s[1].events.size() >= 3; }))
+      << Describe(*h.s[0].conn);
+  EXPECT_EQ(h.s[1].events,
+            (std::vector<std::string>{"m0", "w4096+200", "m1"}));
+  std::span<uint8_t> region = h.s[1].conn->write_region();
+  EXPECT_TRUE(std::equal(data.begin(), data.end(), region.begin() + 4096));
+  EXPECT_EQ(h.s[0].conn->stats().tcp_messages_sent, 3u);
+  // Nothing more comes (no duplicate) when the paths return.
+  h.fabric.SetLinkDown(0, 0, false);
+  h.fabric.SetLinkDown(0, 1, false);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  EXPECT_EQ(h.s[1].events.size(), 3u);
 }
 
 // Side-channel bytes that the peer has not taken for a few milliseconds
@@ -762,7 +838,13 @@ struct RelayedPair {
   // side 1's messages) until side 0 fails or 5 s pass; returns side 0's
   // last status.
   Status ForgeToSide0(SideMessageType type, const PathResetMessage& reset) {
-    EXPECT_TRUE(relay_a->Send(type, EncodePathReset(reset)).ok());
+    return ForgeBodyToSide0(type, EncodePathReset(reset));
+  }
+
+  // The same with any body.
+  Status ForgeBodyToSide0(SideMessageType type,
+                          const std::vector<uint8_t>& body) {
+    EXPECT_TRUE(relay_a->Send(type, body).ok());
     EXPECT_TRUE(relay_a->FlushFor(milliseconds(1000)).ok());
     Status s;
     const auto deadline =
@@ -804,6 +886,36 @@ TEST(ConnectionTest, PathResetMayNotJumpFarAhead) {
     EXPECT_NE(s.message().find("jumps from incarnation 1 to " +
                                std::to_string(incarnation) + " (at most 17)"),
               std::string::npos)
+        << s.ToString();
+  }
+}
+
+// DATA (TCP fallback) can write only inside the receiver's write region,
+// deliver only messages it could take on a path, and nothing but messages
+// and writes: anything else fails the connection with Corruption.
+TEST(ConnectionTest, DataOnTheSideChannelStaysInBounds) {
+  const size_t region = Harness().base.write_region_size;
+  const uint32_t max = Harness().base.max_message_size;
+  std::vector<uint8_t> big(max + 1, 1), small(100, 2);
+  struct Case {
+    DataMessage m;
+    std::string expected;
+  } cases[] = {
+      {{100, conn_detail::kWriteNotice, region - 10, small}, "DATA writes"},
+      {{100, conn_detail::kWriteNotice, ~uint64_t{0}, small}, "DATA writes"},
+      {{100, conn_detail::kData, 0, big}, "exceeds max_message_size"},
+      {{100, 7, 0, small}, "DATA of type 7"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.expected);
+    Harness h(FakeFabric::Options(), 1);
+    RelayedPair r(h);
+    ASSERT_TRUE(r.status[0].ok() && r.status[1].ok());
+    const Status s =
+        r.ForgeBodyToSide0(SideMessageType::kData, EncodeData(c.m));
+    ASSERT_FALSE(s.ok());
+    EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+    EXPECT_NE(s.message().find(c.expected), std::string::npos)
         << s.ToString();
   }
 }

@@ -41,6 +41,7 @@ std::string_view ToString(SideMessageType type) {
     case SideMessageType::kPathResetAck: return "path-reset-ack";
     case SideMessageType::kBye: return "bye";
     case SideMessageType::kAuth: return "auth";
+    case SideMessageType::kData: return "data";
   }
   return "unknown";
 }

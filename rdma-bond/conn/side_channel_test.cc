@@ -602,6 +602,30 @@ TEST(SideChannelTest, ReceiveTimesOutNamingTheMessage) {
   EXPECT_NE(m.status().message().find("no HELLO"), std::string::npos);
 }
 
+TEST(SideChannelTest, DataRoundTripsAndRefusesBadLengths) {
+  const std::vector<uint8_t> payload = {1, 2, 3, 4, 5};
+  DataMessage m;
+  m.seq = 0x0102030405060708ull;
+  m.type = 3;
+  m.offset = 4096;
+  m.payload = payload;
+  const std::vector<uint8_t> body = EncodeData(m);
+  Result<DataMessage> d = DecodeData(body);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->seq, m.seq);
+  EXPECT_EQ(d->type, 3);
+  EXPECT_EQ(d->offset, 4096u);
+  EXPECT_TRUE(std::equal(payload.begin(), payload.end(), d->payload.begin(),
+                         d->payload.end()));
+  for (size_t cut : {size_t{0}, size_t{10}, body.size() - 1}) {
+    EXPECT_TRUE(DecodeData({body.data(), cut}).status().IsCorruption())
+        << cut;
+  }
+  std::vector<uint8_t> longer = body;
+  longer.push_back(0);
+  EXPECT_TRUE(DecodeData(longer).status().IsCorruption());
+}
+
 // What the peer has not taken yet: a socketpair's bytes until the peer
 // reads them (Connection nudges while they wait, see NudgeSide()).
 TEST(SideChannelTest, UnacknowledgedBytesUntilThePeerReads) {

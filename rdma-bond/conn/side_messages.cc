@@ -315,6 +315,35 @@ std::vector<uint8_t> EncodeBye(const ByeMessage& message) {
   return w.Take();
 }
 
+std::vector<uint8_t> EncodeData(const DataMessage& message) {
+  WireWriter w;
+  w.U64(message.seq);
+  w.U8(message.type);
+  w.U64(message.offset);
+  w.U32(static_cast<uint32_t>(message.payload.size()));
+  w.Bytes(message.payload);
+  return w.Take();
+}
+
+Result<DataMessage> DecodeData(std::span<const uint8_t> body) {
+  constexpr size_t kFixed = 8 + 1 + 8 + 4;
+  WireReader r(body.first(std::min(body.size(), kFixed)));
+  DataMessage m;
+  m.seq = r.U64();
+  m.type = r.U8();
+  m.offset = r.U64();
+  const uint32_t length = r.U32();
+  Status s = r.Finish("DATA");
+  if (!s.ok()) return s;
+  if (body.size() - kFixed != length) {
+    return Status::Corruption("side channel: DATA says " +
+                              std::to_string(length) + " bytes and carries " +
+                              std::to_string(body.size() - kFixed));
+  }
+  m.payload = body.subspan(kFixed);
+  return m;
+}
+
 Result<ByeMessage> DecodeBye(std::span<const uint8_t> body) {
   ByeMessage m;
   if (body.empty()) return m;

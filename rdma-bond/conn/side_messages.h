@@ -109,12 +109,25 @@ struct ByeMessage {
   std::optional<uint64_t> last_seq;
 };
 
+// DATA: a message (type 1, 'payload' is it) or an RDMA write (type 3,
+// 'payload' is the data written at 'offset' of the receiver's write
+// region, then its notice) carried on the side channel while no path can
+// carry: the connection's sequence number orders it with the messages on
+// the paths.  Body: u64 seq, u8 type, u64 offset, u32 length, the bytes.
+struct DataMessage {
+  uint64_t seq = 0;
+  uint8_t type = 0;
+  uint64_t offset = 0;
+  std::span<const uint8_t> payload;  // Decode: points into the body.
+};
+
 std::vector<uint8_t> EncodeHello(const HelloMessage& message);
 std::vector<uint8_t> EncodeEndpoints(const EndpointsMessage& message);
 std::vector<uint8_t> EncodeActive(const ActiveMessage& message);
 std::vector<uint8_t> EncodeRepick(const RepickMessage& message);
 std::vector<uint8_t> EncodePathReset(const PathResetMessage& message);
 std::vector<uint8_t> EncodeBye(const ByeMessage& message);
+std::vector<uint8_t> EncodeData(const DataMessage& message);
 
 // Each fails with Corruption naming the message and the field when the
 // body is truncated, too long or holds an invalid value.  DecodeHello()
@@ -125,6 +138,9 @@ Result<ActiveMessage> DecodeActive(std::span<const uint8_t> body);
 Result<RepickMessage> DecodeRepick(std::span<const uint8_t> body);
 Result<PathResetMessage> DecodePathReset(std::span<const uint8_t> body);
 Result<ByeMessage> DecodeBye(std::span<const uint8_t> body);
+// Checks the framing only; the type, offset and length are the
+// connection's to check against its own limits.
+Result<DataMessage> DecodeData(std::span<const uint8_t> body);
 
 }  // namespace rdma_bond
 

@@ -11,9 +11,10 @@
 // encodes again to bytes that decode again (the encoders accept whatever
 // the decoders return).
 //
-// The first input byte chooses the target: 0..5 one message decoder
-// (HELLO, ENDPOINTS, ACTIVE, REPICK, PATH_RESET, BYE) on the rest, 6 the
-// framing: the rest is written into a socketpair that a SideChannel reads.
+// The first input byte chooses the target (modulo 8): 0..5 and 7 one
+// message decoder (HELLO, ENDPOINTS, ACTIVE, REPICK, PATH_RESET, BYE;
+// DATA) on the rest, 6 the framing: the rest is written into a socketpair
+// that a SideChannel reads.
 //
 // Build and run: "make check-fuzz" (rdma-bond/fuzz/automake.mk).
 
@@ -74,7 +75,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace rdma_bond;
   if (size == 0) return 0;
   const std::span<const uint8_t> rest(data + 1, size - 1);
-  switch (data[0] % 7) {
+  switch (data[0] % 8) {
     case 0: RoundTrip(rest, DecodeHello, EncodeHello); break;
     case 1: RoundTrip(rest, DecodeEndpoints, EncodeEndpoints); break;
     case 2: RoundTrip(rest, DecodeActive, EncodeActive); break;
@@ -82,6 +83,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 4: RoundTrip(rest, DecodePathReset, EncodePathReset); break;
     case 5: RoundTrip(rest, DecodeBye, EncodeBye); break;
     case 6: Framing(rest); break;
+    case 7: RoundTrip(rest, DecodeData, EncodeData); break;
   }
   return 0;
 }

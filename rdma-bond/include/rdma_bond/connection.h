@@ -46,6 +46,14 @@
 // PATH_RESET_ACK (two fresh QPs; when both sides reset at once, the
 // initiator's reset wins) and probed again.
 //
+// TCP fallback.  When no path can carry for tcp_fallback_after (every path
+// down: both RNICs of a side failed, or every member pair broken), the
+// messages and writes waiting go over the side channel (DATA), with their
+// sequence numbers, so the receiver delivers them in order and exactly
+// once as it does from the paths; as soon as a path is UP they go there
+// again.  A connection with TCP fallback is lost only with its side
+// channel.
+//
 // RDMA writes.  Write() copies the data into registered memory, writes it
 // into the peer's write region with the rkey of the path's remote RNIC,
 // then sends a write notice on the same QP; RC ordering makes the data
@@ -153,6 +161,14 @@ struct ConnectionOptions {
   // connection: see AgentClient's failure policy.
   AgentClient* agent = nullptr;
   std::chrono::milliseconds agent_refresh{2000};
+  // TCP fallback.  When no path can carry for tcp_fallback_after (every
+  // path down, both RNICs of a side failed), messages and writes go over
+  // the side channel (a TCP connection through OVS), in the same order and
+  // exactly once, and back on the paths as soon as one is up again;
+  // ConnectionStats says how many each carried.  Off: such a connection
+  // waits for a path, and fails after establish_timeout.
+  bool tcp_fallback = true;
+  std::chrono::milliseconds tcp_fallback_after{20};
 };
 
 // A QP number and the UDP source port it was given (connected with, or
@@ -201,6 +217,12 @@ struct ConnectionStats {
   // ACTIVE repeated so that TCP recovers a lost side-channel segment by
   // SACK instead of its retransmission timeout (connection_internal.h).
   uint64_t side_nudges = 0;
+  // TCP fallback: messages and writes sent and received on the side
+  // channel (the paths' own counts are in 'paths'), and the times it
+  // started carrying.
+  uint64_t tcp_messages_sent = 0;
+  uint64_t tcp_messages_received = 0;
+  uint64_t tcp_fallbacks = 0;
   std::vector<PathStats> paths;
 };
 
@@ -321,6 +343,12 @@ class Connection {
   Status Enqueue(uint8_t type, std::span<const uint8_t> data,
                  uint64_t remote_offset);
   void Schedule();
+  // Whether messages go over the side channel now (TCP fallback).
+  bool FallbackActive(Clock::time_point now) const;
+  // Sends what waits for a path over the side channel, in order, while
+  // its queue is short.
+  void ScheduleOverTcp();
+  Status HandleData(const SideMessage& m);
   Path* PickPath(size_t wrs);
   Status PostItem(Path& path, uint64_t seq, Item& item);
   void Deliver(uint64_t seq, uint8_t type, std::span<const uint8_t> payload,
@@ -438,6 +466,9 @@ class Connection {
   std::optional<Clock::time_point> side_unacked_since_;
   Clock::time_point next_nudge_{};
   uint32_t nudges_ = 0;
+  // TCP fallback: carrying now, and when it last sent.
+  bool over_tcp_ = false;
+  Clock::time_point last_tcp_send_{};
   bool closing_ = false;
   bool bye_sent_ = false;
   bool bye_received_ = false;

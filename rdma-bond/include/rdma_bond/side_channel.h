@@ -78,7 +78,8 @@
 namespace rdma_bond {
 
 // The side-channel protocol this library speaks (HELLO's version).
-inline constexpr uint16_t kSideChannelVersion = 1;
+// 2: DATA (TCP fallback).
+inline constexpr uint16_t kSideChannelVersion = 2;
 
 // Frame header: magic, type, flags, body length.
 inline constexpr uint16_t kSideFrameMagic = 0x5242;
@@ -104,8 +105,10 @@ enum class SideMessageType : uint8_t {
   kPathResetAck = 6,  // PathResetMessage: done, here is my new QP.
   kBye = 7,           // No body: everything I sent was acknowledged.
   kAuth = 8,          // Authentication (above); never returned by Poll().
+  kData = 9,          // DataMessage: a message or write carried here while
+                      // no path can (TCP fallback; version 2).
 };
-inline constexpr uint8_t kMaxSideMessageType = 8;
+inline constexpr uint8_t kMaxSideMessageType = 9;
 
 // Frame flags: the frame carries a tag (authenticated channels).
 inline constexpr uint8_t kSideFrameAuthenticated = 0x01;
@@ -158,6 +161,8 @@ class SideChannel {
   Status Flush();
   // True while output is buffered.
   bool WantsWrite() const { return out_offset_ < out_.size(); }
+  // Bytes queued here that the socket did not take yet.
+  size_t BufferedBytes() const { return out_.size() - out_offset_; }
   // Bytes sent that the peer has not acknowledged yet: those buffered
   // here, plus, in the socket, a TCP connection's unacknowledged and unsent
   // bytes (a socketpair's: not yet read by the peer).  0 when the socket

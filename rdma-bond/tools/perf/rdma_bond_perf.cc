@@ -129,6 +129,7 @@ void FillHeader(std::vector<uint8_t>* msg, Kind kind, uint64_t seq,
 struct Totals {
   uint64_t sent = 0, delivered = 0, duplicates_dropped = 0, resent = 0;
   uint64_t repins = 0, path_failures = 0, side_nudges = 0;
+  uint64_t tcp_sent = 0, tcp_received = 0, tcp_fallbacks = 0;
   std::map<std::string, uint64_t> per_member_sent, per_member_received;
   std::vector<PathStats> paths;
 };
@@ -144,6 +145,9 @@ Totals Sum(std::vector<std::unique_ptr<Connection>>& conns) {
     t.repins += s.repins;
     t.path_failures += s.path_failures;
     t.side_nudges += s.side_nudges;
+    t.tcp_sent += s.tcp_messages_sent;
+    t.tcp_received += s.tcp_messages_received;
+    t.tcp_fallbacks += s.tcp_fallbacks;
     for (const PathStats& p : s.paths) {
       t.per_member_sent[p.local_member] += p.messages_sent;
       t.per_member_received[p.local_member] += p.messages_received;
@@ -160,6 +164,7 @@ struct ServerResult {
   double longest_stall_ms = 0;
   std::map<std::string, uint64_t> per_member_received;
   uint64_t repins = 0, path_failures = 0, resent = 0, bond_changes = 0;
+  uint64_t tcp_received = 0;     // Over the side channel (TCP fallback).
 };
 
 std::string EncodeResult(const ServerResult& r) {
@@ -179,6 +184,7 @@ std::string EncodeResult(const ServerResult& r) {
   add("path_failures", r.path_failures);
   add("resent", r.resent);
   add("bond_changes", r.bond_changes);
+  add("tcp_received", r.tcp_received);
   for (const auto& [member, n] : r.per_member_received) {
     add("received." + member, n);
   }
@@ -207,6 +213,7 @@ ServerResult DecodeResult(std::string_view text) {
     else if (key == "path_failures") r.path_failures = v;
     else if (key == "resent") r.resent = v;
     else if (key == "bond_changes") r.bond_changes = v;
+    else if (key == "tcp_received") r.tcp_received = v;
     else if (key.rfind("received.", 0) == 0) {
       r.per_member_received[key.substr(9)] = v;
     }
@@ -527,6 +534,7 @@ class ServerRun {
     res.repins = cs.repins;
     res.path_failures = cs.path_failures;
     res.resent = cs.resent;
+    res.tcp_received = cs.tcp_messages_received;
     res.bond_changes = session_.bond_changes();
     return res;
   }
@@ -885,6 +893,7 @@ class ClientRun {
       server.duplicates += r.duplicates;
       server.lost += r.lost;
       server.corrupted += r.corrupted;
+      server.tcp_received += r.tcp_received;
       server.bytes += r.bytes;
       server.longest_stall_ms = std::max(server.longest_stall_ms,
                                          r.longest_stall_ms);
@@ -1003,6 +1012,14 @@ class ClientRun {
     j.Uint(totals_.path_failures);
     j.Key("side_nudges");
     j.Uint(totals_.side_nudges);
+    // TCP fallback: messages this side sent over the side channel, the
+    // server received over it, and the times it started carrying.
+    j.Key("sent_over_tcp");
+    j.Uint(totals_.tcp_sent);
+    j.Key("received_over_tcp");
+    j.Uint(f.server.tcp_received);
+    j.Key("tcp_fallbacks");
+    j.Uint(totals_.tcp_fallbacks);
     j.Key("resent");
     j.Uint(totals_.resent);
     j.Key("bond_changes");
@@ -1064,6 +1081,10 @@ class ClientRun {
                 totals_.repins, f.server.repins, session_.bond_changes());
     std::printf("path failures:  %" PRIu64 ", messages re-sent %" PRIu64 "\n",
                 totals_.path_failures, totals_.resent);
+    std::printf("over TCP:       %" PRIu64 " sent, %" PRIu64
+                " received at the server (%" PRIu64 " fallback(s))\n",
+                totals_.tcp_sent, f.server.tcp_received,
+                totals_.tcp_fallbacks);
     std::printf("longest stall:  %.3f ms\n", f.server.longest_stall_ms);
     size_t hinted = 0;
     for (const PathStats& p : totals_.paths) {
