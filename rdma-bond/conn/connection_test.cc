@@ -231,6 +231,32 @@ TEST(ConnectionTest, BalanceTcpMemberFailureLosesNothing) {
   EXPECT_GT(h.s[0].conn->stats().resent + h.s[1].conn->stats().resent, 0u);
 }
 
+// The peer learns that a member died from the side channel (ACTIVE: the
+// bond view with its usable members, the member-down notice), not from
+// its transport's retries: here those would take ten minutes.
+TEST(ConnectionTest, PeerStopsSendingTowardADeadMemberOnItsNotice) {
+  FakeFabric::Options fo;
+  fo.retry_timeout = std::chrono::minutes(10);
+  Harness h(fo);
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  h.Transfer(10000, [&](uint64_t i) {
+    if (i != 3000) return;
+    h.fabric.SetLinkDown(0, 0, true);
+    ASSERT_TRUE(h.s[0].conn->UpdateBond(Disable(bonds[0], 0), kImpl).ok());
+  });
+  h.ExpectExactlyOnceInOrder(10000);
+  for (const PathStats& p : h.s[1].conn->stats().paths) {
+    if (p.remote_index == 0) {
+      EXPECT_FALSE(p.carries);
+      EXPECT_NE(p.last_error.find("unusable"), std::string::npos)
+          << p.last_error;
+    }
+  }
+  EXPECT_EQ(h.s[1].conn->stats().tcp_messages_sent, 0u);
+}
+
 TEST(ConnectionTest, TransportDetectsADeadLinkWithoutABondUpdate) {
   FakeFabric::Options fo;
   fo.retry_timeout = milliseconds(50);
@@ -481,8 +507,11 @@ TEST(ConnectionTest, BucketMoveRepinsToAPortOfTheSameMember) {
   h.ExpectExactlyOnceInOrder(1000);
 }
 
+// Both ends retry a member's paths as soon as they hear it is back (side 0
+// from its table, side 1 from side 0's ACTIVE), not after failed_retry.
 TEST(ConnectionTest, ReEnabledMemberPathsAreResetAndProbed) {
   Harness h;
+  h.base.failed_retry = std::chrono::minutes(10);  // Never, in this test.
   const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
   h.EstablishOrDie(&bonds[0], &bonds[1]);
   ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
