@@ -182,8 +182,21 @@ EmulatedRnic::~EmulatedRnic() {
   if (epoll_fd_ >= 0) close(epoll_fd_);
 }
 
+void EmulatedRnic::InjectFatalError() {
+  fatal_ = true;
+  for (EmulatedQueuePair* qp : qp_list_) qp->SetError();
+  Kick();
+}
+
+void EmulatedRnic::RecoverFromFatalError() { fatal_ = false; }
+
 Result<std::unique_ptr<QueuePair>> EmulatedRnic::CreateQp(
     const QpOptions& options) {
+  if (fatal_) {
+    return Status::Unavailable(name_ +
+                               ": device fatal error (emulated): no QP can "
+                               "be created until it recovers");
+  }
   if (options.max_send_wr == 0 || options.max_recv_wr == 0 ||
       options.max_send_wr > kMaxQueueDepth ||
       options.max_recv_wr > kMaxQueueDepth) {

@@ -210,6 +210,14 @@ class EmulatedRnic : public Rnic, private RemoteAccess {
   int64_t NextDeadlineUs() const override;
 
   EmulatedRnicStats stats() const;
+  // An emulated device failure, as IBV_EVENT_DEVICE_FATAL on hardware:
+  // every QP moves to the error state (its work completes flushed) and no
+  // QP can be created (Unavailable) until RecoverFromFatalError().  For
+  // tests and the lab's tcp-fallback scenario (rdma-bond-perf
+  // --inject-fatal).
+  void InjectFatalError();
+  void RecoverFromFatalError();
+  bool fatal() const { return fatal_; }
   const MacAddress& mac() const { return mac_; }
   const IpAddress& local_ip() const { return options_.local_ip; }
   uint32_t mtu() const { return mtu_; }
@@ -262,6 +270,7 @@ class EmulatedRnic : public Rnic, private RemoteAccess {
   int epoll_fd_ = -1;
   int kick_fd_ = -1;                // eventfd: work without a frame.
   bool kicked_ = false;             // kick_fd_ is readable.
+  bool fatal_ = false;              // InjectFatalError().
 
   std::mt19937_64 rng_;
   uint32_t next_qpn_ = 2;

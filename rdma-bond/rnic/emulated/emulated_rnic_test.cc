@@ -121,6 +121,53 @@ TEST(EmulatedRnicTest, SaysItIsAnEmulationAndDescribesItsQps) {
   }
 }
 
+// An injected fatal error: every QP fails (its posted work completes
+// with an error), no QP can be created; after recovery both work again.
+TEST(EmulatedRnicTest, FatalErrorFailsEveryQpUntilRecovery) {
+  Pair p;
+  p.Connect();
+  // Posted, not yet sent (nothing polled): flushed by the failure.
+  ASSERT_TRUE(p.qp_a->PostSend(7, p.mr_a, {p.mem_a.data(), 64}).ok());
+  p.a->InjectFatalError();
+  EXPECT_TRUE(p.a->fatal());
+  EXPECT_EQ(p.qp_a->state(), QpState::kError);
+  const Result<std::unique_ptr<QueuePair>> refused = p.a->CreateQp({});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("fatal error (emulated)"),
+            std::string::npos)
+      << refused.status().ToString();
+  ASSERT_TRUE(p.PollUntil([&] {
+    for (const Completion& c : p.done_a) {
+      if (c.wr_id == 7) return true;
+    }
+    return false;
+  }));
+  for (const Completion& c : p.done_a) {
+    if (c.wr_id == 7) {
+      EXPECT_NE(c.status, WcStatus::kSuccess);
+    }
+  }
+  p.a->RecoverFromFatalError();
+  EXPECT_FALSE(p.a->fatal());
+  QpOptions qo;
+  qo.retry_count = 7;
+  Result<std::unique_ptr<QueuePair>> again = p.a->CreateQp(qo);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  p.qp_a = std::move(*again);
+  Result<std::unique_ptr<QueuePair>> peer = p.b->CreateQp(qo);
+  ASSERT_TRUE(peer.ok());
+  p.qp_b = std::move(*peer);
+  p.Connect();
+  ASSERT_TRUE(p.qp_b->PostRecv(2, p.mr_b, {p.mem_b.data(), 64}).ok());
+  ASSERT_TRUE(p.qp_a->PostSend(8, p.mr_a, {p.mem_a.data(), 64}).ok());
+  ASSERT_TRUE(p.PollUntil([&] {
+    for (const Completion& c : p.done_b) {
+      if (c.wr_id == 2) return c.status == WcStatus::kSuccess;
+    }
+    return false;
+  }));
+}
+
 TEST(EmulatedRnicTest, TwoRnicsExchangeSendsAndWrites) {
   Pair p;
   p.Connect();

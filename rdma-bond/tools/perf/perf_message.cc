@@ -59,6 +59,19 @@ void SealMessage(std::span<uint8_t> msg, uint64_t seq) {
   std::memcpy(msg.data() + kCheckOffset, &check, sizeof check);
 }
 
+void Receipts::Add(uint64_t seq, size_t size) {
+  if (seq < contiguous || !beyond.insert(seq).second) {
+    duplicates++;
+    return;
+  }
+  unique++;
+  bytes += size;
+  while (!beyond.empty() && *beyond.begin() == contiguous) {
+    beyond.erase(beyond.begin());
+    contiguous++;
+  }
+}
+
 bool MessageIntact(std::span<const uint8_t> msg) {
   if (msg.size() < kMessageHeaderSize) return false;
   return Load(msg.data() + kCheckOffset) == MessageCheck(msg);

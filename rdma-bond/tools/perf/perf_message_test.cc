@@ -61,5 +61,26 @@ TEST(PerfMessageTest, ZeroedMessageIsNotIntact) {
   EXPECT_FALSE(MessageIntact(std::vector<uint8_t>(64, 0)));
 }
 
+TEST(PerfReceiptsTest, CountsDuplicatesAndLossesInBoundedMemory) {
+  Receipts r;
+  for (uint64_t i = 0; i < 100000; i++) r.Add(i, 64);
+  EXPECT_EQ(r.unique, 100000u);
+  EXPECT_EQ(r.contiguous, 100000u);
+  EXPECT_TRUE(r.beyond.empty());      // In order: nothing kept per number.
+  r.Add(5, 64);                       // A late duplicate.
+  r.Add(100002, 64);                  // 100000 and 100001 are missing.
+  r.Add(100002, 64);
+  EXPECT_EQ(r.duplicates, 2u);
+  EXPECT_EQ(r.beyond.size(), 1u);
+  r.Add(100000, 64);
+  r.Add(100001, 64);
+  EXPECT_EQ(r.contiguous, 100003u);
+  EXPECT_TRUE(r.beyond.empty());
+  r.expected = 100005;
+  EXPECT_EQ(r.unique, 100003u);
+  EXPECT_EQ(r.lost(), 2u);
+  EXPECT_EQ(r.bytes, 100003u * 64);
+}
+
 }  // namespace
 }  // namespace rdma_bond

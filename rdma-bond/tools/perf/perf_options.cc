@@ -52,6 +52,9 @@ void PrintUsage() {
       "                      follow the bond\n"
       "  --timeline-ms N     server: add the deliveries per N ms and per\n"
       "                      member, and every stall, to the JSON report\n"
+      "  --inject-fatal AT:FOR  emulated backend: every local RNIC fails\n"
+      "                      (a device fatal error) AT s after the\n"
+      "                      connections are up, and recovers FOR s later\n"
 
       "  --json              print the report as JSON\n"
       "  -h, --help          display this help message\n"
@@ -138,6 +141,28 @@ std::string SetDuration(const std::string& v, Options* o) {
     return "--duration: \"" + v + "\" is not a number of seconds";
   }
   o->duration_s = d;
+  return "";
+}
+
+// --inject-fatal AT:FOR.
+std::string SetInjectFatal(const std::string& v, Options* o) {
+  const size_t colon = v.find(':');
+  char* end = nullptr;
+  const std::string at = v.substr(0, colon);
+  const double a = std::strtod(at.c_str(), &end);
+  const bool at_ok = end != at.c_str() && *end == '\0' && a >= 0 && a <= 86400;
+  double f = 0;
+  bool for_ok = false;
+  if (colon != std::string::npos) {
+    const std::string d = v.substr(colon + 1);
+    f = std::strtod(d.c_str(), &end);
+    for_ok = end != d.c_str() && *end == '\0' && f > 0 && f <= 86400;
+  }
+  if (!at_ok || !for_ok) {
+    return "--inject-fatal: \"" + v + "\" is not AT:FOR in seconds";
+  }
+  o->fatal_at_s = a;
+  o->fatal_for_s = f;
   return "";
 }
 
@@ -265,6 +290,7 @@ constexpr ValueOption kValueOptions[] = {
     {"--agent-socket", SetAgentSocket},
     {"--side-channel-key", SetSideChannelKey},
     {"--timeline-ms", SetTimelineMs},
+    {"--inject-fatal", SetInjectFatal},
 };
 
 // One command-line argument: "--name=value" is split at the '='.
@@ -331,6 +357,9 @@ std::string ValidateOptions(Options* o) {
   }
   if (o->no_agent && !o->agent_socket.empty()) {
     return "give --agent-socket or --no-agent, not both";
+  }
+  if (o->fatal_at_s >= 0 && o->backend != "emulated") {
+    return "--inject-fatal needs --backend emulated";
   }
   if (o->iters != 0 && o->duration_s != 0) {
     return "give --iters or --duration, not both";

@@ -44,6 +44,10 @@ struct Options {
   bool busy_poll = false;
   uint32_t timeline_ms = 0;        // 0: no timeline in the server's JSON.
   bool baseline = false;           // --baseline: pinning off.
+  // --inject-fatal AT:FOR (emulated backend): every local RNIC fails at
+  // AT seconds after the connections are up, for FOR seconds.
+  double fatal_at_s = -1;
+  double fatal_for_s = 0;
   bool help = false;
   bool version = false;
 };

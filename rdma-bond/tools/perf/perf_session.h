@@ -20,6 +20,7 @@
 #include "rdma_bond/side_channel.h"
 #include "rdma_bond/status.h"
 #include "rdma_bond/table_reader.h"
+#include "rnic/emulated/emulated_rnic.h"
 #include "rnic/rnic_mux.h"
 #include "table/bond_discovery.h"
 #include "tools/perf/perf_backend.h"
@@ -212,8 +213,39 @@ class Session {
     }
     remote_ = remote;
     conns_.push_back(std::move(*conn));
+    connected_ns_ = NowNs();
     return Status::OK();
   }
+
+  // --inject-fatal AT:FOR: every local emulated RNIC fails AT s after the
+  // last connection was set up, and recovers FOR s later.
+  void InjectFaults() {
+    if (options_.fatal_at_s < 0 || connected_ns_ == 0 || fatal_end_ns_ != 0) {
+      return;
+    }
+    const uint64_t now = NowNs();
+    const double t = double(now - connected_ns_) / 1e9;
+    if (fatal_start_ns_ == 0 && t >= options_.fatal_at_s) {
+      fatal_start_ns_ = now;
+      for (auto& rnic : rnics_) {
+        if (auto* e = dynamic_cast<EmulatedRnic*>(rnic.get())) {
+          e->InjectFatalError();
+        }
+      }
+    } else if (fatal_start_ns_ != 0 &&
+               t >= options_.fatal_at_s + options_.fatal_for_s) {
+      fatal_end_ns_ = now;
+      for (auto& rnic : rnics_) {
+        if (auto* e = dynamic_cast<EmulatedRnic*>(rnic.get())) {
+          e->RecoverFromFatalError();
+        }
+      }
+    }
+  }
+  // CLOCK_MONOTONIC of the injected failure and of the recovery; 0: not
+  // (yet).
+  uint64_t fatal_start_ns() const { return fatal_start_ns_; }
+  uint64_t fatal_end_ns() const { return fatal_end_ns_; }
 
   // Keeps the connections made so far running (while a new one is set
   // up).  Their errors surface at the next Step().
@@ -261,6 +293,7 @@ class Session {
 
   // Progress on everything; sleeps up to 'max_wait_us' unless busy-polling.
   Status Step(int max_wait_us) {
+    InjectFaults();
     if (Status s = Follow(); !s.ok()) {
       return s;
     }
@@ -315,6 +348,8 @@ class Session {
   std::unique_ptr<AgentClient> agent_;
   std::vector<std::unique_ptr<Connection>> conns_;
   uint64_t bond_changes_ = 0;
+  uint64_t connected_ns_ = 0;
+  uint64_t fatal_start_ns_ = 0, fatal_end_ns_ = 0;
 };
 
 }  // namespace rdma_bond

@@ -25,7 +25,8 @@ namespace rdma_bond {
 class Timeline {
  public:
   static constexpr uint64_t kStallNs = 5'000'000;  // Gaps worth keeping.
-  static constexpr size_t kMaxStalls = 10000;      // Memory bound.
+  // Memory bound (16 bytes each): a 30-minute storm has some 11,000.
+  static constexpr size_t kMaxStalls = 200000;
   static constexpr size_t kMaxBins = 1'000'000;    // 1000 s of 1 ms bins.
 
   Timeline(uint32_t bin_ms, uint64_t start_ns)
@@ -33,9 +34,12 @@ class Timeline {
 
   // A data message was delivered at 'now_ns'.
   void Delivered(uint64_t now_ns) {
-    if (last_ns_ != 0 && now_ns - last_ns_ >= kStallNs &&
-        stalls_.size() < kMaxStalls) {
-      stalls_.push_back({last_ns_, now_ns - last_ns_});
+    if (last_ns_ != 0 && now_ns - last_ns_ >= kStallNs) {
+      if (stalls_.size() < kMaxStalls) {
+        stalls_.push_back({last_ns_, now_ns - last_ns_});
+      } else {
+        stalls_dropped_++;
+      }
     }
     last_ns_ = now_ns;
     if (size_t bin = Bin(now_ns); bin < kMaxBins) {
@@ -109,6 +113,10 @@ class Timeline {
     j.Key("wrong_member");
     WriteBins(j, wrong_, n);
     j.EndObject();
+    // Stalls beyond kMaxStalls are counted, not listed: the list is then
+    // incomplete, and says so.
+    j.Key("stalls_dropped");
+    j.Uint(stalls_dropped_);
     j.Key("stalls");
     j.BeginArray();
     for (const Stall& s : stalls_) {
@@ -123,6 +131,7 @@ class Timeline {
   }
 
  private:
+  uint64_t stalls_dropped_ = 0;
   struct Stall {
     uint64_t start_ns, length_ns;
   };

@@ -35,6 +35,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -85,30 +86,6 @@ int UsageError(const std::string& message) {
 
 // --- The run ----------------------------------------------------------------
 
-// What the receiver of data messages finds, per connection.
-struct Receipts {
-  std::vector<bool> seen;
-  uint64_t unique = 0;
-  uint64_t duplicates = 0;
-  uint64_t corrupted = 0;          // Failed their check: not counted.
-  uint64_t expected = 0;           // From kDone; 0 until then.
-  bool done = false;
-  uint64_t bytes = 0;
-
-  void Add(uint64_t seq, size_t size) {
-    if (seq >= seen.size()) {
-      seen.resize(std::max<size_t>(seq + 1, seen.size() * 2), false);
-    }
-    if (seen[seq]) {
-      duplicates++;
-    } else {
-      seen[seq] = true;
-      unique++;
-      bytes += size;
-    }
-  }
-  uint64_t lost() const { return expected > unique ? expected - unique : 0; }
-};
 
 void PutU64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, sizeof v); }
 uint64_t GetU64(const uint8_t* p) {
@@ -264,6 +241,19 @@ void WriteRnics(JsonWriter& j, const std::vector<std::unique_ptr<Rnic>>& rnics) 
 }
 
 // The "paths" member of a JSON report.
+// The "fatal" member (--inject-fatal): when the RNICs failed and
+// recovered (CLOCK_MONOTONIC ns; 0: not), or nothing without the option.
+void WriteFatal(JsonWriter& j, const Session& session) {
+  if (session.fatal_start_ns() == 0 && session.fatal_end_ns() == 0) return;
+  j.Key("fatal");
+  j.BeginObject();
+  j.Key("start_ns");
+  j.Uint(session.fatal_start_ns());
+  j.Key("end_ns");
+  j.Uint(session.fatal_end_ns());
+  j.EndObject();
+}
+
 void WritePaths(JsonWriter& j, const std::vector<PathStats>& paths) {
   j.Key("paths");
   j.BeginArray();
@@ -600,6 +590,9 @@ class ServerRun {
     j.Uint(session_.bond_changes());
     j.Key("agent");
     j.String(session_.agent_state());
+    WriteFatal(j, session_);
+    j.Key("received_over_tcp");
+    j.Uint(totals.tcp_received);
     WritePaths(j, totals.paths);
     WriteRnics(j, session_.rnics());
     if (timeline_) timeline_->Write(j);
