@@ -72,9 +72,13 @@ void Connection::FollowAgentPaths() {
   FetchAgentPaths();
   for (auto& path : paths_) {
     Path& p = *path;
-    if (p.state != PathState::kUp) continue;
+    // Only a port the agent gave us can drop out of its set: one that our
+    // own probing found is proven by the path's probe, and moving it
+    // because the agent did not list it would only churn the path (on an
+    // RNIC that cannot change the port in place, a reset each time).
+    if (p.state != PathState::kUp || p.candidate >= p.agent_hints) continue;
     const std::vector<uint16_t> hints = AgentHints(p);
-    // No word from the agent on this pair, or our port is validated.
+    // No word from the agent on this pair, or our port is still validated.
     if (hints.empty() ||
         std::find(hints.begin(), hints.end(), p.sport) != hints.end()) {
       continue;

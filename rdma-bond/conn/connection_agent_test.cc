@@ -411,6 +411,53 @@ TEST(ConnectionAgentTest, PathsFollowTheAgentsValidatedSet) {
   }
 }
 
+// A port the path's own probing found (the agent had none for it) is
+// proven by the path's probe: it stays when the agent later validates
+// others.  Only a port the agent gave can drop out of its set.
+TEST(ConnectionAgentTest, PortsFoundByProbingStayWhenTheAgentListsOthers) {
+  FakeAgent agents[2];
+  AgentClient clients[2] = {AgentClient(TestOptions()),
+                            AgentClient(TestOptions())};
+  FakeFabric::Options fo;
+  fo.retry_timeout = milliseconds(400);
+  Harness h(fo);
+  HashedSwitch(h.fabric);
+  h.base.probe_timeout = milliseconds(150);
+  h.base.agent_refresh = milliseconds(20);
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  for (int side = 0; side < 2; side++) {
+    agents[side].SetPaths(kIp[1 - side], {});
+    ASSERT_TRUE(clients[side].Connect(agents[side].socket_path()).ok());
+    h.agent[side] = &clients[side];
+  }
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  std::vector<uint16_t> before;
+  for (const PathStats& p : h.s[0].conn->stats().paths) {
+    EXPECT_FALSE(p.agent_hint);
+    before.push_back(p.sport);
+  }
+  std::vector<std::string> lines;
+  for (size_t i = 0; i < 2; i++) {
+    for (size_t j = 0; j < 2; j++) {
+      lines.push_back("PATH local=p" + std::to_string(i + 1) + " remote=p" +
+                      std::to_string(j + 1) + " sports=" +
+                      std::to_string(FindHint(bonds[0], 0, i, j, 9).good));
+    }
+  }
+  agents[0].SetPaths(kIp[1], lines);
+  h.Transfer(600);
+  h.ExpectExactlyOnceInOrder(600);
+  const auto until = std::chrono::steady_clock::now() + milliseconds(200);
+  while (std::chrono::steady_clock::now() < until) h.Pump();
+  std::vector<uint16_t> after;
+  for (const PathStats& p : h.s[0].conn->stats().paths) {
+    after.push_back(p.sport);
+    EXPECT_EQ(p.repins, 0u);
+  }
+  EXPECT_EQ(after, before);
+}
+
 TEST(ConnectionAgentTest, CloseAndDestructionRemoveEveryQp) {
   FakeAgent agents[2];
   AgentClient clients[2] = {AgentClient(TestOptions()),
