@@ -626,6 +626,33 @@ TEST(SideChannelTest, DataRoundTripsAndRefusesBadLengths) {
   EXPECT_TRUE(DecodeData(longer).status().IsCorruption());
 }
 
+// A side channel over loopback TCP: the client and the server it was
+// accepted as.  'listener' stays open (the caller closes it); 'port' is
+// its port.
+struct TcpPair {
+  int listener = -1;
+  uint16_t port = 0;
+  std::unique_ptr<SideChannel> client, server;
+};
+
+void MakeTcpPair(TcpPair* t) {
+  const IpAddress lo = *ParseIpAddress("127.0.0.1");
+  Result<int> listener = ListenTcp(lo, 0);
+  ASSERT_TRUE(listener.ok()) << listener.status().ToString();
+  t->listener = *listener;
+  Result<uint16_t> port = LocalPort(*listener);
+  ASSERT_TRUE(port.ok());
+  t->port = *port;
+  Result<std::unique_ptr<SideChannel>> client =
+      ConnectTcp(lo, *port, milliseconds(1000));
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  t->client = std::move(*client);
+  Result<std::unique_ptr<SideChannel>> server =
+      AcceptTcp(*listener, milliseconds(1000));
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  t->server = std::move(*server);
+}
+
 // What the peer has not taken yet: a socketpair's bytes until the peer
 // reads them (Connection nudges while they wait, see NudgeSide()).
 TEST(SideChannelTest, UnacknowledgedBytesUntilThePeerReads) {
@@ -641,18 +668,11 @@ TEST(SideChannelTest, UnacknowledgedBytesUntilThePeerReads) {
 // Over TCP: the bytes sent count until the peer's kernel acknowledges
 // them.
 TEST(SideChannelTest, TcpBytesCountUntilAcknowledged) {
-  const IpAddress lo = *ParseIpAddress("127.0.0.1");
-  Result<int> listener = ListenTcp(lo, 0);
-  ASSERT_TRUE(listener.ok()) << listener.status().ToString();
-  Result<uint16_t> port = LocalPort(*listener);
-  ASSERT_TRUE(port.ok());
-  Result<std::unique_ptr<SideChannel>> client =
-      ConnectTcp(lo, *port, milliseconds(1000));
-  ASSERT_TRUE(client.ok()) << client.status().ToString();
-  Result<std::unique_ptr<SideChannel>> server =
-      AcceptTcp(*listener, milliseconds(1000));
-  ASSERT_TRUE(server.ok()) << server.status().ToString();
-  close(*listener);
+  TcpPair t;
+  ASSERT_NO_FATAL_FAILURE(MakeTcpPair(&t));
+  close(t.listener);
+  std::unique_ptr<SideChannel>* client = &t.client;
+  std::unique_ptr<SideChannel>* server = &t.server;
   const std::vector<uint8_t> big(200000, 7);
   ASSERT_TRUE((*client)->Send(SideMessageType::kBye, big).ok());
   // Not all of it can be acknowledged before the server reads.
@@ -677,21 +697,14 @@ TEST(SideChannelTest, TcpBytesCountUntilAcknowledged) {
 
 TEST(SideChannelTest, TcpListenConnectAccept) {
   const IpAddress lo = *ParseIpAddress("127.0.0.1");
-  Result<int> listener = ListenTcp(lo, 0);
-  ASSERT_TRUE(listener.ok()) << listener.status().ToString();
-  Result<uint16_t> port = LocalPort(*listener);
-  ASSERT_TRUE(port.ok());
-  Result<std::unique_ptr<SideChannel>> client =
-      ConnectTcp(lo, *port, milliseconds(1000));
-  ASSERT_TRUE(client.ok()) << client.status().ToString();
-  Result<std::unique_ptr<SideChannel>> server =
-      AcceptTcp(*listener, milliseconds(1000));
-  ASSERT_TRUE(server.ok()) << server.status().ToString();
-  ASSERT_TRUE((*client)->Send(SideMessageType::kBye, {}).ok());
-  Result<SideMessage> m = (*server)->Receive(milliseconds(1000), "BYE");
+  TcpPair t;
+  ASSERT_NO_FATAL_FAILURE(MakeTcpPair(&t));
+  const uint16_t* port = &t.port;
+  ASSERT_TRUE(t.client->Send(SideMessageType::kBye, {}).ok());
+  Result<SideMessage> m = t.server->Receive(milliseconds(1000), "BYE");
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->type, SideMessageType::kBye);
-  close(*listener);
+  close(t.listener);
 
   // Nobody listens there any more.
   Result<std::unique_ptr<SideChannel>> refused =
