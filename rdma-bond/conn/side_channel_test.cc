@@ -671,16 +671,14 @@ TEST(SideChannelTest, TcpBytesCountUntilAcknowledged) {
   TcpPair t;
   ASSERT_NO_FATAL_FAILURE(MakeTcpPair(&t));
   close(t.listener);
-  std::unique_ptr<SideChannel>* client = &t.client;
-  std::unique_ptr<SideChannel>* server = &t.server;
   const std::vector<uint8_t> big(200000, 7);
-  ASSERT_TRUE((*client)->Send(SideMessageType::kBye, big).ok());
+  ASSERT_TRUE(t.client->Send(SideMessageType::kBye, big).ok());
   // Not all of it can be acknowledged before the server reads.
-  EXPECT_GT((*client)->UnacknowledgedBytes(), 0u);
+  EXPECT_GT(t.client->UnacknowledgedBytes(), 0u);
   bool got = false;
   for (int i = 0; i < 400 && !got; i++) {
-    (void)(*client)->Flush();
-    Result<std::vector<SideMessage>> in = (*server)->Poll();
+    (void)t.client->Flush();
+    Result<std::vector<SideMessage>> in = t.server->Poll();
     ASSERT_TRUE(in.ok()) << in.status().ToString();
     got = !in->empty();
     if (!got) std::this_thread::sleep_for(milliseconds(5));
@@ -688,18 +686,17 @@ TEST(SideChannelTest, TcpBytesCountUntilAcknowledged) {
   ASSERT_TRUE(got);
   bool acked = false;
   for (int i = 0; i < 200 && !acked; i++) {
-    (void)(*client)->Flush();
-    acked = (*client)->UnacknowledgedBytes() == 0;
+    (void)t.client->Flush();
+    acked = t.client->UnacknowledgedBytes() == 0;
     if (!acked) std::this_thread::sleep_for(milliseconds(5));
   }
-  EXPECT_TRUE(acked) << (*client)->UnacknowledgedBytes() << " bytes left";
+  EXPECT_TRUE(acked) << t.client->UnacknowledgedBytes() << " bytes left";
 }
 
 TEST(SideChannelTest, TcpListenConnectAccept) {
   const IpAddress lo = *ParseIpAddress("127.0.0.1");
   TcpPair t;
   ASSERT_NO_FATAL_FAILURE(MakeTcpPair(&t));
-  const uint16_t* port = &t.port;
   ASSERT_TRUE(t.client->Send(SideMessageType::kBye, {}).ok());
   Result<SideMessage> m = t.server->Receive(milliseconds(1000), "BYE");
   ASSERT_TRUE(m.ok());
@@ -708,10 +705,10 @@ TEST(SideChannelTest, TcpListenConnectAccept) {
 
   // Nobody listens there any more.
   Result<std::unique_ptr<SideChannel>> refused =
-      ConnectTcp(lo, *port, milliseconds(1000));
+      ConnectTcp(lo, t.port, milliseconds(1000));
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.status().message().find("127.0.0.1:" +
-                                            std::to_string(*port)),
+                                            std::to_string(t.port)),
             std::string::npos)
       << refused.status().ToString();
 }
