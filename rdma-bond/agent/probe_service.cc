@@ -459,7 +459,21 @@ struct ProbeService::Impl {
       }
       return ports;
     };
-    Status status = probe->prober->SetLocalBond(std::move(members), sports);
+    // Whether OVS sends a port on a member now: ports validated before a
+    // bond change are probed first again if it still does.
+    SportCheck check = [this, name, local](size_t member,
+                                           const IpAddress& dst,
+                                           uint16_t sport) {
+      const Predictor* predictor = PredictorFor(name);
+      if (!predictor) return false;
+      Result<FiveTuple> tuple =
+          MakeUdpTuple(local, dst, sport, kRoceV2UdpPort);
+      if (!tuple.ok()) return false;
+      const Prediction p = predictor->Predict(FlowKey(*tuple));
+      return p.has_member() && p.member == member;
+    };
+    Status status = probe->prober->SetLocalBond(std::move(members), sports,
+                                                check);
     if (!status.ok()) {
       Log(2, "bond " + bond.name + ": " + status.message());
     }

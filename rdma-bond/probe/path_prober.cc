@@ -117,6 +117,9 @@ struct Peer {
   std::deque<std::pair<uint32_t, Sent>> replies;  // Recent, by nonce.
   Evidence live;
   std::optional<Evidence> previous;  // Served while a refresh round runs.
+  // Ports validated when results were last dropped: local and remote
+  // member names by port ("Ports that last").
+  std::map<uint16_t, std::pair<std::string, std::string>> lasting;
 
   PeerProbeReport report;           // Counters and times; pairs unused.
 };
@@ -135,6 +138,7 @@ struct PathProber::State {
   PathProberOptions options;
   std::vector<LocalMember> members;
   SportSource sports;
+  SportCheck check;
   uint32_t epoch = 0;
   uint32_t usable_mask = 0;
   std::map<IpAddress, Peer, IpLess> peers;
@@ -223,6 +227,22 @@ size_t ForwardCount(const Evidence& ev, size_t m, uint8_t n) {
 // Rounds.
 
 void PathProber::State::ResetPeer(Peer& p, bool peer_changed) {
+  // Remember what was validated, by names (indexes may change with the
+  // bond); a reset before anything was validated keeps the older list.
+  std::map<uint16_t, std::pair<std::string, std::string>> lasting;
+  const Evidence& served = Served(p);
+  for (const auto& [sport, f] : served.forward) {
+    if (f.inconsistent || f.remote_member >= p.remote_names.size() ||
+        !served.returns.contains({f.local_member, f.remote_member}) ||
+        f.local_member >= p.report.members.size() ||
+        p.remote_names[f.remote_member].empty()) {
+      continue;
+    }
+    lasting.emplace(sport,
+                    std::make_pair(p.report.members[f.local_member].name,
+                                   p.remote_names[f.remote_member]));
+  }
+  if (!lasting.empty()) p.lasting = std::move(lasting);
   p.live = Evidence();
   p.previous.reset();
   p.probes.clear();
@@ -254,6 +274,26 @@ void PathProber::State::EnsurePorts(Peer& p, size_t m) {
   // the round confirms them (EndRound() keeps those it did not reach), so
   // the ports already handed to applications stay validated.
   std::vector<uint16_t> offered;
+  // Ports validated before the last reset, for a remote member that is
+  // usable (or not known yet) and that OVS still sends on this member.
+  // Those of a remote member known to be usable come before those of one
+  // not heard of since the reset; those of an unusable one are left out:
+  // its flows go elsewhere now, and back to it when it returns.
+  if (check) {
+    std::vector<uint16_t> unknown;
+    for (const auto& [port, names] : p.lasting) {
+      if (names.first != members[m].name) continue;
+      std::optional<bool> usable;
+      for (uint8_t n = 0; n < p.remote_count; n++) {
+        if (p.remote_names[n] == names.second) {
+          usable = (p.remote_usable >> n & 1) != 0;
+        }
+      }
+      if ((usable && !*usable) || !check(m, p.ip, port)) continue;
+      (usable ? offered : unknown).push_back(port);
+    }
+    offered.insert(offered.end(), unknown.begin(), unknown.end());
+  }
   if (p.previous) {
     for (uint8_t n = 0; n < p.remote_count; n++) {
       for (uint16_t port : Validated(*p.previous, m, n)) {
@@ -474,9 +514,11 @@ bool PathProber::State::AcceptIdentity(Peer& p, const ProbeMessage& msg) {
     p.epoch = msg.epoch;
     return true;
   }
+  bool same_agent = false;
   if (msg.agent_id == p.agent_id) {
     if (msg.epoch == p.epoch) return true;
     if (!EpochIsNewer(msg.epoch, p.epoch)) return false;
+    same_agent = true;
   } else if (msg.agent_id == p.retired_agent_id) {
     return false;                   // The previous agent's, delayed.
   } else {
@@ -485,7 +527,9 @@ bool PathProber::State::AcceptIdentity(Peer& p, const ProbeMessage& msg) {
   }
   p.epoch = msg.epoch;
   p.report.peer_changes++;
-  ResetPeer(p, /*peer_changed=*/true);
+  // The same agent's new epoch (its bond changed) keeps the names of its
+  // members until its frames say otherwise.
+  ResetPeer(p, /*peer_changed=*/!same_agent);
   return true;
 }
 
@@ -584,7 +628,7 @@ Result<PathProber> PathProber::Create(const PathProberOptions& options) {
 }
 
 Status PathProber::SetLocalBond(std::vector<LocalMember> members,
-                                SportSource sports) {
+                                SportSource sports, SportCheck check) {
   if (members.size() > kMaxProbeMembers) {
     return Status::InvalidArgument(
         "path prober: " + std::to_string(members.size()) +
@@ -613,6 +657,7 @@ Status PathProber::SetLocalBond(std::vector<LocalMember> members,
   State& s = *s_;
   s.members = std::move(members);
   s.sports = std::move(sports);
+  s.check = std::move(check);
   s.usable_mask = usable;
   Reprobe();
   return Status::OK();

@@ -74,7 +74,17 @@
 // frame heard from the peer while unreachable_after probes timed out).
 // Results are dropped at once when the local epoch changes (SetLocalBond(),
 // Reprobe()) or the peer's does (a frame with a newer epoch or another
-// agent id), and a new round starts.  Every refresh_interval_us a round
+// agent id), and a new round starts.
+//
+// Ports that last.  The ports validated when results are dropped are
+// remembered by member names, and the next round probes them first (those
+// of a pair whose remote member is usable, and that the local OVS still
+// sends on their member: SportCheck).  A cable cut changes the switch's
+// hash to the host that lost it (all its flows go to the other member);
+// the repair changes it back.  Ports validated before the cut that still
+// work during it also work after the repair, while ports chosen afresh
+// during the cut land on the repaired member for about half of them: every
+// QP pinned to one would lose its path a second time at the repair.  Every refresh_interval_us a round
 // starts again; meanwhile the previous round's results are still served,
 // and are replaced when it ends.  So a change of the switch's hash that no
 // bond change announces is seen at the next refresh, or earlier when a
@@ -128,6 +138,13 @@ namespace rdma_bond {
 // member at the start of each round, and again after a bond change.
 using SportSource = std::function<std::vector<uint16_t>(
     size_t member, const IpAddress& dst, size_t count, uint64_t spread_key)>;
+
+// Whether the local OVS sends RoCEv2 flows from the local IP to 'dst' with
+// source port 'sport' on member 'member' (the agent answers with
+// Predictor::Predict()).  Lets the prober offer again, after a bond
+// change, the ports that were validated before it (see "Ports that last").
+using SportCheck = std::function<bool(size_t member, const IpAddress& dst,
+                                      uint16_t sport)>;
 
 // A member of the local bond, by index (the index the caller passes to
 // HandleFrame() and receives in Run()'s send function).
@@ -252,7 +269,9 @@ class PathProber {
   // peer is probed again.  InvalidArgument (nothing changes) if there are
   // more than kMaxProbeMembers members, a name is empty, too long or
   // repeated, or 'sports' is empty.
-  Status SetLocalBond(std::vector<LocalMember> members, SportSource sports);
+  // 'check' may be empty: then no port is offered again across a change.
+  Status SetLocalBond(std::vector<LocalMember> members, SportSource sports,
+                      SportCheck check = nullptr);
 
   // The local bond epoch: 0 before SetLocalBond(), bumped by it and by
   // Reprobe().
