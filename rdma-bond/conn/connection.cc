@@ -425,7 +425,10 @@ void Connection::Schedule() {
     stalled_ = true;
     stats_.stalls++;
   }
-  if (over_tcp_ && HasCarryingPath()) over_tcp_ = false;
+  if (over_tcp_ && HasCarryingPath()) {
+    over_tcp_ = false;
+    if (Tracing()) Trace(nullptr, "TCP fallback ends: a path carries");
+  }
 }
 
 bool Connection::FallbackActive(Clock::time_point now) const {
@@ -637,6 +640,7 @@ void Connection::HandleCompletion(const Completion& c) {
         p.state = PathState::kUp;
         p.attempts = 0;
         p.exhausted = false;
+        if (Tracing()) Trace(&p, "up (source port " + Hex16(p.sport) + ")");
       }
       return;
     }
@@ -727,6 +731,11 @@ void Connection::NudgeSide() {
   (void)SendSide(SideMessageType::kActive, EncodeActive(m));
   nudges_++;
   stats_.side_nudges++;
+  if (Tracing()) {
+    Trace(nullptr, "side channel nudged (" +
+                       std::to_string(side_->UnacknowledgedBytes()) +
+                       " bytes unacknowledged)");
+  }
   next_nudge_ = now + kNudgeInterval;
 }
 
@@ -740,8 +749,14 @@ Status Connection::UpdateBond(const Bond& bond, uint32_t table_hash_impl) {
   }
   planner_ = std::make_unique<PathPlanner>(std::move(*plan));
   FetchAgentPaths();
-  for (auto& p : paths_) Reconcile(*p);
   const BondView view = LocalView();
+  if (Tracing() && !(view == *sent_view_)) {
+    Trace(nullptr, "bond changed: usable mask " +
+                       HexPrefixed(view.usable_mask) + ", active " +
+                       (view.active ? std::to_string(*view.active)
+                                    : std::string("none")));
+  }
+  for (auto& p : paths_) Reconcile(*p);
   if (!(view == *sent_view_)) {
     ActiveMessage m;
     m.bond = view;

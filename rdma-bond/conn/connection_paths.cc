@@ -65,6 +65,12 @@ Status Connection::HandleSide(const SideMessage& m) {
     case SideMessageType::kActive: {
       Result<ActiveMessage> a = DecodeActive(m.body);
       if (!a.ok()) return a.status();
+      if (Tracing() && !(a->bond == *peer_view_)) {
+        Trace(nullptr, "peer's members: usable mask " +
+                           HexPrefixed(a->bond.usable_mask) + ", active " +
+                           (a->bond.active ? std::to_string(*a->bond.active)
+                                           : std::string("none")));
+      }
       *peer_view_ = a->bond;
       for (auto& p : paths_) Reconcile(*p);
       return Status::OK();
@@ -297,6 +303,17 @@ void Connection::FailPath(Path& p, const std::string& reason) {
   p.state = PathState::kDown;
   p.peer_probe_seen = false;
   p.retry_at = Clock::now();
+  if (Tracing()) Trace(&p, "down: " + reason);
+}
+
+void Connection::Trace(const Path* p, const std::string& what) const {
+  if (!options_.trace) return;
+  if (!p) {
+    options_.trace(what);
+    return;
+  }
+  options_.trace("path " + local_members_[p->local] + "->" +
+                 remote_members_[p->remote] + ": " + what);
 }
 
 void Connection::StartReset(Path& p) {
@@ -322,6 +339,10 @@ void Connection::StartReset(Path& p) {
   m.incarnation = p.incarnation + 1;
   m.qp = p.qp->local();
   (void)SendSide(SideMessageType::kPathReset, EncodePathReset(m));
+  if (Tracing()) {
+    Trace(&p, "reset sent (incarnation " + std::to_string(m.incarnation) +
+                  ")");
+  }
 }
 
 Status Connection::CheckResetEndpoint(const Path& p, const QpEndpoint& remote,
@@ -351,6 +372,11 @@ void Connection::ConnectPath(Path& p, const QpEndpoint& remote) {
     return;
   }
   RecordPinning(p);
+  if (Tracing()) {
+    Trace(&p, "connected (incarnation " + std::to_string(p.incarnation) +
+                  ", QP " + std::to_string(p.qpn) + ", source port " +
+                  Hex16(p.sport) + ")");
+  }
   p.peer_probe_seen = false;
   for (size_t k = 0; k < p.recv_count; k++) {
     s = p.qp->PostRecv(
@@ -384,6 +410,8 @@ void Connection::StartProbe(Path& p) {
 }
 
 void Connection::MovePort(Path& p, const std::string& why) {
+  if (Tracing()) Trace(&p, "moving off source port " + Hex16(p.sport) +
+                               ": " + why);
   if (++p.attempts >= options_.max_probe_attempts) {
     FailPath(p, why);
     p.exhausted = true;
@@ -425,6 +453,10 @@ bool Connection::RepinInPlace(Path& p, std::string_view why) {
     return false;
   }
   RecordPinning(p);
+  if (Tracing()) {
+    Trace(&p, "re-pinned in place " + Hex16(old) + " -> " + Hex16(p.sport) +
+                  std::string(why));
+  }
   return true;
 }
 

@@ -169,6 +169,13 @@ struct ConnectionOptions {
   // waits for a path, and fails after establish_timeout.
   bool tcp_fallback = true;
   std::chrono::milliseconds tcp_fallback_after{20};
+  // Called with one line for each event of the connection's life: a path
+  // that goes down (and why), is reset, connected, probed or comes up; a
+  // new bond snapshot or peer view; TCP fallback starting and ending; a
+  // nudge of the side channel.  For diagnosis (rdma-bond-perf --trace);
+  // runs inside the call that made the event, must not touch the
+  // connection.  Unset: nothing is formatted.
+  std::function<void(std::string_view)> trace;
 };
 
 // A QP number and the UDP source port it was given (connected with, or
@@ -374,6 +381,11 @@ class Connection {
   Status HandleSide(const SideMessage& message);
   Path* FindPath(const PathId& id);
   BondView LocalView() const;
+
+  // options_.trace, if set, with "path LOCAL->REMOTE: " before 'what'
+  // when 'path' is given.  Callers test Tracing() before they format.
+  bool Tracing() const { return static_cast<bool>(options_.trace); }
+  void Trace(const Path* path, const std::string& what) const;
 
   // Paths.
   bool Carries(const Path& path) const;

@@ -31,7 +31,8 @@ TESTS += rdma-bond/tools/perf/perf-tests
 endif
 rdma_bond_tools_perf_perf_tests_SOURCES = \
 	rdma-bond/tools/perf/perf_message_test.cc \
-	rdma-bond/tools/perf/perf_net_test.cc
+	rdma-bond/tools/perf/perf_net_test.cc \
+	rdma-bond/tools/perf/perf_timeline_test.cc
 rdma_bond_tools_perf_perf_tests_LDADD = \
 	$(RDMA_BOND_PERF_LIBS) \
 	$(IBVERBS_LIBS) \

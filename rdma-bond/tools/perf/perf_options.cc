@@ -55,6 +55,9 @@ void PrintUsage() {
       "  --inject-fatal AT:FOR  emulated backend: every local RNIC fails\n"
       "                      (a device fatal error) AT s after the\n"
       "                      connections are up, and recovers FOR s later\n"
+      "  --trace             print each connection's events (paths down,\n"
+      "                      reset, up; bond changes; TCP fallback) to\n"
+      "                      standard error, with CLOCK_MONOTONIC times\n"
 
       "  --json              print the report as JSON\n"
       "  -h, --help          display this help message\n"
@@ -99,6 +102,7 @@ constexpr FlagOption kFlagOptions[] = {
     {"--busy-poll", "", &Options::busy_poll},
     {"--no-agent", "", &Options::no_agent},
     {"--baseline", "", &Options::baseline},
+    {"--trace", "", &Options::trace},
 };
 
 // Sets an option from its value; returns "" or the usage error.

@@ -43,6 +43,7 @@ struct Options {
   uint32_t ack_timeout_us = 0;     // 0: QpOptions' default.
   bool busy_poll = false;
   uint32_t timeline_ms = 0;        // 0: no timeline in the server's JSON.
+  bool trace = false;              // --trace: connection events.
   bool baseline = false;           // --baseline: pinning off.
   // --inject-fatal AT:FOR (emulated backend): every local RNIC fails at
   // AT seconds after the connections are up, for FOR seconds.

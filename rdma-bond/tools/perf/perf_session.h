@@ -6,12 +6,14 @@
 #define RDMA_BOND_PERF_SESSION_H_
 
 #include <poll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "rdma_bond/agent_client.h"
@@ -181,6 +183,19 @@ class Session {
     co.spread_key = index * 7919 + (initiator ? 1 : 0);
     co.side_channel_key = side_channel_key_;
     co.agent = agent_.get();
+    if (options_.trace) {
+      // One line per event, with its CLOCK_MONOTONIC time, so that it can
+      // be matched with the stalls of the server's timeline.
+      co.trace = [index, initiator](std::string_view what) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        std::fprintf(stderr, "%lld.%09ld %s connection %llu: %.*s\n",
+                     static_cast<long long>(ts.tv_sec), ts.tv_nsec,
+                     initiator ? "client" : "server",
+                     static_cast<unsigned long long>(index),
+                     static_cast<int>(what.size()), what.data());
+      };
+    }
     // Keep the connections already made running meanwhile: the peer may
     // need one of them to answer before it gets to this one.
     co.while_establishing = [this] { KeepAlive(); };

@@ -4,8 +4,10 @@
 // rdma-bond-perf's timeline (--timeline-ms): what the server received over
 // time, for the lab's report and plot.  Deliveries are counted per bin and,
 // sampled from the connections' path counters, per local member; every gap
-// between two deliveries of at least kStallNs is kept with its start, so
-// that a stall can be matched with the cable cut that caused it.  Times
+// between two deliveries on one connection of at least kStallNs is kept
+// with its start and connection, so that a stall can be matched with the
+// cable cut that caused it.  (Per connection: another connection's
+// deliveries do not hide a connection that stands still.)  Times
 // are CLOCK_MONOTONIC nanoseconds, the clock of every process on the host
 // (and of every network namespace).
 #ifndef RDMA_BOND_PERF_TIMELINE_H_
@@ -32,16 +34,18 @@ class Timeline {
   Timeline(uint32_t bin_ms, uint64_t start_ns)
       : bin_ns_(uint64_t{bin_ms} * 1'000'000), start_ns_(start_ns) {}
 
-  // A data message was delivered at 'now_ns'.
-  void Delivered(uint64_t now_ns) {
-    if (last_ns_ != 0 && now_ns - last_ns_ >= kStallNs) {
+  // A data message was delivered on connection 'connection' at 'now_ns'.
+  void Delivered(uint64_t now_ns, size_t connection) {
+    if (last_ns_.size() <= connection) last_ns_.resize(connection + 1, 0);
+    uint64_t& last = last_ns_[connection];
+    if (last != 0 && now_ns - last >= kStallNs) {
       if (stalls_.size() < kMaxStalls) {
-        stalls_.push_back({last_ns_, now_ns - last_ns_});
+        stalls_.push_back({last, now_ns - last, connection});
       } else {
         stalls_dropped_++;
       }
     }
-    last_ns_ = now_ns;
+    last = now_ns;
     if (size_t bin = Bin(now_ns); bin < kMaxBins) {
       Grow(&delivered_, bin);
       delivered_[bin]++;
@@ -125,6 +129,8 @@ class Timeline {
       j.Uint(s.start_ns);
       j.Key("ms");
       j.Double(double(s.length_ns) / 1e6, 3);
+      j.Key("connection");
+      j.Uint(s.connection);
       j.EndObject();
     }
     j.EndArray();
@@ -134,6 +140,7 @@ class Timeline {
   uint64_t stalls_dropped_ = 0;
   struct Stall {
     uint64_t start_ns, length_ns;
+    size_t connection;
   };
 
   size_t Bin(uint64_t now_ns) const {
@@ -156,7 +163,7 @@ class Timeline {
 
   const uint64_t bin_ns_;
   const uint64_t start_ns_;
-  uint64_t last_ns_ = 0;
+  std::vector<uint64_t> last_ns_;   // Per connection; 0: none yet.
   std::vector<uint64_t> delivered_;
   std::map<std::string, std::vector<uint64_t>> members_;
   std::map<std::string, uint64_t> sampled_;

@@ -353,10 +353,11 @@ class ServerRun {
     for (size_t c = 0; c < session_.conns().size(); c++) {
       Connection* conn = session_.conns()[c].get();
       Receipts* r = &receipts_[c];
-      conn->OnMessage([this, conn, r](std::span<const uint8_t> m) {
-        OnMessage(conn, r, m);
+      conn->OnMessage([this, conn, r, c](std::span<const uint8_t> m) {
+        OnMessage(conn, c, r, m);
       });
     }
+    last_delivery_.assign(session_.conns().size(), 0);
     answered_.assign(session_.conns().size(), false);
   }
 
@@ -460,19 +461,22 @@ class ServerRun {
     return std::nullopt;
   }
 
-  // Handles one message of 'conn': counts data, echoes a ping, notes done.
-  void OnMessage(Connection* conn, Receipts* r, std::span<const uint8_t> m) {
+  // Handles one message of 'conn' (the index-th connection): counts data,
+  // echoes a ping, notes done.
+  void OnMessage(Connection* conn, size_t index, Receipts* r,
+                 std::span<const uint8_t> m) {
     if (m.size() < kMinSize) return;
     const uint64_t word = GetU64(m.data());
     const Kind kind = static_cast<Kind>(word & 0xff);
     const uint64_t seq = word >> 8;
     const uint64_t now = NowNs();
     if (kind == Kind::kData) {
-      if (last_delivery_ != 0) {
-        longest_gap_ = std::max(longest_gap_, now - last_delivery_);
-      }
-      last_delivery_ = now;
-      if (timeline_) timeline_->Delivered(now);
+      // Stalls are per connection: one that stands still is not hidden
+      // by the others' deliveries.
+      uint64_t& last = last_delivery_[index];
+      if (last != 0) longest_gap_ = std::max(longest_gap_, now - last);
+      last = now;
+      if (timeline_) timeline_->Delivered(now, index);
       if (MessageIntact(m)) {
         r->Add(seq, m.size());
       } else {
@@ -615,7 +619,8 @@ class ServerRun {
   const Options& o_;
   Session session_;  // Before what its connections' callbacks use.
   std::vector<Receipts> receipts_;
-  uint64_t last_delivery_ = 0, longest_gap_ = 0;
+  std::vector<uint64_t> last_delivery_;  // Per connection.
+  uint64_t longest_gap_ = 0;             // The longest of any connection.
   std::optional<Timeline> timeline_;
   std::vector<bool> answered_;
   size_t results_sent_ = 0;
