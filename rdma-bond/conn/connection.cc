@@ -406,6 +406,7 @@ Connection::Path* Connection::PickPath(size_t wrs) {
 }
 
 void Connection::Schedule() {
+  ReleaseTcpSent();
   while (!unsent_.empty()) {
     const uint64_t seq = *unsent_.begin();
     Item& item = items_.at(seq);
@@ -456,15 +457,48 @@ void Connection::ScheduleOverTcp() {
     if (!over_tcp_) {
       over_tcp_ = true;
       stats_.tcp_fallbacks++;
+      if (Tracing()) Trace(nullptr, "TCP fallback: no path carries");
     }
-    // TCP delivers it or the connection is lost with the side channel:
-    // nothing to keep for a re-send.
-    free_slots_.push_back(item.slot);
-    items_.erase(it);
+    // Kept until the peer's TCP acknowledges it: if TCP itself lost
+    // segments while no path carried, a path may deliver it first.
+    it->second.path = kOverTcp;
+    last_tcp_send_ = Clock::now();
+    tcp_sent_.push_back({side_->StreamOffset(), seq, last_tcp_send_});
     unsent_.erase(unsent_.begin());
     stats_.tcp_messages_sent++;
-    last_tcp_send_ = Clock::now();
   }
+}
+
+void Connection::ReleaseTcpSent() {
+  if (tcp_sent_.empty()) return;
+  const uint64_t acknowledged = side_->AcknowledgedOffset();
+  auto release = [this](const TcpSent& t, bool resend) {
+    auto it = items_.find(t.seq);
+    if (it == items_.end() || it->second.path != kOverTcp) return;
+    if (resend) {
+      it->second.path = -1;
+      unsent_.insert(t.seq);
+      stats_.tcp_resent++;
+    } else {
+      free_slots_.push_back(it->second.slot);
+      items_.erase(it);
+    }
+  };
+  while (!tcp_sent_.empty() && tcp_sent_.front().end <= acknowledged) {
+    release(tcp_sent_.front(), false);
+    tcp_sent_.pop_front();
+  }
+  if (tcp_sent_.empty() || !HasCarryingPath() ||
+      Clock::now() - tcp_sent_.front().at < kTcpResendAfter) {
+    return;
+  }
+  if (Tracing()) {
+    Trace(nullptr, std::to_string(tcp_sent_.size()) +
+                       " messages sent over TCP and not acknowledged by "
+                       "it go on the paths too");
+  }
+  for (const TcpSent& t : tcp_sent_) release(t, true);
+  tcp_sent_.clear();
 }
 
 Status Connection::PostItem(Path& p, uint64_t seq, Item& item) {
@@ -808,6 +842,12 @@ int64_t Connection::NextDeadlineUs() const {
   }
   if (!unsent_.empty() && options_.tcp_fallback && no_path_since_) {
     consider(until(*no_path_since_ + options_.tcp_fallback_after));
+  }
+  // The peer's TCP acknowledging DATA wakes no descriptor: look again
+  // every millisecond while some waits for it.
+  if (!tcp_sent_.empty()) {
+    consider(std::min<int64_t>(1000, until(tcp_sent_.front().at +
+                                           kTcpResendAfter)));
   }
   for (const auto& p : paths_) {
     if (p->state == PathState::kProbing) consider(until(p->probe_deadline));

@@ -60,6 +60,15 @@ constexpr std::chrono::milliseconds kNudgeAfter{5};
 constexpr std::chrono::milliseconds kNudgeInterval{5};
 constexpr uint32_t kMaxNudges = 40;
 
+// Item::path of a message or write sent over the side channel (DATA).
+constexpr int kOverTcp = -2;
+// A DATA frame the peer's TCP has not acknowledged this long after it was
+// sent is sent on a path too once one carries again (the receiver drops
+// the second copy): a TCP connection that lost segments while no path
+// carried may wait for its retransmission timer, hundreds of ms, and the
+// messages behind it would wait too.
+constexpr std::chrono::milliseconds kTcpResendAfter{5};
+
 struct Header {
   uint64_t seq = 0;
   uint8_t type = 0;

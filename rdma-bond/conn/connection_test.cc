@@ -823,7 +823,9 @@ TEST(ConnectionTest, CloseWaitsForEveryMessageThePeerSaysItSent) {
 // Two connections whose side channel runs through the test (relay_a faces
 // side 0, relay_b side 1), so that a test can forge side-channel messages.
 struct RelayedPair {
-  explicit RelayedPair(Harness& h) {
+  explicit RelayedPair(Harness& h, const Bond* bond0 = nullptr,
+                       const Bond* bond1 = nullptr) {
+    const Bond* bonds[2] = {bond0, bond1};
     int a[2], b[2];
     EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
     EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
@@ -841,7 +843,7 @@ struct RelayedPair {
       std::vector<Rnic*> rnics;
       for (auto& r : h.s[side].rnics) rnics.push_back(r.get());
       Result<std::unique_ptr<Connection>> c = Connection::Establish(
-          std::move(*SideChannel::Adopt(fd)), side == 0, rnics, nullptr,
+          std::move(*SideChannel::Adopt(fd)), side == 0, rnics, bonds[side],
           kImpl, h.Options(side));
       if (c.ok()) {
         conns[side] = std::move(*c);
@@ -890,6 +892,79 @@ struct RelayedPair {
   std::unique_ptr<Connection> conns[2];
   Status status[2];
 };
+
+// Messages that went over TCP while no path could carry, and that TCP has
+// not delivered when a path carries again (a lost segment waits for TCP's
+// retransmission timer, hundreds of ms), go on the path too: the messages
+// behind them do not wait for TCP, and the second copy is dropped.
+TEST(ConnectionTest, WhatTcpHasNotDeliveredGoesOnTheReturningPath) {
+  FakeFabric::Options fo;
+  fo.retry_timeout = milliseconds(30);
+  Harness h(fo);
+  h.base.failed_retry = std::chrono::minutes(10);  // No reset, no retry.
+  const Bond bonds[2] = {AbBond(0), AbBond(0)};
+  RelayedPair r(h, &bonds[0], &bonds[1]);
+  ASSERT_TRUE(r.conns[0] && r.conns[1]) << r.status[0].message() << " / "
+                                        << r.status[1].message();
+  for (int side = 0; side < 2; side++) {
+    h.s[side].conn = std::move(r.conns[side]);
+    h.Watch(side);
+  }
+  // Both ways relayed, or side 0's output held back (as TCP holds what
+  // follows a lost segment).
+  bool relay_side0 = true;
+  auto run = [&](const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + milliseconds(5000);
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      h.Pump();
+      if (relay_side0) RelayedPair::Forward(*r.relay_a, *r.relay_b);
+      RelayedPair::Forward(*r.relay_b, *r.relay_a);
+    }
+    return done();
+  };
+  auto carrying = [&] {
+    for (const PathStats& p : h.s[0].conn->stats().paths) {
+      if (p.up && p.carries) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(run(carrying)) << Describe(*h.s[0].conn);
+  constexpr uint64_t kMessages = 40;
+  for (uint64_t i = 0; i < 10; i++) {
+    ASSERT_TRUE(h.s[0].conn->Send(Message(i)).ok());
+  }
+  ASSERT_TRUE(run([&] { return h.s[1].received.size() == 10; }));
+  // Side 0's active member dies unannounced, and its TCP stops getting
+  // through: the messages sent now fall back to TCP and stay there.
+  relay_side0 = false;
+  h.fabric.SetLinkDown(0, 0, true);
+  for (uint64_t i = 10; i < kMessages; i++) {
+    ASSERT_TRUE(h.s[0].conn->Send(Message(i)).ok());
+  }
+  ASSERT_TRUE(run([&] {
+    return h.s[0].conn->stats().tcp_messages_sent == kMessages - 10;
+  })) << Describe(*h.s[0].conn);
+  EXPECT_EQ(h.s[1].received.size(), 10u);
+  EXPECT_EQ(h.s[0].conn->stats().tcp_resent, 0u);
+  // OVS fails over to p2 (the path from it needs no reset): the messages
+  // TCP holds go on it, while TCP still holds them.
+  ASSERT_TRUE(h.s[0].conn->UpdateBond(Disable(bonds[0], 0), kImpl).ok());
+  ASSERT_TRUE(run([&] { return h.s[1].received.size() == kMessages; }))
+      << Describe(*h.s[0].conn);
+  EXPECT_EQ(h.s[0].conn->stats().tcp_resent, kMessages - 10);
+  EXPECT_EQ(h.s[1].conn->stats().tcp_messages_received, 0u);
+  // TCP delivers its copies late: they are dropped, nothing is delivered
+  // twice, and what TCP acknowledged is freed.
+  relay_side0 = true;
+  ASSERT_TRUE(run([&] {
+    return h.s[1].conn->stats().tcp_messages_received == kMessages - 10 &&
+           h.s[0].conn->InFlight() == 0;
+  })) << Describe(*h.s[0].conn);
+  EXPECT_GE(h.s[1].conn->stats().duplicates_dropped, kMessages - 10);
+  ASSERT_EQ(h.s[1].received.size(), kMessages);
+  for (uint64_t i = 0; i < kMessages; i++) EXPECT_EQ(h.s[1].received[i], i);
+  EXPECT_FALSE(h.s[1].corrupt);
+}
 
 // A PATH_RESET that jumps the path's incarnation far ahead (to 0xffffffff,
 // after which no reset could ever be newer, or just past the allowed lead)

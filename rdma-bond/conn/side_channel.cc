@@ -230,10 +230,12 @@ void SideChannel::Frame(SideMessageType type, std::span<const uint8_t> body) {
       static_cast<uint8_t>(n)};
   out_.insert(out_.end(), header, header + sizeof header);
   out_.insert(out_.end(), body.begin(), body.end());
+  framed_bytes_ += sizeof header + body.size();
   if (tagged) {
     const Tag t = auth_->FrameTag(auth_->initiator, auth_->send_seq++, header,
                                   body);
     out_.insert(out_.end(), t.begin(), t.end());
+    framed_bytes_ += t.size();
   }
 }
 
@@ -312,6 +314,11 @@ Status SideChannel::Flush() {
   out_.clear();
   out_offset_ = 0;
   return Status::OK();
+}
+
+uint64_t SideChannel::AcknowledgedOffset() const {
+  const uint64_t unacknowledged = UnacknowledgedBytes();
+  return framed_bytes_ > unacknowledged ? framed_bytes_ - unacknowledged : 0;
 }
 
 size_t SideChannel::UnacknowledgedBytes() const {

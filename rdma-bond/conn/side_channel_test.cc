@@ -665,6 +665,25 @@ TEST(SideChannelTest, UnacknowledgedBytesUntilThePeerReads) {
   EXPECT_EQ(p.a->UnacknowledgedBytes(), 0u);
 }
 
+// The stream's offsets: each frame moves StreamOffset() by its size, and
+// AcknowledgedOffset() reaches it once the peer has taken the bytes
+// (Connection frees a message sent over TCP at its frame's end offset).
+TEST(SideChannelTest, AcknowledgedOffsetFollowsThePeer) {
+  Pair p = MakePair();
+  EXPECT_EQ(p.a->StreamOffset(), 0u);
+  const std::vector<uint8_t> body(100, 1);
+  ASSERT_TRUE(p.a->Send(SideMessageType::kBye, body).ok());
+  const uint64_t first = p.a->StreamOffset();
+  EXPECT_EQ(first, kSideFrameHeaderSize + body.size());
+  ASSERT_TRUE(p.a->Send(SideMessageType::kBye, {}).ok());
+  EXPECT_EQ(p.a->StreamOffset(), first + kSideFrameHeaderSize);
+  EXPECT_EQ(p.a->AcknowledgedOffset(), 0u);
+  Result<SideMessage> m = p.b->Receive(milliseconds(1000), "BYE");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  // The peer read both frames into its buffer (one read).
+  EXPECT_EQ(p.a->AcknowledgedOffset(), p.a->StreamOffset());
+}
+
 // Over TCP: the bytes sent count until the peer's kernel acknowledges
 // them.
 TEST(SideChannelTest, TcpBytesCountUntilAcknowledged) {

@@ -91,6 +91,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <deque>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -228,8 +229,11 @@ struct ConnectionStats {
   // channel (the paths' own counts are in 'paths'), and the times it
   // started carrying.
   uint64_t tcp_messages_sent = 0;
-  uint64_t tcp_messages_received = 0;
+  uint64_t tcp_messages_received = 0;   // Duplicates included.
   uint64_t tcp_fallbacks = 0;
+  // Sent over TCP and, not acknowledged by the peer's TCP kTcpResendAfter
+  // later while a path carried again, sent on a path too.
+  uint64_t tcp_resent = 0;
   std::vector<PathStats> paths;
 };
 
@@ -324,7 +328,8 @@ class Connection {
     uint32_t slot = 0;              // Its send slot.
     uint32_t length = 0;            // Payload bytes.
     uint64_t remote_offset = 0;     // Writes: offset in the peer's region.
-    int path = -1;                  // Posted on this path, or -1.
+    int path = -1;                  // Posted on this path, -1, or
+                                    // kOverTcp.
     uint32_t epoch = 0;             // ... in this epoch of the path.
   };
   // A message that arrived before its predecessors.
@@ -355,6 +360,9 @@ class Connection {
   // Sends what waits for a path over the side channel, in order, while
   // its queue is short.
   void ScheduleOverTcp();
+  // Frees what the peer's TCP acknowledged; while a path carries, moves
+  // onto the paths what TCP has not delivered after kTcpResendAfter.
+  void ReleaseTcpSent();
   Status HandleData(const SideMessage& m);
   Path* PickPath(size_t wrs);
   Status PostItem(Path& path, uint64_t seq, Item& item);
@@ -481,6 +489,15 @@ class Connection {
   // TCP fallback: carrying now, and when it last sent.
   bool over_tcp_ = false;
   Clock::time_point last_tcp_send_{};
+  // Items sent as DATA, in the order sent: the side channel's stream
+  // offset past each one's frame, its sequence number, when.  Kept until
+  // the peer's TCP acknowledges that offset (ReleaseTcpSent()).
+  struct TcpSent {
+    uint64_t end = 0;
+    uint64_t seq = 0;
+    Clock::time_point at{};
+  };
+  std::deque<TcpSent> tcp_sent_;
   bool closing_ = false;
   bool bye_sent_ = false;
   bool bye_received_ = false;

@@ -168,6 +168,13 @@ class SideChannel {
   // bytes (a socketpair's: not yet read by the peer).  0 when the socket
   // cannot say (SIOCOUTQ failed).
   size_t UnacknowledgedBytes() const;
+  // Bytes of the stream framed so far (the offset just past the last frame
+  // Send() put in the stream; frames held for authentication count once
+  // they are framed).
+  uint64_t StreamOffset() const { return framed_bytes_; }
+  // The offset up to which the peer has acknowledged the stream
+  // (StreamOffset() less UnacknowledgedBytes()).
+  uint64_t AcknowledgedOffset() const;
   // True when complete frames wait for the next Poll() (it returned
   // kMaxSideFramesPerPoll): call it again without waiting for the socket.
   bool HasReady() const { return !ready_.empty(); }
@@ -226,6 +233,7 @@ class SideChannel {
   Status failed_;                    // Sticky once not OK.
   std::vector<uint8_t> out_;
   size_t out_offset_ = 0;            // Bytes of out_ already written.
+  uint64_t framed_bytes_ = 0;        // Every byte ever appended to out_.
   std::vector<uint8_t> in_;
   std::deque<SideMessage> ready_;
   uint64_t frames_sent_ = 0;

@@ -106,7 +106,7 @@ void FillHeader(std::vector<uint8_t>* msg, Kind kind, uint64_t seq,
 struct Totals {
   uint64_t sent = 0, delivered = 0, duplicates_dropped = 0, resent = 0;
   uint64_t repins = 0, path_failures = 0, side_nudges = 0;
-  uint64_t tcp_sent = 0, tcp_received = 0, tcp_fallbacks = 0;
+  uint64_t tcp_sent = 0, tcp_received = 0, tcp_fallbacks = 0, tcp_resent = 0;
   std::map<std::string, uint64_t> per_member_sent, per_member_received;
   std::vector<PathStats> paths;
 };
@@ -125,6 +125,7 @@ Totals Sum(std::vector<std::unique_ptr<Connection>>& conns) {
     t.tcp_sent += s.tcp_messages_sent;
     t.tcp_received += s.tcp_messages_received;
     t.tcp_fallbacks += s.tcp_fallbacks;
+    t.tcp_resent += s.tcp_resent;
     for (const PathStats& p : s.paths) {
       t.per_member_sent[p.local_member] += p.messages_sent;
       t.per_member_received[p.local_member] += p.messages_received;
@@ -1018,6 +1019,9 @@ class ClientRun {
     j.Uint(f.server.tcp_received);
     j.Key("tcp_fallbacks");
     j.Uint(totals_.tcp_fallbacks);
+    // Sent over TCP, then on a path too (TCP had not delivered them).
+    j.Key("tcp_resent");
+    j.Uint(totals_.tcp_resent);
     j.Key("resent");
     j.Uint(totals_.resent);
     j.Key("bond_changes");
@@ -1080,9 +1084,10 @@ class ClientRun {
     std::printf("path failures:  %" PRIu64 ", messages re-sent %" PRIu64 "\n",
                 totals_.path_failures, totals_.resent);
     std::printf("over TCP:       %" PRIu64 " sent, %" PRIu64
-                " received at the server (%" PRIu64 " fallback(s))\n",
+                " received at the server (%" PRIu64 " fallback(s)), %" PRIu64
+                " sent on a path too\n",
                 totals_.tcp_sent, f.server.tcp_received,
-                totals_.tcp_fallbacks);
+                totals_.tcp_fallbacks, totals_.tcp_resent);
     std::printf("longest stall:  %.3f ms\n", f.server.longest_stall_ms);
     size_t hinted = 0;
     for (const PathStats& p : totals_.paths) {
