@@ -32,6 +32,7 @@ Connection::Connection(std::unique_ptr<SideChannel> side, bool initiator,
       peer_view_(std::make_unique<BondView>()),
       sent_view_(std::make_unique<BondView>()) {
   for (Rnic* rnic : rnics_) local_members_.push_back(rnic->member());
+  rnic_broken_.assign(rnics_.size(), false);
 }
 
 Connection::~Connection() {
@@ -125,6 +126,12 @@ BondView Connection::LocalView() const {
     view.active = static_cast<uint8_t>(*planner_->active());
   }
   view.usable_mask = planner_->usable_mask();
+  // A member whose RNIC cannot create QPs (a device fatal error) can carry
+  // nothing: the peer is told at once rather than by its transport's
+  // retries running out.
+  for (size_t r = 0; r < rnic_broken_.size() && r < 32; r++) {
+    if (rnic_broken_[r]) view.usable_mask &= ~(uint32_t{1} << r);
+  }
   return view;
 }
 
@@ -791,12 +798,7 @@ Status Connection::UpdateBond(const Bond& bond, uint32_t table_hash_impl) {
                                     : std::string("none")));
   }
   for (auto& p : paths_) Reconcile(*p);
-  if (!(view == *sent_view_)) {
-    ActiveMessage m;
-    m.bond = view;
-    *sent_view_ = view;
-    (void)SendSide(SideMessageType::kActive, EncodeActive(m));
-  }
+  AnnounceView();
   Schedule();
   // The agent reports the time from the table's change to this re-pin.
   const uint64_t now_ns = MonotonicNowNs();

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <string>
 #include <utility>
 
 #include "conn/connection_internal.h"
@@ -26,6 +27,10 @@ namespace {
 // conn= ids: one per connection of this process.
 std::atomic<uint64_t> next_agent_conn_id{1};
 
+// An agent request that held the connection this long is traced: the
+// connection moves nothing meanwhile.
+constexpr auto kSlowAgentCall = std::chrono::milliseconds(2);
+
 }  // namespace
 
 void Connection::FetchAgentPaths() {
@@ -35,9 +40,25 @@ void Connection::FetchAgentPaths() {
   if (options_.agent == nullptr || planner_->policy() != PathPolicy::kHashed) {
     return;
   }
+  const auto start = std::chrono::steady_clock::now();
   Result<std::vector<AgentPath>> paths =
       options_.agent->Paths(planner_->bond_name(), options_.remote);
+  TraceSlowAgentCall("PATHS", start);
   if (paths.ok()) agent_paths_ = std::move(*paths);
+}
+
+void Connection::TraceSlowAgentCall(
+    const char* what, std::chrono::steady_clock::time_point start) const {
+  if (!Tracing()) return;
+  const auto took = std::chrono::steady_clock::now() - start;
+  if (took < kSlowAgentCall) return;
+  Trace(nullptr,
+        "the agent's " + std::string(what) + " took " +
+            std::to_string(
+                std::chrono::duration_cast<std::chrono::microseconds>(took)
+                    .count() /
+                1000.0) +
+            " ms");
 }
 
 std::vector<uint16_t> Connection::AgentHints(const Path& p) const {
@@ -103,11 +124,15 @@ void Connection::SyncAgent(std::optional<uint64_t> repin_ns) {
     return;
   }
   if (agent_conn_id_ == 0) agent_conn_id_ = next_agent_conn_id++;
+  const auto start = std::chrono::steady_clock::now();
   for (auto& p : paths_) {
     if (p->state != PathState::kIdle) SyncAgentPath(*p, repin_ns);
   }
+  TraceSlowAgentCall("QP registrations", start);
   // A restarted agent gets our registrations again (rate-limited inside).
+  const auto maintain = std::chrono::steady_clock::now();
   options_.agent->Maintain();
+  TraceSlowAgentCall("reconnection", maintain);
 }
 
 void Connection::SyncAgentPath(Path& p, std::optional<uint64_t> repin_ns) {

@@ -258,6 +258,25 @@ bool Connection::RefreshCandidates(Path& p) {
   return ports.ok();
 }
 
+void Connection::NoteRnicHealth(size_t r, bool healthy) {
+  if (r >= rnic_broken_.size() || rnic_broken_[r] == !healthy) return;
+  rnic_broken_[r] = !healthy;
+  if (Tracing()) {
+    Trace(nullptr, rnics_[r]->name() + (healthy ? " creates QPs again"
+                                                : " cannot create QPs"));
+  }
+  if (established_) AnnounceView();
+}
+
+void Connection::AnnounceView() {
+  const BondView view = LocalView();
+  if (view == *sent_view_) return;
+  ActiveMessage m;
+  m.bond = view;
+  *sent_view_ = view;
+  (void)SendSide(SideMessageType::kActive, EncodeActive(m));
+}
+
 Status Connection::CreatePathQp(Path& p) {
   if (p.qp) {
     // Receives that completed on the old QP were acknowledged to the peer,
@@ -267,6 +286,7 @@ Status Connection::CreatePathQp(Path& p) {
   }
   p.qp.reset();
   Result<std::unique_ptr<QueuePair>> qp = p.rnic->CreateQp(options_.qp);
+  NoteRnicHealth(p.local, qp.ok());
   if (!qp.ok()) return qp.status();
   p.qp = std::move(*qp);
   p.qpn = p.qp->local().qpn;

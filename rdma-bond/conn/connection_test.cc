@@ -357,6 +357,38 @@ TEST(ConnectionTest, TcpFallbackCarriesWhileNoPathCanThenThePathsAgain) {
             h.s[1].conn->stats().tcp_messages_sent);
 }
 
+// Both RNICs of a side fail (a device fatal error) while its links stay
+// up: that side cannot create QPs, and tells the peer at once that its
+// members are unusable, so the peer goes over TCP within
+// tcp_fallback_after instead of waiting for its transport's retries to
+// run out (here a minute: the transfer would not finish).  When the RNICs
+// recover, both sides are back on the paths.
+TEST(ConnectionTest, APeerWhoseRnicsFailIsToldAtOnce) {
+  FakeFabric::Options fo;
+  fo.retry_timeout = std::chrono::minutes(1);
+  Harness h(fo);
+  h.base.failed_retry = milliseconds(50);
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  h.Transfer(4000, [&](uint64_t i) {
+    if (i == 1000) {
+      for (auto& r : h.s[1].rnics) r->SetBroken(true);
+    } else if (i == 3000) {
+      EXPECT_GT(h.s[0].conn->stats().tcp_messages_sent, 0u);
+      EXPECT_GT(h.s[1].conn->stats().tcp_messages_sent, 0u);
+      for (const PathStats& p : h.s[0].conn->stats().paths) {
+        EXPECT_NE(p.last_error.find("is unusable"), std::string::npos)
+            << Describe(*h.s[0].conn);
+      }
+      for (auto& r : h.s[1].rnics) r->SetBroken(false);
+    }
+  });
+  h.ExpectExactlyOnceInOrder(4000);
+  EXPECT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }))
+      << Describe(*h.s[0].conn);
+}
+
 // An RDMA write made while no path can carry lands in the peer's region
 // over TCP, and its notice is delivered once, in order.
 TEST(ConnectionTest, TcpFallbackCarriesWritesOnce) {

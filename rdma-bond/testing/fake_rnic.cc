@@ -238,9 +238,23 @@ MacAddress FakeRnic::mac() const {
           static_cast<uint8_t>(member_)};
 }
 
+void FakeRnic::SetBroken(bool broken) {
+  std::lock_guard<std::mutex> lock(fabric_->mu_);
+  broken_ = broken;
+  if (!broken) return;
+  for (FakeQp* qp : qps_) {
+    if (qp->state_ != QpState::kError) {
+      fabric_->ErrorQp(qp, 0, WcStatus::kFlushed);
+    }
+  }
+}
+
 Result<std::unique_ptr<QueuePair>> FakeRnic::CreateQp(
     const QpOptions& options) {
   std::lock_guard<std::mutex> lock(fabric_->mu_);
+  if (broken_) {
+    return Status::Unavailable(name_ + ": device fatal error (fake)");
+  }
   std::unique_ptr<FakeQp> qp(new FakeQp(this, fabric_->next_qpn_++,
                                         fabric_->next_psn_++, options));
   fabric_->qps_[qp->qpn_] = qp.get();

@@ -147,6 +147,9 @@ class FakeRnic : public Rnic {
 
   int side() const { return side_; }
   size_t member_index() const { return member_; }
+  // A device fatal error (true) or its end: while broken, every QP of the
+  // RNIC is in the error state (its work flushed) and CreateQp() fails.
+  void SetBroken(bool broken);
   // The MAC address of its QPs' endpoints (encodes side and member).
   MacAddress mac() const;
 
@@ -171,6 +174,7 @@ class FakeRnic : public Rnic {
   std::vector<MemoryRegion> regions_;
   std::vector<FakeQp*> qps_;
   std::deque<Completion> cq_;
+  bool broken_ = false;
 };
 
 class FakeQp : public QueuePair {

@@ -394,6 +394,9 @@ class Connection {
   // when 'path' is given.  Callers test Tracing() before they format.
   bool Tracing() const { return static_cast<bool>(options_.trace); }
   void Trace(const Path* path, const std::string& what) const;
+  // Traces an agent request begun at 'start' that took 2 ms or more.
+  void TraceSlowAgentCall(const char* what,
+                          std::chrono::steady_clock::time_point start) const;
 
   // Paths.
   bool Carries(const Path& path) const;
@@ -403,6 +406,11 @@ class Connection {
   void RecordPinning(Path& path);
   void StartReset(Path& path);
   Status CreatePathQp(Path& path);
+  // Records whether RNIC 'r' could create a QP; a change is told to the
+  // peer (ACTIVE: its member is unusable while it cannot).
+  void NoteRnicHealth(size_t r, bool healthy);
+  // Sends ACTIVE if LocalView() changed since it was last sent.
+  void AnnounceView();
   void ConnectPath(Path& path, const QpEndpoint& remote);
   // OK if the peer's new QP of a reset ('what': PATH_RESET or its ACK) is
   // on the same address, GID, MAC and MTU as at setup.
@@ -440,6 +448,7 @@ class Connection {
   ConnectionOptions options_;
   bool initiator_;
   std::vector<Rnic*> rnics_;
+  std::vector<bool> rnic_broken_;   // Per RNIC: the last CreateQp failed.
   std::unique_ptr<SideChannel> side_;
   std::unique_ptr<PathPlanner> planner_;
   std::vector<std::string> local_members_;
