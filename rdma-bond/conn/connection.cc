@@ -58,10 +58,15 @@ Result<std::unique_ptr<Connection>> Connection::Establish(
   if (!side) {
     return Status::InvalidArgument(prefix + ": no side channel");
   }
-  if (rnics.empty() || std::find(rnics.begin(), rnics.end(), nullptr) !=
-                           rnics.end()) {
+  if (std::find(rnics.begin(), rnics.end(), nullptr) != rnics.end()) {
     return Status::InvalidArgument(prefix +
                                    ": give one RNIC per bond member");
+  }
+  if (rnics.empty() && !options.tcp_fallback) {
+    return Status::InvalidArgument(
+        prefix + ": no RNIC, and TCP fallback is off: give one RNIC per "
+                 "bond member, or turn tcp_fallback on for a connection "
+                 "over TCP only");
   }
   if (options.max_message_size == 0 || options.send_window == 0 ||
       options.recv_buffers == 0 || options.write_region_size == 0 ||
@@ -93,7 +98,10 @@ Status Connection::Setup(const Bond* bond, uint32_t table_hash_impl) {
   FetchAgentPaths();
 
   slot_size_ = kHeaderSize + options_.max_message_size;
-  n_slots_ = static_cast<size_t>(options_.send_window) * rnics_.size();
+  // (Without an RNIC, what TCP carries still waits in the slots until
+  // TCP acknowledges it.)
+  n_slots_ = static_cast<size_t>(options_.send_window) *
+             std::max<size_t>(1, rnics_.size());
   send_pool_.reset(new uint8_t[n_slots_ * slot_size_]());
   slot_seq_.assign(n_slots_, 0);
   for (size_t i = n_slots_; i-- > 0;) {
@@ -140,6 +148,7 @@ Status Connection::Handshake() {
   hello.members = local_members_;
   hello.bond = LocalView();
   hello.max_message_size = options_.max_message_size;
+  hello.write_region_size = options_.write_region_size;
   Status s = SendSide(SideMessageType::kHello, EncodeHello(hello));
   if (!s.ok()) return s;
   Result<SideMessage> got =
@@ -160,6 +169,13 @@ Status Connection::Handshake() {
         ": configure the same size on both sides");
   }
   remote_members_ = peer->members;
+  if (remote_members_.empty() && !options_.tcp_fallback) {
+    return Status::InvalidArgument(
+        "the peer has no RDMA device, and TCP fallback is off here: turn "
+        "tcp_fallback on to carry this connection over TCP");
+  }
+  // The peer's region as it says; the paths' ENDPOINTS (if any) bound it.
+  peer_region_length_ = peer->write_region_size;
   *peer_view_ = peer->bond;
   *sent_view_ = hello.bond;
 
@@ -234,10 +250,7 @@ Status Connection::Handshake() {
     p->region_addr = e.region_addr;
     p->region_length = e.region_length;
     p->region_rkey = e.region_rkey;
-    peer_region_length_ = peer_region_length_ == 0
-                              ? e.region_length
-                              : std::min(peer_region_length_,
-                                         e.region_length);
+    peer_region_length_ = std::min(peer_region_length_, e.region_length);
   }
   for (auto& p : paths_) {
     p->incarnation = 1;
@@ -278,6 +291,20 @@ Status Connection::WaitEstablished() {
                                  ")");
     }
     if (HasCarryingPath()) return Status::OK();
+    if (paths_.empty()) {
+      // One side has no RDMA device: TCP only (tcp_fallback, checked in
+      // Handshake()).
+      if (Tracing()) Trace(nullptr, "no RDMA path possible: TCP only");
+      return Status::OK();
+    }
+    if (Clock::now() >= deadline && options_.tcp_fallback) {
+      // The paths keep trying; TCP carries until one is up.
+      if (Tracing()) {
+        Trace(nullptr, "no path came up within establish_timeout: TCP "
+                       "carries meanwhile (" + DescribePaths() + ")");
+      }
+      return Status::OK();
+    }
     if (Clock::now() >= deadline) {
       return Status::Unavailable(
           "no path came up within " +
@@ -440,9 +467,12 @@ void Connection::Schedule() {
 }
 
 bool Connection::FallbackActive(Clock::time_point now) const {
+  // Without any path (a side has no RDMA device) at once.
   return options_.tcp_fallback && established_ && !side_closed_ &&
-         !bye_received_ && failed_.ok() && no_path_since_ &&
-         now - *no_path_since_ >= options_.tcp_fallback_after &&
+         !bye_received_ && failed_.ok() &&
+         (paths_.empty() ||
+          (no_path_since_ &&
+           now - *no_path_since_ >= options_.tcp_fallback_after)) &&
          !HasCarryingPath();
 }
 

@@ -389,6 +389,73 @@ TEST(ConnectionTest, APeerWhoseRnicsFailIsToldAtOnce) {
       << Describe(*h.s[0].conn);
 }
 
+// A peer without any RDMA device (no RNIC: the HELLO lists no member):
+// with TCP fallback the connection is set up and carries everything over
+// TCP, messages and writes, in order and exactly once.
+TEST(ConnectionTest, APeerWithoutRdmaGetsAConnectionOverTcp) {
+  Harness h;
+  h.s[1].rnics.clear();
+  const Bond bond = TcpBond(7);
+  h.EstablishOrDie(&bond, nullptr);
+  EXPECT_TRUE(h.s[0].conn->stats().paths.empty());
+  h.Transfer(2000);
+  h.ExpectExactlyOnceInOrder(2000);
+  std::vector<uint8_t> data(100, 0x5a);
+  ASSERT_TRUE(h.s[0].conn->Write(data, 1000).ok());
+  ASSERT_TRUE(h.s[1].conn->Write(data, 2000).ok());
+  ASSERT_TRUE(h.PumpUntil([&] {
+    return h.s[0].events.size() == 2001 && h.s[1].events.size() == 2001;
+  }));
+  EXPECT_EQ(h.s[1].events.back(), "w1000+100");
+  EXPECT_EQ(h.s[0].events.back(), "w2000+100");
+  EXPECT_TRUE(std::equal(data.begin(), data.end(),
+                         h.s[1].conn->write_region().begin() + 1000));
+  // A write beyond the peer's region (its HELLO says how large) is
+  // refused, as with paths.
+  EXPECT_FALSE(h.s[0].conn->Write(data, h.base.write_region_size - 10).ok());
+  for (int side = 0; side < 2; side++) {
+    EXPECT_EQ(h.s[side].conn->stats().tcp_messages_sent, 2001u);
+  }
+}
+
+// Without TCP fallback, a side without RDMA is refused, saying why.
+TEST(ConnectionTest, WithoutTcpFallbackASideWithoutRdmaIsRefused) {
+  Harness h;
+  h.base.tcp_fallback = false;
+  h.base.establish_timeout = milliseconds(300);
+  h.s[1].rnics.clear();
+  auto [a, b] = h.Establish(nullptr, nullptr);
+  EXPECT_FALSE(a.ok());
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.message().find("TCP fallback is off"), std::string::npos)
+      << b.ToString();
+}
+
+// No path comes up within establish_timeout (RDMA broken between the
+// hosts, TCP fine): with TCP fallback the connection is set up anyway and
+// carries over TCP, and moves to the paths when they come up.
+TEST(ConnectionTest, EstablishedOverTcpWhenNoPathComesUp) {
+  FakeFabric::Options fo;
+  fo.retry_timeout = milliseconds(30);
+  Harness h(fo);
+  h.base.establish_timeout = milliseconds(300);
+  h.base.failed_retry = milliseconds(50);
+  h.fabric.SetLinkDown(0, 0, true);
+  h.fabric.SetLinkDown(0, 1, true);
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  EXPECT_FALSE(h.AllUp(0));
+  h.Transfer(1000);
+  EXPECT_EQ(h.s[0].conn->stats().tcp_messages_sent, 1000u);
+  h.fabric.SetLinkDown(0, 0, false);
+  h.fabric.SetLinkDown(0, 1, false);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }))
+      << Describe(*h.s[0].conn);
+  const uint64_t on_paths = PathMessagesSent(*h.s[0].conn);
+  h.Transfer(2000, [](uint64_t) {});
+  EXPECT_GE(PathMessagesSent(*h.s[0].conn), on_paths + 1000);
+}
+
 // An RDMA write made while no path can carry lands in the peer's region
 // over TCP, and its notice is delivered once, in order.
 TEST(ConnectionTest, TcpFallbackCarriesWritesOnce) {
@@ -646,9 +713,11 @@ TEST(ConnectionTest, WriteOutsideThePeerRegionIsRejected) {
   EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
 }
 
+// (Without TCP fallback: with it, the connection is set up over TCP.)
 TEST(ConnectionTest, EstablishFailureNamesEveryPath) {
   Harness h;
   h.base.establish_timeout = milliseconds(300);
+  h.base.tcp_fallback = false;
   h.fabric.SetRule([](const FakeFrame&) { return Verdict::kDrop; });
   auto [a, b] = h.Establish(nullptr, nullptr);
   ASSERT_FALSE(a.ok());

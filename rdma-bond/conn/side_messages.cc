@@ -188,6 +188,7 @@ std::vector<uint8_t> EncodeHello(const HelloMessage& message) {
   w.U8(static_cast<uint8_t>(message.members.size()));
   for (const std::string& name : message.members) w.String(name);
   w.U32(message.max_message_size);
+  w.U64(message.write_region_size);
   return w.Take();
 }
 
@@ -207,13 +208,14 @@ Result<HelloMessage> DecodeHello(std::span<const uint8_t> body) {
   Status s = ReadBondView(&r, "HELLO", &m.bond);
   if (!s.ok()) return s;
   const size_t n = r.U8();
-  if (n == 0 || n > kMaxWireMembers) {
+  if (n > kMaxWireMembers) {
     return Status::Corruption("side channel: HELLO lists " +
-                              std::to_string(n) + " members (1.." +
+                              std::to_string(n) + " members (0.." +
                               std::to_string(kMaxWireMembers) + ")");
   }
   for (size_t i = 0; i < n; i++) m.members.push_back(r.String());
   m.max_message_size = r.U32();
+  m.write_region_size = r.U64();
   s = r.Finish("HELLO");
   if (!s.ok()) return s;
   if (m.bond.active && *m.bond.active >= n) {

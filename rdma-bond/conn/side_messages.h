@@ -59,11 +59,16 @@ struct BondView {
 
 struct HelloMessage {
   uint16_t version = kSideChannelVersion;
-  std::vector<std::string> members;  // Path order: the sender's RNICs.
+  // Path order: the sender's RNICs; none for a side without RDMA (the
+  // connection then runs over TCP only).
+  std::vector<std::string> members;
   BondView bond;
   // The largest payload the sender sends in one message: the receiver's
   // buffers must hold it.
   uint32_t max_message_size = 0;
+  // The bytes of the sender's write region (what writes over TCP may
+  // reach when there is no path to tell it).
+  uint64_t write_region_size = 0;
 };
 
 // One path's QP and the write region behind the sender's RNIC of that path

@@ -51,10 +51,11 @@ Result<PathPlanner> PathPlanner::Create(const Bond* bond,
                                         std::vector<std::string> members,
                                         const IpAddress& local,
                                         const IpAddress& remote) {
-  if (members.empty() || members.size() > kMaxMembers) {
+  // No members: a side without RDMA (a connection over TCP only).
+  if (members.size() > kMaxMembers) {
     return Status::InvalidArgument(
         "path planner: " + std::to_string(members.size()) +
-        " local members (1.." + std::to_string(kMaxMembers) + ")");
+        " local members (0.." + std::to_string(kMaxMembers) + ")");
   }
   if (local.version != remote.version) {
     return Status::InvalidArgument("path planner: local address " +

@@ -171,7 +171,14 @@ TEST(PathPlannerTest, LacpFailureDropsOrFallsBack) {
 }
 
 TEST(PathPlannerTest, RejectsBadInput) {
-  EXPECT_FALSE(PathPlanner::Create(nullptr, kImpl, {}, Ip("10.0.0.1"),
+  // No members is a side without RDMA: nothing usable, nothing carries.
+  Result<PathPlanner> none = PathPlanner::Create(
+      nullptr, kImpl, {}, Ip("10.0.0.1"), Ip("10.0.0.2"));
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_EQ(none->usable_mask(), 0u);
+  std::vector<std::string> many(33, "p");   // More than 32 members.
+  for (size_t i = 0; i < many.size(); i++) many[i] += std::to_string(i);
+  EXPECT_FALSE(PathPlanner::Create(nullptr, kImpl, many, Ip("10.0.0.1"),
                                    Ip("10.0.0.2"))
                    .ok());
   Result<PathPlanner> mixed = PathPlanner::Create(

@@ -78,8 +78,9 @@
 namespace rdma_bond {
 
 // The side-channel protocol this library speaks (HELLO's version).
-// 2: DATA (TCP fallback).
-inline constexpr uint16_t kSideChannelVersion = 2;
+// 2: DATA (TCP fallback).  3: HELLO says the write region's size and may
+// list no member (a side without RDMA, over TCP only).
+inline constexpr uint16_t kSideChannelVersion = 3;
 
 // Frame header: magic, type, flags, body length.
 inline constexpr uint16_t kSideFrameMagic = 0x5242;

@@ -14,6 +14,9 @@ Result<std::vector<std::unique_ptr<Rnic>>> OpenBackend(
     const std::string& backend, const DiscoveredBond& found,
     const IpAddress& local) {
   std::vector<std::unique_ptr<Rnic>> rnics;
+  if (backend == "none") {
+    return rnics;   // No RDMA here: the connections run over TCP only.
+  }
   if (backend == "verbs") {
 #if RDMA_BOND_HAVE_VERBS
     if (Status s = CheckVerbsAvailable(); !s.ok()) {

@@ -24,8 +24,9 @@ void PrintUsage() {
       "  --server            wait for one client run, then exit\n"
       "  --client HOST       run against the server at HOST\n"
       "  --port N            TCP port of the side channel (default %u)\n"
-      "  --backend B         verbs (rdma-core, default) or emulated (an\n"
-      "                      emulated RNIC over AF_PACKET, not RDMA)\n"
+      "  --backend B         verbs (rdma-core, default), emulated (an\n"
+      "                      emulated RNIC over AF_PACKET, not RDMA) or\n"
+      "                      none (no RDMA on this side: over TCP only)\n"
       "  --test T            bw (stream messages, default) or lat\n"
       "                      (ping-pong latency)\n"
       "  --size N            message size in bytes (%zu..%zu, default 64)\n"
@@ -204,8 +205,8 @@ std::string SetAckTimeoutUs(const std::string& v, Options* o) {
 
 // --backend B.
 std::string SetBackend(const std::string& v, Options* o) {
-  if (v != "verbs" && v != "emulated") {
-    return "--backend: \"" + v + "\" is not verbs or emulated";
+  if (v != "verbs" && v != "emulated" && v != "none") {
+    return "--backend: \"" + v + "\" is not verbs, emulated or none";
   }
   o->backend = v;
   return "";
