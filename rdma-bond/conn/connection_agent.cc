@@ -40,11 +40,17 @@ void Connection::FetchAgentPaths() {
   if (options_.agent == nullptr || planner_->policy() != PathPolicy::kHashed) {
     return;
   }
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = AgentCallStart();
   Result<std::vector<AgentPath>> paths =
       options_.agent->Paths(planner_->bond_name(), options_.remote);
   TraceSlowAgentCall("PATHS", start);
   if (paths.ok()) agent_paths_ = std::move(*paths);
+}
+
+std::chrono::steady_clock::time_point Connection::AgentCallStart() const {
+  // SyncAgent() runs at every Progress(): no clock read unless tracing.
+  return Tracing() ? std::chrono::steady_clock::now()
+                   : std::chrono::steady_clock::time_point{};
 }
 
 void Connection::TraceSlowAgentCall(
@@ -52,13 +58,11 @@ void Connection::TraceSlowAgentCall(
   if (!Tracing()) return;
   const auto took = std::chrono::steady_clock::now() - start;
   if (took < kSlowAgentCall) return;
-  Trace(nullptr,
-        "the agent's " + std::string(what) + " took " +
-            std::to_string(
-                std::chrono::duration_cast<std::chrono::microseconds>(took)
-                    .count() /
-                1000.0) +
-            " ms");
+  const auto us =
+      std::chrono::duration_cast<std::chrono::microseconds>(took).count();
+  Trace(nullptr, "the agent's " + std::string(what) + " took " +
+                     std::to_string(us / 1000) + "." +
+                     std::to_string(us % 1000 / 100) + " ms");
 }
 
 std::vector<uint16_t> Connection::AgentHints(const Path& p) const {
@@ -124,13 +128,13 @@ void Connection::SyncAgent(std::optional<uint64_t> repin_ns) {
     return;
   }
   if (agent_conn_id_ == 0) agent_conn_id_ = next_agent_conn_id++;
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = AgentCallStart();
   for (auto& p : paths_) {
     if (p->state != PathState::kIdle) SyncAgentPath(*p, repin_ns);
   }
   TraceSlowAgentCall("QP registrations", start);
   // A restarted agent gets our registrations again (rate-limited inside).
-  const auto maintain = std::chrono::steady_clock::now();
+  const auto maintain = AgentCallStart();
   options_.agent->Maintain();
   TraceSlowAgentCall("reconnection", maintain);
 }

@@ -394,6 +394,8 @@ class Connection {
   // when 'path' is given.  Callers test Tracing() before they format.
   bool Tracing() const { return static_cast<bool>(options_.trace); }
   void Trace(const Path* path, const std::string& what) const;
+  // The time an agent request starts, read only when tracing.
+  std::chrono::steady_clock::time_point AgentCallStart() const;
   // Traces an agent request begun at 'start' that took 2 ms or more.
   void TraceSlowAgentCall(const char* what,
                           std::chrono::steady_clock::time_point start) const;
