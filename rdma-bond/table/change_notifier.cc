@@ -53,6 +53,12 @@ Result<std::unique_ptr<ChangeNotifier>> ChangeNotifier::Start(
         reader->path() + ": change notifier: check interval " +
         std::to_string(options.check_interval.count()) + " ns is not positive");
   }
+  if (options.restart_check_interval <= std::chrono::nanoseconds::zero()) {
+    return Status::InvalidArgument(
+        reader->path() + ": change notifier: restart check interval " +
+        std::to_string(options.restart_check_interval.count()) +
+        " ns is not positive");
+  }
   const int priority = options.realtime_priority;
   if (priority != 0 && (priority < sched_get_priority_min(SCHED_FIFO) ||
                         priority > sched_get_priority_max(SCHED_FIFO))) {
@@ -161,7 +167,7 @@ TableEvents ChangeNotifier::Consume() {
 
 void ChangeNotifier::Run() {
   uint32_t seen = start_change_word_;
-  Clock::time_point next_check = Clock::now() + options_.check_interval;
+  Clock::time_point next_check = Clock::now() + Slice();
 
   for (;;) {
     const std::chrono::nanoseconds slice = next_check - Clock::now();
@@ -191,7 +197,7 @@ void ChangeNotifier::Run() {
     // moves the change word.
     if (wait->changed() || Clock::now() >= next_check) {
       any |= CheckWriter(&events, &seen);
-      next_check = Clock::now() + options_.check_interval;
+      next_check = Clock::now() + Slice();
     }
     if (any) {
       events.change_word = seen;
@@ -203,6 +209,13 @@ void ChangeNotifier::Run() {
   std::lock_guard<std::mutex> lock(mutex_);
   done_ = true;
   done_cv_.notify_all();
+}
+
+std::chrono::nanoseconds ChangeNotifier::Slice() const {
+  const bool gone = last_exited_ || last_removed_ || last_stale_;
+  return gone ? std::min(options_.restart_check_interval,
+                         options_.check_interval)
+              : options_.check_interval;
 }
 
 bool ChangeNotifier::CheckWriter(TableEvents* events, uint32_t* seen) {

@@ -282,6 +282,32 @@ TEST_F(ChangeNotifierTest, ReportsCleanExit) {
   EXPECT_TRUE(events.exited);
 }
 
+// After a clean exit the restart comes next: it is looked for every
+// restart_check_interval, not only every (here endless) check_interval.
+TEST_F(ChangeNotifierTest, ARestartAfterACleanExitIsSeenAtOnce) {
+  std::unique_ptr<ChangeNotifier> notifier = Start(1h);
+  ASSERT_NE(notifier, nullptr);
+  rdma_bond_table_set_flags(table_->header(), RDMA_BOND_TABLE_WRITER_EXITED);
+  rdma_bond_table_notify(table_->header());
+  ASSERT_TRUE(Readable(notifier->Fd(), kEventLimit));
+  EXPECT_TRUE(notifier->Consume().exited);
+
+  TableOptions options;
+  options.instance_id = table_->header()->instance_id + 1;
+  std::unique_ptr<WritableTable> restarted =
+      WritableTable::Create(path_, options);
+  ASSERT_NE(restarted, nullptr);
+  Publish(restarted.get(), 1);
+  ASSERT_TRUE(Readable(notifier->Fd(), kEventLimit));
+  TableEvents events = notifier->Consume();
+  EXPECT_TRUE(events.restarted);
+  EXPECT_EQ(events.instance_id, options.instance_id);
+
+  // The new writer is healthy: back to check_interval, and nothing more
+  // is reported while nothing changes.
+  EXPECT_FALSE(Readable(notifier->Fd(), 200ms));
+}
+
 // The scheduling policy of thread 'tid' ("policy" in /proc/.../sched).
 int SchedPolicy(pid_t tid) {
   std::ifstream sched("/proc/self/task/" + std::to_string(tid) + "/sched");
@@ -331,6 +357,15 @@ TEST_F(ChangeNotifierTest, StartFailsCleanly) {
   ASSERT_FALSE(zero.ok());
   EXPECT_EQ(zero.status().ToString(),
             path_ + ": change notifier: check interval 0 ns is not positive");
+
+  options = ChangeNotifierOptions();
+  options.restart_check_interval = -1ns;
+  Result<std::unique_ptr<ChangeNotifier>> negative =
+      ChangeNotifier::Start(path_, options);
+  ASSERT_FALSE(negative.ok());
+  EXPECT_EQ(negative.status().ToString(),
+            path_ + ": change notifier: restart check interval -1 ns is not "
+                    "positive");
 
   options = ChangeNotifierOptions();
   options.realtime_priority = 100;

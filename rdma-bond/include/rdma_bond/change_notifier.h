@@ -13,8 +13,13 @@
 //
 // The thread sleeps in slices of 'check_interval' (250 ms by default),
 // because a table whose writer died or restarted never changes again (see
-// the contract of WaitForChange()).  After each slice, and after each
-// change, it checks the writer's health and reports what is new:
+// the contract of WaitForChange()).  While the writer is gone (it exited,
+// its file was removed, or its heartbeat is stale) a restart is what comes
+// next, and the slices are 'restart_check_interval' (2 ms): a restarted
+// ovs-vswitchd may pick another active member, and every millisecond a
+// reader keeps sending from the old one moves MACs at the switch.  After
+// each slice, and after each change, it checks the writer's health and
+// reports what is new:
 //
 //   changed    the change word moved: one or more publishes.
 //   restarted  a restarted ovs-vswitchd replaced the file: the notifier
@@ -70,6 +75,9 @@ namespace rdma_bond {
 // Default wait slice: how late a restart, a removed file or a stale
 // heartbeat may be reported; it costs one wake-up of an idle thread.
 inline constexpr std::chrono::milliseconds kDefaultCheckInterval{250};
+// The slice while the writer is gone: how late its restart is reported.
+// A stat() of the path and a look at the header each.
+inline constexpr std::chrono::milliseconds kDefaultRestartCheckInterval{2};
 static_assert(kDefaultCheckInterval <
                   std::chrono::milliseconds(RDMA_BOND_STALE_MS),
               "a stale heartbeat must be noticed within a few slices");
@@ -119,6 +127,10 @@ struct TableEvents {
 struct ChangeNotifierOptions {
   // The wait slice: see kDefaultCheckInterval.  REQUIRES: > 0.
   std::chrono::nanoseconds check_interval = kDefaultCheckInterval;
+  // The slice while the writer is gone: see kDefaultRestartCheckInterval.
+  // REQUIRES: > 0.
+  std::chrono::nanoseconds restart_check_interval =
+      kDefaultRestartCheckInterval;
 
   // 0: the thread runs with the process's scheduling policy.  1 to 99: it
   // runs SCHED_FIFO at this priority, so that a wake-up runs at once
@@ -170,6 +182,8 @@ class ChangeNotifier {
   // Checks the writer's health; reattaches after a restart.  Returns
   // whether anything is new (recorded in '*events').
   bool CheckWriter(TableEvents* events, uint32_t* seen);
+  // The next slice: short while the writer is gone (thread only).
+  std::chrono::nanoseconds Slice() const;
   // Merges 'events' into 'pending_' and signals the eventfd.
   void Publish(const TableEvents& events);
 
