@@ -107,14 +107,14 @@ Status Connection::Setup(const Bond* bond, uint32_t table_hash_impl) {
   for (size_t i = n_slots_; i-- > 0;) {
     free_slots_.push_back(static_cast<uint32_t>(i));
   }
-  probe_pool_.reset(new uint8_t[kMaxPaths * kHeaderSize]());
+  probe_pool_.reset(new uint8_t[kMaxPaths * 2 * kControlSlot]());
   write_region_.reset(new uint8_t[options_.write_region_size]());
   for (Rnic* rnic : rnics_) {
     Result<MemoryRegion> mr = rnic->Register(
         send_pool_.get(), n_slots_ * slot_size_, MemoryAccess::kLocal);
     if (!mr.ok()) return mr.status().WithPrefix(rnic->name());
     send_mrs_.push_back(*mr);
-    mr = rnic->Register(probe_pool_.get(), kMaxPaths * kHeaderSize,
+    mr = rnic->Register(probe_pool_.get(), kMaxPaths * 2 * kControlSlot,
                         MemoryAccess::kLocal);
     if (!mr.ok()) return mr.status().WithPrefix(rnic->name());
     probe_mrs_.push_back(*mr);
@@ -689,6 +689,15 @@ void Connection::HandleCompletion(const Completion& c) {
     }
     case WrKind::kProbe: {
       if (!current) return;
+      if (id.value == kViewWr) {
+        if (!ok) {
+          FailPath(p, "ACTIVE completed " + std::string(ToString(c.status)));
+          return;
+        }
+        if (p.wrs_inflight > 0) p.wrs_inflight--;
+        p.view_inflight = false;
+        return;
+      }
       if (!ok) {
         const bool probing = p.state == PathState::kProbing;
         const std::string reason =
@@ -735,8 +744,21 @@ void Connection::HandleReceive(Path& p, uint32_t buffer, uint32_t byte_len) {
                 h.length > options_.write_region_size - h.offset)) {
       malformed = "write notice of " + std::to_string(h.length) +
                   " bytes at offset " + std::to_string(h.offset);
-    } else if (h.type != kData && h.type != kProbe && h.type != kWriteNotice) {
+    } else if (h.type == kView && h.length != byte_len - kHeaderSize) {
+      malformed = "ACTIVE length " + std::to_string(h.length) + " in " +
+                  std::to_string(byte_len) + " bytes";
+    } else if (h.type != kData && h.type != kProbe &&
+               h.type != kWriteNotice && h.type != kView) {
       malformed = "type " + std::to_string(h.type);
+    }
+  }
+  std::optional<ActiveMessage> view;
+  if (malformed.empty() && h.type == kView) {
+    Result<ActiveMessage> decoded = DecodeActive({b + kHeaderSize, h.length});
+    if (decoded.ok()) {
+      view = *decoded;
+    } else {
+      malformed = decoded.status().message();
     }
   }
   if (!malformed.empty()) {
@@ -751,6 +773,16 @@ void Connection::HandleReceive(Path& p, uint32_t buffer, uint32_t byte_len) {
   // Anything from the peer on this QP proves its direction works.
   p.peer_probe_seen = true;
   if (h.type == kProbe) return;
+  if (h.type == kView) {
+    // Taken after the completions (Progress()): it may fail and reset
+    // paths, which must not happen in the middle of a batch.
+    if (view->seq > peer_view_seq_ &&
+        (!path_view_ || view->seq > path_view_->seq)) {
+      path_view_ = std::make_unique<PathView>(
+          PathView{p.index, view->seq, view->bond});
+    }
+    return;
+  }
   p.stats.messages_received++;
   if (h.type == kData) {
     Deliver(h.seq, kData, {b + kHeaderSize, h.length}, 0, h.length);
@@ -766,6 +798,10 @@ Status Connection::Progress() {
   if (!failed_.ok()) return failed_;
   DeliverReady();
   for (size_t r = 0; r < rnics_.size(); r++) PollRnic(r);
+  if (path_view_) {
+    const std::unique_ptr<PathView> v = std::move(path_view_);
+    TakePeerView(v->seq, v->view, paths_[v->path].get());
+  }
   Status s = PollSide();
   if (!s.ok()) {
     if (failed_.ok()) failed_ = s;
@@ -774,6 +810,7 @@ Status Connection::Progress() {
   RunTimers();
   FollowAgentPaths();
   Schedule();
+  SendViewOnPaths();
   SyncAgent();
   if (!side_closed_) (void)side_->Flush();
   NudgeSide();
@@ -799,6 +836,7 @@ void Connection::NudgeSide() {
   if (now < next_nudge_ || nudges_ >= kMaxNudges) return;
   ActiveMessage m;
   m.bond = *sent_view_;
+  m.seq = view_seq_;
   (void)SendSide(SideMessageType::kActive, EncodeActive(m));
   nudges_++;
   stats_.side_nudges++;

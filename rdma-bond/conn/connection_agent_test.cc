@@ -28,6 +28,7 @@ namespace {
 
 using std::chrono::milliseconds;
 using testing::AbBond;
+using testing::ActiveOnlySwitch;
 using testing::Disable;
 using testing::ExpectPinnedAndDelivered;
 using testing::FakeAgent;
@@ -157,10 +158,7 @@ TEST(ConnectionAgentTest, ActiveBackupRegistersOnlyTheActivePathActive) {
                             AgentClient(TestOptions())};
   Harness h;
   size_t active[2] = {0, 0};
-  h.fabric.SetRule([&active](const FakeFrame& f) {
-    return f.dest_member == active[1 - f.side] ? Verdict::kDeliver
-                                               : Verdict::kDrop;
-  });
+  ActiveOnlySwitch(h.fabric, active);
   for (int side = 0; side < 2; side++) {
     ASSERT_TRUE(clients[side].Connect(agents[side].socket_path()).ok());
     h.agent[side] = &clients[side];
@@ -559,10 +557,7 @@ TEST(ConnectionAgentTest, AgentHangingMidRunCostsOneTimeout) {
   ASSERT_TRUE(client.Connect(agent.socket_path()).ok());
   Harness h;
   size_t active[2] = {0, 0};
-  h.fabric.SetRule([&active](const FakeFrame& f) {
-    return f.dest_member == active[1 - f.side] ? Verdict::kDeliver
-                                               : Verdict::kDrop;
-  });
+  ActiveOnlySwitch(h.fabric, active);
   h.agent[0] = &client;
   const Bond bonds[2] = {AbBond(0), AbBond(0)};
   h.EstablishOrDie(&bonds[0], &bonds[1]);

@@ -32,12 +32,22 @@ namespace conn_detail {
 //          9  3 bytes zero
 //         12  u32 payload length (write notices: bytes written)
 //         16  u64 write notices: offset in the receiver's write region
+// An ACTIVE (side_messages.h: the body of the side channel's ACTIVE
+// frame, length bytes) follows the header of a kView message; its seq is
+// 0 (views are ordered by their own number).
 enum MessageType : uint8_t {
   kData = 1,
   kProbe = 2,
   kWriteNotice = 3,
+  kView = 4,
 };
 constexpr size_t kHeaderSize = 24;
+// A path's control messages (its probe, its ACTIVE) in the control pool:
+// two slots of kControlSlot bytes per path.
+constexpr size_t kControlSlot = 64;
+// Work request values of WrKind::kProbe.
+constexpr uint32_t kProbeWr = 0;
+constexpr uint32_t kViewWr = 1;
 
 // How far ahead of ours a peer's PATH_RESET incarnation may be (see
 // HandleSide(): a reset of ours that timed out after the peer completed
@@ -170,6 +180,12 @@ inline std::string_view ToString(PathState state) {
 
 }  // namespace conn_detail
 
+struct Connection::PathView {
+  size_t path = 0;
+  uint64_t seq = 0;
+  BondView view;
+};
+
 struct Connection::Path {
   size_t index = 0;                 // In paths_: local * n_remote + remote.
   size_t local = 0, remote = 0;     // Member indexes on each side.
@@ -195,6 +211,9 @@ struct Connection::Path {
   bool exhausted = false;           // Failed after max_probe_attempts.
   bool parked = false;              // Down because a member is unusable.
   bool peer_probe_seen = false;     // Something arrived on this QP.
+  // The last ACTIVE number posted on this QP, and whether it is in flight.
+  uint64_t view_posted = 0;
+  bool view_inflight = false;
   Clock::time_point probe_deadline{};
   Clock::time_point retry_at{};
   Clock::time_point reset_deadline{};

@@ -65,14 +65,7 @@ Status Connection::HandleSide(const SideMessage& m) {
     case SideMessageType::kActive: {
       Result<ActiveMessage> a = DecodeActive(m.body);
       if (!a.ok()) return a.status();
-      if (Tracing() && !(a->bond == *peer_view_)) {
-        Trace(nullptr, "peer's members: usable mask " +
-                           HexPrefixed(a->bond.usable_mask) + ", active " +
-                           (a->bond.active ? std::to_string(*a->bond.active)
-                                           : std::string("none")));
-      }
-      *peer_view_ = a->bond;
-      for (auto& p : paths_) Reconcile(*p);
+      TakePeerView(a->seq, a->bond, nullptr);
       return Status::OK();
     }
     case SideMessageType::kRepick: {
@@ -273,8 +266,65 @@ void Connection::AnnounceView() {
   if (view == *sent_view_) return;
   ActiveMessage m;
   m.bond = view;
+  m.seq = ++view_seq_;
   *sent_view_ = view;
   (void)SendSide(SideMessageType::kActive, EncodeActive(m));
+  SendViewOnPaths();
+}
+
+void Connection::SendViewOnPaths() {
+  if (view_seq_ == 0) return;
+  const size_t limit =
+      std::min<size_t>(options_.send_window, options_.qp.max_send_wr);
+  std::vector<uint8_t> body;
+  for (auto& path : paths_) {
+    Path& p = *path;
+    if (p.state != PathState::kUp || !Carries(p) || p.view_inflight ||
+        p.view_posted == view_seq_ || p.wrs_inflight + 1 > limit) {
+      continue;
+    }
+    if (body.empty()) {
+      ActiveMessage m;
+      m.bond = *sent_view_;
+      m.seq = view_seq_;
+      body = EncodeActive(m);
+    }
+    uint8_t* slot = probe_pool_.get() + (2 * p.index + 1) * kControlSlot;
+    Header h;
+    h.type = kView;
+    h.length = static_cast<uint32_t>(body.size());
+    WriteHeader(slot, h);
+    std::memcpy(slot + kHeaderSize, body.data(), body.size());
+    Status s = p.qp->PostSend(MakeWrId(WrKind::kProbe, p.index, p.epoch,
+                                       kViewWr),
+                              probe_mrs_[p.local],
+                              {slot, kHeaderSize + body.size()});
+    if (!s.ok()) {
+      FailPath(p, "post ACTIVE: " + s.message());
+      continue;
+    }
+    p.wrs_inflight++;
+    p.view_inflight = true;
+    p.view_posted = view_seq_;
+    stats_.views_sent_on_paths++;
+  }
+}
+
+void Connection::TakePeerView(uint64_t seq, const BondView& view,
+                              const Path* path) {
+  if (seq <= peer_view_seq_) return;  // A repeat, or older than ours.
+  peer_view_seq_ = seq;
+  if (path) stats_.views_from_paths++;
+  if (Tracing() && !(view == *peer_view_)) {
+    Trace(path, "peer's members: usable mask " +
+                    HexPrefixed(view.usable_mask) + ", active " +
+                    (view.active ? std::to_string(*view.active)
+                                 : std::string("none")) +
+                    (path ? " (ACTIVE " + std::to_string(seq) + " on a path)"
+                          : std::string()));
+  }
+  *peer_view_ = view;
+  for (auto& p : paths_) Reconcile(*p);
 }
 
 Status Connection::CreatePathQp(Path& p) {
@@ -292,6 +342,8 @@ Status Connection::CreatePathQp(Path& p) {
   p.qpn = p.qp->local().qpn;
   p.epoch = (p.epoch + 1) & kEpochMask;
   p.wrs_inflight = 0;
+  p.view_inflight = false;
+  p.view_posted = 0;
   return Status::OK();
 }
 
@@ -313,6 +365,9 @@ void Connection::FailPath(Path& p, const std::string& reason) {
   if (p.qp && p.qp->state() != QpState::kError) p.qp->SetError();
   p.epoch = (p.epoch + 1) & kEpochMask;
   p.wrs_inflight = 0;
+  // An ACTIVE in flight may be lost: sent again when the path is up.
+  p.view_inflight = false;
+  p.view_posted = 0;
   for (auto& [seq, item] : items_) {
     if (item.path != static_cast<int>(p.index)) continue;
     item.path = -1;
@@ -412,12 +467,13 @@ void Connection::ConnectPath(Path& p, const QpEndpoint& remote) {
 
 void Connection::StartProbe(Path& p) {
   if (p.state != PathState::kReady) return;
-  uint8_t* probe = probe_pool_.get() + p.index * kHeaderSize;
+  uint8_t* probe = probe_pool_.get() + 2 * p.index * kControlSlot;
   Header h;
   h.seq = p.incarnation;
   h.type = kProbe;
   WriteHeader(probe, h);
-  Status s = p.qp->PostSend(MakeWrId(WrKind::kProbe, p.index, p.epoch, 0),
+  Status s = p.qp->PostSend(MakeWrId(WrKind::kProbe, p.index, p.epoch,
+                                     kProbeWr),
                             probe_mrs_[p.local], {probe, kHeaderSize});
   if (!s.ok()) {
     FailPath(p, "post probe: " + s.message());

@@ -13,7 +13,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -34,6 +36,7 @@ namespace {
 
 using std::chrono::milliseconds;
 using testing::AbBond;
+using testing::ActiveOnlySwitch;
 using testing::Describe;
 using testing::Disable;
 using testing::ExpectPinnedAndDelivered;
@@ -124,10 +127,7 @@ TEST(ConnectionTest, ActiveBackupCarriesOnlyActiveToActive) {
   Harness h;
   // A learning switch: frames reach a host only on its active member.
   const size_t active[2] = {0, 1};
-  h.fabric.SetRule([&active](const FakeFrame& f) {
-    return f.dest_member == active[1 - f.side] ? Verdict::kDeliver
-                                               : Verdict::kDrop;
-  });
+  ActiveOnlySwitch(h.fabric, active);
   const Bond bonds[2] = {AbBond(0), AbBond(1)};
   h.EstablishOrDie(&bonds[0], &bonds[1]);
   h.Transfer(2000);
@@ -155,10 +155,7 @@ TEST(ConnectionTest, ActiveBackupCarriesOnlyActiveToActive) {
 TEST(ConnectionTest, ActiveBackupFailoverLosesNothing) {
   Harness h;
   size_t active[2] = {0, 0};
-  h.fabric.SetRule([&active](const FakeFrame& f) {
-    return f.dest_member == active[1 - f.side] ? Verdict::kDeliver
-                                               : Verdict::kDrop;
-  });
+  ActiveOnlySwitch(h.fabric, active);
   const Bond bonds[2] = {AbBond(0), AbBond(0)};
   h.EstablishOrDie(&bonds[0], &bonds[1]);
   uint64_t frames_before = 0;
@@ -183,10 +180,7 @@ TEST(ConnectionTest, ActiveBackupFailoverLosesNothing) {
 TEST(ConnectionTest, ActiveMemberChangeStopsTheOldMemberAtOnce) {
   Harness h;
   size_t active[2] = {0, 0};
-  h.fabric.SetRule([&active](const FakeFrame& f) {
-    return f.dest_member == active[1 - f.side] ? Verdict::kDeliver
-                                               : Verdict::kDrop;
-  });
+  ActiveOnlySwitch(h.fabric, active);
   const Bond bonds[2] = {AbBond(0), AbBond(0)};
   h.EstablishOrDie(&bonds[0], &bonds[1]);
   uint64_t frames_before = 0;
@@ -255,6 +249,93 @@ TEST(ConnectionTest, PeerStopsSendingTowardADeadMemberOnItsNotice) {
     }
   }
   EXPECT_EQ(h.s[1].conn->stats().tcp_messages_sent, 0u);
+}
+
+// The side channel is a TCP connection through the bond: after a cut, or
+// while a restarted ovs-vswitchd was not forwarding, it may wait hundreds
+// of milliseconds for its retransmission timer.  ACTIVE goes on the paths
+// too, so the peer follows a new active member without it (here the
+// side channel passes nothing, and the transport's retries would take ten
+// minutes).
+TEST(ConnectionTest, ThePeerFollowsANewActiveMemberWhileTcpWaits) {
+  FakeFabric::Options fo;
+  fo.retry_timeout = std::chrono::minutes(10);
+  Harness h(fo);
+  h.relay_side = true;
+  h.base.tcp_fallback = false;
+  size_t active[2] = {0, 0};
+  ActiveOnlySwitch(h.fabric, active);
+  const Bond bonds[2] = {AbBond(0), AbBond(0)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  h.Transfer(5000, [&](uint64_t i) {
+    if (i != 2000) return;
+    h.HoldSide(true);
+    Bond switched = bonds[0];
+    switched.active_member = 1;
+    switched.generation++;
+    active[0] = 1;
+    ASSERT_TRUE(h.s[0].conn->UpdateBond(switched, kImpl).ok());
+  });
+  h.ExpectExactlyOnceInOrder(5000);
+  EXPECT_GE(h.s[0].conn->stats().views_sent_on_paths, 1u);
+  EXPECT_EQ(h.s[1].conn->stats().views_from_paths, 1u);
+  for (const PathStats& p : h.s[1].conn->stats().paths) {
+    EXPECT_EQ(p.carries, p.local_index == 0 && p.remote_index == 1)
+        << Describe(*h.s[1].conn);
+  }
+  EXPECT_EQ(h.s[1].conn->stats().tcp_messages_received, 0u);
+  h.HoldSide(false);
+}
+
+// ACTIVE arrives twice (paths and side channel, and nudges repeat it) and
+// out of order: a late one older than the view taken changes nothing.
+TEST(ConnectionTest, AnOlderActiveArrivingLateChangesNothing) {
+  FakeFabric::Options fo;
+  fo.retry_timeout = std::chrono::minutes(10);
+  Harness h(fo);
+  h.relay_side = true;
+  h.base.tcp_fallback = false;
+  std::mutex mu;
+  std::vector<std::string> peer_views;   // Trace lines of a peer view.
+  h.base.trace = [&](std::string_view line) {
+    if (line.find("peer's members") == std::string_view::npos) return;
+    std::lock_guard<std::mutex> lock(mu);
+    peer_views.emplace_back(line);
+  };
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  h.HoldSide(true);
+  // ACTIVE 1: side 0's p1 is cut.  The peer learns it on a path and
+  // carries on without it.
+  h.Transfer(3000, [&](uint64_t i) {
+    if (i != 1000) return;
+    h.fabric.SetLinkDown(0, 0, true);
+    ASSERT_TRUE(h.s[0].conn->UpdateBond(Disable(bonds[0], 0), kImpl).ok());
+  });
+  h.ExpectExactlyOnceInOrder(3000);
+  EXPECT_EQ(h.s[1].conn->stats().views_from_paths, 1u);
+  // ACTIVE 2: p1 is back.
+  h.fabric.SetLinkDown(0, 0, false);
+  ASSERT_TRUE(h.s[0].conn->UpdateBond(bonds[0], kImpl).ok());
+  ASSERT_TRUE(h.PumpUntil(
+      [&] { return h.s[1].conn->stats().views_from_paths == 2; }))
+      << Describe(*h.s[1].conn);
+  size_t seen = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    seen = peer_views.size();
+    ASSERT_EQ(seen, 2u);
+    EXPECT_NE(peer_views[1].find("usable mask 0x3"), std::string::npos)
+        << peer_views[1];
+  }
+  // The side channel passes ACTIVE 1, 2 and the nudges now: none is taken.
+  h.HoldSide(false);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }))
+      << Describe(*h.s[1].conn);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(peer_views.size(), seen)
+      << "late: " << peer_views.back();
 }
 
 TEST(ConnectionTest, TransportDetectsADeadLinkWithoutABondUpdate) {

@@ -124,10 +124,16 @@ TEST(SideChannelTest, MessagesRoundTrip) {
 
   ActiveMessage active;
   active.bond.usable_mask = 2;
+  active.seq = 0x0102030405060708;
   Result<ActiveMessage> a = DecodeActive(EncodeActive(active));
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(a->bond, active.bond);
   EXPECT_FALSE(a->bond.active);
+  EXPECT_EQ(a->seq, active.seq);
+  // A version 3 ACTIVE (no number) is refused.
+  std::vector<uint8_t> v3 = EncodeActive(active);
+  v3.resize(v3.size() - 8);
+  EXPECT_TRUE(DecodeActive(v3).status().IsCorruption());
 }
 
 TEST(SideChannelTest, TruncatedAndTrailingBodiesAreCorrupt) {

@@ -261,6 +261,7 @@ Result<EndpointsMessage> DecodeEndpoints(std::span<const uint8_t> body) {
 std::vector<uint8_t> EncodeActive(const ActiveMessage& message) {
   WireWriter w;
   WriteBondView(message.bond, &w);
+  w.U64(message.seq);
   return w.Take();
 }
 
@@ -269,6 +270,7 @@ Result<ActiveMessage> DecodeActive(std::span<const uint8_t> body) {
   ActiveMessage m;
   Status s = ReadBondView(&r, "ACTIVE", &m.bond);
   if (!s.ok()) return s;
+  m.seq = r.U64();
   s = r.Finish("ACTIVE");
   if (!s.ok()) return s;
   return m;

@@ -85,9 +85,14 @@ struct EndpointsMessage {
   std::vector<PathEndpoint> paths;
 };
 
-// ACTIVE: the sender's bond after a change.
+// ACTIVE: the sender's bond after a change, and the change's number
+// (1, 2, ...; HELLO's view is number 0).  The same ACTIVE may arrive twice
+// and out of order (the side channel and the paths both carry it, and
+// nudges repeat it): the receiver takes only a number above the last it
+// took.  Body: the BondView, then u64 seq (version 4).
 struct ActiveMessage {
   BondView bond;
+  uint64_t seq = 0;
 };
 
 // REPICK: the sender did not receive the receiver's probe on 'path' in

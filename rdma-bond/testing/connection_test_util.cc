@@ -4,7 +4,9 @@
 #include "testing/connection_test_util.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <thread>
@@ -41,6 +43,74 @@ std::vector<uint8_t> Message(uint64_t n, size_t size) {
   return m;
 }
 
+SideRelay::SideRelay() {
+  int a[2], b[2];
+  EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
+  EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
+  end_[0] = a[0];
+  relay_[0] = a[1];
+  end_[1] = b[0];
+  relay_[1] = b[1];
+  thread_ = std::thread([this] { Run(); });
+}
+
+SideRelay::~SideRelay() {
+  stop_ = true;
+  thread_.join();
+  for (int fd : {end_[0], end_[1], relay_[0], relay_[1]}) {
+    if (fd >= 0) close(fd);
+  }
+}
+
+void SideRelay::Hold(bool held) {
+  held_ = held;
+  if (!held) return;
+  while (!parked_) std::this_thread::sleep_for(std::chrono::microseconds(50));
+}
+
+int SideRelay::TakeEnd(int side) {
+  const int fd = end_[side];
+  end_[side] = -1;
+  return fd;
+}
+
+void SideRelay::Run() {
+  bool open[2] = {true, true};
+  std::vector<uint8_t> buf(1 << 16);
+  while (!stop_ && (open[0] || open[1])) {
+    if (held_) {
+      parked_ = true;
+      std::this_thread::sleep_for(milliseconds(1));
+      continue;
+    }
+    parked_ = false;
+    pollfd fds[2] = {{relay_[0], static_cast<short>(open[0] ? POLLIN : 0), 0},
+                     {relay_[1], static_cast<short>(open[1] ? POLLIN : 0), 0}};
+    if (poll(fds, 2, 1) <= 0) continue;
+    for (int i = 0; i < 2; i++) {
+      if (!open[i] || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+        continue;
+      }
+      const ssize_t n = read(relay_[i], buf.data(), buf.size());
+      if (n <= 0) {
+        open[i] = false;
+        shutdown(relay_[1 - i], SHUT_WR);
+        continue;
+      }
+      for (ssize_t done = 0; done < n;) {
+        const ssize_t w = send(relay_[1 - i], buf.data() + done,
+                               static_cast<size_t>(n - done), MSG_NOSIGNAL);
+        if (w <= 0) {
+          open[1 - i] = false;
+          break;
+        }
+        done += w;
+      }
+    }
+  }
+  parked_ = true;  // Passes nothing more.
+}
+
 Harness::Harness(const FakeFabric::Options& options, size_t members)
     : fabric(options) {
   for (int side = 0; side < 2; side++) {
@@ -54,6 +124,7 @@ Harness::Harness(const FakeFabric::Options& options, size_t members)
 Harness::~Harness() {
   s[0].conn.reset();
   s[1].conn.reset();
+  relay_.reset();
 }
 
 ConnectionOptions Harness::Options(int side) const {
@@ -68,7 +139,13 @@ ConnectionOptions Harness::Options(int side) const {
 std::pair<Status, Status> Harness::Establish(const Bond* bond0,
                                              const Bond* bond1) {
   int fds[2];
-  EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  if (relay_side) {
+    relay_ = std::make_unique<SideRelay>();
+    fds[0] = relay_->TakeEnd(0);
+    fds[1] = relay_->TakeEnd(1);
+  } else {
+    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  }
   Status st[2];
   const Bond* bonds[2] = {bond0, bond1};
   auto run = [&](int side) {
@@ -223,6 +300,13 @@ void HashedSwitch(FakeFabric& fabric) {
     return SwitchMember(f.side, f.sport) == f.dest_member
                ? Verdict::kDeliver
                : Verdict::kOtherMember;
+  });
+}
+
+void ActiveOnlySwitch(FakeFabric& fabric, const size_t* active) {
+  fabric.SetRule([active](const FakeFrame& f) {
+    return f.dest_member == active[1 - f.side] ? Verdict::kDeliver
+                                               : Verdict::kDrop;
   });
 }
 

@@ -16,9 +16,11 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -47,8 +49,38 @@ size_t SwitchMember(int side, uint16_t sport);
 // member than the one addressed goes there (and is lost).
 void HashedSwitch(FakeFabric& fabric);
 
+// The switch of an active-backup bond on each side: a frame reaches
+// only the active member of the side it is sent to ('active[side]', read
+// at each frame, so the test may change it), the others drop it.
+void ActiveOnlySwitch(FakeFabric& fabric, const size_t* active);
+
 // A message: its index, then filler that depends on it.
 std::vector<uint8_t> Message(uint64_t n, size_t size = 64);
+
+// A side channel that passes through a thread of its own, which the test
+// can hold: bytes sent meanwhile wait (as behind a TCP connection waiting
+// for its retransmission timer) and pass when released.
+class SideRelay {
+ public:
+  SideRelay();
+  // Closes what is left and joins the thread.
+  ~SideRelay();
+  SideRelay(const SideRelay&) = delete;
+  SideRelay& operator=(const SideRelay&) = delete;
+  // Side 'side''s end of the channel (once; the caller owns it).
+  int TakeEnd(int side);
+  // Holding returns once the relay passes nothing more.
+  void Hold(bool held);
+
+ private:
+  void Run();
+  int end_[2] = {-1, -1};     // The sides' ends.
+  int relay_[2] = {-1, -1};   // The relay's ends of the two socketpairs.
+  std::atomic<bool> held_{false};
+  std::atomic<bool> parked_{false};  // The relay saw held_ and waits.
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 struct Side {
   std::vector<std::unique_ptr<FakeRnic>> rnics;
@@ -100,6 +132,13 @@ class Harness {
   }();
   // Each side's agent client (not owned; must outlive the connections).
   AgentClient* agent[2] = {nullptr, nullptr};
+  // Set before Establish(): the side channel goes through a SideRelay
+  // that HoldSide() holds.
+  bool relay_side = false;
+  void HoldSide(bool held) { relay_->Hold(held); }
+
+ private:
+  std::unique_ptr<SideRelay> relay_;
 };
 
 // Paths and counters, for failure messages.

@@ -225,6 +225,10 @@ struct ConnectionStats {
   // ACTIVE repeated so that TCP recovers a lost side-channel segment by
   // SACK instead of its retransmission timeout (connection_internal.h).
   uint64_t side_nudges = 0;
+  // ACTIVE (a change of this side's bond) posted on paths, and the peer's
+  // ACTIVEs that a path brought before the side channel did.
+  uint64_t views_sent_on_paths = 0;
+  uint64_t views_from_paths = 0;
   // TCP fallback: messages and writes sent and received on the side
   // channel (the paths' own counts are in 'paths'), and the times it
   // started carrying.
@@ -411,8 +415,16 @@ class Connection {
   // Records whether RNIC 'r' could create a QP; a change is told to the
   // peer (ACTIVE: its member is unusable while it cannot).
   void NoteRnicHealth(size_t r, bool healthy);
-  // Sends ACTIVE if LocalView() changed since it was last sent.
+  // Sends ACTIVE if LocalView() changed since it was last sent: on the
+  // side channel now, and on every path that carries (SendViewOnPaths()).
   void AnnounceView();
+  // Posts the last ACTIVE on each up path that carries and has not
+  // carried it (one in flight per path): the peer learns of the change
+  // even while the side channel's TCP waits for its retransmission timer.
+  void SendViewOnPaths();
+  // Takes the peer's ACTIVE number 'seq' if it is newer than the last
+  // taken ('path': the path it came on, nullptr for the side channel).
+  void TakePeerView(uint64_t seq, const BondView& view, const Path* path);
   void ConnectPath(Path& path, const QpEndpoint& remote);
   // OK if the peer's new QP of a reset ('what': PATH_RESET or its ACK) is
   // on the same address, GID, MAC and MTU as at setup.
@@ -457,6 +469,13 @@ class Connection {
   std::vector<std::string> remote_members_;
   std::unique_ptr<BondView> peer_view_;
   std::unique_ptr<BondView> sent_view_;
+  // ACTIVE numbers: of sent_view_ (0: HELLO's), and of peer_view_.
+  uint64_t view_seq_ = 0;
+  uint64_t peer_view_seq_ = 0;
+  // An ACTIVE that arrived on a path, taken after the completions are
+  // handled (Progress()): path index, number, view.
+  struct PathView;
+  std::unique_ptr<PathView> path_view_;
   std::vector<std::unique_ptr<Path>> paths_;
   size_t round_robin_ = 0;
   // The agent: our conn= id, and its validated ports toward the peer.
@@ -464,8 +483,9 @@ class Connection {
   std::vector<AgentPath> agent_paths_;
   std::chrono::steady_clock::time_point next_agent_refresh_{};
 
-  // Registered memory: send slots (header + payload each), probe headers
-  // (one per path) and the write region, each registered on every RNIC.
+  // Registered memory: send slots (header + payload each), control
+  // messages (a probe and an ACTIVE per path, kControlSlot bytes each) and
+  // the write region, each registered on every RNIC.
   size_t slot_size_ = 0;
   size_t n_slots_ = 0;
   std::unique_ptr<uint8_t[]> send_pool_;

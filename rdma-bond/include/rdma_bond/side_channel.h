@@ -79,8 +79,9 @@ namespace rdma_bond {
 
 // The side-channel protocol this library speaks (HELLO's version).
 // 2: DATA (TCP fallback).  3: HELLO says the write region's size and may
-// list no member (a side without RDMA, over TCP only).
-inline constexpr uint16_t kSideChannelVersion = 3;
+// list no member (a side without RDMA, over TCP only).  4: ACTIVE is
+// numbered, and the paths carry it too (a receiver takes only a newer one).
+inline constexpr uint16_t kSideChannelVersion = 4;
 
 // Frame header: magic, type, flags, body length.
 inline constexpr uint16_t kSideFrameMagic = 0x5242;

@@ -106,6 +106,7 @@ void FillHeader(std::vector<uint8_t>* msg, Kind kind, uint64_t seq,
 struct Totals {
   uint64_t sent = 0, delivered = 0, duplicates_dropped = 0, resent = 0;
   uint64_t repins = 0, path_failures = 0, side_nudges = 0;
+  uint64_t views_sent_on_paths = 0, views_from_paths = 0;
   uint64_t tcp_sent = 0, tcp_received = 0, tcp_fallbacks = 0, tcp_resent = 0;
   std::map<std::string, uint64_t> per_member_sent, per_member_received;
   std::vector<PathStats> paths;
@@ -122,6 +123,8 @@ Totals Sum(std::vector<std::unique_ptr<Connection>>& conns) {
     t.repins += s.repins;
     t.path_failures += s.path_failures;
     t.side_nudges += s.side_nudges;
+    t.views_sent_on_paths += s.views_sent_on_paths;
+    t.views_from_paths += s.views_from_paths;
     t.tcp_sent += s.tcp_messages_sent;
     t.tcp_received += s.tcp_messages_received;
     t.tcp_fallbacks += s.tcp_fallbacks;
@@ -1011,6 +1014,10 @@ class ClientRun {
     j.Uint(totals_.path_failures);
     j.Key("side_nudges");
     j.Uint(totals_.side_nudges);
+    j.Key("views_sent_on_paths");
+    j.Uint(totals_.views_sent_on_paths);
+    j.Key("views_from_paths");
+    j.Uint(totals_.views_from_paths);
     // TCP fallback: messages this side sent over the side channel, the
     // server received over it, and the times it started carrying.
     j.Key("sent_over_tcp");
