@@ -134,11 +134,15 @@ BondView Connection::LocalView() const {
     view.active = static_cast<uint8_t>(*planner_->active());
   }
   view.usable_mask = planner_->usable_mask();
+  view.alive_mask = planner_->alive_mask();
   // A member whose RNIC cannot create QPs (a device fatal error) can carry
   // nothing: the peer is told at once rather than by its transport's
   // retries running out.
   for (size_t r = 0; r < rnic_broken_.size() && r < 32; r++) {
-    if (rnic_broken_[r]) view.usable_mask &= ~(uint32_t{1} << r);
+    if (rnic_broken_[r]) {
+      view.usable_mask &= ~(uint32_t{1} << r);
+      view.alive_mask &= ~(uint32_t{1} << r);
+    }
   }
   return view;
 }
@@ -921,7 +925,7 @@ int64_t Connection::NextDeadlineUs() const {
   }
   for (const auto& p : paths_) {
     if (p->state == PathState::kProbing) consider(until(p->probe_deadline));
-    if (p->state == PathState::kDown && Usable(*p) && !side_closed_ &&
+    if (p->state == PathState::kDown && Alive(*p) && !side_closed_ &&
         !bye_received_) {
       consider(until(p->retry_at));
     }

@@ -207,6 +207,13 @@ bool Connection::Usable(const Path& p) const {
          (peer_view_->usable_mask & (1u << p.remote));
 }
 
+bool Connection::Alive(const Path& p) const {
+  // (A broken local RNIC does not count: the reset's CreateQp() is what
+  // finds it working again.)
+  return planner_->member(p.local).alive && p.remote < 32 &&
+         (peer_view_->alive_mask & (1u << p.remote));
+}
+
 bool Connection::HasCarryingPath() const {
   for (const auto& p : paths_) {
     if (p->state == PathState::kUp && Carries(*p)) return true;
@@ -537,20 +544,33 @@ bool Connection::RepinInPlace(Path& p, std::string_view why) {
 }
 
 void Connection::Reconcile(Path& p) {
+  const bool alive = Alive(p);
   const bool usable = Usable(p);
   const bool carries = Carries(p);
   const bool hashed = planner_->policy() == PathPolicy::kHashed;
+  const MemberPlan& m = planner_->member(p.local);
   switch (p.state) {
     case PathState::kReady:
     case PathState::kProbing:
     case PathState::kUp: {
-      if (!usable) {
-        const MemberPlan& m = planner_->member(p.local);
-        FailPath(p, m.usable ? "the peer's member " +
-                                   remote_members_[p.remote] +
-                                   " is unusable"
-                             : m.reason);
+      if (!alive) {
+        FailPath(p, m.alive ? "the peer's member " +
+                                  remote_members_[p.remote] + " is unusable"
+                            : m.reason);
         p.parked = true;
+        return;
+      }
+      if (!usable) {
+        // Both members are enabled, one may not carry (in balance-tcp: it
+        // owns no bucket).  A ready path waits as it is, to carry at once
+        // when it may; one that was up stops (its work is re-sent) and is
+        // connected again.
+        if (p.state != PathState::kReady) {
+          FailPath(p, m.usable ? "the peer's member " +
+                                     remote_members_[p.remote] +
+                                     " is unusable"
+                               : m.reason);
+        }
         return;
       }
       if (p.state != PathState::kReady && !carries) {
@@ -569,7 +589,7 @@ void Connection::Reconcile(Path& p) {
       return;
     }
     case PathState::kDown:
-      if (usable && p.parked) {
+      if (alive && p.parked) {
         p.parked = false;
         p.exhausted = false;
         p.attempts = 0;
@@ -581,7 +601,7 @@ void Connection::Reconcile(Path& p) {
         p.stats.repins++;
         stats_.repins++;
       }
-      if (!usable) p.parked = true;
+      if (!alive) p.parked = true;
       return;
     case PathState::kIdle:
     case PathState::kResetting:
@@ -609,7 +629,7 @@ void Connection::RunTimers() {
         }
         break;
       case PathState::kDown:
-        if (Usable(p) && (now >= p.retry_at || (p.exhausted && !carrying)) &&
+        if (Alive(p) && (now >= p.retry_at || (p.exhausted && !carrying)) &&
             !bye_received_ && !side_closed_) {
           if (p.exhausted) {
             p.exhausted = false;

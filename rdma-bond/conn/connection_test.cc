@@ -338,6 +338,68 @@ TEST(ConnectionTest, AnOlderActiveArrivingLateChangesNothing) {
       << "late: " << peer_views.back();
 }
 
+// A balance-tcp member that is enabled but owns no bucket (it came back
+// and OVS has not rebalanced yet) carries nothing, but its paths are
+// connected again: when the other member dies and it takes every bucket,
+// they carry at once, without a reset over the side channel (held here).
+TEST(ConnectionTest, AMemberWithoutBucketsKeepsItsPathsReadyForAFailover) {
+  FakeFabric::Options fo;
+  fo.retry_timeout = std::chrono::minutes(10);
+  Harness h(fo);
+  h.relay_side = true;
+  h.base.tcp_fallback = false;
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  // Side 0's p1 and the paths toward it, in the state 'want'.
+  auto spare_paths_are = [&](const std::string& want) {
+    for (int side = 0; side < 2; side++) {
+      for (const PathStats& p : h.s[side].conn->stats().paths) {
+        const bool spare = (side == 0 ? p.local_index : p.remote_index) == 0;
+        if (spare ? p.state != want : !p.up) return false;
+      }
+    }
+    return true;
+  };
+  // p1's cable is cut, then back: enabled, but every bucket stays on p2.
+  h.fabric.SetLinkDown(0, 0, true);
+  ASSERT_TRUE(h.s[0].conn->UpdateBond(Disable(bonds[0], 0), kImpl).ok());
+  ASSERT_TRUE(h.PumpUntil([&] { return spare_paths_are("down"); }))
+      << Describe(*h.s[0].conn) << Describe(*h.s[1].conn);
+  h.fabric.SetLinkDown(0, 0, false);
+  Bond spare = bonds[0];
+  for (uint8_t& owner : spare.buckets) owner = 1;
+  spare.generation += 2;
+  ASSERT_TRUE(h.s[0].conn->UpdateBond(spare, kImpl).ok());
+  ASSERT_TRUE(h.PumpUntil([&] { return spare_paths_are("ready"); }))
+      << Describe(*h.s[0].conn) << Describe(*h.s[1].conn);
+  uint64_t resets[2] = {0, 0};
+  for (int side = 0; side < 2; side++) {
+    for (const PathStats& p : h.s[side].conn->stats().paths) {
+      resets[side] += p.resets;
+    }
+  }
+  h.HoldSide(true);
+  h.Transfer(3000, [&](uint64_t i) {
+    if (i != 1000) return;
+    h.fabric.SetLinkDown(0, 1, true);
+    ASSERT_TRUE(h.s[0].conn->UpdateBond(Disable(spare, 1), kImpl).ok());
+  });
+  h.ExpectExactlyOnceInOrder(3000);
+  EXPECT_GE(h.s[1].conn->stats().views_from_paths, 1u);
+  for (int side = 0; side < 2; side++) {
+    uint64_t now = 0;
+    for (const PathStats& p : h.s[side].conn->stats().paths) {
+      now += p.resets;
+      if ((side == 0 ? p.local_index : p.remote_index) == 0) {
+        EXPECT_TRUE(p.up) << Describe(*h.s[side].conn);
+      }
+    }
+    EXPECT_EQ(now, resets[side]) << Describe(*h.s[side].conn);
+  }
+  h.HoldSide(false);
+}
+
 TEST(ConnectionTest, TransportDetectsADeadLinkWithoutABondUpdate) {
   FakeFabric::Options fo;
   fo.retry_timeout = milliseconds(50);

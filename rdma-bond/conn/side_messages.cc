@@ -114,6 +114,7 @@ void WriteBondView(const BondView& view, WireWriter* w) {
   w->U8(view.active_only ? 1 : 0);
   w->U8(view.active ? *view.active : kWireNone);
   w->U32(view.usable_mask);
+  w->U32(view.alive_mask);
 }
 
 Status ReadBondView(WireReader* r, std::string_view what, BondView* view) {
@@ -127,6 +128,7 @@ Status ReadBondView(WireReader* r, std::string_view what, BondView* view) {
   }
   view->active_only = active_only == 1;
   view->usable_mask = r->U32();
+  view->alive_mask = r->U32();
   view->mode.reset();
   if (mode != kWireNone) {
     view->mode = ParseBondMode(mode);

@@ -48,6 +48,9 @@ struct BondView {
   bool active_only = false;
   std::optional<uint8_t> active;
   uint32_t usable_mask = 0;
+  // Bit i: member i is enabled (alive), usable or not: paths to it are
+  // kept connected, ready for when it becomes usable (version 4).
+  uint32_t alive_mask = 0;
 
   // Whether member 'i' of this side may send traffic.
   bool Carries(size_t i) const {

@@ -77,7 +77,7 @@ Result<PathPlanner> PathPlanner::Create(const Bond* bond,
     MemberPlan m;
     m.name = std::move(name);
     if (!bond) {
-      m.usable = m.carries = true;
+      m.alive = m.usable = m.carries = true;
       plan.members_.push_back(std::move(m));
       continue;
     }
@@ -88,6 +88,11 @@ Result<PathPlanner> PathPlanner::Create(const Bond* bond,
       m.reason = "\"" + m.name + "\" is not a member of " + bond_label;
     } else if (!bond->members[*m.bond_index].enabled()) {
       m.reason = "member " + m.name + " of " + bond_label + " is disabled";
+    } else {
+      m.alive = true;
+    }
+    if (!m.alive) {
+      // Nothing more to plan.
     } else if (plan.policy_ == PathPolicy::kNone) {
       m.reason = bond_label + " drops every flow (LACP " +
                  std::string(ToString(bond->lacp)) + ", lacp-fallback-ab " +
@@ -117,6 +122,14 @@ Result<PathPlanner> PathPlanner::Create(const Bond* bond,
     plan.members_.push_back(std::move(m));
   }
   return plan;
+}
+
+uint32_t PathPlanner::alive_mask() const {
+  uint32_t mask = 0;
+  for (size_t i = 0; i < members_.size(); i++) {
+    if (members_[i].alive) mask |= 1u << i;
+  }
+  return mask;
 }
 
 uint32_t PathPlanner::usable_mask() const {

@@ -69,6 +69,10 @@ struct MemberPlan {
   // Index into the bond's members, nullopt without a snapshot or when the
   // bond has no member of that name.
   std::optional<size_t> bond_index;
+  // The member is enabled in the bond (its link is up and, with LACP, in
+  // sync), whether or not it owns buckets or is active: its paths are
+  // kept connected, ready to carry when it becomes usable.
+  bool alive = false;
   // The member may have a connected, ready path: enabled (and in
   // balance-tcp it owns a bucket this flow can reach).
   bool usable = false;
@@ -100,6 +104,8 @@ class PathPlanner {
   std::optional<size_t> active() const { return active_; }
   // Bit i: member(i).usable.
   uint32_t usable_mask() const;
+  // Bit i: member i is alive.
+  uint32_t alive_mask() const;
   // The bond's name ("" without a snapshot), for messages.
   const std::string& bond_name() const { return bond_name_; }
 

@@ -407,6 +407,9 @@ class Connection {
   // Paths.
   bool Carries(const Path& path) const;
   bool Usable(const Path& path) const;
+  // Both ends' members are enabled: the path is kept connected (reset
+  // after a failure), whether or not it may carry.
+  bool Alive(const Path& path) const;
   void FailPath(Path& path, const std::string& reason);
   // Appends the path's current QP and source port to its pinnings.
   void RecordPinning(Path& path);
