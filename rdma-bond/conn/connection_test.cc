@@ -251,6 +251,19 @@ TEST(ConnectionTest, PeerStopsSendingTowardADeadMemberOnItsNotice) {
   EXPECT_EQ(h.s[1].conn->stats().tcp_messages_sent, 0u);
 }
 
+// A harness whose side channel the test may hold (Harness::HoldSide()),
+// whose transport gives up only after ten minutes, and without TCP
+// fallback: what a side learns while the side channel is held, it learns
+// on the paths.
+std::unique_ptr<Harness> HeldSideHarness() {
+  FakeFabric::Options fo;
+  fo.retry_timeout = std::chrono::minutes(10);
+  auto h = std::make_unique<Harness>(fo);
+  h->relay_side = true;
+  h->base.tcp_fallback = false;
+  return h;
+}
+
 // The side channel is a TCP connection through the bond: after a cut, or
 // while a restarted ovs-vswitchd was not forwarding, it may wait hundreds
 // of milliseconds for its retransmission timer.  ACTIVE goes on the paths
@@ -258,11 +271,8 @@ TEST(ConnectionTest, PeerStopsSendingTowardADeadMemberOnItsNotice) {
 // side channel passes nothing, and the transport's retries would take ten
 // minutes).
 TEST(ConnectionTest, ThePeerFollowsANewActiveMemberWhileTcpWaits) {
-  FakeFabric::Options fo;
-  fo.retry_timeout = std::chrono::minutes(10);
-  Harness h(fo);
-  h.relay_side = true;
-  h.base.tcp_fallback = false;
+  std::unique_ptr<Harness> held = HeldSideHarness();
+  Harness& h = *held;
   size_t active[2] = {0, 0};
   ActiveOnlySwitch(h.fabric, active);
   const Bond bonds[2] = {AbBond(0), AbBond(0)};
@@ -290,11 +300,8 @@ TEST(ConnectionTest, ThePeerFollowsANewActiveMemberWhileTcpWaits) {
 // ACTIVE arrives twice (paths and side channel, and nudges repeat it) and
 // out of order: a late one older than the view taken changes nothing.
 TEST(ConnectionTest, AnOlderActiveArrivingLateChangesNothing) {
-  FakeFabric::Options fo;
-  fo.retry_timeout = std::chrono::minutes(10);
-  Harness h(fo);
-  h.relay_side = true;
-  h.base.tcp_fallback = false;
+  std::unique_ptr<Harness> held = HeldSideHarness();
+  Harness& h = *held;
   std::mutex mu;
   std::vector<std::string> peer_views;   // Trace lines of a peer view.
   h.base.trace = [&](std::string_view line) {
@@ -343,11 +350,8 @@ TEST(ConnectionTest, AnOlderActiveArrivingLateChangesNothing) {
 // connected again: when the other member dies and it takes every bucket,
 // they carry at once, without a reset over the side channel (held here).
 TEST(ConnectionTest, AMemberWithoutBucketsKeepsItsPathsReadyForAFailover) {
-  FakeFabric::Options fo;
-  fo.retry_timeout = std::chrono::minutes(10);
-  Harness h(fo);
-  h.relay_side = true;
-  h.base.tcp_fallback = false;
+  std::unique_ptr<Harness> held = HeldSideHarness();
+  Harness& h = *held;
   const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
   h.EstablishOrDie(&bonds[0], &bonds[1]);
   ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
