@@ -747,14 +747,15 @@ class ClientRun {
     return std::nullopt;
   }
 
-  // Notes the connections' totals and the agent's state, then closes the
-  // connections.
+  // Notes the agent's state, closes the connections, then notes their
+  // totals: a path may still be reset while a connection closes, and its
+  // new QP and source port belong in the report (what the wire may show).
   void CloseConnections() {
-    totals_ = Sum(session_.conns());
     agent_ = session_.agent_state();
     for (auto& conn : session_.conns()) {
       (void)conn->Close(std::chrono::milliseconds(5000));
     }
+    totals_ = Sum(session_.conns());
   }
 
   // Prints the report; returns the exit code: failure if messages were
