@@ -950,6 +950,7 @@ void Connection::WaitForEvents(std::chrono::milliseconds max_wait) const {
 
 ConnectionStats Connection::stats() const {
   ConnectionStats s = stats_;
+  s.side_rto_min_us = static_cast<uint64_t>(side_->RtoMin().count());
   for (const auto& p : paths_) {
     PathStats ps = p->stats;
     ps.state = std::string(p->exhausted && p->state == PathState::kDown

@@ -164,7 +164,54 @@ Result<std::unique_ptr<SideChannel>> SideChannel::Adopt(int fd) {
   const int one = 1;
   channel->tcp_ =
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0;
+  if (channel->tcp_) {
+    // Best effort: an older kernel keeps its own timeouts (RtoMin() says
+    // 0), and a kernel whose tick is too coarse for kSideRtoMin (2 jiffies
+    // at the least) gets the next floor it accepts.
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, &one,
+                     sizeof one);
+    for (std::chrono::microseconds floor = kSideRtoMin;
+         floor <= std::chrono::milliseconds(40); floor *= 2) {
+      if (channel->SetRtoMin(floor).code() != Status::Code::kInvalidArgument) {
+        break;
+      }
+    }
+  }
   return channel;
+}
+
+// <netinet/tcp.h> of glibc 2.36 predates it (Linux 6.15).
+#ifndef TCP_RTO_MIN_US
+#define TCP_RTO_MIN_US 45
+#endif
+
+std::chrono::microseconds SideChannel::RtoMin() const {
+  int us = 0;
+  socklen_t len = sizeof us;
+  if (!tcp_ || getsockopt(fd_, IPPROTO_TCP, TCP_RTO_MIN_US, &us, &len) < 0) {
+    return std::chrono::microseconds(0);
+  }
+  return std::chrono::microseconds(us);
+}
+
+Status SideChannel::SetRtoMin(std::chrono::microseconds floor) {
+  const std::string what = "side channel: TCP_RTO_MIN_US " +
+                           std::to_string(floor.count()) + " us";
+  if (!tcp_) return Status::NotSupported(what + ": not a TCP socket");
+  const int us = static_cast<int>(floor.count());
+  if (setsockopt(fd_, IPPROTO_TCP, TCP_RTO_MIN_US, &us, sizeof us) == 0) {
+    return Status::OK();
+  }
+  if (errno == ENOPROTOOPT) {
+    return Status::NotSupported(
+        what + ": this kernel has no per-socket floor (Linux 6.15 and "
+               "later); the route's rto_min applies");
+  }
+  if (errno == EINVAL) {
+    return Status::InvalidArgument(
+        what + ": outside the kernel's bounds (2 jiffies to 200 ms)");
+  }
+  return Status::FromErrno(what, errno);
 }
 
 SideChannel::~SideChannel() {

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -716,6 +718,76 @@ TEST(SideChannelTest, TcpBytesCountUntilAcknowledged) {
     if (!acked) std::this_thread::sleep_for(milliseconds(5));
   }
   EXPECT_TRUE(acked) << t.client->UnacknowledgedBytes() << " bytes left";
+}
+
+// Whether this kernel lets a socket set its retransmission floor
+// (TCP_RTO_MIN_US, Linux 6.15), asked of a socket of its own.
+bool KernelHasRtoMinOption() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  const int us = 5000;
+  const bool ok = setsockopt(fd, IPPROTO_TCP, 45 /* TCP_RTO_MIN_US */, &us,
+                             sizeof us) == 0;
+  close(fd);
+  return ok;
+}
+
+// A lost side-channel segment is sent again after milliseconds, not after
+// the kernel's 200 ms floor: what the channel says, what the socket says,
+// and the timeout the kernel computes once a round trip was measured.
+TEST(SideChannelTest, TcpRetransmitsAfterMillisecondsWhereTheKernelCan) {
+  TcpPair t;
+  ASSERT_NO_FATAL_FAILURE(MakeTcpPair(&t));
+  close(t.listener);
+  const bool settable = KernelHasRtoMinOption();
+  std::printf("kernel %s TCP_RTO_MIN_US\n", settable ? "has" : "lacks");
+  for (SideChannel* c : {t.client.get(), t.server.get()}) {
+    int thin = 0;
+    socklen_t len = sizeof thin;
+    ASSERT_EQ(getsockopt(c->Fd(), IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS,
+                         &thin, &len),
+              0);
+    EXPECT_EQ(thin, 1);
+    if (!settable) {
+      EXPECT_EQ(c->RtoMin().count(), 0);
+      EXPECT_TRUE(c->SetRtoMin(kSideRtoMin).IsNotSupported());
+      continue;
+    }
+    // The kernel keeps it in jiffies, rounded up: 5 ms is 8 at HZ=250.
+    const std::chrono::microseconds floor = c->RtoMin();
+    EXPECT_GE(floor, kSideRtoMin);
+    EXPECT_LT(floor, milliseconds(20));
+    Status above = c->SetRtoMin(milliseconds(300));
+    EXPECT_EQ(above.code(), Status::Code::kInvalidArgument)
+        << above.ToString();
+    EXPECT_EQ(c->RtoMin(), floor);  // Unchanged by the refusal.
+  }
+  // A round trip gives the kernel an RTT sample; the timeout it computes
+  // from it has the floor in it.
+  for (int round = 0; round < 3; round++) {
+    ASSERT_TRUE(t.client->Send(SideMessageType::kBye, {}).ok());
+    Result<SideMessage> m = t.server->Receive(milliseconds(1000), "BYE");
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    ASSERT_TRUE(t.server->Send(SideMessageType::kBye, {}).ok());
+    m = t.client->Receive(milliseconds(1000), "BYE");
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+  }
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  ASSERT_EQ(getsockopt(t.client->Fd(), IPPROTO_TCP, TCP_INFO, &info, &len),
+            0);
+  std::printf("client's retransmission timeout: %u us\n", info.tcpi_rto);
+  if (settable) {
+    EXPECT_LT(info.tcpi_rto, 50000u);
+  } else {
+    EXPECT_GE(info.tcpi_rto, 200000u);
+  }
+}
+
+TEST(SideChannelTest, ASocketpairHasNoRetransmissionFloor) {
+  Pair p = MakePair();
+  EXPECT_EQ(p.a->RtoMin().count(), 0);
+  EXPECT_TRUE(p.a->SetRtoMin(kSideRtoMin).IsNotSupported());
 }
 
 TEST(SideChannelTest, TcpListenConnectAccept) {

@@ -229,6 +229,10 @@ struct ConnectionStats {
   // ACTIVEs that a path brought before the side channel did.
   uint64_t views_sent_on_paths = 0;
   uint64_t views_from_paths = 0;
+  // The side channel's retransmission floor as its kernel reports it
+  // (SideChannel::RtoMin()): 0 when it cannot say (a kernel before 6.15:
+  // the route's rto_min applies, 200 ms by default).
+  uint64_t side_rto_min_us = 0;
   // TCP fallback: messages and writes sent and received on the side
   // channel (the paths' own counts are in 'paths'), and the times it
   // started carrying.

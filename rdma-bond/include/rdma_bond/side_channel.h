@@ -83,6 +83,17 @@ namespace rdma_bond {
 // numbered, and the paths carry it too (a receiver takes only a newer one).
 inline constexpr uint16_t kSideChannelVersion = 4;
 
+// The floor of a TCP side channel's retransmission timeout, which Adopt()
+// sets where the kernel lets a socket set it (TCP_RTO_MIN_US, Linux 6.15
+// and later), with linear timeouts for a thin stream
+// (TCP_THIN_LINEAR_TIMEOUTS).  A segment lost at a cable cut, or while a
+// returning member's LACP settles, is sent again after a few
+// milliseconds, not after 200 ms and then 400 ms: the failover's control
+// messages (PATH_RESET, REPICK) and the TCP fallback's data travel here.
+// On older kernels the route's rto_min applies ("ip route change ...
+// rto_min 5ms"), 200 ms by default; RtoMin() says which.
+inline constexpr std::chrono::microseconds kSideRtoMin{5000};
+
 // Frame header: magic, type, flags, body length.
 inline constexpr uint16_t kSideFrameMagic = 0x5242;
 inline constexpr size_t kSideFrameHeaderSize = 8;
@@ -139,7 +150,8 @@ struct SideMessage {
 class SideChannel {
  public:
   // Takes ownership of 'fd', a connected stream socket (TCP or a
-  // socketpair), and makes it non-blocking (and TCP_NODELAY for TCP).
+  // socketpair), and makes it non-blocking (and, for TCP, TCP_NODELAY and
+  // the retransmission floor kSideRtoMin where the kernel supports it).
   // Owns it also when it fails: 'fd' is closed then (unless negative).
   static Result<std::unique_ptr<SideChannel>> Adopt(int fd);
 
@@ -151,6 +163,15 @@ class SideChannel {
   // The socket, for poll(): readable when Poll() may return messages,
   // writable (when WantsWrite()) when Flush() can make progress.
   int Fd() const { return fd_; }
+
+  // The floor of the socket's retransmission timeout as the kernel
+  // reports it (TCP_RTO_MIN_US), or 0 when it cannot say: not TCP, or a
+  // kernel before 6.15 (the route's rto_min or 200 ms applies then).
+  std::chrono::microseconds RtoMin() const;
+  // Sets that floor.  InvalidArgument outside the kernel's bounds (2
+  // jiffies to 200 ms); NotSupported on a socketpair or a kernel without
+  // TCP_RTO_MIN_US.
+  Status SetRtoMin(std::chrono::microseconds floor);
 
   // Queues one frame and writes as much as the socket takes.  Fails if the
   // channel failed before (the same status again), the body is larger than
