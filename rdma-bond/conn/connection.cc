@@ -815,7 +815,7 @@ Status Connection::Progress() {
   FollowAgentPaths();
   Schedule();
   SendViewOnPaths();
-  SyncAgent();
+  SyncAgent(std::exchange(pending_repin_ns_, std::nullopt));
   if (!side_closed_) (void)side_->Flush();
   NudgeSide();
   return failed_;
@@ -861,7 +861,17 @@ Status Connection::UpdateBond(const Bond& bond, uint32_t table_hash_impl) {
     return plan.status().WithPrefix("rdma-bond connection: bond update");
   }
   planner_ = std::make_unique<PathPlanner>(std::move(*plan));
-  FetchAgentPaths();
+  // The reaction first, the agent after: its requests (PATHS and the
+  // registrations: milliseconds each on a busy host) wait for the next
+  // Progress(), so that every connection of a program follows the change
+  // before any of them talks to the agent.  The re-pins below use the
+  // agent's ports of the last request (it probes a change's ports after
+  // it anyway); Progress() asks again.
+  if (planner_->policy() == PathPolicy::kHashed) {
+    next_agent_refresh_ = std::chrono::steady_clock::now();
+  } else {
+    agent_paths_.clear();
+  }
   const BondView view = LocalView();
   if (Tracing() && !(view == *sent_view_)) {
     Trace(nullptr, "bond changed: usable mask " +
@@ -874,9 +884,9 @@ Status Connection::UpdateBond(const Bond& bond, uint32_t table_hash_impl) {
   Schedule();
   // The agent reports the time from the table's change to this re-pin.
   const uint64_t now_ns = MonotonicNowNs();
-  SyncAgent(bond.change_ns != 0 && now_ns >= bond.change_ns
-                ? std::optional<uint64_t>(now_ns - bond.change_ns)
-                : std::nullopt);
+  if (bond.change_ns != 0 && now_ns >= bond.change_ns) {
+    pending_repin_ns_ = now_ns - bond.change_ns;
+  }
   return Status::OK();
 }
 

@@ -195,7 +195,13 @@ TEST(ConnectionAgentTest, ActiveBackupRegistersOnlyTheActivePathActive) {
     Bond failed = Disable(bonds[0], 0);
     failed.change_ns = MonotonicNowNs() - kPublishedAgo;
     ASSERT_TRUE(h.s[0].conn->UpdateBond(failed, kImpl).ok());
-    // Registration is synchronous: the agent has the lines already.
+    // The reaction first: UpdateBond() asks the agent nothing (its
+    // requests take milliseconds on a busy host, and every connection of
+    // the program should follow the change before any of them waits).
+    EXPECT_EQ(agents[0].requests().size(), mark[0]);
+    // The next Progress() registers, synchronously: the agent has the
+    // lines when it returns.
+    ASSERT_TRUE(h.s[0].conn->Progress().ok());
     for (const auto& f : QpLinesSince(agents[0], mark[0])) {
       by_path.emplace(f.at("path"), f);
     }
@@ -323,6 +329,8 @@ TEST(ConnectionAgentTest, BalanceTcpProbesTheAgentsValidatedPortsFirst) {
                       .bucket] = 1;
     const size_t mark = agents[0].requests().size();
     ASSERT_TRUE(h.s[0].conn->UpdateBond(moved, kImpl).ok());
+    EXPECT_EQ(agents[0].requests("PATHS").size(), 1u);  // Not yet.
+    ASSERT_TRUE(h.s[0].conn->Progress().ok());
     EXPECT_EQ(agents[0].requests("PATHS").size(), 2u);
     for (const PathStats& p : h.s[0].conn->stats().paths) {
       if (p.local_index != 0 || p.remote_index != 0) continue;
@@ -572,9 +580,11 @@ TEST(ConnectionAgentTest, AgentHangingMidRunCostsOneTimeout) {
     switched.active_member = 1;
     switched.generation++;
     active[0] = 1;
-    // Two paths change role: the first registration times out, the
-    // second is not even sent.
+    // Two paths change role: at the next Progress() the first
+    // registration times out, the second is not even sent.
     ASSERT_TRUE(h.s[0].conn->UpdateBond(switched, kImpl).ok());
+    EXPECT_TRUE(client.connected());
+    ASSERT_TRUE(h.s[0].conn->Progress().ok());
     EXPECT_FALSE(client.connected());
   });
   h.ExpectExactlyOnceInOrder(600);

@@ -154,9 +154,10 @@ struct ConnectionOptions {
   // is registered (role active when the path may carry, standby when it
   // may not, down when failed) and re-registered on every change of QP,
   // source port or role, with repin_ns after a change that UpdateBond()
-  // caused; Close() and the destructor remove them.  In balance-tcp the
-  // agent's validated source ports (PATHS, asked at Establish(), at each
-  // UpdateBond() and every agent_refresh) are probed first, and a path
+  // caused (registered by the next Progress(): UpdateBond() asks the agent
+  // nothing); Close() and the destructor remove them.  In balance-tcp the
+  // agent's validated source ports (PATHS, asked at Establish(), after
+  // each UpdateBond() and every agent_refresh) are probed first, and a path
   // whose port the agent no longer validates (a later probing round found
   // it broken) moves to one it does.  The agent failing never fails the
   // connection: see AgentClient's failure policy.
@@ -489,6 +490,9 @@ class Connection {
   uint64_t agent_conn_id_ = 0;
   std::vector<AgentPath> agent_paths_;
   std::chrono::steady_clock::time_point next_agent_refresh_{};
+  // The time from the table's change to UpdateBond()'s re-pin, reported
+  // with the registrations of the next Progress() (SyncAgent()).
+  std::optional<uint64_t> pending_repin_ns_;
 
   // Registered memory: send slots (header + payload each), control
   // messages (a probe and an ACTIVE per path, kControlSlot bytes each) and
