@@ -45,6 +45,9 @@ void PrintUsage() {
       "  --netdev IF[,IF...] no bond: one RNIC on each interface, no table\n"
       "                      (measures the backend alone)\n"
       "  --ack-timeout-us N  transport ACK timeout per try (default 4096)\n"
+      "  --rate N            client, bw test: send N messages per second in\n"
+      "                      all (default: as fast as the connections take\n"
+      "                      them)\n"
       "  --busy-poll         poll without sleeping (perftest's default)\n"
       "  --baseline          pinning off, for comparison (both sides): each\n"
       "                      connection is one QP on member (index mod\n"
@@ -182,6 +185,17 @@ std::string SetQps(const std::string& v, Options* o) {
   return "";
 }
 
+// --rate N.
+std::string SetRate(const std::string& v, Options* o) {
+  auto n = ParseUint(v, 1, kMaxRate);
+  if (!n) {
+    return "--rate: \"" + v + "\" is not a number of messages per second "
+           "between 1 and " + std::to_string(kMaxRate);
+  }
+  o->rate = *n;
+  return "";
+}
+
 // --timeline-ms N.
 std::string SetTimelineMs(const std::string& v, Options* o) {
   auto n = ParseUint(v, 1, kMaxTimelineMs);
@@ -285,6 +299,7 @@ constexpr ValueOption kValueOptions[] = {
     {"--iters", SetIters},
     {"--duration", SetDuration},
     {"--qps", SetQps},
+    {"--rate", SetRate},
     {"--backend", SetBackend},
     {"--test", SetTest},
     {"--bond", SetBond},
@@ -365,6 +380,9 @@ std::string ValidateOptions(Options* o) {
   }
   if (o->fatal_at_s >= 0 && o->backend != "emulated") {
     return "--inject-fatal needs --backend emulated";
+  }
+  if (o->rate != 0 && (o->server || o->test != "bw")) {
+    return "--rate paces the client's bw test only";
   }
   if (o->iters != 0 && o->duration_s != 0) {
     return "give --iters or --duration, not both";

@@ -21,6 +21,7 @@ constexpr size_t kMinSize = 24;                // The message header.
 constexpr size_t kMaxSize = 65536;
 constexpr int kMaxQps = 64;
 constexpr uint32_t kMaxTimelineMs = 1000;      // --timeline-ms bound.
+constexpr uint64_t kMaxRate = 100000000;       // --rate bound.
 
 struct Options {
   bool server = false;
@@ -29,6 +30,7 @@ struct Options {
   size_t size = 64;
   uint64_t iters = 0;              // 0: kDefaultIters unless --duration.
   double duration_s = 0;
+  uint64_t rate = 0;               // --rate: messages per second, 0: all.
   int qps = 1;
   std::string backend = "verbs";
   std::string test = "bw";

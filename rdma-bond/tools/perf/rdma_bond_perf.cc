@@ -871,6 +871,23 @@ class ClientRun {
     auto& conns = session_.conns();
     size_t rr = 0;
     while (More()) {
+      if (o_.rate != 0) {
+        // Paced: message k (from 0) is due k / rate seconds after the
+        // start; until then the connections progress.
+        const uint64_t due =
+            start_ + static_cast<uint64_t>(double(sent_) * 1e9 /
+                                           double(o_.rate));
+        const uint64_t now = NowNs();
+        if (now < due) {
+          const int wait_us = static_cast<int>(
+              std::min<uint64_t>((due - now) / 1000, 200));
+          if (Status e = session_.Step(o_.busy_poll ? 0 : wait_us);
+              !e.ok()) {
+            return FailRun(e);
+          }
+          continue;
+        }
+      }
       const size_t c = rr++ % conns.size();
       FillHeader(&msg_, Kind::kData, next_seq_[c], NowNs());
       SealMessage(msg_, next_seq_[c]);
