@@ -23,6 +23,10 @@ namespace {
 // rounds of a peer probing from several members (64 ports x 3 tries each).
 constexpr size_t kMaxRememberedReplies = 2048;
 
+// Ports that last, remembered per peer: a few rounds' worth for every pair
+// of a bond of kMaxProbeMembers members.
+constexpr size_t kMaxLastingPorts = 512;
+
 // Serial number arithmetic (RFC 1982): epochs wrap.
 bool EpochIsNewer(uint32_t a, uint32_t b) {
   return static_cast<int32_t>(a - b) > 0;
@@ -117,9 +121,15 @@ struct Peer {
   std::deque<std::pair<uint32_t, Sent>> replies;  // Recent, by nonce.
   Evidence live;
   std::optional<Evidence> previous;  // Served while a refresh round runs.
-  // Ports validated when results were last dropped: local and remote
-  // member names by port ("Ports that last").
-  std::map<uint16_t, std::pair<std::string, std::string>> lasting;
+  // Where the switch delivers each port while every member of the peer
+  // is usable: the peer's member name by local source port, with when it
+  // was last seen there ("Ports that last").
+  struct Lasting {
+    std::string remote;
+    uint64_t seen = 0;
+  };
+  std::map<uint16_t, Lasting> lasting;
+  uint64_t lasting_clock = 0;
 
   PeerProbeReport report;           // Counters and times; pairs unused.
 };
@@ -161,6 +171,10 @@ struct PathProber::State {
   }
 
   void ResetPeer(Peer& p, bool peer_changed);
+  bool AllRemoteUsable(const Peer& p) const;
+  void Remember(Peer& p, const Evidence& ev);
+  std::vector<uint16_t> Offered(const Peer& p, const Evidence& ev, size_t m,
+                                uint8_t n, size_t* held_back) const;
   void EnsurePorts(Peer& p, size_t m);
   void StartRound(Peer& p, int64_t now);
   void EndRound(Peer& p, int64_t now, bool unreachable);
@@ -226,23 +240,76 @@ size_t ForwardCount(const Evidence& ev, size_t m, uint8_t n) {
 // ---------------------------------------------------------------------------
 // Rounds.
 
-void PathProber::State::ResetPeer(Peer& p, bool peer_changed) {
-  // Remember what was validated, by names (indexes may change with the
-  // bond); a reset before anything was validated keeps the older list.
-  std::map<uint16_t, std::pair<std::string, std::string>> lasting;
-  const Evidence& served = Served(p);
-  for (const auto& [sport, f] : served.forward) {
-    if (f.inconsistent || f.remote_member >= p.remote_names.size() ||
-        !served.returns.contains({f.local_member, f.remote_member}) ||
-        f.local_member >= p.report.members.size() ||
+// Whether the peer said every one of its members is usable (the frames of
+// this epoch were hashed by the switch over all of them).
+bool PathProber::State::AllRemoteUsable(const Peer& p) const {
+  if (p.remote_count == 0 || p.remote_count > kMaxProbeMembers) return false;
+  const uint32_t all = p.remote_count >= 32
+                           ? ~uint32_t{0}
+                           : (uint32_t{1} << p.remote_count) - 1;
+  return (p.remote_usable & all) == all;
+}
+
+// Adds what 'ev' saw to the ports that last, if it was seen while every
+// member of the peer was usable: where a port went then is where it goes
+// whenever they all are again.  What is seen while one of them is down
+// says nothing about that and changes nothing here.
+void PathProber::State::Remember(Peer& p, const Evidence& ev) {
+  if (!AllRemoteUsable(p)) return;
+  for (const auto& [sport, f] : ev.forward) {
+    if (f.inconsistent) {
+      p.lasting.erase(sport);         // The switch moved it meanwhile.
+      continue;
+    }
+    if (f.remote_member >= p.remote_count ||
         p.remote_names[f.remote_member].empty()) {
       continue;
     }
-    lasting.emplace(sport,
-                    std::make_pair(p.report.members[f.local_member].name,
-                                   p.remote_names[f.remote_member]));
+    p.lasting[sport] = Peer::Lasting{p.remote_names[f.remote_member],
+                                     ++p.lasting_clock};
   }
-  if (!lasting.empty()) p.lasting = std::move(lasting);
+  while (p.lasting.size() > kMaxLastingPorts) {
+    auto oldest = std::min_element(
+        p.lasting.begin(), p.lasting.end(), [](const auto& x, const auto& y) {
+          return x.second.seen < y.second.seen;
+        });
+    p.lasting.erase(oldest);
+  }
+}
+
+// The validated ports of (m, n) that the prober offers.  While a member of
+// the peer is not usable, the switch sends every flow to its others, and a
+// port validated then may go to that member once it is back: the ports the
+// peer's member n had while all were usable are offered first; failing
+// those, ports never seen then; failing those, the rest.  '*held_back'
+// counts the validated ports left out.
+std::vector<uint16_t> PathProber::State::Offered(const Peer& p,
+                                                 const Evidence& ev, size_t m,
+                                                 uint8_t n,
+                                                 size_t* held_back) const {
+  std::vector<uint16_t> validated = Validated(ev, m, n);
+  *held_back = 0;
+  if (AllRemoteUsable(p) || validated.empty()) return validated;
+  std::vector<uint16_t> lasting, unknown;
+  for (uint16_t port : validated) {
+    auto it = p.lasting.find(port);
+    if (it == p.lasting.end()) {
+      unknown.push_back(port);
+    } else if (it->second.remote == p.remote_names[n]) {
+      lasting.push_back(port);
+    }
+  }
+  std::vector<uint16_t>& best =
+      !lasting.empty() ? lasting : !unknown.empty() ? unknown : validated;
+  *held_back = validated.size() - best.size();
+  return std::move(best);
+}
+
+void PathProber::State::ResetPeer(Peer& p, bool peer_changed) {
+  // What the results so far say of the ports that last (by the peer's
+  // member names: indexes may change with its bond).
+  if (p.previous) Remember(p, *p.previous);
+  Remember(p, p.live);
   p.live = Evidence();
   p.previous.reset();
   p.probes.clear();
@@ -274,25 +341,29 @@ void PathProber::State::EnsurePorts(Peer& p, size_t m) {
   // the round confirms them (EndRound() keeps those it did not reach), so
   // the ports already handed to applications stay validated.
   std::vector<uint16_t> offered;
-  // Ports validated before the last reset, for a remote member that is
-  // usable (or not known yet) and that OVS still sends on this member.
-  // Those of a remote member known to be usable come before those of one
-  // not heard of since the reset; those of an unusable one are left out:
-  // its flows go elsewhere now, and back to it when it returns.
+  // Ports that last whose remote member is usable (or not known yet),
+  // and that OVS sends on this member now, whichever member it sent them
+  // on when they were seen: the switch hashes the 5-tuple, not the port
+  // it came in by.  Those of a remote member known to be usable come
+  // before those of one not heard of since the reset, the most recently
+  // seen first; those of an unusable one are left out: its flows go
+  // elsewhere now, and back to it when it returns.
   if (check) {
-    std::vector<uint16_t> unknown;
-    for (const auto& [port, names] : p.lasting) {
-      if (names.first != members[m].name) continue;
+    std::vector<std::pair<uint64_t, uint16_t>> usable_ports, unknown;
+    for (const auto& [port, seen] : p.lasting) {
       std::optional<bool> usable;
       for (uint8_t n = 0; n < p.remote_count; n++) {
-        if (p.remote_names[n] == names.second) {
+        if (p.remote_names[n] == seen.remote) {
           usable = (p.remote_usable >> n & 1) != 0;
         }
       }
       if ((usable && !*usable) || !check(m, p.ip, port)) continue;
-      (usable ? offered : unknown).push_back(port);
+      (usable ? usable_ports : unknown).emplace_back(seen.seen, port);
     }
-    offered.insert(offered.end(), unknown.begin(), unknown.end());
+    for (auto* list : {&usable_ports, &unknown}) {
+      std::sort(list->rbegin(), list->rend());
+      for (const auto& [seen, port] : *list) offered.push_back(port);
+    }
   }
   if (p.previous) {
     for (uint8_t n = 0; n < p.remote_count; n++) {
@@ -355,6 +426,7 @@ void PathProber::State::EndRound(Peer& p, int64_t now, bool unreachable) {
   }
   p.previous.reset();
   if (unreachable) p.live = Evidence();
+  Remember(p, p.live);
   p.outcome = unreachable ? PeerProbeState::kUnreachable : Outcome(p);
   p.report.last_round_end_us = now;
   p.next_round_us = now + options.refresh_interval_us;
@@ -825,7 +897,8 @@ std::vector<uint16_t> PathProber::ValidatedSports(
   const Peer& p = it->second;
   for (uint8_t n = 0; n < p.remote_count; n++) {
     if ((p.remote_usable >> n & 1) && p.remote_names[n] == remote_member) {
-      return Validated(s.Served(p), local_member, n);
+      size_t held_back = 0;
+      return s.Offered(p, s.Served(p), local_member, n, &held_back);
     }
   }
   return {};
@@ -858,7 +931,7 @@ std::optional<PeerProbeReport> PathProber::Report(const IpAddress& ip) const {
       pair.local_name = s.members[m].name;
       pair.remote_member = n;
       pair.remote_name = p.remote_names[n];
-      pair.sports = Validated(ev, m, n);
+      pair.sports = s.Offered(p, ev, m, n, &pair.held_back);
       pair.forward_sports = ForwardCount(ev, m, n);
       pair.return_verified = ev.returns.contains({m, n});
       r.pairs.push_back(std::move(pair));

@@ -76,15 +76,24 @@
 // Reprobe()) or the peer's does (a frame with a newer epoch or another
 // agent id), and a new round starts.
 //
-// Ports that last.  The ports validated when results are dropped are
-// remembered by member names, and the next round probes them first (those
-// of a pair whose remote member is usable, and that the local OVS still
-// sends on their member: SportCheck).  A cable cut changes the switch's
-// hash to the host that lost it (all its flows go to the other member);
-// the repair changes it back.  Ports validated before the cut that still
-// work during it also work after the repair, while ports chosen afresh
-// during the cut land on the repaired member for about half of them: every
-// QP pinned to one would lose its path a second time at the repair.  Every refresh_interval_us a round
+// Ports that last.  Where the switch delivered each probed port while
+// every member of the peer was usable is remembered (by the peer's member
+// names, over rounds and bond changes, on both ends; a later verdict
+// replaces an earlier one), and each round probes those ports first (those
+// whose remote member is usable and that the local OVS sends on the
+// member probing now: SportCheck).  A cable cut changes the switch's hash
+// to the host that lost it (all its flows go to the other member); the
+// repair changes it back.  A port that reached member n while all were
+// usable still reaches n during the cut and after the repair, while a
+// port chosen afresh during the cut lands on the repaired member for about
+// half of them: every QP pinned to one would lose its path a second time
+// at the repair.  So while a member of the peer is not usable, the ports
+// offered for a pair (ValidatedSports(), the report's pairs) are those
+// remembered on that pair's remote member, failing those the ones never
+// seen while all were usable, failing those the rest.  What is seen during
+// a cut is never remembered: in a storm the bonds change again before the
+// member is back, and only the hash over all members says where a port
+// goes after the repair.  Every refresh_interval_us a round
 // starts again; meanwhile the previous round's results are still served,
 // and are replaced when it ends.  So a change of the switch's hash that no
 // bond change announces is seen at the next refresh, or earlier when a
@@ -191,7 +200,10 @@ struct ProbePairReport {
   std::string local_name;
   uint8_t remote_member = 0;        // The peer's index.
   std::string remote_name;
-  std::vector<uint16_t> sports;     // Validated, ascending.
+  std::vector<uint16_t> sports;     // Validated and offered, ascending.
+  size_t held_back = 0;             // Validated, not offered: they may go
+                                    // to a member of the peer that is down
+                                    // once it is back ("Ports that last").
   size_t forward_sports = 0;        // Ports seen arriving on the remote
                                     // member ((a) and (b) of the rule).
   bool return_verified = false;     // (c) of the rule.
@@ -305,8 +317,9 @@ class PathProber {
   int64_t NextDeadlineUs() const;
 
   // The validated source ports (ascending) for frames from 'local_member'
-  // to the peer 'peer's member named 'remote_member'; empty if none or
-  // unknown.
+  // to the peer 'peer's member named 'remote_member' that the prober
+  // offers (while a member of the peer is not usable, those that last:
+  // see "Ports that last"); empty if none or unknown.
   std::vector<uint16_t> ValidatedSports(const IpAddress& peer,
                                         size_t local_member,
                                         std::string_view remote_member) const;

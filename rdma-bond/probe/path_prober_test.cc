@@ -604,6 +604,48 @@ TEST(PathProberTest, PortsValidatedBeforeACutHoldAfterTheRepair) {
   }
 }
 
+// In a storm the bond changes again before the peer's member is back:
+// here B loses b0, then A loses a0 and gets it back, all while b0 is cut.
+// What the prober validated toward b1 must still reach b1 once b0 returns
+// and the switch hashes over both members again: the ports it learned
+// while B had both, not ports that reach b1 only while b0 is down.  (Once
+// the ports validated at each change were all it remembered, A's own
+// change forgot those of a0, and a0's next round took fresh ports.)
+TEST(PathProberTest, PortsThatLastOutliveChangesDuringACut) {
+  Lab lab(2, 2, 0x4242);
+  lab.Settle();
+  ASSERT_EQ(lab.Verify(lab.a), 4u);
+  lab.b.usable[0] = false;
+  lab.b.PublishBond();
+  lab.Settle();
+  for (int round = 0; round < 3; round++) {
+    lab.a.usable[0] = false;
+    lab.a.PublishBond();
+    lab.Settle();
+    lab.a.usable[0] = true;
+    lab.a.PublishBond();
+    lab.Settle();
+  }
+  EXPECT_EQ(lab.Verify(lab.a), 2u);
+  // Where each port offered toward b1 goes once b0 is back.
+  std::vector<uint16_t> offered;
+  for (size_t m = 0; m < 2; m++) {
+    const std::vector<uint16_t> sports =
+        lab.a.prober->ValidatedSports(lab.b.ip, m, "b1");
+    EXPECT_FALSE(sports.empty()) << "a" << m;
+    offered.insert(offered.end(), sports.begin(), sports.end());
+  }
+  lab.b.usable[0] = true;
+  for (uint16_t port : offered) {
+    EXPECT_EQ(lab.Switch(lab.a, lab.b, port), 1u)
+        << "port " << port << " offered toward b1 during the cut moves to b0 "
+        << "at the repair";
+  }
+  lab.b.PublishBond();
+  lab.Settle();
+  EXPECT_EQ(lab.Verify(lab.a), 4u);
+}
+
 TEST(PathProberTest, UnreachablePeerIsNotProbedUntilTheRefresh) {
   Lab lab(2, 2, 0x1000);
   lab.loss = 1.0;
