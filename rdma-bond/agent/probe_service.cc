@@ -752,7 +752,13 @@ std::string ProbeService::Text(const std::optional<IpAddress>& peer) const {
         s << "    " << EscapeControl(pair.local_name) << " -> "
           << EscapeControl(pair.remote_name) << ": "
           << (pair.sports.empty() ? "none" : JoinPorts(pair.sports))
-          << (pair.return_verified ? "" : " (return not verified)") << "\n";
+          << (pair.return_verified ? "" : " (return not verified)");
+        if (pair.held_back > 0) {
+          s << " (" << pair.held_back
+            << " more held back: they may go to a member of the peer that "
+               "is down once it is back)";
+        }
+        s << "\n";
       }
       for (const ProbeMemberStats& m : r.members) {
         s << "    from " << EscapeControl(m.name) << ": sent "
