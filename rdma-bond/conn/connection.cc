@@ -813,8 +813,11 @@ Status Connection::Progress() {
   }
   RunTimers();
   FollowAgentPaths();
-  Schedule();
+  // A path that came up takes the bond's view before the messages held
+  // for it, which fill its send window: the peer may be sending toward a
+  // member that died and learn it only from this view.
   SendViewOnPaths();
+  Schedule();
   SyncAgent(std::exchange(pending_repin_ns_, std::nullopt));
   if (!side_closed_) (void)side_->Flush();
   NudgeSide();

@@ -43,6 +43,7 @@ using testing::ExpectPinnedAndDelivered;
 using testing::FakeFabric;
 using testing::FakeFrame;
 using testing::FakeRnic;
+using testing::FakeSend;
 using testing::Harness;
 using testing::HashedSwitch;
 using testing::kImpl;
@@ -294,6 +295,55 @@ TEST(ConnectionTest, ThePeerFollowsANewActiveMemberWhileTcpWaits) {
         << Describe(*h.s[1].conn);
   }
   EXPECT_EQ(h.s[1].conn->stats().tcp_messages_received, 0u);
+  h.HoldSide(false);
+}
+
+// A path that comes up after a bond change carries the new view before the
+// messages held for it.  Here side 0's p2 owns no bucket until p1 dies, so
+// its paths come up only then, with everything sent meanwhile waiting for
+// them; the peer learns that p1 is dead only from that view (its
+// transport would retry for ten minutes, the side channel is held), and
+// behind a send window of messages it would keep sending toward p1.
+TEST(ConnectionTest, APathThatComesUpCarriesTheViewFirst) {
+  std::unique_ptr<Harness> held = HeldSideHarness();
+  Harness& h = *held;
+  Bond lone = TcpBond(7);
+  for (uint8_t& owner : lone.buckets) owner = 0;  // p2 enabled, no bucket.
+  const Bond bonds[2] = {lone, TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] {
+    for (const PathStats& p : h.s[0].conn->stats().paths) {
+      if (p.local_index == 0 && !p.up) return false;
+    }
+    return true;
+  })) << Describe(*h.s[0].conn);
+  h.HoldSide(true);
+  size_t mark = 0;
+  h.Transfer(3000, [&](uint64_t i) {
+    if (i != 1000) return;
+    h.fabric.SetLinkDown(0, 0, true);
+    mark = h.fabric.sends().size();
+    ASSERT_TRUE(h.s[0].conn->UpdateBond(Disable(lone, 0), kImpl).ok());
+  });
+  h.ExpectExactlyOnceInOrder(3000);
+  // Side 0's first send on each p2 QP after the change, probes aside.
+  const std::vector<FakeSend> sends = h.fabric.sends();
+  std::map<uint32_t, int> first;  // QP -> header type.
+  for (size_t k = mark; k < sends.size(); k++) {
+    const FakeSend& f = sends[k];
+    if (f.side != 0 || f.member != 1 ||
+        f.head.size() < conn_detail::kHeaderSize) {
+      continue;
+    }
+    const conn_detail::Header hd = conn_detail::ReadHeader(f.head.data());
+    if (hd.type != conn_detail::kProbe) first.try_emplace(f.qpn, int{hd.type});
+  }
+  ASSERT_FALSE(first.empty()) << "nothing sent from p2";
+  for (const auto& [qpn, type] : first) {
+    EXPECT_EQ(type, conn_detail::kView) << "QP " << qpn << " sent type "
+                                        << type << " before the view";
+  }
+  EXPECT_GE(h.s[1].conn->stats().views_from_paths, 1u);
   h.HoldSide(false);
 }
 

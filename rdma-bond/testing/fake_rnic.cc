@@ -61,6 +61,11 @@ std::vector<FakeWrite> FakeFabric::writes() const {
   return writes_;
 }
 
+std::vector<FakeSend> FakeFabric::sends() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return sends_;
+}
+
 FakeQp* FakeFabric::FindQp(uint32_t qpn) {
   auto it = qps_.find(qpn);
   return it == qps_.end() ? nullptr : it->second;
@@ -398,6 +403,10 @@ Status FakeQp::PostSend(uint64_t wr_id, const MemoryRegion& mr,
   SendWr wr;
   wr.wr_id = wr_id;
   wr.data.assign(data.begin(), data.end());
+  rnic_->fabric_->sends_.push_back(FakeSend{
+      rnic_->side_, rnic_->member_, qpn_,
+      std::vector<uint8_t>(
+          data.begin(), data.begin() + std::min(data.size(), kFakeSendHead))});
   sendq_.push_back(std::move(wr));
   next_tx_ = {};
   return Status::OK();

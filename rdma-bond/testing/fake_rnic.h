@@ -62,6 +62,15 @@ struct FakeFrame {
   bool ack = false;                 // An acknowledgement.
 };
 
+// A send posted on a QP, in the order posted: where, and its first bytes.
+struct FakeSend {
+  int side = 0;
+  size_t member = 0;
+  uint32_t qpn = 0;
+  std::vector<uint8_t> head;        // At most kFakeSendHead bytes.
+};
+inline constexpr size_t kFakeSendHead = 32;
+
 // An RDMA write that landed.
 struct FakeWrite {
   int side = 0;                     // Side written to.
@@ -99,6 +108,8 @@ class FakeFabric {
   uint64_t frames_from(int side, size_t member) const;
   uint64_t misdelivered() const;
   std::vector<FakeWrite> writes() const;
+  // Every send posted on any QP so far (not writes), oldest first.
+  std::vector<FakeSend> sends() const;
 
  private:
   friend class FakeRnic;
@@ -123,6 +134,7 @@ class FakeFabric {
   std::map<std::pair<int, size_t>, FakeRnic*> rnics_;
   std::map<uint32_t, FakeQp*> qps_;
   std::vector<FakeWrite> writes_;
+  std::vector<FakeSend> sends_;
   uint64_t misdelivered_ = 0;
   uint32_t next_qpn_ = 0x100;
   uint32_t next_psn_ = 0x1000;
