@@ -724,7 +724,12 @@ void Connection::HandleCompletion(const Completion& c) {
         p.state = PathState::kUp;
         p.attempts = 0;
         p.exhausted = false;
-        if (Tracing()) Trace(&p, "up (source port " + Hex16(p.sport) + ")");
+        if (Tracing()) {
+          Trace(&p, "up (source port " + Hex16(p.sport) +
+                        (p.candidate < p.agent_hints ? ", the agent's"
+                                                     : ", found by probing") +
+                        ")");
+        }
       }
       return;
     }
