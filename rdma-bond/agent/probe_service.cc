@@ -665,6 +665,18 @@ std::string ProbeService::PathsReply(const std::string& bond,
       out += "PATH local=" + pair.local_name + " remote=" + pair.remote_name +
              " sports=" + JoinPorts(pair.sports) + "\n";
     }
+    // Toward members of the peer that may not carry now: the ports that
+    // last, for the paths that wait for them ("waiting=1"; a client that
+    // does not know the key takes them as ports to try first, which is
+    // what they are).
+    for (const ProbePairReport& pair : report->waiting) {
+      if (pair.sports.empty() || !IsRegistryToken(pair.local_name) ||
+          !IsRegistryToken(pair.remote_name)) {
+        continue;
+      }
+      out += "PATH local=" + pair.local_name + " remote=" + pair.remote_name +
+             " sports=" + JoinPorts(pair.sports) + " waiting=1\n";
+    }
   }
   return out + "END\n";
 }
@@ -759,6 +771,11 @@ std::string ProbeService::Text(const std::optional<IpAddress>& peer) const {
                "is down once it is back)";
         }
         s << "\n";
+      }
+      for (const ProbePairReport& pair : r.waiting) {
+        s << "    " << EscapeControl(pair.local_name) << " -> "
+          << EscapeControl(pair.remote_name) << " (may not carry): waits on "
+          << JoinPorts(pair.sports) << " (ports that last)\n";
       }
       for (const ProbeMemberStats& m : r.members) {
         s << "    from " << EscapeControl(m.name) << ": sent "

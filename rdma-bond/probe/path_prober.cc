@@ -175,6 +175,7 @@ struct PathProber::State {
   void Remember(Peer& p, const Evidence& ev);
   std::vector<uint16_t> Offered(const Peer& p, const Evidence& ev, size_t m,
                                 uint8_t n, size_t* held_back) const;
+  std::vector<uint16_t> Waiting(const Peer& p, size_t m, uint8_t n) const;
   void EnsurePorts(Peer& p, size_t m);
   void StartRound(Peer& p, int64_t now);
   void EndRound(Peer& p, int64_t now, bool unreachable);
@@ -303,6 +304,28 @@ std::vector<uint16_t> PathProber::State::Offered(const Peer& p,
       !lasting.empty() ? lasting : !unknown.empty() ? unknown : validated;
   *held_back = validated.size() - best.size();
   return std::move(best);
+}
+
+// The ports that last toward the peer's member n that the local OVS sends
+// on m now, the most recently seen first, at most sports_per_pair;
+// ascending.
+std::vector<uint16_t> PathProber::State::Waiting(const Peer& p, size_t m,
+                                                 uint8_t n) const {
+  std::vector<std::pair<uint64_t, uint16_t>> seen;
+  if (!check || p.remote_names[n].empty()) return {};
+  for (const auto& [port, where] : p.lasting) {
+    if (where.remote == p.remote_names[n] && check(m, p.ip, port)) {
+      seen.emplace_back(where.seen, port);
+    }
+  }
+  std::sort(seen.rbegin(), seen.rend());
+  std::vector<uint16_t> out;
+  for (const auto& [when, port] : seen) {
+    if (out.size() == options.sports_per_pair) break;
+    out.push_back(port);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 void PathProber::State::ResetPeer(Peer& p, bool peer_changed) {
@@ -935,6 +958,16 @@ std::optional<PeerProbeReport> PathProber::Report(const IpAddress& ip) const {
       pair.forward_sports = ForwardCount(ev, m, n);
       pair.return_verified = ev.returns.contains({m, n});
       r.pairs.push_back(std::move(pair));
+    }
+    for (uint8_t n = 0; n < p.remote_count; n++) {
+      if ((p.remote_usable >> n & 1) || p.remote_names[n].empty()) continue;
+      ProbePairReport pair;
+      pair.local_member = m;
+      pair.local_name = s.members[m].name;
+      pair.remote_member = n;
+      pair.remote_name = p.remote_names[n];
+      pair.sports = s.Waiting(p, m, n);
+      if (!pair.sports.empty()) r.waiting.push_back(std::move(pair));
     }
   }
   return r;

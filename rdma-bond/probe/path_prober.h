@@ -245,6 +245,14 @@ struct PeerProbeReport {
   // by local then remote index.  Served results: the previous round's
   // while a refresh round runs.
   std::vector<ProbePairReport> pairs;
+  // Usable local members x the peer's members that are not usable (those
+  // named yet), with the ports that last toward them (at most
+  // sports_per_pair, those the local OVS sends on the local member now):
+  // remembered, not validated now.  A path toward a member of the peer
+  // that may not carry (it is down, or owns no bucket) waits on these, so
+  // that when the member takes over its frames reach it at once, however
+  // the switch hashes meanwhile.  'return_verified' is false.
+  std::vector<ProbePairReport> waiting;
 };
 
 // Frames HandleFrame() saw and did not take, and frames sent.

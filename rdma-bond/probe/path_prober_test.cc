@@ -635,11 +635,24 @@ TEST(PathProberTest, PortsThatLastOutliveChangesDuringACut) {
     EXPECT_FALSE(sports.empty()) << "a" << m;
     offered.insert(offered.end(), sports.begin(), sports.end());
   }
+  // Toward b0, down: the ports that last, where a path toward it waits.
+  const std::optional<PeerProbeReport> report = lab.a.prober->Report(lab.b.ip);
+  ASSERT_TRUE(report);
+  ASSERT_EQ(report->waiting.size(), 2u);
   lab.b.usable[0] = true;
   for (uint16_t port : offered) {
     EXPECT_EQ(lab.Switch(lab.a, lab.b, port), 1u)
         << "port " << port << " offered toward b1 during the cut moves to b0 "
         << "at the repair";
+  }
+  for (const ProbePairReport& pair : report->waiting) {
+    EXPECT_EQ(pair.remote_name, "b0");
+    EXPECT_FALSE(pair.sports.empty());
+    EXPECT_LE(pair.sports.size(), lab.a.prober->options().sports_per_pair);
+    for (uint16_t port : pair.sports) {
+      EXPECT_EQ(lab.a.Ovs(port, lab.b.ip), pair.local_member) << port;
+      EXPECT_EQ(lab.Switch(lab.a, lab.b, port), 0u) << port;
+    }
   }
   lab.b.PublishBond();
   lab.Settle();
