@@ -97,19 +97,30 @@ void Connection::FollowAgentPaths() {
   FetchAgentPaths();
   for (auto& path : paths_) {
     Path& p = *path;
-    // Only a port the agent gave us can drop out of its set: one that our
-    // own probing found is proven by the path's probe, and moving it
-    // because the agent did not list it would only churn the path (on an
-    // RNIC that cannot change the port in place, a reset each time).
-    if (p.state != PathState::kUp || p.candidate >= p.agent_hints) continue;
+    // An up path, and one connected that waits to carry (a member at one
+    // end may not: it owns no bucket, or the peer's does not), moves onto
+    // the agent's ports.  While a member of the peer is down the agent
+    // offers only ports that will still reach the same member once it is
+    // back, and for a path toward a member that may not carry, the ports
+    // that reached it while all were up ("waiting"): a port that our own
+    // probing found during a cut, or that a path kept from before, may be
+    // black-holed at the repair, or when the member takes over before the
+    // switch has moved its flows.  A port that did not come from the agent
+    // does not move once an RNIC of this connection refused to change a
+    // port in place: there each move would be a reset (the first refusal
+    // costs one).
+    const bool waiting = p.state == PathState::kReady;
+    if (p.state != PathState::kUp && !waiting) continue;
+    if (p.candidate >= p.agent_hints && sport_in_place_ == false) continue;
     const std::vector<uint16_t> hints = AgentHints(p);
-    // No word from the agent on this pair, or our port is still validated.
+    // No word from the agent on this pair, or our port is one it gives.
     if (hints.empty() ||
         std::find(hints.begin(), hints.end(), p.sport) != hints.end()) {
       continue;
     }
-    // RefreshCandidates() puts the validated ports first.
-    RepinInPlace(p, " onto a port the agent validated");
+    // RefreshCandidates() puts the agent's ports first.
+    RepinInPlace(p, waiting ? " onto a port that lasts, while it waits"
+                            : " onto a port the agent validated");
   }
 }
 

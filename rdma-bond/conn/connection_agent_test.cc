@@ -417,15 +417,19 @@ TEST(ConnectionAgentTest, PathsFollowTheAgentsValidatedSet) {
   }
 }
 
-// A port the path's own probing found (the agent had none for it) is
-// proven by the path's probe: it stays when the agent later validates
-// others.  Only a port the agent gave can drop out of its set.
-TEST(ConnectionAgentTest, PortsFoundByProbingStayWhenTheAgentListsOthers) {
+// A port the path's own probing found (the agent had none for it yet)
+// moves in place onto the agent's ports once it has some: while a member
+// of the peer is down the agent offers only ports that will still reach
+// the same member after the repair, which a port found during the cut
+// may not.  Where the RNIC cannot change a port in place, the first
+// refusal costs one reset and the other ports stay.
+void PortsFoundByProbing(bool in_place) {
   FakeAgent agents[2];
   AgentClient clients[2] = {AgentClient(TestOptions()),
                             AgentClient(TestOptions())};
   FakeFabric::Options fo;
   fo.retry_timeout = milliseconds(400);
+  fo.sport_change_supported = in_place;
   Harness h(fo);
   HashedSwitch(h.fabric);
   h.base.probe_timeout = milliseconds(150);
@@ -439,9 +443,12 @@ TEST(ConnectionAgentTest, PortsFoundByProbingStayWhenTheAgentListsOthers) {
   h.EstablishOrDie(&bonds[0], &bonds[1]);
   ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
   std::vector<uint16_t> before;
+  std::vector<uint64_t> resets_before, repins_before;
   for (const PathStats& p : h.s[0].conn->stats().paths) {
     EXPECT_FALSE(p.agent_hint);
     before.push_back(p.sport);
+    resets_before.push_back(p.resets);
+    repins_before.push_back(p.repins);
   }
   std::vector<std::string> lines;
   for (size_t i = 0; i < 2; i++) {
@@ -456,12 +463,121 @@ TEST(ConnectionAgentTest, PortsFoundByProbingStayWhenTheAgentListsOthers) {
   h.ExpectExactlyOnceInOrder(600);
   const auto until = std::chrono::steady_clock::now() + milliseconds(200);
   while (std::chrono::steady_clock::now() < until) h.Pump();
-  std::vector<uint16_t> after;
-  for (const PathStats& p : h.s[0].conn->stats().paths) {
-    after.push_back(p.sport);
+  size_t moved = 0, kept = 0;
+  const std::vector<PathStats> after = h.s[0].conn->stats().paths;
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t k = 0; k < after.size(); k++) {
+    const PathStats& p = after[k];
+    const uint16_t agents_port =
+        FindHint(bonds[0], 0, p.local_index, p.remote_index, 9).good;
+    if (p.sport == agents_port) {
+      moved++;
+      EXPECT_TRUE(p.agent_hint);
+      EXPECT_TRUE(p.up) << testing::Describe(*h.s[0].conn);
+    } else {
+      EXPECT_EQ(p.sport, before[k]);
+      kept++;
+    }
+  }
+  if (in_place) {
+    EXPECT_EQ(moved, after.size()) << testing::Describe(*h.s[0].conn);
+    for (size_t k = 0; k < after.size(); k++) {
+      EXPECT_EQ(after[k].repins, repins_before[k] + 1);
+      EXPECT_EQ(after[k].resets, resets_before[k]);
+    }
+  } else {
+    // The first refusal (a REPICK while probing, or the first move here).
+    EXPECT_LE(moved, 1u) << testing::Describe(*h.s[0].conn);
+    EXPECT_GE(kept, after.size() - 1);
+  }
+  // Nothing moves on host 1, whose agent lists nothing.
+  for (const PathStats& p : h.s[1].conn->stats().paths) {
     EXPECT_EQ(p.repins, 0u);
   }
-  EXPECT_EQ(after, before);
+}
+
+TEST(ConnectionAgentTest, PortsFoundByProbingMoveOntoTheAgentsPortsInPlace) {
+  PortsFoundByProbing(/*in_place=*/true);
+}
+
+TEST(ConnectionAgentTest, PortsFoundByProbingStayWhereTheRnicCannotMoveThem) {
+  PortsFoundByProbing(/*in_place=*/false);
+}
+
+// A path toward a member of the peer that may not carry (here side 1's p1
+// owns no bucket) waits connected on the agent's port that lasts for it
+// ("waiting=1": the agent remembers where the switch delivered it while
+// all of the peer's members were up), so that when that member takes over
+// (side 1's p2 dies) the path comes up on its first probe, whatever the
+// switch's flows toward the dead member still do.
+TEST(ConnectionAgentTest, APathWaitsOnAPortThatLasts) {
+  FakeAgent agents[2];
+  AgentClient clients[2] = {AgentClient(TestOptions()),
+                            AgentClient(TestOptions())};
+  FakeFabric::Options fo;
+  fo.retry_timeout = milliseconds(400);
+  Harness h(fo);
+  HashedSwitch(h.fabric);
+  h.base.probe_timeout = milliseconds(150);
+  h.base.agent_refresh = milliseconds(20);
+  Bond lone = TcpBond(11);
+  for (uint8_t& owner : lone.buckets) owner = 1;  // p1 enabled, no bucket.
+  const Bond bonds[2] = {TcpBond(7), lone};
+  std::vector<std::string> lines;
+  for (size_t i = 0; i < 2; i++) {
+    lines.push_back("PATH local=p" + std::to_string(i + 1) +
+                    " remote=p1 sports=" +
+                    std::to_string(FindHint(bonds[0], 0, i, 0, 9).good) +
+                    " waiting=1");
+  }
+  // The agent knows nothing yet: the paths take ports of their own.
+  agents[0].SetPaths(kIp[1], {});
+  agents[1].SetPaths(kIp[0], {});
+  for (int side = 0; side < 2; side++) {
+    ASSERT_TRUE(clients[side].Connect(agents[side].socket_path()).ok());
+    h.agent[side] = &clients[side];
+  }
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  agents[0].SetPaths(kIp[1], lines);
+  auto toward = [&](size_t remote) {
+    std::vector<PathStats> out;
+    for (const PathStats& p : h.s[0].conn->stats().paths) {
+      if (p.remote_index == remote) out.push_back(p);
+    }
+    return out;
+  };
+  ASSERT_TRUE(h.PumpUntil([&] {
+    for (const PathStats& p : toward(1)) {
+      if (!p.up) return false;
+    }
+    for (const PathStats& p : toward(0)) {
+      if (p.sport != FindHint(bonds[0], 0, p.local_index, 0, 9).good) {
+        return false;
+      }
+    }
+    return true;
+  })) << "the paths toward side 1's p1 did not move onto the ports that "
+      << "last\n" << testing::Describe(*h.s[0].conn);
+  std::vector<uint64_t> repicks;
+  for (const PathStats& p : toward(0)) {
+    EXPECT_FALSE(p.up);
+    EXPECT_TRUE(p.agent_hint);
+    repicks.push_back(p.repicks);
+  }
+  h.Transfer(2000, [&](uint64_t i) {
+    if (i != 500) return;
+    h.fabric.SetLinkDown(1, 1, true);
+    ASSERT_TRUE(h.s[1].conn->UpdateBond(Disable(lone, 1), kImpl).ok());
+  });
+  h.ExpectExactlyOnceInOrder(2000);
+  const std::vector<PathStats> now = toward(0);
+  ASSERT_EQ(now.size(), repicks.size());
+  for (size_t k = 0; k < now.size(); k++) {
+    EXPECT_TRUE(now[k].up) << testing::Describe(*h.s[0].conn);
+    EXPECT_EQ(now[k].sport,
+              FindHint(bonds[0], 0, now[k].local_index, 0, 9).good);
+    EXPECT_EQ(now[k].repicks, repicks[k]) << "probed another port first";
+  }
 }
 
 TEST(ConnectionAgentTest, CloseAndDestructionRemoveEveryQp) {

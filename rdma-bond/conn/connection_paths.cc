@@ -513,6 +513,7 @@ void Connection::MovePort(Path& p, const std::string& why) {
   p.stats.repicks++;
   Status s = p.qp->SetSourcePort(sport);
   p.sport = sport;
+  NoteInPlace(s);
   if (s.ok()) RecordPinning(p);
   if (s.IsNotSupported()) {
     // Reconnect instead: the new QP pair connects with the new port.
@@ -523,6 +524,14 @@ void Connection::MovePort(Path& p, const std::string& why) {
   }
 }
 
+void Connection::NoteInPlace(const Status& s) {
+  if (s.ok()) {
+    sport_in_place_ = true;
+  } else if (s.IsNotSupported()) {
+    sport_in_place_ = false;
+  }
+}
+
 bool Connection::RepinInPlace(Path& p, std::string_view why) {
   const uint16_t old = p.sport;
   p.round++;
@@ -530,6 +539,7 @@ bool Connection::RepinInPlace(Path& p, std::string_view why) {
   p.stats.repins++;
   stats_.repins++;
   Status s = p.qp->SetSourcePort(p.sport);
+  NoteInPlace(s);
   if (!s.ok()) {
     FailPath(p, "re-pin " + Hex16(old) + " -> " + Hex16(p.sport) +
                     std::string(why) + ": " + s.message());

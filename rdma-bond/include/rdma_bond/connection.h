@@ -445,6 +445,9 @@ class Connection {
   // place; false if the QP refused and the path was failed ('why' is said
   // after the ports).
   bool RepinInPlace(Path& path, std::string_view why);
+  // Learns from a SetSourcePort() status whether the RNICs change ports in
+  // place (sport_in_place_).
+  void NoteInPlace(const Status& s);
   void Reconcile(Path& path);
   void RunTimers();
 
@@ -490,6 +493,10 @@ class Connection {
   uint64_t agent_conn_id_ = 0;
   std::vector<AgentPath> agent_paths_;
   std::chrono::steady_clock::time_point next_agent_refresh_{};
+  // Whether this connection's RNICs change a QP's source port in place:
+  // unknown until one did or refused (FollowAgentPaths() moves a port it
+  // did not get from the agent unless one refused).
+  std::optional<bool> sport_in_place_;
   // The time from the table's change to UpdateBond()'s re-pin, reported
   // with the registrations of the next Progress() (SyncAgent()).
   std::optional<uint64_t> pending_repin_ns_;
