@@ -135,20 +135,22 @@ void AgentClient::Disconnect() {
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
   input_.clear();
+  out_.clear();
+  building_.clear();
+  // A PATHS under way is answered with why it ended (Fail()); the others
+  // have nothing to say.
+  pending_.clear();
 }
 
 void AgentClient::Maintain() {
+  if (fd_ >= 0 && !pending_.empty()) Poll();
   const Clock::time_point now = Clock::now();
   if (now < next_maintain_) return;
   next_maintain_ = now + kMaintainInterval;
   if (fd_ >= 0) {
-    // The agent speaks only when asked: a readable socket between
-    // requests means it closed the connection (or broke the protocol).
-    pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, 0) > 0) {
-      (void)Fail(Status::Unavailable("agent " + path_ +
-                                     ": the agent closed the connection"));
-    }
+    // Nothing due: a readable socket means the agent closed the
+    // connection (or broke the protocol).
+    Poll();
     return;
   }
   if (!registrations_.empty()) {
@@ -157,6 +159,9 @@ void AgentClient::Maintain() {
 }
 
 Status AgentClient::Fail(Status status) {
+  for (const Pending& p : pending_) {
+    if (p.ask == Ask::kPaths) Answer(p.paths_key, status);
+  }
   Disconnect();
   // The first failure after a success waits retry_interval; each failed
   // reconnection doubles the wait, up to max_retry_interval.
@@ -247,25 +252,23 @@ Status AgentClient::Open(Clock::time_point deadline,
   }
   backoff_ = std::chrono::milliseconds(0);
   last_error_ = Status::OK();
-  // The agent forgot our QPs with the old connection: tell it again.
+  // The agent forgot our QPs with the old connection: tell it again
+  // (answers read by Poll(); a refusal forgets the registration).
   for (auto it = registrations_.begin(); it != registrations_.end();) {
     if (skip_qpn && it->first == *skip_qpn) {
       ++it;
       continue;
     }
     Result<std::string> line = FormatQp(it->second);
-    if (line.ok()) {
-      s = Request(*line, deadline, &reply);
-      if (!s.ok()) return s;
+    if (!line.ok()) {
+      generations_.erase(it->first);
+      it = registrations_.erase(it);
+      continue;
     }
-    if (!line.ok() || RegistryVerb(reply) == "ERR") {
-      it = registrations_.erase(it);   // The agent refuses it: forget it.
-    } else if (RegistryVerb(reply) != "OK") {
-      return Fail(Status::Corruption(where + ": unexpected reply to QP: \"" +
-                                     reply + "\""));
-    } else {
-      ++it;
-    }
+    s = Send(*line, Pending{Ask::kQp, it->first, generations_[it->first],
+                            {}, {}});
+    if (!s.ok()) return s;
+    ++it;
   }
   return Status::OK();
 }
@@ -346,92 +349,231 @@ Status AgentClient::Request(const std::string& line,
   return ReadLine(deadline, reply);
 }
 
+Status AgentClient::Send(const std::string& line, Pending pending) {
+  // The agent reads every request at once; what it has not taken after
+  // this much is an agent that no longer reads.
+  constexpr size_t kMaxQueued = 1 << 20;
+  if (out_.size() + line.size() + 1 > kMaxQueued) {
+    return Fail(Status::Unavailable("agent " + path_ + ": " +
+                                    std::to_string(out_.size()) +
+                                    " bytes of requests not taken"));
+  }
+  out_ += line;
+  out_ += '\n';
+  pending.sent = Clock::now();
+  pending_.push_back(std::move(pending));
+  return Flush();
+}
+
+Status AgentClient::Flush() {
+  while (!out_.empty()) {
+    const ssize_t n = send(fd_, out_.data(), out_.size(),
+                           MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      out_.erase(0, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    return Fail(Status::FromErrno("agent " + path_ + ": send",
+                                  n < 0 ? errno : EPIPE));
+  }
+  return Status::OK();
+}
+
+void AgentClient::Poll() {
+  if (fd_ < 0) return;
+  if (!Flush().ok()) return;
+  for (;;) {
+    char buffer[kReadChunk];
+    const ssize_t n = recv(fd_, buffer, sizeof buffer, MSG_DONTWAIT);
+    if (n > 0) {
+      input_.append(buffer, static_cast<size_t>(n));
+      size_t nl;
+      while ((nl = input_.find('\n')) != std::string::npos) {
+        const std::string line = input_.substr(0, nl);
+        input_.erase(0, nl + 1);
+        if (!TakeAnswer(line)) return;
+      }
+      if (input_.size() >= kAgentMaxLine) {
+        (void)Fail(Status::Corruption(
+            "agent " + path_ + ": reply line longer than " +
+            std::to_string(kAgentMaxLine) + " bytes"));
+        return;
+      }
+      continue;
+    }
+    if (n == 0) {
+      (void)Fail(Status::Unavailable("agent " + path_ +
+                                     ": the agent closed the connection"));
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      (void)Fail(Status::FromErrno("agent " + path_ + ": recv", errno));
+      return;
+    }
+    break;
+  }
+  if (!pending_.empty() &&
+      Clock::now() - pending_.front().sent >= options_.timeout) {
+    (void)Fail(Status::Unavailable(
+        "agent " + path_ + ": no answer within " +
+        std::to_string(options_.timeout.count()) + " ms"));
+  }
+}
+
+void AgentClient::Answer(const std::string& paths_key,
+                         Result<std::vector<AgentPath>> paths) {
+  AgentPathsAnswer& answer = answers_[paths_key];
+  answer.number = ++answers_made_;
+  answer.paths = std::move(paths);
+}
+
+bool AgentClient::TakeAnswer(const std::string& line) {
+  if (pending_.empty()) {
+    (void)Fail(Status::Corruption("agent " + path_ +
+                                  ": a reply nobody asked for: \"" + line +
+                                  "\""));
+    return false;
+  }
+  const Pending& p = pending_.front();
+  const std::string_view verb = RegistryVerb(line);
+  switch (p.ask) {
+    case Ask::kQp:
+    case Ask::kDel: {
+      const bool qp = p.ask == Ask::kQp;
+      if (verb == "ERR") {
+        last_refusal_ = Status::InvalidArgument(
+            "agent " + path_ + ": " + (qp ? "QP " : "DEL ") +
+            std::to_string(p.key.second) + ": " + RegistryReason(line));
+        // Refused: not replayed, unless a newer version was made since.
+        if (auto g = generations_.find(p.key);
+            qp && g != generations_.end() && g->second == p.generation) {
+          generations_.erase(g);
+          registrations_.erase(p.key);
+        }
+      } else if (verb != "OK") {
+        (void)Fail(Status::Corruption("agent " + path_ +
+                                      ": unexpected reply to " +
+                                      (qp ? "QP" : "DEL") + ": \"" + line +
+                                      "\""));
+        return false;
+      }
+      pending_.pop_front();
+      return true;
+    }
+    case Ask::kPaths:
+      break;
+  }
+  if (verb == "END") {
+    Answer(p.paths_key, std::exchange(building_, {}));
+    pending_.pop_front();
+    return true;
+  }
+  if (verb == "ERR" && building_.empty()) {
+    Answer(p.paths_key, Status::InvalidArgument("agent " + path_ +
+                                                ": PATHS: " +
+                                                RegistryReason(line)));
+    pending_.pop_front();
+    return true;
+  }
+  std::optional<std::string_view> local = RegistryField(line, "local");
+  std::optional<std::string_view> remote = RegistryField(line, "remote");
+  std::optional<std::string_view> sports = RegistryField(line, "sports");
+  std::optional<std::vector<uint16_t>> ports;
+  if (sports) ports = ParseSports(*sports);
+  if (verb != "PATH" || !local || !remote || !ports ||
+      building_.size() >= kMaxPathLines) {
+    (void)Fail(Status::Corruption("agent " + path_ +
+                                  ": malformed reply to PATHS: \"" + line +
+                                  "\""));
+    return false;
+  }
+  building_.push_back(
+      AgentPath{std::string(*local), std::string(*remote), std::move(*ports)});
+  return true;
+}
+
 Status AgentClient::RegisterQp(const QpRegistration& reg) {
   Result<std::string> line = FormatQp(reg);
   if (!line.ok()) return line.status();
+  const Key key{reg.rnic, reg.qpn};
   QpRegistration kept = reg;
   kept.repin_ns.reset();   // A replay is not a re-pin.
-  registrations_[{reg.rnic, reg.qpn}] = kept;
-  const Clock::time_point deadline = Clock::now() + options_.timeout;
-  Status s = EnsureConnected(deadline, Key{reg.rnic, reg.qpn});
+  registrations_[key] = kept;
+  const uint64_t generation = next_generation_++;
+  generations_[key] = generation;
+  Status s = EnsureConnected(Clock::now() + options_.timeout, key);
   if (!s.ok()) return s;
-  std::string reply;
-  s = Request(*line, deadline, &reply);
-  if (!s.ok()) return s;
-  if (RegistryVerb(reply) == "OK") return Status::OK();
-  registrations_.erase({reg.rnic, reg.qpn});   // Not replayed: refused.
-  if (RegistryVerb(reply) == "ERR") {
-    return Status::InvalidArgument("agent " + path_ + ": QP " +
-                                   std::to_string(reg.qpn) + ": " +
-                                   RegistryReason(reply));
-  }
-  return Fail(Status::Corruption("agent " + path_ +
-                                 ": unexpected reply to QP: \"" + reply +
-                                 "\""));
+  return Send(*line, Pending{Ask::kQp, key, generation, {}, {}});
 }
 
 Status AgentClient::RemoveQp(uint32_t qpn, const std::string& rnic) {
-  if (registrations_.erase({rnic, qpn}) == 0 && fd_ < 0) {
+  const Key key{rnic, qpn};
+  generations_.erase(key);
+  if (registrations_.erase(key) == 0 && fd_ < 0) {
     // Never registered here, and a reconnection forgets it anyway.
     return Status::OK();
   }
-  const Clock::time_point deadline = Clock::now() + options_.timeout;
   if (fd_ < 0) {
     // Reconnecting replays what is left: the agent does not have 'qpn'.
-    return EnsureConnected(deadline, std::nullopt);
+    return EnsureConnected(Clock::now() + options_.timeout, std::nullopt);
   }
-  std::string reply;
   std::string line = "DEL qpn=" + std::to_string(qpn);
   if (!rnic.empty()) line += " rnic=" + rnic;
-  Status s = Request(line, deadline, &reply);
-  if (!s.ok()) return s;
-  if (RegistryVerb(reply) == "OK") return Status::OK();
-  if (RegistryVerb(reply) == "ERR") {
-    return Status::InvalidArgument("agent " + path_ + ": DEL " +
-                                   std::to_string(qpn) + ": " +
-                                   RegistryReason(reply));
-  }
-  return Fail(Status::Corruption("agent " + path_ +
-                                 ": unexpected reply to DEL: \"" + reply +
-                                 "\""));
+  return Send(line, Pending{Ask::kDel, key, 0, {}, {}});
 }
 
-Result<std::vector<AgentPath>> AgentClient::Paths(std::string_view bond,
-                                                  const IpAddress& dst) {
+std::string AgentClient::PathsKey(std::string_view bond,
+                                  const IpAddress& dst) {
+  return std::string(bond) + " " + ToString(dst);
+}
+
+const AgentPathsAnswer* AgentClient::LatestPaths(std::string_view bond,
+                                                 const IpAddress& dst) const {
+  auto it = answers_.find(PathsKey(bond, dst));
+  return it == answers_.end() ? nullptr : &it->second;
+}
+
+Status AgentClient::RequestPaths(std::string_view bond, const IpAddress& dst) {
   if (!IsRegistryToken(bond)) {
     return Status::InvalidArgument("agent PATHS: bond \"" + std::string(bond) +
                                    "\" is empty or has a space or '='");
   }
+  Status s = EnsureConnected(Clock::now() + options_.timeout, std::nullopt);
+  if (!s.ok()) return s;
+  const std::string key = PathsKey(bond, dst);
+  for (const Pending& p : pending_) {
+    if (p.ask == Ask::kPaths && p.paths_key == key) return Status::OK();
+  }
+  return Send("PATHS bond=" + std::string(bond) + " dst=" + ToString(dst),
+              Pending{Ask::kPaths, {}, 0, key, {}});
+}
+
+Result<std::vector<AgentPath>> AgentClient::Paths(std::string_view bond,
+                                                  const IpAddress& dst) {
+  const uint64_t before = answers_made_;
   const Clock::time_point deadline = Clock::now() + options_.timeout;
-  Status s = EnsureConnected(deadline, std::nullopt);
+  Status s = RequestPaths(bond, dst);
   if (!s.ok()) return s;
-  s = SendLine("PATHS bond=" + std::string(bond) + " dst=" + ToString(dst),
-               deadline);
-  if (!s.ok()) return s;
-  std::vector<AgentPath> paths;
+  const std::string key = PathsKey(bond, dst);
   for (;;) {
-    std::string line;
-    s = ReadLine(deadline, &line);
-    if (!s.ok()) return s;
-    const std::string_view verb = RegistryVerb(line);
-    if (verb == "END") return paths;
-    if (verb == "ERR" && paths.empty()) {
-      return Status::InvalidArgument("agent " + path_ + ": PATHS: " +
-                                     RegistryReason(line));
+    if (auto it = answers_.find(key);
+        it != answers_.end() && it->second.number > before) {
+      return it->second.paths;
     }
-    std::optional<std::string_view> local = RegistryField(line, "local");
-    std::optional<std::string_view> remote = RegistryField(line, "remote");
-    std::optional<std::string_view> sports = RegistryField(line, "sports");
-    std::optional<std::vector<uint16_t>> ports;
-    if (sports) ports = ParseSports(*sports);
-    if (verb != "PATH" || !local || !remote || !ports ||
-        paths.size() >= kMaxPathLines) {
-      return Fail(Status::Corruption("agent " + path_ +
-                                     ": malformed reply to PATHS: \"" + line +
-                                     "\""));
+    // (Fail() answers every PATHS under way.)
+    if (fd_ < 0) return last_error_;
+    pollfd p{fd_, static_cast<short>(POLLIN | (out_.empty() ? 0 : POLLOUT)),
+             0};
+    const int wait = MillisLeft(deadline);
+    if (wait == 0 || poll(&p, 1, wait) == 0) {
+      return Fail(Status::Unavailable(
+          "agent " + path_ + ": no answer within " +
+          std::to_string(options_.timeout.count()) + " ms"));
     }
-    paths.push_back(AgentPath{std::string(*local), std::string(*remote),
-                              std::move(*ports)});
+    Poll();
   }
 }
 

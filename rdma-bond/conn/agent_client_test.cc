@@ -43,6 +43,17 @@ QpRegistration FullRegistration() {
   return reg;
 }
 
+// Polls until every answer due has arrived (at most 5 s).
+void AwaitAnswers(AgentClient& client) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (client.outstanding() > 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    client.Poll();
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+}
+
 TEST(AgentClientTest, DefaultSocketIsInTheAgentsDirectoryNextToTheTable) {
   EXPECT_EQ(DefaultAgentSocketPath("/var/run/openvswitch/rdma-bond.shm"),
             "/var/run/openvswitch/rdma-bond-agent/registry.sock");
@@ -112,7 +123,13 @@ TEST(AgentClientTest, SpeaksProtocolVersion1) {
   minimal.role = AgentQpRole::kDown;
   ASSERT_TRUE(client.RegisterQp(minimal).ok());
   ASSERT_TRUE(client.RemoveQp(0x123, "fake:p1").ok());
+  // Sent without waiting for the answers; Poll() reads them.
+  AwaitAnswers(client);
+  EXPECT_EQ(client.outstanding(), 0u);
+  EXPECT_TRUE(client.connected());
+  EXPECT_TRUE(client.last_refusal().ok()) << client.last_refusal().ToString();
 
+  agent.Settle();
   EXPECT_EQ(agent.requests(),
             (std::vector<std::string>{
                 "HELLO version=1 name=agent-test",
@@ -323,6 +340,7 @@ TEST(AgentClientTest, ReconnectsAndReplaysWithoutSigpipe) {
   c.repin_ns = 999;
   ASSERT_TRUE(client.RegisterQp(c).ok()) << client.last_error().ToString();
   EXPECT_TRUE(client.connected());
+  agent.Settle();
   const auto registry = agent.registry();
   ASSERT_EQ(registry.size(), 2u);
   EXPECT_TRUE(registry.count(1));
@@ -337,6 +355,98 @@ TEST(AgentClientTest, ReconnectsAndReplaysWithoutSigpipe) {
   EXPECT_EQ(lines[lines.size() - 2].rfind("QP qpn=1 ", 0), 0u);
   EXPECT_EQ(lines[lines.size() - 1].rfind("QP qpn=3 ", 0), 0u);
   EXPECT_EQ(agent.connections_accepted(), 2u);
+}
+
+// Nothing but HELLO and Paths() waits for the agent: a registration to an
+// agent that stopped answering returns at once, still connected, and the
+// overdue answer fails the connection later, in Poll().
+TEST(AgentClientTest, RegistrationsDoNotWaitForTheAgentsAnswer) {
+  FakeAgent agent;
+  AgentClientOptions o = TestOptions();
+  o.timeout = milliseconds(50);
+  AgentClient client(o);
+  ASSERT_TRUE(client.Connect(agent.socket_path()).ok());
+  agent.SetMode(FakeAgent::Mode::kSilent);
+  QpRegistration reg = FullRegistration();
+  for (uint32_t i = 0; i < 10; i++) {
+    reg.qpn = 100 + i;
+    ASSERT_TRUE(client.RegisterQp(reg).ok());
+  }
+  ASSERT_TRUE(client.RemoveQp(100, "fake:p1").ok());
+  ASSERT_TRUE(client.RequestPaths("bond0", reg.dst).ok());
+  // Asked again while one is under way: not sent twice.
+  ASSERT_TRUE(client.RequestPaths("bond0", reg.dst).ok());
+  EXPECT_TRUE(client.connected());
+  EXPECT_EQ(client.outstanding(), 12u);
+  EXPECT_EQ(client.LatestPaths("bond0", reg.dst), nullptr);
+  agent.Settle();
+  EXPECT_EQ(agent.requests("QP").size(), 10u);
+  EXPECT_EQ(agent.requests("DEL").size(), 1u);
+  EXPECT_EQ(agent.requests("PATHS").size(), 1u);
+  client.Poll();
+  EXPECT_TRUE(client.connected());   // Not overdue yet.
+  std::this_thread::sleep_for(milliseconds(60));
+  client.Poll();
+  EXPECT_FALSE(client.connected());
+  EXPECT_NE(client.last_error().message().find("no answer within 50 ms"),
+            std::string::npos)
+      << client.last_error().ToString();
+  // The PATHS under way is answered with the failure.
+  const AgentPathsAnswer* answer = client.LatestPaths("bond0", reg.dst);
+  ASSERT_NE(answer, nullptr);
+  EXPECT_FALSE(answer->paths.ok());
+  // Kept for the next connection.
+  EXPECT_EQ(client.registrations().size(), 9u);
+}
+
+// Answers are matched to requests in order: a PATHS answered between QP
+// and DEL answers, a refused QP forgotten (and kept as the refusal), and
+// a registration made again since the refused one kept.
+TEST(AgentClientTest, AnswersArriveInOrderAndRefusalsForgetTheirQp) {
+  FakeAgent agent;
+  agent.SetPaths("10.0.0.2", {"PATH local=p1 remote=p2 sports=49153"});
+  agent.RefuseQp(5);
+  agent.RefuseQp(6);
+  AgentClient client(TestOptions());
+  ASSERT_TRUE(client.Connect(agent.socket_path()).ok());
+  QpRegistration good = FullRegistration();
+  QpRegistration refused = good, again = good;
+  refused.qpn = 5;
+  again.qpn = 6;
+  ASSERT_TRUE(client.RegisterQp(good).ok());
+  ASSERT_TRUE(client.RegisterQp(again).ok());
+  ASSERT_TRUE(client.RequestPaths("bond0", good.dst).ok());
+  ASSERT_TRUE(client.RemoveQp(999, "fake:p9").ok());
+  ASSERT_TRUE(client.RegisterQp(refused).ok());
+  // Made again before the refusal of the first version is read (the
+  // agent takes this one): kept.
+  again.role = AgentQpRole::kDown;
+  ASSERT_TRUE(client.RegisterQp(again).ok());
+  EXPECT_EQ(client.registrations().size(), 3u);
+  agent.Settle();
+  AwaitAnswers(client);
+  ASSERT_EQ(client.outstanding(), 0u);
+  EXPECT_TRUE(client.connected());
+  const AgentPathsAnswer* answer = client.LatestPaths("bond0", good.dst);
+  ASSERT_NE(answer, nullptr);
+  ASSERT_TRUE(answer->paths.ok()) << answer->paths.status().ToString();
+  EXPECT_EQ(*answer->paths,
+            (std::vector<AgentPath>{{"p1", "p2", {0xc001}}}));
+  EXPECT_NE(client.last_refusal().message().find("QP 5: QP 5 refused"),
+            std::string::npos)
+      << client.last_refusal().ToString();
+  // 5 is forgotten; the last version of 6 is newer than its refusal.
+  std::vector<uint32_t> kept;
+  for (const auto& [key, reg] : client.registrations()) {
+    kept.push_back(key.second);
+  }
+  EXPECT_EQ(kept, (std::vector<uint32_t>{6, 0x123}));
+  // The waiting form gives the same answer, numbered anew.
+  const uint64_t first = answer->number;
+  Result<std::vector<AgentPath>> paths = client.Paths("bond0", good.dst);
+  ASSERT_TRUE(paths.ok());
+  EXPECT_EQ(*paths, (std::vector<AgentPath>{{"p1", "p2", {0xc001}}}));
+  EXPECT_GT(client.LatestPaths("bond0", good.dst)->number, first);
 }
 
 }  // namespace

@@ -870,11 +870,12 @@ Status Connection::UpdateBond(const Bond& bond, uint32_t table_hash_impl) {
   }
   planner_ = std::make_unique<PathPlanner>(std::move(*plan));
   // The reaction first, the agent after: its requests (PATHS and the
-  // registrations: milliseconds each on a busy host) wait for the next
-  // Progress(), so that every connection of a program follows the change
-  // before any of them talks to the agent.  The re-pins below use the
-  // agent's ports of the last request (it probes a change's ports after
-  // it anyway); Progress() asks again.
+  // registrations) go out from the next Progress(), so that every
+  // connection of a program follows the change before any of them talks
+  // to the agent, and nothing waits for the agent's answers (a busy agent
+  // takes milliseconds).  The re-pins below use the agent's ports of the
+  // last answer (it probes a change's ports after it anyway); Progress()
+  // asks again, and follows the answer when it comes.
   if (planner_->policy() == PathPolicy::kHashed) {
     next_agent_refresh_ = std::chrono::steady_clock::now();
   } else {

@@ -40,11 +40,29 @@ void Connection::FetchAgentPaths() {
   if (options_.agent == nullptr || planner_->policy() != PathPolicy::kHashed) {
     return;
   }
+  // At Establish(): the first paths start from the agent's ports, so this
+  // one waits for the answer (AgentClient's timeout at most).
   const auto start = AgentCallStart();
   Result<std::vector<AgentPath>> paths =
       options_.agent->Paths(planner_->bond_name(), options_.remote);
   TraceSlowAgentCall("PATHS", start);
   if (paths.ok()) agent_paths_ = std::move(*paths);
+  if (const AgentPathsAnswer* answer =
+          options_.agent->LatestPaths(planner_->bond_name(), options_.remote)) {
+    agent_paths_answer_ = answer->number;
+  }
+}
+
+bool Connection::TakeAgentPaths() {
+  const AgentPathsAnswer* answer =
+      options_.agent->LatestPaths(planner_->bond_name(), options_.remote);
+  if (answer == nullptr || answer->number == agent_paths_answer_) {
+    return false;
+  }
+  agent_paths_answer_ = answer->number;
+  agent_paths_.clear();
+  if (answer->paths.ok()) agent_paths_ = *answer->paths;
+  return true;
 }
 
 std::chrono::steady_clock::time_point Connection::AgentCallStart() const {
@@ -93,8 +111,19 @@ void Connection::FollowAgentPaths() {
       options_.fixed_source_port || closing_) {
     return;
   }
-  if (std::chrono::steady_clock::now() < next_agent_refresh_) return;
-  FetchAgentPaths();
+  // Asked without waiting (every agent_refresh and after each
+  // UpdateBond()); the answer, read by AgentClient::Poll() whenever the
+  // agent sends it, is taken by the Progress() after.  Another connection
+  // of this program toward the same peer may have asked.
+  const auto now = std::chrono::steady_clock::now();
+  if (now >= next_agent_refresh_) {
+    next_agent_refresh_ = now + options_.agent_refresh;
+    const auto start = AgentCallStart();
+    (void)options_.agent->RequestPaths(planner_->bond_name(),
+                                       options_.remote);
+    TraceSlowAgentCall("PATHS request", start);
+  }
+  if (!TakeAgentPaths()) return;
   for (auto& path : paths_) {
     Path& p = *path;
     // An up path, and one connected that waits to carry (a member at one

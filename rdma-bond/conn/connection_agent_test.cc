@@ -56,6 +56,8 @@ std::string ExpectedRole(const PathStats& p) {
 // member, source port, role and path.
 void ExpectRegistered(const FakeAgent& agent, const Connection& conn,
                       int side) {
+  // Registrations are sent without waiting for the agent: let it read.
+  agent.Settle();
   const Registry registry = agent.registry();
   const ConnectionStats st = conn.stats();
   ASSERT_EQ(registry.size(), st.paths.size());
@@ -199,9 +201,10 @@ TEST(ConnectionAgentTest, ActiveBackupRegistersOnlyTheActivePathActive) {
     // requests take milliseconds on a busy host, and every connection of
     // the program should follow the change before any of them waits).
     EXPECT_EQ(agents[0].requests().size(), mark[0]);
-    // The next Progress() registers, synchronously: the agent has the
-    // lines when it returns.
+    // The next Progress() sends the registrations, without waiting for
+    // the answers.
     ASSERT_TRUE(h.s[0].conn->Progress().ok());
+    agents[0].Settle();
     for (const auto& f : QpLinesSince(agents[0], mark[0])) {
       by_path.emplace(f.at("path"), f);
     }
@@ -331,6 +334,7 @@ TEST(ConnectionAgentTest, BalanceTcpProbesTheAgentsValidatedPortsFirst) {
     ASSERT_TRUE(h.s[0].conn->UpdateBond(moved, kImpl).ok());
     EXPECT_EQ(agents[0].requests("PATHS").size(), 1u);  // Not yet.
     ASSERT_TRUE(h.s[0].conn->Progress().ok());
+    agents[0].Settle();
     EXPECT_EQ(agents[0].requests("PATHS").size(), 2u);
     for (const PathStats& p : h.s[0].conn->stats().paths) {
       if (p.local_index != 0 || p.remote_index != 0) continue;
@@ -688,6 +692,7 @@ TEST(ConnectionAgentTest, AgentHangingMidRunCostsOneTimeout) {
   ExpectRegistered(agent, *h.s[0].conn, 0);
   agent.SetMode(FakeAgent::Mode::kSilent);
   const size_t mark = agent.requests().size();
+  size_t sent = 0;
   bool updated = false;   // at() may see an index again.
   h.Transfer(600, [&](uint64_t n) {
     if (n != 100 || updated) return;
@@ -696,17 +701,30 @@ TEST(ConnectionAgentTest, AgentHangingMidRunCostsOneTimeout) {
     switched.active_member = 1;
     switched.generation++;
     active[0] = 1;
-    // Two paths change role: at the next Progress() the first
-    // registration times out, the second is not even sent.
+    // Two paths change role: the next Progress() sends their
+    // registrations and does not wait for the answers.
     ASSERT_TRUE(h.s[0].conn->UpdateBond(switched, kImpl).ok());
     EXPECT_TRUE(client.connected());
     ASSERT_TRUE(h.s[0].conn->Progress().ok());
-    EXPECT_FALSE(client.connected());
+    EXPECT_TRUE(client.connected());
+    sent = client.outstanding();
+    EXPECT_GE(sent, 2u);
   });
+  // The transfer goes on; once the answers are overdue (the client's
+  // timeout), a Progress() notices and disconnects the client.
+  std::this_thread::sleep_for(TestOptions().timeout +
+                              std::chrono::milliseconds(10));
+  ASSERT_TRUE(h.s[0].conn->Progress().ok());
+  EXPECT_FALSE(client.connected());
+  EXPECT_NE(client.last_error().message().find("no answer within"),
+            std::string::npos)
+      << client.last_error().ToString();
   h.ExpectExactlyOnceInOrder(600);
   h.s[0].conn.reset();
   agent.Settle();
-  EXPECT_EQ(agent.requests().size(), mark + 1);
+  // The registrations, and nothing after the failure (DELs included)
+  // until the retry interval.
+  EXPECT_EQ(agent.requests().size(), mark + sent);
 }
 
 }  // namespace

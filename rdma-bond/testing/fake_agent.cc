@@ -89,6 +89,11 @@ void FakeAgent::SetPaths(const std::string& dst,
   paths_[dst] = std::move(lines);
 }
 
+void FakeAgent::RefuseQp(uint32_t qpn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  refused_qpns_.insert(qpn);
+}
+
 void FakeAgent::DropClients() {
   std::lock_guard<std::mutex> lock(mu_);
   for (Client& c : clients_) {
@@ -240,6 +245,9 @@ std::vector<std::string> FakeAgent::Answer(Client& c, const std::string& line,
     }
     const uint32_t qpn =
         static_cast<uint32_t>(std::strtoul(f["qpn"].c_str(), nullptr, 10));
+    if (refused_qpns_.erase(qpn) > 0) {
+      return {"ERR QP " + std::to_string(qpn) + " refused by the test"};
+    }
     f.erase("");
     registry_[qpn] = f;
     if (std::find(c.qpns.begin(), c.qpns.end(), qpn) == c.qpns.end()) {

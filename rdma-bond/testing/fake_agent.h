@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -64,6 +65,8 @@ class FakeAgent {
   // The PATH lines (without "\n") answered to "PATHS ... dst=DST", then
   // END; a single "ERR ..." line is answered alone.
   void SetPaths(const std::string& dst, std::vector<std::string> lines);
+  // Answers ERR to the next QP line of 'qpn'.
+  void RefuseQp(uint32_t qpn);
   // Closes every client connection (their QPs are dropped), as when the
   // agent restarts.
   void DropClients();
@@ -107,6 +110,7 @@ class FakeAgent {
   mutable std::mutex mu_;
   Mode mode_;
   std::map<std::string, std::vector<std::string>> paths_;
+  std::set<uint32_t> refused_qpns_;
   std::vector<std::string> requests_;
   std::map<uint32_t, std::map<std::string, std::string>> registry_;
   std::vector<Client> clients_;

@@ -27,25 +27,31 @@
 // The agent drops all of a client's QPs when its connection closes.
 //
 // Failure policy.  The agent is an observer: its absence or failure must
-// never fail or stall an RDMA connection.  Every request is synchronous
-// and bounded by one deadline, options.timeout (100 ms by default: the
-// agent answers from its main loop), which covers reconnecting and
-// re-registering too.  Any transport failure (no socket, connection
-// refused, a timeout, EPIPE, EOF, a malformed reply) returns a Status,
-// closes the socket and marks the client disconnected; an ERR reply to a
-// QP, DEL or PATHS request returns a Status and keeps the connection.
-// While disconnected, requests fail at once with Unavailable, without a
-// system call, until the retry interval has passed since the last failure:
-// then the next request first reconnects (HELLO) and replays every
-// registration the client holds (the agent forgot them with the old
-// connection) before its own.  The interval is options.retry_interval
-// (1 s) and doubles after each failed reconnection up to
-// options.max_retry_interval (16 s), so that a hung agent costs at most one
-// timeout per interval; a successful HELLO resets it.  So the client may
-// try at most once a second, and a caller simply goes on without the agent
-// when a request fails.  Registrations made while disconnected are kept
-// and sent at the next successful connection.  SIGPIPE is never raised
-// (MSG_NOSIGNAL).
+// never fail or stall an RDMA connection.  So nothing but HELLO waits for
+// the agent: QP, DEL and PATHS (RequestPaths()) are sent without blocking,
+// one after the other on the one socket, and their answers are read, in
+// order, by Poll() (Maintain() calls it) whenever they arrive: an agent
+// busy probing during a storm of bond changes delays its answers, never a
+// connection's Progress().  Paths() is the one request that waits, for
+// Establish(), and no longer than options.timeout (100 ms by default: the
+// agent answers from its main loop).  An answer overdue by options.timeout
+// is a transport failure, like no socket, connection refused, EPIPE, EOF
+// or a malformed answer: it closes the socket and marks the client
+// disconnected, and a PATHS under way is answered with the failure.  An
+// ERR answer to a QP forgets that registration (it is not replayed) and to
+// a QP or DEL is kept in last_refusal(); an ERR to PATHS is its answer;
+// the connection stays.  While disconnected, requests fail at once with
+// Unavailable, without a system call, until the retry interval has passed
+// since the last failure: then the next request first reconnects (HELLO,
+// waited for, at most options.timeout) and sends every registration the
+// client holds again (the agent forgot them with the old connection)
+// before its own.  The interval is options.retry_interval (1 s) and
+// doubles after each failed reconnection up to options.max_retry_interval
+// (16 s), so that a hung agent costs at most one timeout per interval; a
+// successful HELLO resets it.  So the client may try at most once a
+// second, and a caller simply goes on without the agent when a request
+// fails.  Registrations made while disconnected are kept and sent at the
+// next successful connection.  SIGPIPE is never raised (MSG_NOSIGNAL).
 //
 // Usage:
 //   AgentClient agent;
@@ -64,6 +70,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -131,7 +138,8 @@ struct AgentPath {
 };
 
 struct AgentClientOptions {
-  // Bounds each request, reconnection and replay included.
+  // Bounds the wait for each answer (HELLO and Paths() block that long at
+  // most; the others' answers are read by Poll()).
   std::chrono::milliseconds timeout{100};
   // The first wait after a failure before the client connects again, and
   // the longest (it doubles after each failed reconnection).
@@ -139,6 +147,14 @@ struct AgentClientOptions {
   std::chrono::milliseconds max_retry_interval{16000};
   // HELLO's name=; "" gives the program's name.
   std::string name;
+};
+
+// An answer to PATHS (AgentClient::LatestPaths()).
+struct AgentPathsAnswer {
+  // Numbers the client's answers: a new one has a higher number.
+  uint64_t number = 0;
+  // The ports, the agent's ERR, or the failure that ended the request.
+  Result<std::vector<AgentPath>> paths = std::vector<AgentPath>{};
 };
 
 class AgentClient {
@@ -164,24 +180,41 @@ class AgentClient {
   }
 
   // QP: adds or replaces the registration of reg.qpn (kept by the client
-  // and replayed after a reconnection, without repin_ns).  InvalidArgument
-  // (nothing sent) when a name is empty or has a space, '=' or a control
-  // character, or the line is too long.
+  // and replayed after a reconnection, without repin_ns) and sends it
+  // without waiting for the answer.  InvalidArgument (nothing sent) when a
+  // name is empty or has a space, '=' or a control character, or the line
+  // is too long; Unavailable while disconnected (kept, sent at the next
+  // connection).
   Status RegisterQp(const QpRegistration& reg);
   // DEL: forgets 'qpn' of RNIC 'rnic' (here at once, at the agent when it
-  // is reached).  QP numbers are unique per RNIC only.
+  // is reached), without waiting for the answer.  QP numbers are unique
+  // per RNIC only.
   Status RemoveQp(uint32_t qpn, const std::string& rnic = "");
   // PATHS: the ports the agent validated toward 'dst' from the members of
-  // 'bond'; empty when it has probed nothing (yet).
+  // 'bond'; empty when it has probed nothing (yet).  Waits for the answer
+  // (at most options.timeout).
   Result<std::vector<AgentPath>> Paths(std::string_view bond,
                                        const IpAddress& dst);
+  // PATHS without waiting: Poll() puts the answer in LatestPaths().  Not
+  // sent again while one for the same bond and 'dst' is under way.
+  Status RequestPaths(std::string_view bond, const IpAddress& dst);
+  // The last answer to PATHS for 'bond' and 'dst' (nullptr before the
+  // first), whoever asked.
+  const AgentPathsAnswer* LatestPaths(std::string_view bond,
+                                      const IpAddress& dst) const;
 
-  // Notices an agent that went away (it closed the socket: it exited or
-  // is restarting) and, once the retry interval allows, connects again
-  // and registers every QP it holds again, so that a restarted agent
-  // learns them without waiting for the next change.  Does nothing more
-  // often than every kMaintainInterval; never blocks longer than one
-  // request timeout.  Call it regularly (Connection::Progress() does).
+  // Sends what the socket did not take yet and reads the answers that
+  // arrived, without blocking.  An answer overdue by options.timeout fails
+  // the connection.
+  void Poll();
+
+  // Polls while answers are due, and notices an agent that went away (it
+  // closed the socket: it exited or is restarting) and, once the retry
+  // interval allows, connects again and registers every QP it holds again,
+  // so that a restarted agent learns them without waiting for the next
+  // change.  Looks for a closed socket or reconnects no more often than
+  // every kMaintainInterval; never blocks longer than one HELLO.  Call it
+  // regularly (Connection::Progress() does).
   void Maintain();
   static constexpr std::chrono::milliseconds kMaintainInterval{100};
 
@@ -195,6 +228,10 @@ class AgentClient {
   pid_t agent_pid() const { return agent_pid_; }
   // Why the client is disconnected (OK while connected).
   const Status& last_error() const { return last_error_; }
+  // The agent's last ERR to a QP or DEL (OK before any).
+  const Status& last_refusal() const { return last_refusal_; }
+  // Requests sent whose answer has not arrived.
+  size_t outstanding() const { return pending_.size(); }
   // Registrations held (replayed at each connection).
   // Registrations by (rnic, qpn).
   using Key = std::pair<std::string, uint32_t>;
@@ -205,17 +242,39 @@ class AgentClient {
  private:
   using Clock = std::chrono::steady_clock;
 
+  // A request sent, whose answer is due.
+  enum class Ask : uint8_t { kQp, kDel, kPaths };
+  struct Pending {
+    Ask ask;
+    Key key;                        // kQp: the registration's.
+    uint64_t generation = 0;        // kQp: of the registration sent.
+    std::string paths_key;          // kPaths: PathsKey().
+    Clock::time_point sent;
+  };
+  static std::string PathsKey(std::string_view bond, const IpAddress& dst);
+
   // Connected, or reconnected (HELLO and replay, all but 'skip_qpn') if
   // the retry interval has passed; else Unavailable without a system call.
   Status EnsureConnected(Clock::time_point deadline,
                          std::optional<Key> skip_qpn);
   // Opens the socket and says HELLO; then replays the registrations.
   Status Open(Clock::time_point deadline, std::optional<Key> skip_qpn);
-  // Sends 'line' (newline added) and reads one reply line into 'reply'.
+  // HELLO: sends 'line' (newline added) and reads one reply line into
+  // 'reply'.  REQUIRES: nothing else under way.
   Status Request(const std::string& line, Clock::time_point deadline,
                  std::string* reply);
   Status SendLine(const std::string& line, Clock::time_point deadline);
   Status ReadLine(Clock::time_point deadline, std::string* line);
+  // Queues 'line' (newline added), whose answer 'pending' awaits, and
+  // sends what the socket takes.
+  Status Send(const std::string& line, Pending pending);
+  // Sends what the socket takes of out_.
+  Status Flush();
+  // Takes one answer line for pending_.front(); false when it failed the
+  // connection.
+  bool TakeAnswer(const std::string& line);
+  void Answer(const std::string& paths_key,
+              Result<std::vector<AgentPath>> paths);
   // Records a transport failure: closes, schedules the next attempt.
   Status Fail(Status status);
 
@@ -224,12 +283,22 @@ class AgentClient {
   std::string path_;
   int fd_ = -1;
   std::string input_;               // Bytes read past the last line.
+  std::string out_;                 // Bytes the socket did not take yet.
+  std::deque<Pending> pending_;     // Requests sent, oldest first.
+  std::vector<AgentPath> building_; // PATH lines of the answer being read.
   pid_t agent_pid_ = 0;
   Status last_error_;
+  Status last_refusal_;
   Clock::time_point next_attempt_{};
   Clock::time_point next_maintain_{};
   std::chrono::milliseconds backoff_{0};
   std::map<Key, QpRegistration> registrations_;
+  // Per registration: the number of its last version (an ERR forgets it
+  // only if no newer one was made since).
+  std::map<Key, uint64_t> generations_;
+  uint64_t next_generation_ = 1;
+  std::map<std::string, AgentPathsAnswer> answers_;   // By PathsKey().
+  uint64_t answers_made_ = 0;
 };
 
 }  // namespace rdma_bond

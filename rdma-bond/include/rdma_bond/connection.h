@@ -456,9 +456,12 @@ class Connection {
   void FetchAgentPaths();
   // The agent's ports for 'path' that still map to its member, in order.
   std::vector<uint16_t> AgentHints(const Path& path) const;
-  // Every agent_refresh: asks again, and moves each path whose port the
-  // agent no longer validates onto one it does.
+  // Every agent_refresh: asks again, without waiting; when an answer
+  // arrived, moves each path whose port the agent no longer validates onto
+  // one it does.
   void FollowAgentPaths();
+  // Takes the agent's last answer to PATHS if it is new.
+  bool TakeAgentPaths();
   // Tells the agent about every path whose QP, port or role changed since
   // it was last told; 'repin_ns' goes with each such registration.
   void SyncAgent(std::optional<uint64_t> repin_ns = std::nullopt);
@@ -492,6 +495,7 @@ class Connection {
   // The agent: our conn= id, and its validated ports toward the peer.
   uint64_t agent_conn_id_ = 0;
   std::vector<AgentPath> agent_paths_;
+  uint64_t agent_paths_answer_ = 0;   // AgentPathsAnswer::number taken.
   std::chrono::steady_clock::time_point next_agent_refresh_{};
   // Whether this connection's RNICs change a QP's source port in place:
   // unknown until one did or refused (FollowAgentPaths() moves a port it
