@@ -254,6 +254,25 @@ TEST_F(RegistryServerTest, RegistersUpdatesAndDeletes) {
   close(fd);
 }
 
+// Requests sent one after the other, before any answer is read (as
+// librdmabond's AgentClient does), are answered in their order.
+TEST_F(RegistryServerTest, AnswersPipelinedRequestsInOrder) {
+  int fd = Connect();
+  Ask(fd, "HELLO version=1\n");
+  EXPECT_EQ(Ask(fd,
+                std::string(kQp) + "\n" + "DEL qpn=0x77\n" +
+                    "PATHS bond=bond0 dst=10.0.0.2\n" + "DEL qpn=0x12\n" +
+                    "QP qpn=1\n",
+                6),
+            "OK\n"
+            "ERR DEL: no QP qpn=0x77 registered on this connection\n"
+            "PATH local=nic0 remote=nic1 sports=49152,49160\nEND\n"
+            "OK\n"
+            "ERR QP: missing bond=\n");
+  EXPECT_TRUE(server_->qps().empty());
+  close(fd);
+}
+
 TEST_F(RegistryServerTest, AnswersPaths) {
   int fd = Connect();
   Ask(fd, "HELLO version=1\n");
