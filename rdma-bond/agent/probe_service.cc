@@ -653,9 +653,16 @@ std::string ProbeService::PathsReply(const std::string& bond,
   auto it = impl_->bonds.find(bond);
   if (it == impl_->bonds.end()) return "END\n";
   std::optional<PeerProbeReport> report = it->second->prober->Report(dst);
+  if (!report) return "END\n";
+  // The validated ports of each pair, then, toward members of the peer
+  // that may not carry now, the ports that last, for the paths that wait
+  // for them ("waiting=1"; a client that does not know the key takes them
+  // as ports to try first, which is what they are).
   std::string out;
-  if (report) {
-    for (const ProbePairReport& pair : report->pairs) {
+  for (const auto& [pairs, suffix] :
+       {std::pair{&report->pairs, ""}, std::pair{&report->waiting,
+                                                 " waiting=1"}}) {
+    for (const ProbePairReport& pair : *pairs) {
       // Only names the line protocol can carry: a name with a space or '='
       // would add fields to the application's reply.
       if (pair.sports.empty() || !IsRegistryToken(pair.local_name) ||
@@ -663,19 +670,7 @@ std::string ProbeService::PathsReply(const std::string& bond,
         continue;
       }
       out += "PATH local=" + pair.local_name + " remote=" + pair.remote_name +
-             " sports=" + JoinPorts(pair.sports) + "\n";
-    }
-    // Toward members of the peer that may not carry now: the ports that
-    // last, for the paths that wait for them ("waiting=1"; a client that
-    // does not know the key takes them as ports to try first, which is
-    // what they are).
-    for (const ProbePairReport& pair : report->waiting) {
-      if (pair.sports.empty() || !IsRegistryToken(pair.local_name) ||
-          !IsRegistryToken(pair.remote_name)) {
-        continue;
-      }
-      out += "PATH local=" + pair.local_name + " remote=" + pair.remote_name +
-             " sports=" + JoinPorts(pair.sports) + " waiting=1\n";
+             " sports=" + JoinPorts(pair.sports) + suffix + "\n";
     }
   }
   return out + "END\n";

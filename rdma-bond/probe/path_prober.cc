@@ -948,26 +948,23 @@ std::optional<PeerProbeReport> PathProber::Report(const IpAddress& ip) const {
   for (size_t m = 0; m < s.members.size(); m++) {
     if (!s.Usable(m)) continue;
     for (uint8_t n = 0; n < p.remote_count; n++) {
-      if (!(p.remote_usable >> n & 1) || p.remote_names[n].empty()) continue;
+      if (p.remote_names[n].empty()) continue;
       ProbePairReport pair;
       pair.local_member = m;
       pair.local_name = s.members[m].name;
       pair.remote_member = n;
       pair.remote_name = p.remote_names[n];
-      pair.sports = s.Offered(p, ev, m, n, &pair.held_back);
-      pair.forward_sports = ForwardCount(ev, m, n);
-      pair.return_verified = ev.returns.contains({m, n});
-      r.pairs.push_back(std::move(pair));
-    }
-    for (uint8_t n = 0; n < p.remote_count; n++) {
-      if ((p.remote_usable >> n & 1) || p.remote_names[n].empty()) continue;
-      ProbePairReport pair;
-      pair.local_member = m;
-      pair.local_name = s.members[m].name;
-      pair.remote_member = n;
-      pair.remote_name = p.remote_names[n];
-      pair.sports = s.Waiting(p, m, n);
-      if (!pair.sports.empty()) r.waiting.push_back(std::move(pair));
+      if (p.remote_usable >> n & 1) {
+        pair.sports = s.Offered(p, ev, m, n, &pair.held_back);
+        pair.forward_sports = ForwardCount(ev, m, n);
+        pair.return_verified = ev.returns.contains({m, n});
+        r.pairs.push_back(std::move(pair));
+      } else {
+        // A member of the peer that may not carry: the ports that reached
+        // it while all were up, if any.
+        pair.sports = s.Waiting(p, m, n);
+        if (!pair.sports.empty()) r.waiting.push_back(std::move(pair));
+      }
     }
   }
   return r;
