@@ -25,6 +25,7 @@
 
 #include <gtest/gtest.h>
 
+#include "agent/probe_service.h"
 #include "agent/report_text.h"
 #include "rdma-bond-table-writer.h"
 #include "rdma_bond/predictor.h"
@@ -566,6 +567,29 @@ TEST_F(AgentCoreTest, FailingMetricsFileIsNotLoggedEverySecond) {
     reports++;
   }
   EXPECT_EQ(reports, 1u) << log_;
+}
+
+// PATHS: the validated ports of each pair, then the ports that last
+// toward a member of the peer that may not carry (waiting=1); nothing for
+// a pair without ports or with a name the line protocol cannot carry.
+TEST(PathLinesTest, ValidatedThenWaitingPairs) {
+  PeerProbeReport r;
+  auto pair = [](std::string local, std::string remote,
+                 std::vector<uint16_t> sports) {
+    ProbePairReport p;
+    p.local_name = std::move(local);
+    p.remote_name = std::move(remote);
+    p.sports = std::move(sports);
+    return p;
+  };
+  r.pairs = {pair("nic0", "nic0", {49152, 50000}), pair("nic0", "nic1", {}),
+             pair("nic 1", "nic0", {49153})};
+  r.waiting = {pair("nic1", "nic1", {60000}), pair("nic0", "nic1", {})};
+  EXPECT_EQ(PathLines(r),
+            "PATH local=nic0 remote=nic0 sports=49152,50000\n"
+            "PATH local=nic1 remote=nic1 sports=60000 waiting=1\n"
+            "END\n");
+  EXPECT_EQ(PathLines(PeerProbeReport{}), "END\n");
 }
 
 TEST(ReportTextTest, LabelValueEscapesForTheTextFormat) {

@@ -653,15 +653,18 @@ std::string ProbeService::PathsReply(const std::string& bond,
   auto it = impl_->bonds.find(bond);
   if (it == impl_->bonds.end()) return "END\n";
   std::optional<PeerProbeReport> report = it->second->prober->Report(dst);
-  if (!report) return "END\n";
+  return report ? PathLines(*report) : "END\n";
+}
+
+std::string PathLines(const PeerProbeReport& report) {
   // The validated ports of each pair, then, toward members of the peer
   // that may not carry now, the ports that last, for the paths that wait
   // for them ("waiting=1"; a client that does not know the key takes them
   // as ports to try first, which is what they are).
   std::string out;
   for (const auto& [pairs, suffix] :
-       {std::pair{&report->pairs, ""}, std::pair{&report->waiting,
-                                                 " waiting=1"}}) {
+       {std::pair{&report.pairs, ""}, std::pair{&report.waiting,
+                                                " waiting=1"}}) {
     for (const ProbePairReport& pair : *pairs) {
       // Only names the line protocol can carry: a name with a space or '='
       // would add fields to the application's reply.

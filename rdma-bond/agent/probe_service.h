@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "agent/registry.h"
+#include "probe/path_prober.h"
 #include "rdma_bond/five_tuple.h"
 #include "rdma_bond/predictor.h"
 #include "rdma_bond/table_reader.h"
@@ -90,6 +91,12 @@ class ProbeService {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The PATHS reply for 'report': a PATH line per pair with validated ports,
+// then one with waiting=1 per pair toward a member of the peer that may not
+// carry, with the ports that last; END.  Pairs without a port, or with a
+// name the line protocol cannot carry, are left out.
+std::string PathLines(const PeerProbeReport& report);
 
 }  // namespace rdma_bond::agent
 
