@@ -721,18 +721,21 @@ void Connection::HandleCompletion(const Completion& c) {
       }
       if (p.wrs_inflight > 0) p.wrs_inflight--;
       if (p.state == PathState::kProbing) {
-        p.state = PathState::kUp;
-        p.attempts = 0;
-        p.exhausted = false;
-        if (Tracing()) {
-          Trace(&p, "up (source port " + Hex16(p.sport) +
-                        (p.candidate < p.agent_hints ? ", the agent's"
-                                                     : ", found by probing") +
-                        ")");
-        }
+        MarkUp(p, p.candidate < p.agent_hints ? "the agent's"
+                                              : "found by probing");
       }
       return;
     }
+  }
+}
+
+void Connection::MarkUp(Path& p, std::string_view how) {
+  p.state = PathState::kUp;
+  p.attempts = 0;
+  p.exhausted = false;
+  if (Tracing()) {
+    Trace(&p, "up (source port " + Hex16(p.sport) + ", " + std::string(how) +
+                  ")");
   }
 }
 

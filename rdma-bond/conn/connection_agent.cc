@@ -173,10 +173,11 @@ void Connection::SyncAgent(std::optional<uint64_t> repin_ns) {
     if (p->state != PathState::kIdle) SyncAgentPath(*p, repin_ns);
   }
   TraceSlowAgentCall("QP registrations", start);
-  // A restarted agent gets our registrations again (rate-limited inside).
+  // The answers that arrived; a restarted agent gets our registrations
+  // again (rate-limited inside).
   const auto maintain = AgentCallStart();
   options_.agent->Maintain();
-  TraceSlowAgentCall("reconnection", maintain);
+  TraceSlowAgentCall("answers and reconnection", maintain);
 }
 
 void Connection::SyncAgentPath(Path& p, std::optional<uint64_t> repin_ns) {

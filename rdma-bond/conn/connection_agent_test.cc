@@ -513,7 +513,10 @@ TEST(ConnectionAgentTest, PortsFoundByProbingStayWhereTheRnicCannotMoveThem) {
 // ("waiting=1": the agent remembers where the switch delivered it while
 // all of the peer's members were up), so that when that member takes over
 // (side 1's p2 dies) the path comes up on its first probe, whatever the
-// switch's flows toward the dead member still do.
+// switch's flows toward the dead member still do.  It carries before its
+// own probe is acknowledged: the member that took over sent its probe and
+// the bond's view on it (here the side channel is held), so the way back
+// works, and the port is the agent's.
 TEST(ConnectionAgentTest, APathWaitsOnAPortThatLasts) {
   FakeAgent agents[2];
   AgentClient clients[2] = {AgentClient(TestOptions()),
@@ -521,6 +524,7 @@ TEST(ConnectionAgentTest, APathWaitsOnAPortThatLasts) {
   FakeFabric::Options fo;
   fo.retry_timeout = milliseconds(400);
   Harness h(fo);
+  h.relay_side = true;
   HashedSwitch(h.fabric);
   h.base.probe_timeout = milliseconds(150);
   h.base.agent_refresh = milliseconds(20);
@@ -568,12 +572,17 @@ TEST(ConnectionAgentTest, APathWaitsOnAPortThatLasts) {
     EXPECT_TRUE(p.agent_hint);
     repicks.push_back(p.repicks);
   }
+  EXPECT_EQ(h.s[0].conn->stats().ups_before_ack, 0u);
+  h.HoldSide(true);
   h.Transfer(2000, [&](uint64_t i) {
     if (i != 500) return;
     h.fabric.SetLinkDown(1, 1, true);
     ASSERT_TRUE(h.s[1].conn->UpdateBond(Disable(lone, 1), kImpl).ok());
   });
   h.ExpectExactlyOnceInOrder(2000);
+  EXPECT_EQ(h.s[0].conn->stats().ups_before_ack, toward(0).size())
+      << testing::Describe(*h.s[0].conn);
+  h.HoldSide(false);
   const std::vector<PathStats> now = toward(0);
   ASSERT_EQ(now.size(), repicks.size());
   for (size_t k = 0; k < now.size(); k++) {

@@ -286,7 +286,15 @@ void Connection::SendViewOnPaths() {
   std::vector<uint8_t> body;
   for (auto& path : paths_) {
     Path& p = *path;
-    if (p.state != PathState::kUp || !Carries(p) || p.view_inflight ||
+    // A path probing to carry takes the view right behind its probe: when
+    // a member takes over, its paths have not carried yet, and the peer,
+    // still sending toward the member that died, learns it a round trip
+    // sooner than from the path once up (a lost view costs nothing: the
+    // probe fails with it, and the path takes the view again when it is
+    // up).
+    const bool carrying = p.state == PathState::kUp ||
+                          p.state == PathState::kProbing;
+    if (!carrying || !Carries(p) || p.view_inflight ||
         p.view_posted == view_seq_ || p.wrs_inflight + 1 > limit) {
       continue;
     }
@@ -595,7 +603,21 @@ void Connection::Reconcile(Path& p) {
           !RepinInPlace(p, "")) {
         return;
       }
-      if (p.state == PathState::kReady && carries) StartProbe(p);
+      if (p.state == PathState::kReady && carries) {
+        StartProbe(p);
+        // The peer's frames came in on this QP since it connected (its
+        // probe, or the view it sends behind its probe when its member
+        // takes over), so the way back works, and the agent validated the
+        // port: carry at once.  The probe's acknowledgement would only
+        // confirm it a round trip later; a port that fails after all fails
+        // the path, and its work is re-sent.
+        if (p.state == PathState::kProbing && p.peer_probe_seen &&
+            p.candidate < p.agent_hints) {
+          MarkUp(p, "the agent's, the peer's frames seen: not waiting for "
+                    "the probe");
+          stats_.ups_before_ack++;
+        }
+      }
       return;
     }
     case PathState::kDown:

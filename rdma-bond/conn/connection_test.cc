@@ -347,6 +347,51 @@ TEST(ConnectionTest, APathThatComesUpCarriesTheViewFirst) {
   h.HoldSide(false);
 }
 
+// A member that takes over posts the bond's view right behind the probes of
+// its paths, before they are acknowledged: the peer, still sending toward
+// the member that died, learns it a round trip sooner than from a path
+// once up.  Here side 0's p2 owns no bucket until p1 dies.
+TEST(ConnectionTest, AMemberThatTakesOverSendsTheViewBehindItsProbes) {
+  std::unique_ptr<Harness> held = HeldSideHarness();
+  Harness& h = *held;
+  Bond lone = TcpBond(7);
+  for (uint8_t& owner : lone.buckets) owner = 0;  // p2 enabled, no bucket.
+  const Bond bonds[2] = {lone, TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] {
+    for (const PathStats& p : h.s[0].conn->stats().paths) {
+      if (p.local_index == 0 && !p.up) return false;
+    }
+    return true;
+  })) << Describe(*h.s[0].conn);
+  h.HoldSide(true);
+  // Side 0's sends on p2 that UpdateBond() itself posted, per QP.
+  std::map<uint32_t, std::vector<int>> posted;
+  h.Transfer(2000, [&](uint64_t i) {
+    if (i != 500) return;
+    h.fabric.SetLinkDown(0, 0, true);
+    const size_t mark = h.fabric.sends().size();
+    ASSERT_TRUE(h.s[0].conn->UpdateBond(Disable(lone, 0), kImpl).ok());
+    const std::vector<FakeSend> sends = h.fabric.sends();
+    for (size_t k = mark; k < sends.size(); k++) {
+      const FakeSend& f = sends[k];
+      if (f.side == 0 && f.member == 1 &&
+          f.head.size() >= conn_detail::kHeaderSize) {
+        posted[f.qpn].push_back(conn_detail::ReadHeader(f.head.data()).type);
+      }
+    }
+  });
+  h.ExpectExactlyOnceInOrder(2000);
+  ASSERT_EQ(posted.size(), 2u) << "p2's two paths did not both probe";
+  for (const auto& [qpn, types] : posted) {
+    EXPECT_EQ(types, (std::vector<int>{conn_detail::kProbe,
+                                       conn_detail::kView}))
+        << "QP " << qpn;
+  }
+  EXPECT_GE(h.s[1].conn->stats().views_from_paths, 1u);
+  h.HoldSide(false);
+}
+
 // ACTIVE arrives twice (paths and side channel, and nudges repeat it) and
 // out of order: a late one older than the view taken changes nothing.
 TEST(ConnectionTest, AnOlderActiveArrivingLateChangesNothing) {

@@ -230,6 +230,9 @@ struct ConnectionStats {
   // ACTIVEs that a path brought before the side channel did.
   uint64_t views_sent_on_paths = 0;
   uint64_t views_from_paths = 0;
+  // Paths that carried before their probe was acknowledged: the peer's
+  // frames had come in on them and the agent validated their port.
+  uint64_t ups_before_ack = 0;
   // The side channel's retransmission floor as its kernel reports it
   // (SideChannel::RtoMin()): 0 when it cannot say (a kernel before 6.15:
   // the route's rto_min applies, 200 ms by default).
@@ -439,6 +442,8 @@ class Connection {
   Status CheckResetEndpoint(const Path& path, const QpEndpoint& remote,
                             std::string_view what) const;
   void StartProbe(Path& path);
+  // The path carries from now on; 'how' its port was found, for the trace.
+  void MarkUp(Path& path, std::string_view how);
   void MovePort(Path& path, const std::string& why);
   bool RefreshCandidates(Path& path);
   // Moves an up (or probing) path to the first of fresh candidates, in

@@ -106,7 +106,7 @@ void FillHeader(std::vector<uint8_t>* msg, Kind kind, uint64_t seq,
 struct Totals {
   uint64_t sent = 0, delivered = 0, duplicates_dropped = 0, resent = 0;
   uint64_t repins = 0, path_failures = 0, side_nudges = 0;
-  uint64_t views_sent_on_paths = 0, views_from_paths = 0;
+  uint64_t views_sent_on_paths = 0, views_from_paths = 0, ups_before_ack = 0;
   uint64_t side_rto_min_us = 0;  // The highest of the connections'.
   uint64_t tcp_sent = 0, tcp_received = 0, tcp_fallbacks = 0, tcp_resent = 0;
   std::map<std::string, uint64_t> per_member_sent, per_member_received;
@@ -126,6 +126,7 @@ Totals Sum(std::vector<std::unique_ptr<Connection>>& conns) {
     t.side_nudges += s.side_nudges;
     t.views_sent_on_paths += s.views_sent_on_paths;
     t.views_from_paths += s.views_from_paths;
+    t.ups_before_ack += s.ups_before_ack;
     t.side_rto_min_us = std::max(t.side_rto_min_us, s.side_rto_min_us);
     t.tcp_sent += s.tcp_messages_sent;
     t.tcp_received += s.tcp_messages_received;
@@ -1040,6 +1041,8 @@ class ClientRun {
     j.Uint(totals_.views_sent_on_paths);
     j.Key("views_from_paths");
     j.Uint(totals_.views_from_paths);
+    j.Key("ups_before_ack");
+    j.Uint(totals_.ups_before_ack);
     j.Key("side_rto_min_us");
     j.Uint(totals_.side_rto_min_us);
     // TCP fallback: messages this side sent over the side channel, the
