@@ -298,6 +298,22 @@ TEST(ConnectionTest, ThePeerFollowsANewActiveMemberWhileTcpWaits) {
   h.HoldSide(false);
 }
 
+// Establishes 'h' with side 0's p2 enabled but owning no bucket (side 1:
+// TcpBond(11)), until side 0's paths from p1 are up; returns side 0's bond.
+Bond BucketlessP2(Harness& h) {
+  Bond lone = TcpBond(7);
+  for (uint8_t& owner : lone.buckets) owner = 0;
+  static const Bond other = TcpBond(11);
+  h.EstablishOrDie(&lone, &other);
+  EXPECT_TRUE(h.PumpUntil([&] {
+    for (const PathStats& p : h.s[0].conn->stats().paths) {
+      if (p.local_index == 0 && !p.up) return false;
+    }
+    return true;
+  })) << Describe(*h.s[0].conn);
+  return lone;
+}
+
 // A path that comes up after a bond change carries the new view before the
 // messages held for it.  Here side 0's p2 owns no bucket until p1 dies, so
 // its paths come up only then, with everything sent meanwhile waiting for
@@ -307,16 +323,8 @@ TEST(ConnectionTest, ThePeerFollowsANewActiveMemberWhileTcpWaits) {
 TEST(ConnectionTest, APathThatComesUpCarriesTheViewFirst) {
   std::unique_ptr<Harness> held = HeldSideHarness();
   Harness& h = *held;
-  Bond lone = TcpBond(7);
-  for (uint8_t& owner : lone.buckets) owner = 0;  // p2 enabled, no bucket.
-  const Bond bonds[2] = {lone, TcpBond(11)};
-  h.EstablishOrDie(&bonds[0], &bonds[1]);
-  ASSERT_TRUE(h.PumpUntil([&] {
-    for (const PathStats& p : h.s[0].conn->stats().paths) {
-      if (p.local_index == 0 && !p.up) return false;
-    }
-    return true;
-  })) << Describe(*h.s[0].conn);
+  const Bond lone = BucketlessP2(h);
+  if (HasFailure()) return;
   h.HoldSide(true);
   size_t mark = 0;
   h.Transfer(3000, [&](uint64_t i) {
@@ -354,16 +362,8 @@ TEST(ConnectionTest, APathThatComesUpCarriesTheViewFirst) {
 TEST(ConnectionTest, AMemberThatTakesOverSendsTheViewBehindItsProbes) {
   std::unique_ptr<Harness> held = HeldSideHarness();
   Harness& h = *held;
-  Bond lone = TcpBond(7);
-  for (uint8_t& owner : lone.buckets) owner = 0;  // p2 enabled, no bucket.
-  const Bond bonds[2] = {lone, TcpBond(11)};
-  h.EstablishOrDie(&bonds[0], &bonds[1]);
-  ASSERT_TRUE(h.PumpUntil([&] {
-    for (const PathStats& p : h.s[0].conn->stats().paths) {
-      if (p.local_index == 0 && !p.up) return false;
-    }
-    return true;
-  })) << Describe(*h.s[0].conn);
+  const Bond lone = BucketlessP2(h);
+  if (HasFailure()) return;
   h.HoldSide(true);
   // Side 0's sends on p2 that UpdateBond() itself posted, per QP.
   std::map<uint32_t, std::vector<int>> posted;
