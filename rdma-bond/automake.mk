@@ -79,7 +79,10 @@ RDMA_BOND_EMULATED_LIBS = rdma-bond/rnic/emulated/libemulated.a \
 	$(RDMA_BOND_CONN_LIBS)
 RDMA_BOND_VERBS_LIBS = rdma-bond/rnic/verbs/libverbs.a $(RDMA_BOND_CONN_LIBS)
 RDMA_BOND_PROBE_LIBS = rdma-bond/probe/libprobe.a $(RDMA_BOND_EMULATED_LIBS)
-RDMA_BOND_AGENT_LIBS = rdma-bond/agent/libagent.a $(RDMA_BOND_PROBE_LIBS)
+# The agent reads which RDMA device is behind a member through the verbs
+# backend's sysfs reader (rdma_sysfs.o: no libibverbs).
+RDMA_BOND_AGENT_LIBS = rdma-bond/agent/libagent.a \
+	rdma-bond/rnic/verbs/libverbs.a $(RDMA_BOND_PROBE_LIBS)
 RDMA_BOND_BONDCTL_LIBS = rdma-bond/tools/bondctl/libbondctl.a \
 	$(RDMA_BOND_PREDICT_LIBS)
 RDMA_BOND_PERF_LIBS = rdma-bond/tools/perf/libperf.a \

@@ -65,6 +65,9 @@ struct rdma_bond_agent_options {
     const char *peers;
     /* Whether to probe L4 paths at all. */
     bool probe;
+    /* Whether to keep the host's RoCE plumbing for the published bonds
+     * (docs/agent.md, "RoCE plumbing"). */
+    bool manage_roce;
     /* Receives every log message. */
     void (*log)(enum rdma_bond_agent_log_level, const char *message);
 };
@@ -99,6 +102,18 @@ int rdma_bond_agent_wait(struct rdma_bond_agent *, int *fds, int max_fds,
  * the reply is an error message. */
 char *rdma_bond_agent_command(struct rdma_bond_agent *, int argc,
                               const char *argv[], bool *ok);
+
+/* Undoes the RoCE plumbing the agent made ("exit --cleanup").  Returns
+ * NULL on success, or a malloc()'d message. */
+char *rdma_bond_agent_roce_cleanup(struct rdma_bond_agent *);
+
+/* --dry-run: reads the table named by 'options' and the host, and returns
+ * (malloc()'d) what the RoCE plumbing would change, one command per
+ * line, without changing anything and without a running agent's
+ * resources.  Returns 0, or an errno-style value with a message in
+ * '*textp'. */
+int rdma_bond_agent_roce_dry_run(const struct rdma_bond_agent_options *,
+                                 char **textp);
 
 /* Before the process ends on a fatal signal: writes the metrics textfile
  * as detached and removes the summary.  Idempotent; call nothing but

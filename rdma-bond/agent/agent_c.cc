@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "agent/agent_core.h"
+#include "agent/roce_plumbing.h"
+#include "rdma_bond/table_reader.h"
 #include "rdma_bond/agent_client.h"
 
 struct rdma_bond_agent {
@@ -58,6 +60,7 @@ extern "C" int rdma_bond_agent_create(
   options.summary_path = str(c_options->summary_path);
   options.metrics_file = str(c_options->metrics_file);
   options.probe = c_options->probe;
+  options.manage_roce = c_options->manage_roce;
   options.policy.agent_uid = getuid();
   if (c_options->allow_users && *c_options->allow_users) {
     Result<std::vector<uid_t>> uids = ParseUserList(c_options->allow_users);
@@ -131,4 +134,66 @@ extern "C" void rdma_bond_agent_shutdown(struct rdma_bond_agent* agent) {
 
 extern "C" void rdma_bond_agent_destroy(struct rdma_bond_agent* agent) {
   delete agent;
+}
+
+extern "C" char* rdma_bond_agent_roce_cleanup(struct rdma_bond_agent* agent) {
+  rdma_bond::Status status = agent->core->CleanupRoce();
+  return status.ok() ? nullptr : Dup(status.message());
+}
+
+extern "C" int rdma_bond_agent_roce_dry_run(
+    const struct rdma_bond_agent_options* c_options, char** textp) {
+  using namespace rdma_bond;
+  using namespace rdma_bond::agent;
+  const std::string table = c_options->table_path ? c_options->table_path
+                                                  : DefaultTablePath();
+  Result<std::unique_ptr<TableReader>> reader = TableReader::Open(table);
+  if (!reader.ok()) {
+    return Fail(textp, "--dry-run: " + reader.status().message(), ENOENT);
+  }
+  Result<TableSnapshot> snapshot = (*reader)->Snapshot();
+  if (!snapshot.ok()) {
+    return Fail(textp, "--dry-run: " + snapshot.status().message(), EIO);
+  }
+  RocePlumbing::Options options;
+  options.apply = false;
+  Result<std::unique_ptr<RocePlumbing>> plumbing =
+      RocePlumbing::Create(std::move(options));
+  if (!plumbing.ok()) {
+    return Fail(textp, "--dry-run: " + plumbing.status().message(), EIO);
+  }
+  (*plumbing)->Update(*snapshot);
+  // ovs-vsctl's own timeout is 5 s.
+  PlumbingPlan plan = (*plumbing)->PlanNow(6000);
+  std::string out =
+      "# What the agent's RoCE plumbing would change (nothing was "
+      "changed):\n";
+  for (const auto& [name, status] : plan.bonds) {
+    out += "# bond " + name +
+           (status.bridge.empty() ? "" : " (bridge " + status.bridge + ")") +
+           ": ";
+    if (!status.refused.empty()) {
+      out += "left alone: " + status.refused + "\n";
+      continue;
+    }
+    if (!status.active) {
+      out += "no member has an RDMA device\n";
+      continue;
+    }
+    bool todo = false;
+    for (const PlumbingAction& a : plan.actions) todo |= a.bond == name;
+    out += todo ? "to do\n" : "complete\n";
+    for (const std::string& line : status.missing) {
+      if (line.rfind("to do: ", 0) != 0) out += "#   missing: " + line + "\n";
+    }
+    for (const PlumbingAction& a : plan.actions) {
+      if (a.bond == name) out += a.text + "\n";
+    }
+  }
+  for (const PlumbingAction& a : plan.actions) {
+    if (a.bond.empty()) out += a.text + "\n";
+  }
+  if (plan.bonds.empty()) out += "# no published bond\n";
+  *textp = Dup(out);
+  return 0;
 }

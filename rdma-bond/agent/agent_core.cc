@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "agent/probe_service.h"
+#include "agent/roce_plumbing.h"
 #include "common/hex.h"
 #include "common/trusted_file.h"
 #include "rdma_bond/agent_client.h"
@@ -118,7 +119,8 @@ Status PrepareAgentDirectory(const std::string& dir) {
 
 Result<std::unique_ptr<AgentCore>> AgentCore::Create(AgentOptions options) {
   if (options.table_path.empty()) options.table_path = DefaultTablePath();
-  if (options.socket_path.empty() || options.summary_path.empty()) {
+  if (options.socket_path.empty() || options.summary_path.empty() ||
+      (options.manage_roce && options.roce_state_path.empty())) {
     const std::string dir = DefaultAgentDirectory(options.table_path);
     Status status = PrepareAgentDirectory(dir);
     if (!status.ok()) return status;
@@ -127,6 +129,9 @@ Result<std::unique_ptr<AgentCore>> AgentCore::Create(AgentOptions options) {
     }
     if (options.summary_path.empty()) {
       options.summary_path = dir + "/" + std::string(kAgentSummaryName);
+    }
+    if (options.roce_state_path.empty()) {
+      options.roce_state_path = dir + "/" + std::string(kRoceStateName);
     }
   }
   std::unique_ptr<AgentCore> core(new AgentCore(std::move(options)));
@@ -177,6 +182,21 @@ Result<std::unique_ptr<AgentCore>> AgentCore::Create(AgentOptions options) {
     };
     self->probe_ = std::make_unique<ProbeService>(std::move(probe));
   }
+  if (self->options_.manage_roce) {
+    RocePlumbing::Options roce;
+    roce.state_path = self->options_.roce_state_path;
+    roce.log = self->options_.log;
+    roce.rdma_port = self->options_.rdma_port;
+    roce.bridge_of = self->options_.bridge_of;
+    Result<std::unique_ptr<RocePlumbing>> plumbing =
+        RocePlumbing::Create(std::move(roce));
+    if (!plumbing.ok()) {
+      return Status::Unavailable("RoCE plumbing: " +
+                                 plumbing.status().message() +
+                                 " (--no-manage-roce leaves the host alone)");
+    }
+    self->roce_ = std::move(*plumbing);
+  }
   self->TryAttach(NowMs());
   self->WriteSummary();
   return core;
@@ -187,7 +207,12 @@ AgentCore::AgentCore(AgentOptions options) : options_(std::move(options)) {}
 AgentCore::~AgentCore() {
   Shutdown();
   probe_.reset();
+  roce_.reset();
   notifier_.reset();
+}
+
+Status AgentCore::CleanupRoce() {
+  return roce_ ? roce_->Cleanup() : Status::OK();
 }
 
 void AgentCore::Shutdown() {
@@ -240,6 +265,7 @@ void AgentCore::Detach(const std::string& why) {
   predictors_.clear();
   attach_error_ = why;
   evaluate_pending_ = true;
+  if (roce_) roce_->Update(std::nullopt);
 }
 
 void AgentCore::TakeSnapshot() {
@@ -267,6 +293,7 @@ void AgentCore::TakeSnapshot() {
   }
   if (old) NoteBondChanges(*old);
   if (probe_) probe_->Update(*snapshot_, predictors_);
+  if (roce_) roce_->Update(snapshot_);
   evaluate_pending_ = true;
 }
 
@@ -405,6 +432,7 @@ void AgentCore::Run() {
   }
   registry_->Run();
   if (probe_) probe_->Run();
+  if (roce_) roce_->Run();
   if (evaluate_pending_) Evaluate();
   WriteMetrics(now_ms);
 }
@@ -421,6 +449,10 @@ int AgentCore::Wait(std::vector<int>* fds) {
   if (probe_) {
     probe_->AppendFds(fds);
     sleep_ms = std::min<uint64_t>(sleep_ms, probe_->SleepMs());
+  }
+  if (roce_) {
+    roce_->AppendFds(fds);
+    sleep_ms = std::min<uint64_t>(sleep_ms, roce_->SleepMs());
   }
   if (evaluate_pending_) sleep_ms = 0;
   return static_cast<int>(sleep_ms);

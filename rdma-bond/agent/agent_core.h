@@ -42,6 +42,10 @@
 namespace rdma_bond::agent {
 
 class ProbeService;
+class RocePlumbing;
+
+// The plumbing's saved state in the agent's directory.
+inline constexpr std::string_view kRoceStateName = "roce-plumbing";
 
 // How often an agent without a table looks for it again.
 inline constexpr uint64_t kAttachRetryMs = 500;
@@ -57,6 +61,14 @@ struct AgentOptions {
   AccessPolicy policy;
   std::vector<IpAddress> peers;
   bool probe = true;
+  // Whether the agent keeps the host's RoCE plumbing (roce_plumbing.h).
+  bool manage_roce = true;
+  // Where the plumbing keeps the sysctls' original values; "" = in the
+  // agent's directory.
+  std::string roce_state_path;
+  // Overrides for tests (RocePlumbing::Options); empty = the real ones.
+  std::function<std::string(const std::string&)> rdma_port;
+  std::function<std::string(const std::string&)> bridge_of;
   // How long a learned peer that nothing names is kept (tests shorten it).
   uint64_t peer_idle_ms = kPeerIdleMs;
   // Receives log lines (level as in agent.h's rdma_bond_agent_log_level).
@@ -119,12 +131,15 @@ class AgentCore {
   // metrics textfile says rdma_bond_agent_attached 0, the summary is
   // removed.  Idempotent; the agent must not Run() afterwards.
   void Shutdown();
+  // Undoes the RoCE plumbing ("exit --cleanup"); OK when it is off.
+  Status CleanupRoce();
   // "show", "qps [BOND]", "paths [PEER]", "explain QP", "metrics".
   Result<std::string> Command(const std::vector<std::string>& argv);
 
   bool attached() const { return reader_ != nullptr; }
   const AgentOptions& options() const { return options_; }
   const RegistryServer& registry() const { return *registry_; }
+  const RocePlumbing* roce() const { return roce_.get(); }
   // The verdict on a registered QP under the current snapshot.
   QpVerdict Judge(const QpRecord& qp) const;
   // Active QPs that OVS agrees with / disagrees with, over all bonds.
@@ -179,6 +194,7 @@ class AgentCore {
   uint64_t metrics_error_repeats_ = 0;
   bool shut_down_ = false;
   std::unique_ptr<ProbeService> probe_;
+  std::unique_ptr<RocePlumbing> roce_;
   bool evaluate_pending_ = false;
 };
 

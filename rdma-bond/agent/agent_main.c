@@ -36,6 +36,7 @@ struct agent_settings {
     const char *pidfile;        /* --pidfile: NULL none, "" the default. */
     struct rdma_bond_agent_options options;
     struct ds peers;            /* --peer values, comma separated. */
+    bool dry_run;               /* --dry-run: print the plumbing, exit. */
 };
 
 static void parse_options(int argc, char *argv[], struct agent_settings *);
@@ -89,18 +90,36 @@ agent_unixctl_command(struct unixctl_conn *conn, int argc,
     free(args);
 }
 
+/* The agent, for agent_unixctl_exit() and agent_fatal_signal_hook()
+ * (NULL once destroyed). */
+static struct rdma_bond_agent *agent_for_signals;
+
+/* "exit [--cleanup]": with --cleanup, the RoCE plumbing is undone first,
+ * as "ovs-appctl -t ovs-vswitchd exit --cleanup" releases its datapath. */
 static void
-agent_unixctl_exit(struct unixctl_conn *conn, int argc OVS_UNUSED,
-                   const char *argv[] OVS_UNUSED, void *exiting_)
+agent_unixctl_exit(struct unixctl_conn *conn, int argc,
+                   const char *argv[], void *exiting_)
 {
     bool *exiting = exiting_;
 
+    if (argc > 1 && strcmp(argv[1], "--cleanup")) {
+        unixctl_command_reply_error(conn, "usage: exit [--cleanup]");
+        return;
+    }
+    if (argc > 1 && agent_for_signals) {
+        char *error = rdma_bond_agent_roce_cleanup(agent_for_signals);
+
+        if (error) {
+            VLOG_ERR("exit --cleanup: %s", error);
+            unixctl_command_reply_error(conn, error);
+            free(error);
+            *exiting = true;
+            return;
+        }
+    }
     *exiting = true;
     unixctl_command_reply(conn, NULL);
 }
-
-/* The agent, for agent_fatal_signal_hook() (NULL once destroyed). */
-static struct rdma_bond_agent *agent_for_signals;
 
 /* On SIGTERM, SIGINT or SIGHUP (OVS's fatal signals, from poll_block(), not
  * from the signal handler): the metrics textfile says detached and the
@@ -138,6 +157,18 @@ main(int argc, char *argv[])
     }
     settings.options.peers = ds_cstr(&settings.peers);
     settings.options.log = agent_log;
+
+    if (settings.dry_run) {
+        char *text;
+
+        retval = rdma_bond_agent_roce_dry_run(&settings.options, &text);
+        if (retval) {
+            ovs_fatal(0, "%s", text);
+        }
+        fputs(text, stdout);
+        free(text);
+        exit(EXIT_SUCCESS);
+    }
 
     /* The pidfile, the unixctl socket, the registry socket and the
      * summary live in the agent's own directory, which only the agent's
@@ -178,7 +209,7 @@ main(int argc, char *argv[])
     agent_for_signals = agent;
     fatal_signal_add_hook(agent_fatal_signal_hook, NULL, NULL, false);
 
-    unixctl_command_register("exit", "", 0, 0, agent_unixctl_exit,
+    unixctl_command_register("exit", "[--cleanup]", 0, 1, agent_unixctl_exit,
                              &exiting);
     unixctl_command_register("rdma-bond/show", "", 0, 0,
                              agent_unixctl_command, agent);
@@ -242,6 +273,8 @@ parse_options(int argc, char *argv[], struct agent_settings *settings)
         OPT_ALLOW_GROUP,
         OPT_PEER,
         OPT_NO_PROBE,
+        OPT_NO_MANAGE_ROCE,
+        OPT_DRY_RUN,
         OPT_AGENT_PIDFILE,
         VLOG_OPTION_ENUMS,
         DAEMON_OPTION_ENUMS,
@@ -258,6 +291,8 @@ parse_options(int argc, char *argv[], struct agent_settings *settings)
         {"allow-group",  required_argument, NULL, OPT_ALLOW_GROUP},
         {"peer",         required_argument, NULL, OPT_PEER},
         {"no-probe",     no_argument, NULL, OPT_NO_PROBE},
+        {"no-manage-roce", no_argument, NULL, OPT_NO_MANAGE_ROCE},
+        {"dry-run",      no_argument, NULL, OPT_DRY_RUN},
         /* Before DAEMON_LONG_OPTIONS, whose "pidfile" it replaces (getopt
          * takes the first exact match): the default is in the agent's
          * directory, not in $OVS_RUNDIR. */
@@ -271,6 +306,7 @@ parse_options(int argc, char *argv[], struct agent_settings *settings)
     memset(settings, 0, sizeof *settings);
     ds_init(&settings->peers);
     settings->options.probe = true;
+    settings->options.manage_roce = true;
 
     for (;;) {
         int c = getopt_long(argc, argv, short_options, long_options, NULL);
@@ -323,6 +359,14 @@ parse_options(int argc, char *argv[], struct agent_settings *settings)
             settings->options.probe = false;
             break;
 
+        case OPT_NO_MANAGE_ROCE:
+            settings->options.manage_roce = false;
+            break;
+
+        case OPT_DRY_RUN:
+            settings->dry_run = true;
+            break;
+
         case OPT_AGENT_PIDFILE:
             settings->pidfile = optarg ? optarg : "";
             break;
@@ -366,6 +410,9 @@ usage(void)
            "  --peer=IP            probe paths to this peer host "
            "(repeatable)\n"
            "  --no-probe           do not probe L4 paths\n"
+           "  --no-manage-roce     leave the host's RoCE plumbing alone\n"
+           "  --dry-run            print what the RoCE plumbing would "
+           "change, and exit\n"
            "  --unixctl=SOCKET     override default control socket name\n",
            program_name, program_name, ovs_rundir(), program_name);
     daemon_usage();

@@ -12,6 +12,7 @@
 
 #include "agent/agent_core.h"
 #include "agent/probe_service.h"
+#include "agent/roce_plumbing.h"
 #include "agent/report_text.h"
 #include "common/hex.h"
 
@@ -124,6 +125,11 @@ std::string AgentCore::ShowText() const {
     s << "peers: " << peers.configured << " configured, " << peers.learned
       << " learned (limit " << kMaxLearnedPeers << ", idle ones expire after "
       << peers.idle_ms / 1000 << " s), " << peers.refused << " refused\n";
+  }
+  if (roce_) {
+    s << roce_->ShowText();
+  } else {
+    s << "RoCE plumbing: off (--no-manage-roce)\n";
   }
   return s.str();
 }
@@ -361,6 +367,25 @@ std::string AgentCore::MetricsText() const {
       << "\"} " << *c.last_gap_ns / 1e9 << "\n";
   }
   if (probe_) s << probe_->Metrics();
+  if (roce_) {
+    help("rdma_bond_roce_plumbing_complete", "gauge",
+         "Whether the agent's RoCE plumbing of the bond is complete (1), "
+         "or incomplete or refused (0); bonds without RDMA devices are "
+         "left out.");
+    for (const auto& [bond, status] : roce_->last_plan().bonds) {
+      if (!status.active) continue;
+      s << "rdma_bond_roce_plumbing_complete{bond=\"" << LabelValue(bond)
+        << "\"} "
+        << (status.refused.empty() && status.missing.empty() ? 1 : 0)
+        << "\n";
+    }
+    help("rdma_bond_roce_plumbing_actions_total", "counter",
+         "Changes the RoCE plumbing made to the host, by result.");
+    s << "rdma_bond_roce_plumbing_actions_total{result=\"applied\"} "
+      << roce_->actions_applied() << "\n"
+      << "rdma_bond_roce_plumbing_actions_total{result=\"failed\"} "
+      << roce_->actions_failed() << "\n";
+  }
   return s.str();
 }
 

@@ -13,12 +13,20 @@ rdma_bond_agent_libagent_a_SOURCES = \
 	rdma-bond/agent/agent_core.cc \
 	rdma-bond/agent/agent_core.h \
 	rdma-bond/agent/agent_report.cc \
+	rdma-bond/agent/bridge_lookup.cc \
+	rdma-bond/agent/bridge_lookup.h \
 	rdma-bond/agent/probe_service.cc \
 	rdma-bond/agent/probe_service.h \
 	rdma-bond/agent/registry.cc \
 	rdma-bond/agent/registry.h \
 	rdma-bond/agent/report_text.cc \
-	rdma-bond/agent/report_text.h
+	rdma-bond/agent/report_text.h \
+	rdma-bond/agent/roce_plan.cc \
+	rdma-bond/agent/roce_plan.h \
+	rdma-bond/agent/roce_plumbing.cc \
+	rdma-bond/agent/roce_plumbing.h \
+	rdma-bond/agent/rtnl.cc \
+	rdma-bond/agent/rtnl.h
 
 # The daemon's shell is C on OVS's own libraries (daemon, vlog, unixctl):
 # compiled by its own rule (RDMA_BOND_OVS_CPPFLAGS, rdma-bond/automake.mk),
@@ -58,7 +66,9 @@ TESTS += rdma-bond/agent/agent-tests
 endif
 rdma_bond_agent_agent_tests_SOURCES = \
 	rdma-bond/agent/agent_core_test.cc \
-	rdma-bond/agent/registry_test.cc
+	rdma-bond/agent/registry_test.cc \
+	rdma-bond/agent/roce_plan_test.cc \
+	rdma-bond/agent/roce_plumbing_test.cc
 rdma_bond_agent_agent_tests_LDADD = \
 	$(RDMA_BOND_TESTING_LIBS) \
 	$(RDMA_BOND_AGENT_LIBS) \

@@ -25,9 +25,9 @@
 #include <set>
 #include <sstream>
 
+#include "agent/bridge_lookup.h"
 #include "agent/report_text.h"
 #include "common/hex.h"
-#include "common/run_program.h"
 #include "conn/registry_protocol.h"
 #include "probe/path_prober.h"
 #include "rnic/emulated/roce_frame.h"
@@ -49,25 +49,6 @@ constexpr uint64_t kSettleReprobeUs[] = {1000000, 3000000};
 constexpr uint16_t kDiscardPort = 9;
 
 uint64_t NowUs() { return MonotonicNowNs() / 1000; }
-
-// The bridge of bond port 'bond' ("ovs-vsctl port-to-br"), or "" if that
-// failed.  Runs on a thread of its own (BridgeOf()): the command may take
-// seconds, and the main loop must not wait for it.  That thread gives up
-// its ambient capabilities first, so that ovs-vsctl does not run with the
-// agent's CAP_NET_RAW (issue 15, finding 7).
-std::string LookUpBridge(const std::string& bond) {
-  if (!DropAmbientCapabilities().ok()) return "";
-  RunProgramOptions options;
-  options.timeout = std::chrono::milliseconds(10000);
-  Result<ProgramOutput> run =
-      RunProgram({"ovs-vsctl", "--timeout=5", "port-to-br", bond}, options);
-  if (!run.ok() || run->exit_code != 0) return "";
-  std::string out = run->out;
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) {
-    out.pop_back();
-  }
-  return out;
-}
 
 // The first IPv4 address of 'ifname' (the bridge's internal port).
 std::optional<IpAddress> InterfaceAddress(const std::string& ifname) {
@@ -233,20 +214,9 @@ struct ProbeService::Impl {
   std::map<std::string, std::unique_ptr<BondProbe>> bonds;
   // Bonds not probed, and why (active-backup, no address...).
   std::map<std::string, std::string> skipped;
-  std::map<std::string, uint64_t> next_setup_ms;  // Retry of a skipped bond.
-  // Bridge lookups under way, by bond (BridgeOf()).  Destroying a pending
-  // future waits for its lookup, at most RunProgram()'s timeout.
-  std::map<std::string, std::future<std::string>> bridge_lookups;
-  // A finished lookup writes a byte here, so that the main loop (which
-  // waits on wake[0], AppendFds()) takes its result at once.
-  int wake[2] = {-1, -1};
+  // The bridges of the bonds being set up (BridgeOf()).
+  BridgeLookup bridge_lookup;
 
-  ~Impl() {
-    bridge_lookups.clear();     // Waits for the lookups under way.
-    for (int fd : wake) {
-      if (fd >= 0) close(fd);
-    }
-  }
   // The agent's predictors, by bond (Update()); refilled in place.
   const std::map<std::string, Predictor>* predictors = nullptr;
   // The peers probed: configured (--peer) ones, and ones learned from
@@ -329,32 +299,12 @@ struct ProbeService::Impl {
   // afresh: both identify what was set up.
   // The bridge of 'bond' once its lookup is done; std::nullopt while it
   // runs (the bond is then in 'skipped', so that Run() asks again).
-  // Lookups start at most every kResolveRetryMs per bond.
+  // Lookups start at most every kBridgeLookupRetryMs per bond.
   std::optional<std::string> BridgeOf(const std::string& bond,
                                       uint64_t now_ms) {
-    auto pending = bridge_lookups.find(bond);
-    if (pending != bridge_lookups.end()) {
-      if (pending->second.wait_for(std::chrono::seconds(0)) !=
-          std::future_status::ready) {
-        return std::nullopt;
-      }
-      std::string bridge = pending->second.get();
-      bridge_lookups.erase(pending);
-      return bridge;
-    }
-    auto due = next_setup_ms.find(bond);
-    if (due != next_setup_ms.end() && now_ms < due->second) {
-      return std::nullopt;
-    }
-    next_setup_ms[bond] = now_ms + kResolveRetryMs;
-    const int wake_fd = wake[1];
-    bridge_lookups[bond] = std::async(std::launch::async, [bond, wake_fd] {
-      std::string bridge = LookUpBridge(bond);
-      if (wake_fd >= 0) (void)!write(wake_fd, "b", 1);
-      return bridge;
-    });
-    if (!skipped.count(bond)) skipped[bond] = "looking up its bridge";
-    return std::nullopt;
+    std::optional<std::string> bridge = bridge_lookup.Get(bond, now_ms);
+    if (!bridge && !skipped.count(bond)) skipped[bond] = "looking up its bridge";
+    return bridge;
   }
 
   void SetUp(const Bond& bond, uint64_t instance_id) {
@@ -528,9 +478,6 @@ struct ProbeService::Impl {
 
 ProbeService::ProbeService(Options options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
-  if (pipe2(impl_->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
-    impl_->wake[0] = impl_->wake[1] = -1;  // Then results wait for a tick.
-  }
   std::random_device random;
   while (impl_->agent_id == 0) {
     impl_->agent_id = (uint64_t{random()} << 32) | random();
@@ -579,11 +526,7 @@ void ProbeService::AddPeer(const IpAddress& peer) {
 }
 
 void ProbeService::Run() {
-  if (impl_->wake[0] >= 0) {
-    char drain[64];
-    while (read(impl_->wake[0], drain, sizeof drain) > 0) {
-    }
-  }
+  impl_->bridge_lookup.Drain();
   uint64_t now_us = NowUs();
   impl_->Resolve(now_us / 1000);
   // Bonds that could not be set up yet (no address on the bridge...).
@@ -622,7 +565,9 @@ void ProbeService::Run() {
 }
 
 void ProbeService::AppendFds(std::vector<int>* fds) const {
-  if (impl_->wake[0] >= 0) fds->push_back(impl_->wake[0]);
+  if (impl_->bridge_lookup.wake_fd() >= 0) {
+    fds->push_back(impl_->bridge_lookup.wake_fd());
+  }
   for (const auto& [name, probe] : impl_->bonds) {
     for (const auto& link : probe->links) {
       if (link) fds->push_back(link->fd());

@@ -1,0 +1,247 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+//
+// RocePlumbing against the real kernel: each test runs in a network
+// namespace of its own (a thread that unshare()s one), with veth
+// interfaces for the bridge and the members, so rtnetlink, the rules and
+// the sysctls are the kernel's, and the host's own are never touched.
+
+#include "agent/roce_plumbing.h"
+
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <thread>
+
+#include "common/run_program.h"
+#include "rdma_bond/status.h"
+
+namespace rdma_bond::agent {
+namespace {
+
+// Runs 'body' on a thread in a new network namespace.  False (and the
+// reason) if the namespace cannot be made: not root.
+bool InNewNetns(const std::function<void()>& body, std::string* why) {
+  bool made = false;
+  std::thread t([&] {
+    if (unshare(CLONE_NEWNET) < 0) {
+      *why = std::string("unshare(CLONE_NEWNET): ") + strerror(errno);
+      return;
+    }
+    made = true;
+    body();
+  });
+  t.join();
+  return made;
+}
+
+void Sh(const std::string& command) {
+  RunProgramOptions options;
+  options.merge_stderr = true;
+  Result<ProgramOutput> run = RunProgram({"sh", "-ec", command}, options);
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  ASSERT_EQ(run->exit_code, 0) << command << ": " << run->out;
+}
+
+std::string ShOut(const std::string& command) {
+  RunProgramOptions options;
+  Result<ProgramOutput> run = RunProgram({"sh", "-ec", command}, options);
+  return run.ok() ? run->out : "";
+}
+
+// br0 with the host's address and a resolved peer; eth0 and eth1.
+void MakeHost() {
+  Sh("for i in br0 eth0 eth1; do ip link add $i type veth peer name $i-p;"
+     " ip link set $i up; ip link set $i-p up; done;"
+     " ip addr add 10.79.0.1/24 dev br0;"
+     " ip neigh replace 10.79.0.2 lladdr 02:00:00:00:00:02 dev br0 nud reachable");
+}
+
+// What the plumbing may change, as text: compared before and after.
+std::string HostText() {
+  return ShOut("ip -4 addr show; ip -4 neigh show; ip -4 rule show;"
+               " for m in eth0 eth1; do"
+               "  for k in conf/$m/arp_ignore conf/$m/rp_filter"
+               "   neigh/$m/mcast_solicit neigh/$m/ucast_solicit"
+               "   neigh/$m/app_solicit; do"
+               "   echo $k $(cat /proc/sys/net/ipv4/$k); done; done");
+}
+
+TableSnapshot Snapshot(bool with_bond = true, uint64_t instance = 1) {
+  TableSnapshot s;
+  s.table.instance_id = instance;
+  if (with_bond) {
+    Bond b;
+    b.name = "bond0";
+    for (const char* name : {"eth0", "eth1"}) {
+      Member m;
+      m.name = name;
+      b.members.push_back(m);
+    }
+    s.bonds.push_back(b);
+  }
+  return s;
+}
+
+class RocePlumbingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces)";
+    char tmpl[] = "/tmp/roce-plumbing-test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    if (!dir_.empty()) std::system(("rm -rf " + dir_).c_str());
+  }
+
+  std::unique_ptr<RocePlumbing> Make(uint64_t grace_ms = 60000) {
+    RocePlumbing::Options o;
+    o.state_path = dir_ + "/state";
+    o.rdma_port = [](const std::string& netdev) {
+      return netdev == "eth0" ? std::string("rxe0:1")
+             : netdev == "eth1" ? std::string("rxe1:1")
+                                : std::string();
+    };
+    o.bridge_of = [](const std::string&) { return std::string("br0"); };
+    o.removal_grace_ms = grace_ms;
+    Result<std::unique_ptr<RocePlumbing>> p = RocePlumbing::Create(o);
+    EXPECT_TRUE(p.ok()) << p.status().ToString();
+    return p.ok() ? std::move(*p) : nullptr;
+  }
+
+  // Runs 'p' until bond0's plumbing is complete (or 'want' says done).
+  static bool RunUntil(RocePlumbing* p,
+                       const std::function<bool()>& done, int max_ms = 5000) {
+    for (int waited = 0; waited < max_ms; waited += 20) {
+      p->Run();
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+  static bool Complete(const RocePlumbing& p) {
+    auto it = p.last_plan().bonds.find("bond0");
+    return it != p.last_plan().bonds.end() && it->second.active &&
+           it->second.refused.empty() && it->second.missing.empty();
+  }
+
+  std::string dir_;
+};
+
+TEST_F(RocePlumbingTest, PlumbsRestartsWithoutChangesAndCleansUpExactly) {
+  std::string why;
+  ASSERT_TRUE(InNewNetns([&] {
+    MakeHost();
+    const std::string before = HostText();
+    std::unique_ptr<RocePlumbing> p = Make();
+    ASSERT_TRUE(p);
+    p->Update(Snapshot());
+    ASSERT_TRUE(RunUntil(p.get(), [&] { return Complete(*p); }))
+        << p->ShowText();
+    EXPECT_GT(p->actions_applied(), 0u);
+
+    // The kernel's view, through `ip`.
+    const std::string addr = ShOut("ip -4 -o addr show dev eth1");
+    EXPECT_NE(addr.find("10.79.0.1/32"), std::string::npos) << addr;
+    const std::string neigh = ShOut("ip neigh show dev eth0");
+    EXPECT_NE(neigh.find("10.79.0.2 lladdr 02:00:00:00:00:02"
+                         " PERMANENT proto 82"),
+              std::string::npos)
+        << neigh;
+    const std::string rules = ShOut("ip rule show");
+    EXPECT_NE(rules.find("1:\tfrom all iif eth0 ipproto udp dport 4791 "
+                         "lookup local proto 82"),
+              std::string::npos)
+        << rules;
+    EXPECT_NE(rules.find("2:\tfrom all iif eth1 blackhole proto 82"),
+              std::string::npos)
+        << rules;
+    EXPECT_NE(rules.find("3:\tfrom all lookup local proto 82"),
+              std::string::npos)
+        << rules;
+    EXPECT_EQ(rules.find("0:\tfrom all lookup local"), std::string::npos)
+        << rules;
+    EXPECT_EQ(ShOut("cat /proc/sys/net/ipv4/conf/eth0/arp_ignore"), "8\n");
+
+    // A restarted agent finds everything in place and changes nothing.
+    const std::string plumbed = HostText();
+    p.reset();
+    p = Make();
+    p->Update(Snapshot(true, 2));
+    ASSERT_TRUE(RunUntil(p.get(), [&] { return Complete(*p); }));
+    EXPECT_EQ(p->actions_applied(), 0u) << p->ShowText();
+    EXPECT_EQ(HostText(), plumbed);
+
+    // The peer's MAC changes on br0: the members follow.
+    Sh("ip neigh replace 10.79.0.2 lladdr 02:00:00:00:00:22 dev br0 nud "
+       "reachable");
+    ASSERT_TRUE(RunUntil(p.get(), [&] {
+      return ShOut("ip neigh show dev eth1").find("02:00:00:00:00:22") !=
+             std::string::npos;
+    }));
+
+    // exit --cleanup: the host as it was, byte for byte (but for the
+    // peer's MAC on br0, which the test changed: set it back).
+    Sh("ip neigh replace 10.79.0.2 lladdr 02:00:00:00:00:02 dev br0 nud "
+       "reachable");
+    Status cleanup = p->Cleanup();
+    ASSERT_TRUE(cleanup.ok()) << cleanup.ToString() << "\n" << p->ShowText();
+    EXPECT_EQ(HostText(), before);
+    std::ifstream state(dir_ + "/state");
+    std::string rest((std::istreambuf_iterator<char>(state)),
+                     std::istreambuf_iterator<char>());
+    EXPECT_EQ(rest, "");
+  }, &why)) << why;
+}
+
+TEST_F(RocePlumbingTest, UndoesABondThatLeftTheTable) {
+  std::string why;
+  ASSERT_TRUE(InNewNetns([&] {
+    MakeHost();
+    const std::string before = HostText();
+    std::unique_ptr<RocePlumbing> p = Make(/*grace_ms=*/200);
+    ASSERT_TRUE(p);
+    p->Update(Snapshot());
+    ASSERT_TRUE(RunUntil(p.get(), [&] { return Complete(*p); }));
+    // Detached (ovs-vswitchd restarting): nothing is undone.
+    p->Update(std::nullopt);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    p->Run();
+    EXPECT_NE(HostText(), before);
+    // A live table without the bond: undone after the grace period.
+    p->Update(Snapshot(false));
+    ASSERT_TRUE(RunUntil(p.get(), [&] { return HostText() == before; }))
+        << HostText();
+    EXPECT_TRUE(p->saved().bond_members.empty());
+  }, &why)) << why;
+}
+
+TEST_F(RocePlumbingTest, RefusesToFightAnAddressOnAMember) {
+  std::string why;
+  ASSERT_TRUE(InNewNetns([&] {
+    MakeHost();
+    Sh("ip addr add 192.0.2.7/24 dev eth1");
+    const std::string before = HostText();
+    std::unique_ptr<RocePlumbing> p = Make();
+    ASSERT_TRUE(p);
+    p->Update(Snapshot());
+    ASSERT_TRUE(RunUntil(p.get(), [&] {
+      auto it = p->last_plan().bonds.find("bond0");
+      return it != p->last_plan().bonds.end() && !it->second.refused.empty();
+    }));
+    EXPECT_EQ(HostText(), before);
+    EXPECT_NE(p->ShowText().find("bond bond0 (bridge br0): left alone: member "
+                                 "eth1 has address 192.0.2.7/24 of its own"),
+              std::string::npos)
+        << p->ShowText();
+  }, &why)) << why;
+}
+
+}  // namespace
+}  // namespace rdma_bond::agent
