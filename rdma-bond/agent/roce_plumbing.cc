@@ -79,6 +79,7 @@ void RocePlumbing::Update(const std::optional<TableSnapshot>& snapshot) {
   }
   snapshot_ = snapshot;
   next_ms_ = 0;
+  rdma_refresh_ms_ = 0;
 }
 
 void RocePlumbing::AppendFds(std::vector<int>* fds) const {
@@ -110,12 +111,20 @@ void RocePlumbing::Run() {
 std::vector<PlumbingBond> RocePlumbing::Bonds(uint64_t now_ms) {
   std::vector<PlumbingBond> out;
   if (!snapshot_) return out;
+  if (now_ms >= rdma_refresh_ms_) {
+    rdma_port_of_.clear();
+    rdma_refresh_ms_ = now_ms + kPlumbingRdmaRefreshMs;
+  }
   for (const Bond& bond : snapshot_->bonds) {
     PlumbingBond b;
     b.name = bond.name;
     for (const Member& m : bond.members) {
       b.members.push_back(m.name);
-      b.rnics.push_back(options_.rdma_port(m.name));
+      auto known = rdma_port_of_.find(m.name);
+      if (known == rdma_port_of_.end()) {
+        known = rdma_port_of_.emplace(m.name, options_.rdma_port(m.name)).first;
+      }
+      b.rnics.push_back(known->second);
     }
     auto known = bridge_of_.find(bond.name);
     if (std::all_of(b.rnics.begin(), b.rnics.end(),

@@ -40,6 +40,10 @@ inline constexpr uint64_t kPlumbingRemovalGraceMs = 5000;
 // The host is looked at least this often (neighbours that expire
 // announce nothing).
 inline constexpr uint64_t kPlumbingRefreshMs = 1000;
+// How often the RDMA devices behind the members are looked up again
+// (besides at every table change): reading a port's GID table in sysfs
+// costs thousands of reads on rxe.
+inline constexpr uint64_t kPlumbingRdmaRefreshMs = 10000;
 // ... and at most this often, however many notifications come.
 inline constexpr uint64_t kPlumbingMinIntervalMs = 100;
 static_assert(kPlumbingMinIntervalMs < kPlumbingRefreshMs,
@@ -111,6 +115,10 @@ class RocePlumbing {
   BridgeLookup bridges_;
   std::optional<TableSnapshot> snapshot_;
   std::map<std::string, std::string> bridge_of_;   // Known bridges.
+  // The RDMA port behind each member (Options::rdma_port), and when it
+  // is looked up again.
+  std::map<std::string, std::string> rdma_port_of_;
+  uint64_t rdma_refresh_ms_ = 0;
   std::map<std::string, uint64_t> missing_since_ms_;  // Bonds gone.
   PlumbingPlan plan_;
   std::string error_;             // Why the host could not be read.

@@ -207,7 +207,7 @@ ovs-vswitchd --pidfile --detach --log-file --disable-system-route
         """Makes the guest host N of the lab: br0 with bond0 = eth0 + eth1
         (published), the host's address on br0, and on each NIC the RNIC
         an rxe device plays."""
-        n, peer = self.n, 3 - self.n
+        n = self.n
         bond_opts = "bond_mode=active-backup"
         if mode == "balance-tcp":
             # No rebalance by load: the run checks that every frame left on
@@ -233,23 +233,12 @@ done
 ip addr add {host_ip(n)}/24 dev br0
 ip link set br0 up
 
-# The RNIC of each NIC: an rxe device on it, whose GID is the host's
-# address (on the NIC as /32: rxe takes its GIDs from its netdev).  The
-# NIC's own IP input is RoCEv2 only (everything else is OVS's), it never
-# answers ARP (br0 does), and its neighbour entry for the peer is static,
-# as the RNIC's address resolution through the bond would give it.
-ip rule add pref 100 lookup local
-ip rule del pref 0 lookup local
+# The RNIC of each NIC: an rxe device on it.  Its GIDs, neighbours and IP
+# input are the agent's RoCE plumbing (docs/agent.md), started by the lab
+# once the bonds are up: nothing of it here.
 for i in 0 1; do
-    sysctl -qw net.ipv4.conf.eth$i.arp_ignore=8 net.ipv4.conf.eth$i.rp_filter=0
-    ip addr add {host_ip(n)}/32 dev eth$i
-    ip rule add pref 10 iif eth$i ipproto 17 dport 4791 lookup local
-    ip rule add pref 11 iif eth$i blackhole
-    ip neigh replace {host_ip(peer)} lladdr {host_mac(peer)} dev eth$i nud permanent
     rdma link add rxe$i type rxe netdev eth$i
 done
-sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.all.arp_ignore=1 \\
-    net.ipv4.conf.all.arp_announce=2
 """)
 
     def kill(self):
