@@ -433,6 +433,10 @@ void AgentCore::Run() {
   registry_->Run();
   if (probe_) probe_->Run();
   if (roce_) roce_->Run();
+  if (now_ms >= next_host_scan_ms_) {
+    next_host_scan_ms_ = now_ms + kHostQpScanMs;
+    ScanHostQps(/*warn=*/true);
+  }
   if (evaluate_pending_) Evaluate();
   WriteMetrics(now_ms);
 }
@@ -524,12 +528,96 @@ void AgentCore::WriteMetrics(uint64_t now_ms) {
   metrics_written_ = text;
 }
 
+void AgentCore::ScanHostQps(bool warn) {
+  if (!rdma_netlink_) {
+    Result<RdmaNetlink> nl = RdmaNetlink::Open();
+    if (!nl.ok()) {
+      host_qps_error_ = nl.status().message();
+      host_qps_.clear();
+      return;
+    }
+    rdma_netlink_.emplace(std::move(*nl));
+  }
+  Result<HostRdmaResources> res = rdma_netlink_->Read();
+  if (!res.ok()) {
+    if (host_qps_error_ != res.status().message()) {
+      Log(2, "cannot list the host's QPs: " + res.status().message());
+    }
+    host_qps_error_ = res.status().message();
+    host_qps_.clear();
+    rdma_netlink_.reset();
+    return;
+  }
+  host_qps_error_.clear();
+  HostQpInputs in;
+  in.resources = &*res;
+  in.snapshot = snapshot_ ? &*snapshot_ : nullptr;
+  in.predictors = &predictors_;
+  in.registered = [this](const std::string& rnic,
+                         uint32_t qpn) -> const QpRecord* {
+    for (const auto& [key, qp] : registry_->qps()) {
+      if (qp.qpn == qpn && qp.rnic.substr(0, qp.rnic.find(':')) == rnic) {
+        return &qp;
+      }
+    }
+    return nullptr;
+  };
+  in.addresses = [](const std::string& netdev) {
+    return InterfaceIpv4Addresses(netdev);
+  };
+  host_qps_ = ClassifyHostQps(in);
+  if (!warn) return;
+  const uint64_t now_ms = NowMs();
+  if (now_ms >= host_warning_minute_ms_ + 60000) {
+    if (host_warnings_suppressed_) {
+      Log(2, std::to_string(host_warnings_suppressed_) +
+                 " more mispinned QPs were not named (at most " +
+                 std::to_string(kHostQpWarningsPerMinute) +
+                 " a minute): see rdma-bond/qps --all");
+    }
+    host_warning_minute_ms_ = now_ms;
+    host_warnings_this_minute_ = 0;
+    host_warnings_suppressed_ = 0;
+  }
+  std::set<std::string> current;
+  for (const HostQpView& v : host_qps_) {
+    if (v.managed || v.state != HostQpView::State::kMispinned) continue;
+    const std::string key = v.qp.device + ":" + std::to_string(v.qp.lqpn) +
+                            ":" + std::to_string(v.qp.pid);
+    current.insert(key);
+    if (host_qps_warned_.count(key)) continue;
+    if (host_warnings_this_minute_ >= kHostQpWarningsPerMinute) {
+      host_warnings_suppressed_++;
+      continue;
+    }
+    host_warnings_this_minute_++;
+    host_qps_warned_.insert(key);
+    Log(2, "QP " + HexPrefixed(v.qp.lqpn, 6) + " on " + v.qp.device +
+               " of " +
+               (v.qp.pid ? "pid " + std::to_string(v.qp.pid) : "the kernel") +
+               " (" + EscapeControl(v.qp.comm) + ") is mispinned on bond " +
+               v.bond + ": " + v.why + "; " + v.effect);
+  }
+  // A QP that is gone (or fixed) may be named again if it comes back.
+  std::erase_if(host_qps_warned_,
+                [&](const std::string& k) { return !current.count(k); });
+}
+
 Result<std::string> AgentCore::Command(const std::vector<std::string>& argv) {
   if (argv.empty()) return Status::InvalidArgument("no command");
   const std::string& name = argv[0];
   if (name == "show") return ShowText();
-  if (name == "qps") return QpsText(argv);
-  if (name == "explain") return ExplainText(argv);
+  if (name == "qps") {
+    if (std::find(argv.begin(), argv.end(), "--all") != argv.end()) {
+      return HostQpsText(argv);
+    }
+    return QpsText(argv);
+  }
+  if (name == "explain") {
+    Result<std::string> text = ExplainText(argv);
+    if (text.ok() || !text.status().IsNotFound()) return text;
+    return ExplainHostQpText(argv[1]);
+  }
   if (name == "paths") return PathsText(argv);
   if (name == "metrics") return MetricsText();
   return Status::InvalidArgument("unknown command " + name);

@@ -29,10 +29,13 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "agent/host_qps.h"
 #include "agent/probe_service.h"
+#include "agent/rdma_netlink.h"
 #include "agent/registry.h"
 #include "rdma_bond/change_notifier.h"
 #include "rdma_bond/predictor.h"
@@ -49,6 +52,11 @@ inline constexpr std::string_view kRoceStateName = "roce-plumbing";
 
 // How often an agent without a table looks for it again.
 inline constexpr uint64_t kAttachRetryMs = 500;
+// How often every QP on the host is listed (RDMA netlink) and judged.
+inline constexpr uint64_t kHostQpScanMs = 2000;
+// Warnings about mispinned QPs that the agent does not manage: at most
+// this many a minute (each QP is named once).
+inline constexpr int kHostQpWarningsPerMinute = 10;
 // The longest the main loop sleeps: health and the textfile are refreshed
 // at least this often.
 inline constexpr uint64_t kMaxSleepMs = 1000;
@@ -161,6 +169,11 @@ class AgentCore {
   void WriteSummary();
   void WriteMetrics(uint64_t now_ms);
   std::string PathsReply(const std::string& bond, const IpAddress& dst);
+  // Lists and judges every QP on the host; 'warn' logs the mispinned ones
+  // that the agent does not manage.
+  void ScanHostQps(bool warn);
+  Result<std::string> HostQpsText(const std::vector<std::string>& argv);
+  Result<std::string> ExplainHostQpText(const std::string& arg);
   const Predictor* PredictorFor(const std::string& bond) const;
 
   std::string ShowText() const;
@@ -195,6 +208,15 @@ class AgentCore {
   bool shut_down_ = false;
   std::unique_ptr<ProbeService> probe_;
   std::unique_ptr<RocePlumbing> roce_;
+  // Every QP on the host (ScanHostQps()).
+  std::optional<RdmaNetlink> rdma_netlink_;
+  std::string host_qps_error_;        // Why the last listing failed.
+  std::vector<HostQpView> host_qps_;
+  uint64_t next_host_scan_ms_ = 0;
+  std::set<std::string> host_qps_warned_;   // "rxe1:18:4242".
+  uint64_t host_warning_minute_ms_ = 0;
+  int host_warnings_this_minute_ = 0;
+  uint64_t host_warnings_suppressed_ = 0;
   bool evaluate_pending_ = false;
 };
 

@@ -248,7 +248,10 @@ TEST_F(AgentCoreTest, JudgesActiveBackupQps) {
   EXPECT_NE(Command({"explain", "0x12"}).find("not checked: the QP is "
                                               "standby"),
             std::string::npos);
-  EXPECT_EQ(Command({"explain", "0x99"}).rfind("ERROR: no registered QP", 0),
+  // Neither registered nor on the host (RDMA netlink).
+  EXPECT_EQ(Command({"explain", "0x99"}).rfind("ERROR: no QP 0x99 on this "
+                                               "host (see rdma-bond/qps --all)",
+                                               0),
             0u);
   EXPECT_EQ(Command({"explain", "zz"}).rfind("ERROR: \"zz\" is not a QP", 0),
             0u);

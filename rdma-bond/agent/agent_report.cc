@@ -31,27 +31,6 @@ std::string Duration(uint64_t ns) {
   return buf;
 }
 
-// Left-aligned columns, two spaces apart.
-std::string Columns(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    widths.resize(std::max(widths.size(), row.size()));
-    for (size_t i = 0; i < row.size(); i++) {
-      widths[i] = std::max(widths[i], row[i].size());
-    }
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); i++) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
-    }
-    out += line + "\n";
-  }
-  return out;
-}
-
 // Parses "[PID:][RNIC:]QPN", for example "0x12", "4242:0x12" or
 // "4242:rxe0:18".
 bool ParseQpArg(const std::string& text, std::optional<pid_t>* pid,
@@ -367,6 +346,27 @@ std::string AgentCore::MetricsText() const {
       << "\"} " << *c.last_gap_ns / 1e9 << "\n";
   }
   if (probe_) s << probe_->Metrics();
+  help("rdma_bond_host_qps", "gauge",
+       "Every QP on the host that sits on a published bond's member (RDMA "
+       "netlink), by verdict and by whether the agent manages it "
+       "(registered).");
+  {
+    std::map<std::tuple<std::string, std::string, std::string, bool>, size_t>
+        counts;
+    for (const HostQpView& v : host_qps_) {
+      if (v.bond.empty()) continue;
+      std::string state(ToString(v.state));
+      std::transform(state.begin(), state.end(), state.begin(), ::tolower);
+      std::replace(state.begin(), state.end(), ' ', '_');
+      counts[{v.bond, v.member, state, v.managed}]++;
+    }
+    for (const auto& [key, n] : counts) {
+      const auto& [bond, member, state, managed] = key;
+      s << "rdma_bond_host_qps{bond=\"" << LabelValue(bond) << "\",member=\""
+        << LabelValue(member) << "\",state=\"" << state << "\",managed=\""
+        << (managed ? "true" : "false") << "\"} " << n << "\n";
+    }
+  }
   if (roce_) {
     help("rdma_bond_roce_plumbing_complete", "gauge",
          "Whether the agent's RoCE plumbing of the bond is complete (1), "
@@ -387,6 +387,58 @@ std::string AgentCore::MetricsText() const {
       << roce_->actions_failed() << "\n";
   }
   return s.str();
+}
+
+Result<std::string> AgentCore::HostQpsText(
+    const std::vector<std::string>& argv) {
+  std::string bond_filter;
+  for (size_t i = 1; i < argv.size(); i++) {
+    if (argv[i] != "--all") bond_filter = argv[i];
+  }
+  ScanHostQps(/*warn=*/false);
+  if (!host_qps_error_.empty()) {
+    return Status::Unavailable("cannot list the host's QPs (RDMA netlink): " +
+                               host_qps_error_);
+  }
+  std::vector<HostQpView> views;
+  for (const HostQpView& v : host_qps_) {
+    if (bond_filter.empty() || v.bond == bond_filter) views.push_back(v);
+  }
+  return HostQpsTable(views);
+}
+
+Result<std::string> AgentCore::ExplainHostQpText(const std::string& arg) {
+  std::optional<pid_t> pid;
+  std::optional<std::string> rnic;
+  uint32_t qpn = 0;
+  if (!ParseQpArg(arg, &pid, &rnic, &qpn)) {
+    return Status::InvalidArgument("\"" + arg + "\" is not a QP (0x12, "
+                                   "PID:0x12, RNIC:0x12 or PID:RNIC:0x12)");
+  }
+  ScanHostQps(/*warn=*/false);
+  std::vector<const HostQpView*> matches;
+  for (const HostQpView& v : host_qps_) {
+    if (v.qp.lqpn == qpn && (!pid || static_cast<pid_t>(v.qp.pid) == *pid) &&
+        (!rnic || v.qp.device == *rnic)) {
+      matches.push_back(&v);
+    }
+  }
+  if (matches.empty()) {
+    return Status::NotFound("no QP " + arg + " on this host (see rdma-bond/qps "
+                            "--all)" +
+                            (host_qps_error_.empty()
+                                 ? ""
+                                 : "; RDMA netlink: " + host_qps_error_));
+  }
+  if (matches.size() > 1) {
+    std::string which;
+    for (const HostQpView* v : matches) {
+      which += " " + v->qp.device + ":" + HexPrefixed(v->qp.lqpn, 6);
+    }
+    return Status::InvalidArgument("several QPs are " + arg + "; name one:" +
+                                   which);
+  }
+  return ExplainHostQp(*matches[0]);
 }
 
 }  // namespace rdma_bond::agent

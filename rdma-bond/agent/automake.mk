@@ -15,8 +15,12 @@ rdma_bond_agent_libagent_a_SOURCES = \
 	rdma-bond/agent/agent_report.cc \
 	rdma-bond/agent/bridge_lookup.cc \
 	rdma-bond/agent/bridge_lookup.h \
+	rdma-bond/agent/host_qps.cc \
+	rdma-bond/agent/host_qps.h \
 	rdma-bond/agent/probe_service.cc \
 	rdma-bond/agent/probe_service.h \
+	rdma-bond/agent/rdma_netlink.cc \
+	rdma-bond/agent/rdma_netlink.h \
 	rdma-bond/agent/registry.cc \
 	rdma-bond/agent/registry.h \
 	rdma-bond/agent/report_text.cc \
@@ -66,6 +70,7 @@ TESTS += rdma-bond/agent/agent-tests
 endif
 rdma_bond_agent_agent_tests_SOURCES = \
 	rdma-bond/agent/agent_core_test.cc \
+	rdma-bond/agent/host_qps_test.cc \
 	rdma-bond/agent/registry_test.cc \
 	rdma-bond/agent/roce_plan_test.cc \
 	rdma-bond/agent/roce_plumbing_test.cc

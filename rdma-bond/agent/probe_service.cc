@@ -26,6 +26,7 @@
 #include <sstream>
 
 #include "agent/bridge_lookup.h"
+#include "agent/host_qps.h"
 #include "agent/report_text.h"
 #include "common/hex.h"
 #include "conn/registry_protocol.h"
@@ -52,22 +53,9 @@ uint64_t NowUs() { return MonotonicNowNs() / 1000; }
 
 // The first IPv4 address of 'ifname' (the bridge's internal port).
 std::optional<IpAddress> InterfaceAddress(const std::string& ifname) {
-  struct ifaddrs* list = nullptr;
-  if (getifaddrs(&list) < 0) return std::nullopt;
-  std::optional<IpAddress> found;
-  for (struct ifaddrs* ifa = list; ifa && !found; ifa = ifa->ifa_next) {
-    if (!ifa->ifa_addr || ifname != ifa->ifa_name ||
-        ifa->ifa_addr->sa_family != AF_INET) {
-      continue;
-    }
-    IpAddress ip;
-    ip.version = 4;
-    std::memcpy(ip.bytes.data(),
-                &reinterpret_cast<sockaddr_in*>(ifa->ifa_addr)->sin_addr, 4);
-    found = ip;
-  }
-  freeifaddrs(list);
-  return found;
+  std::vector<IpAddress> all = InterfaceIpv4Addresses(ifname);
+  if (all.empty()) return std::nullopt;
+  return all.front();
 }
 
 std::optional<MacAddress> InterfaceMac(const std::string& ifname) {

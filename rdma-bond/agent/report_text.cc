@@ -3,6 +3,8 @@
 
 #include "agent/report_text.h"
 
+#include <algorithm>
+
 #include "common/hex.h"
 
 namespace rdma_bond::agent {
@@ -23,6 +25,26 @@ std::string LabelValue(std::string_view value) {
     } else {
       out += c;
     }
+  }
+  return out;
+}
+
+std::string Columns(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (size_t i = 0; i < row.size(); i++) {
+      widths[i] = std::max(widths[i], row[i].size());
+    }
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); i++) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+    }
+    out += line + "\n";
   }
   return out;
 }

@@ -12,6 +12,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace rdma_bond::agent {
 
@@ -21,6 +22,9 @@ namespace rdma_bond::agent {
 // that the value reads \xNN and no terminal escape sequence or carriage
 // return gets through).
 std::string LabelValue(std::string_view value);
+
+// Rows as left-aligned columns, two spaces apart, one line each.
+std::string Columns(const std::vector<std::vector<std::string>>& rows);
 
 }  // namespace rdma_bond::agent
 
