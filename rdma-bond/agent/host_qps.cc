@@ -175,6 +175,9 @@ std::vector<HostQpView> ClassifyHostQps(const HostQpInputs& in) {
     const QpRecord* reg = in.registered ? in.registered(qp.device, qp.lqpn)
                                         : nullptr;
     const HostCmId* cm = CmIdOf(res, qp);
+    // A kernel consumer's QP is made by rdma_cm on its behalf (its name
+    // is "rdma_cm"): its cm_id names the consumer ("nvme_rdma").
+    if (!qp.pid && cm && !cm->pid && !cm->comm.empty()) v.qp.comm = cm->comm;
     if (reg) {
       v.managed = true;
       Result<FiveTuple> t = MakeUdpTuple(reg->src, reg->dst, reg->sport);

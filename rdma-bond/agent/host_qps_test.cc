@@ -166,6 +166,27 @@ TEST(HostQpsTest, RdmaCmBothSidesGetTheSamePortAndOvsDecides) {
   }
 }
 
+TEST(HostQpsTest, KernelQpsAreNamedByTheirConsumer) {
+  Host h(testing::AbBond(0));
+  HostQp& qp = h.AddQp("rxe0", 17, 40);
+  qp.pid = 0;
+  qp.comm = "rdma_cm";
+  HostCmId cm;
+  cm.device = "rxe0";
+  cm.lqpn = 17;
+  cm.state = kCmStateConnect;
+  cm.src = Ip("10.79.0.1");
+  cm.dst = Ip("10.79.0.2");
+  cm.src_port = 50000;
+  cm.dst_port = 4420;
+  cm.comm = "nvme_rdma";
+  h.res.cm_ids = {cm};
+  std::vector<HostQpView> v = h.Classify();
+  EXPECT_EQ(Find(v, "rxe0", 17).qp.comm, "nvme_rdma");
+  EXPECT_NE(HostQpsTable(v).find("kernel  nvme_rdma"), std::string::npos)
+      << HostQpsTable(v);
+}
+
 TEST(HostQpsTest, RegisteredQpsAreManaged) {
   Host h(testing::TcpBond());
   h.AddQp("rxe1", 21, 50);
