@@ -165,8 +165,10 @@ bool PlanBond(const PlumbingBond& bond, const HostState& host,
     if (a.ifindex == bridge_ifindex) bridge_ips.push_back(a.ip);
   }
   if (bridge_ips.empty()) {
-    status->missing.push_back("bridge " + bond.bridge +
-                              " has no IPv4 address: no RoCEv2 GID to make");
+    status->missing.push_back(
+        "bridge " + bond.bridge +
+        " has no IPv4 address (the members keep theirs: removing them "
+        "would remove the RNICs' GIDs and break every QP on them)");
   }
   std::map<std::string, const HostNeighbour*> bridge_neigh;  // By address.
   std::set<std::string> bridge_resolving;
@@ -211,6 +213,11 @@ bool PlanBond(const PlumbingBond& bond, const HostState& host,
         addresses_ok++;
         continue;
       }
+      // A bridge without any address is more likely being set up again
+      // (a restarted userspace datapath makes a new internal port) than
+      // renumbered: only a bridge that has other addresses takes ours
+      // away.
+      if (bridge_ips.empty()) continue;
       PlumbingAction del = Action(PlumbingAction::Kind::kDeleteAddress, bond.name);
       del.address = a;
       del.text = DescribeAddress(a, m, false);

@@ -249,6 +249,29 @@ TEST(RocePlanTest, FollowsTheBridgesNeighbours) {
             1);
 }
 
+TEST(RocePlanTest, KeepsTheGidsWhileTheBridgeHasNoAddress) {
+  HostState h = FreshHost();
+  ApplyToModel(&h, PlanPlumbing(Bond0(), h, {}).actions);
+  // The bridge loses its address (a restarted userspace datapath): the
+  // members keep theirs, and the RNICs their GIDs.
+  std::erase_if(h.addresses, [](const HostAddress& a) {
+    return a.ifindex == kBridge;
+  });
+  PlumbingPlan plan = PlanPlumbing(Bond0(), h, {});
+  for (const PlumbingAction& a : plan.actions) {
+    EXPECT_NE(a.kind, PlumbingAction::Kind::kDeleteAddress) << a.text;
+  }
+  // Renumbered: the old address goes, the new one comes.
+  h.addresses.push_back({kBridge, Ip("10.79.0.11"), 24, 0});
+  std::vector<std::string> t = Texts(PlanPlumbing(Bond0(), h, {}).actions);
+  EXPECT_EQ(std::count(t.begin(), t.end(),
+                       "ip address del 10.79.0.1/32 dev eth0"),
+            1);
+  EXPECT_EQ(std::count(t.begin(), t.end(),
+                       "ip address add 10.79.0.11/32 dev eth0 proto 82"),
+            1);
+}
+
 TEST(RocePlanTest, CleanupLeavesTheHostAsItWas) {
   HostState before = FreshHost();
   // Something of the operator's on a member that must survive.
