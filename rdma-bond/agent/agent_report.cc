@@ -88,6 +88,26 @@ std::string AgentCore::ShowText() const {
   s << "QPs: " << registry_->qps().size() << " (" << active << " active: "
     << pinned_ << " pinned, " << mispinned_ << " mispinned; " << standby
     << " standby or down)\n";
+  if (!host_qps_error_.empty()) {
+    s << "host QPs: cannot list them (RDMA netlink): " << host_qps_error_
+      << "\n";
+  } else {
+    std::map<HostQpView::State, size_t> by_state;
+    size_t on_bonds = 0, managed = 0;
+    for (const HostQpView& v : host_qps_) {
+      if (v.bond.empty()) continue;
+      on_bonds++;
+      by_state[v.state]++;
+      if (v.managed) managed++;
+    }
+    s << "host QPs: " << host_qps_.size() << " (RDMA netlink), " << on_bonds
+      << " on bond members: " << by_state[HostQpView::State::kPinned]
+      << " pinned, " << by_state[HostQpView::State::kMispinned]
+      << " mispinned, " << by_state[HostQpView::State::kUnknown]
+      << " unknown, " << by_state[HostQpView::State::kNotSending]
+      << " not sending; " << managed
+      << " managed (rdma-bond/qps --all)\n";
+  }
   for (const auto& [bond, c] : counters_) {
     s << "bond " << bond << ": failovers " << c.failovers << ", re-pins "
       << c.repins << ", last re-pin delay "
