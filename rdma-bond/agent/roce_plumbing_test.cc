@@ -8,8 +8,11 @@
 
 #include "agent/roce_plumbing.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sched.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -219,6 +222,60 @@ TEST_F(RocePlumbingTest, UndoesABondThatLeftTheTable) {
     ASSERT_TRUE(RunUntil(p.get(), [&] { return HostText() == before; }))
         << HostText();
     EXPECT_TRUE(p->saved().bond_members.empty());
+  }, &why)) << why;
+}
+
+// A datagram to 'ip' sent out of 'ifname' (SO_BINDTODEVICE): the kernel
+// resolves 'ip' on that interface, as an RNIC's address resolution does.
+void SendFrom(const std::string& ifname, const char* ip) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname.c_str(),
+                       ifname.size()),
+            0)
+      << strerror(errno);
+  struct sockaddr_in sin = {};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(9);
+  inet_pton(AF_INET, ip, &sin.sin_addr);
+  (void)sendto(fd, "x", 1, 0, reinterpret_cast<struct sockaddr*>(&sin),
+               sizeof sin);
+  close(fd);
+}
+
+TEST_F(RocePlumbingTest, AResolutionOnAMemberIsDoneOnTheBridge) {
+  std::string why;
+  ASSERT_TRUE(InNewNetns([&] {
+    MakeHost();
+    // The peer: br0's veth peer in a namespace of its own, with its
+    // address (so that ARP on br0 gets an answer).
+    const std::string peer = "rbpeer" + std::to_string(getpid());
+    Sh("ip neigh del 10.79.0.2 dev br0; ip netns add " + peer +
+       "; ip link set br0-p netns " + peer + "; ip -n " + peer +
+       " link set br0-p address 02:00:00:00:00:99 up; ip -n " + peer +
+       " addr add 10.79.0.2/24 dev br0-p");
+    std::unique_ptr<RocePlumbing> p = Make();
+    ASSERT_TRUE(p);
+    p->Update(Snapshot());
+    ASSERT_TRUE(RunUntil(p.get(), [&] { return Complete(*p); }))
+        << p->ShowText();
+    EXPECT_EQ(ShOut("ip neigh show dev eth0"), "");
+    // A program resolves the peer through eth0: the member sends no ARP
+    // (mcast_solicit 0) but tells the agent (app_solicit 1), which
+    // resolves on br0 and mirrors the answer onto both members.
+    SendFrom("eth0", "10.79.0.2");
+    EXPECT_TRUE(RunUntil(p.get(), [&] {
+      return ShOut("ip neigh show dev eth1").find(
+                 "10.79.0.2 lladdr 02:00:00:00:00:99 PERMANENT proto 82") !=
+             std::string::npos;
+    })) << ShOut("ip neigh show") << p->ShowText();
+    EXPECT_NE(ShOut("ip neigh show dev br0").find("02:00:00:00:00:99"),
+              std::string::npos);
+    EXPECT_NE(ShOut("ip neigh show dev eth0").find(
+                  "10.79.0.2 lladdr 02:00:00:00:00:99 PERMANENT proto 82"),
+              std::string::npos)
+        << ShOut("ip neigh show dev eth0");
+    Sh("ip netns del " + peer);
   }, &why)) << why;
 }
 
