@@ -114,7 +114,7 @@ std::string Join(const std::vector<std::string>& words, const char* sep) {
 // Plans one bond; returns false (and sets status.refused) if something
 // not ours is in the way.
 bool PlanBond(const PlumbingBond& bond, const HostState& host,
-              const SavedPlumbing& saved, std::vector<PlumbingAction>* out,
+              std::vector<PlumbingAction>* out,
               BondPlumbingStatus* status) {
   std::vector<std::string> members;
   for (size_t i = 0; i < bond.members.size(); i++) {
@@ -350,7 +350,6 @@ bool PlanBond(const PlumbingBond& bond, const HostState& host,
     r.text = "ip neigh replace " + key + " dev " + bond.bridge + " use";
     actions.push_back(r);
   }
-  (void)saved;
   out->insert(out->end(), actions.begin(), actions.end());
   return true;
 }
@@ -419,7 +418,7 @@ Result<SavedPlumbing> SavedPlumbing::Parse(const std::string& text) {
 }
 
 PlumbingPlan PlanPlumbing(const std::vector<PlumbingBond>& bonds,
-                          const HostState& host, const SavedPlumbing& saved) {
+                          const HostState& host) {
   PlumbingPlan plan;
   std::vector<PlumbingAction> per_bond;
   bool any = false;
@@ -428,7 +427,7 @@ PlumbingPlan PlanPlumbing(const std::vector<PlumbingBond>& bonds,
     status.bond = bond.name;
     status.bridge = bond.bridge;
     std::vector<PlumbingAction> actions;
-    if (!PlanBond(bond, host, saved, &actions, &status)) {
+    if (!PlanBond(bond, host, &actions, &status)) {
       status.in_place.clear();
       continue;
     }

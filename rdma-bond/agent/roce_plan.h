@@ -155,7 +155,7 @@ struct PlumbingPlan {
 
 // Plans what makes 'bonds' plumbed on 'host' (nothing when it already is).
 PlumbingPlan PlanPlumbing(const std::vector<PlumbingBond>& bonds,
-                          const HostState& host, const SavedPlumbing& saved);
+                          const HostState& host);
 
 // Plans undoing the plumbing of 'members' (bond 'bond'): our addresses,
 // neighbours and rules on them, their sysctls back to 'saved''s originals;

@@ -117,7 +117,7 @@ std::vector<std::string> Texts(const std::vector<PlumbingAction>& actions) {
 
 TEST(RocePlanTest, PlumbsEveryMemberAndMovesTheLocalRuleLast) {
   HostState h = FreshHost();
-  PlumbingPlan plan = PlanPlumbing(Bond0(), h, {});
+  PlumbingPlan plan = PlanPlumbing(Bond0(), h);
   std::vector<std::string> t = Texts(plan.actions);
   for (const char* want : {
            "ip address add 10.79.0.1/32 dev eth0 proto 82",
@@ -149,9 +149,9 @@ TEST(RocePlanTest, PlumbsEveryMemberAndMovesTheLocalRuleLast) {
 
 TEST(RocePlanTest, NothingToDoOncePlumbed) {
   HostState h = FreshHost();
-  PlumbingPlan plan = PlanPlumbing(Bond0(), h, {});
+  PlumbingPlan plan = PlanPlumbing(Bond0(), h);
   ApplyToModel(&h, plan.actions);
-  PlumbingPlan again = PlanPlumbing(Bond0(), h, {});
+  PlumbingPlan again = PlanPlumbing(Bond0(), h);
   EXPECT_TRUE(again.actions.empty()) << Texts(again.actions).front();
   const BondPlumbingStatus& s = again.bonds.at("bond0");
   EXPECT_TRUE(s.missing.empty()) << s.missing.front();
@@ -173,7 +173,7 @@ TEST(RocePlanTest, NothingToDoOncePlumbed) {
 TEST(RocePlanTest, RefusesAnAddressOfTheMembersOwn) {
   HostState h = FreshHost();
   h.addresses.push_back({kEth1, Ip("192.0.2.7"), 24, 0});
-  PlumbingPlan plan = PlanPlumbing(Bond0(), h, {});
+  PlumbingPlan plan = PlanPlumbing(Bond0(), h);
   EXPECT_TRUE(plan.actions.empty());
   EXPECT_EQ(plan.bonds.at("bond0").refused,
             "member eth1 has address 192.0.2.7/24 of its own: remove it, or "
@@ -183,7 +183,7 @@ TEST(RocePlanTest, RefusesAnAddressOfTheMembersOwn) {
 TEST(RocePlanTest, RefusesARuleInTheWay) {
   HostState h = FreshHost();
   h.rules.push_back({2, 100, kRuleToTable, "", 0, 0, 4, true});
-  PlumbingPlan plan = PlanPlumbing(Bond0(), h, {});
+  PlumbingPlan plan = PlanPlumbing(Bond0(), h);
   EXPECT_TRUE(plan.actions.empty());
   EXPECT_EQ(plan.bonds.at("bond0").refused,
             "rule \"pref 2 lookup 100\" is in the way (ovs-rdma-bond uses "
@@ -193,7 +193,7 @@ TEST(RocePlanTest, RefusesARuleInTheWay) {
 TEST(RocePlanTest, RefusesAStrictReversePathFilter) {
   HostState h = FreshHost();
   h.sysctls[kAllRpFilter] = "1";
-  PlumbingPlan plan = PlanPlumbing(Bond0(), h, {});
+  PlumbingPlan plan = PlanPlumbing(Bond0(), h);
   EXPECT_TRUE(plan.actions.empty());
   EXPECT_NE(plan.bonds.at("bond0").refused.find("rp_filter is 1 (strict)"),
             std::string::npos);
@@ -203,11 +203,11 @@ TEST(RocePlanTest, LeavesBondsWithoutRdmaDevicesAlone) {
   HostState h = FreshHost();
   std::vector<PlumbingBond> bonds = {
       {"bond0", "br0", "", {"eth0", "eth1"}, {"", ""}}};
-  PlumbingPlan plan = PlanPlumbing(bonds, h, {});
+  PlumbingPlan plan = PlanPlumbing(bonds, h);
   EXPECT_TRUE(plan.actions.empty());
   EXPECT_FALSE(plan.bonds.at("bond0").active);
   // One member without: plumbed on the other only.
-  plan = PlanPlumbing(Bond0(false), h, {});
+  plan = PlanPlumbing(Bond0(false), h);
   for (const PlumbingAction& a : plan.actions) {
     EXPECT_EQ(a.text.find("eth1"), std::string::npos) << a.text;
   }
@@ -219,12 +219,12 @@ TEST(RocePlanTest, LeavesBondsWithoutRdmaDevicesAlone) {
 
 TEST(RocePlanTest, FollowsTheBridgesNeighbours) {
   HostState h = FreshHost();
-  ApplyToModel(&h, PlanPlumbing(Bond0(), h, {}).actions);
+  ApplyToModel(&h, PlanPlumbing(Bond0(), h).actions);
   // The peer's MAC changes, a new one appears, an old one fails.
   h.neighbours[0].mac = Mac("02:00:00:00:00:22");
   h.neighbours.push_back({kBridge, Ip("10.79.0.3"), Mac("02:00:00:00:00:03"),
                           kNudStale, 0});
-  PlumbingPlan plan = PlanPlumbing(Bond0(), h, {});
+  PlumbingPlan plan = PlanPlumbing(Bond0(), h);
   std::vector<std::string> t = Texts(plan.actions);
   EXPECT_EQ(std::count(t.begin(), t.end(),
                        "ip neigh replace 10.79.0.2 dev eth0 lladdr "
@@ -240,7 +240,7 @@ TEST(RocePlanTest, FollowsTheBridgesNeighbours) {
   // know: resolved on br0 (the member sends no ARP itself).
   h.neighbours.push_back({kEth0, Ip("10.79.0.9"), std::nullopt,
                           kNudIncomplete, 0});
-  plan = PlanPlumbing(Bond0(), h, {});
+  plan = PlanPlumbing(Bond0(), h);
   t = Texts(plan.actions);
   EXPECT_EQ(std::count(t.begin(), t.end(), "ip neigh del 10.79.0.2 dev eth0"), 1);
   EXPECT_EQ(std::count(t.begin(), t.end(), "ip neigh del 10.79.0.2 dev eth1"), 1);
@@ -251,19 +251,19 @@ TEST(RocePlanTest, FollowsTheBridgesNeighbours) {
 
 TEST(RocePlanTest, KeepsTheGidsWhileTheBridgeHasNoAddress) {
   HostState h = FreshHost();
-  ApplyToModel(&h, PlanPlumbing(Bond0(), h, {}).actions);
+  ApplyToModel(&h, PlanPlumbing(Bond0(), h).actions);
   // The bridge loses its address (a restarted userspace datapath): the
   // members keep theirs, and the RNICs their GIDs.
   std::erase_if(h.addresses, [](const HostAddress& a) {
     return a.ifindex == kBridge;
   });
-  PlumbingPlan plan = PlanPlumbing(Bond0(), h, {});
+  PlumbingPlan plan = PlanPlumbing(Bond0(), h);
   for (const PlumbingAction& a : plan.actions) {
     EXPECT_NE(a.kind, PlumbingAction::Kind::kDeleteAddress) << a.text;
   }
   // Renumbered: the old address goes, the new one comes.
   h.addresses.push_back({kBridge, Ip("10.79.0.11"), 24, 0});
-  std::vector<std::string> t = Texts(PlanPlumbing(Bond0(), h, {}).actions);
+  std::vector<std::string> t = Texts(PlanPlumbing(Bond0(), h).actions);
   EXPECT_EQ(std::count(t.begin(), t.end(),
                        "ip address del 10.79.0.1/32 dev eth0"),
             1);
@@ -279,7 +279,7 @@ TEST(RocePlanTest, CleanupLeavesTheHostAsItWas) {
                                Mac("02:00:00:00:00:50"), kNudStale, 0});
   HostState h = before;
   SavedPlumbing saved;
-  PlumbingPlan plan = PlanPlumbing(Bond0(), h, saved);
+  PlumbingPlan plan = PlanPlumbing(Bond0(), h);
   SaveOriginals(h, plan.actions, &saved);
   ApplyToModel(&h, plan.actions);
   ASSERT_NE(h.rules.size(), before.rules.size());
@@ -292,7 +292,7 @@ TEST(RocePlanTest, CleanupLeavesTheHostAsItWas) {
 
 TEST(RocePlanTest, CleanupOfOneBondKeepsTheLocalRuleForTheOthers) {
   HostState h = FreshHost();
-  ApplyToModel(&h, PlanPlumbing(Bond0(), h, {}).actions);
+  ApplyToModel(&h, PlanPlumbing(Bond0(), h).actions);
   std::vector<std::string> t =
       Texts(PlanCleanup("bond0", {"eth0", "eth1"}, h, {}, false));
   EXPECT_EQ(std::count(t.begin(), t.end(), "ip rule del pref 3 lookup local"),

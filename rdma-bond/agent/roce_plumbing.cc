@@ -313,7 +313,7 @@ void RocePlumbing::Reconcile(uint64_t now_ms) {
     return;
   }
   error_.clear();
-  plan_ = PlanPlumbing(bonds, *host, saved_);
+  plan_ = PlanPlumbing(bonds, *host);
   for (const auto& [name, status] : plan_.bonds) {
     if (!status.refused.empty() &&
         logged_refusals_.insert(name + ": " + status.refused).second &&
@@ -371,7 +371,7 @@ void RocePlumbing::Reconcile(uint64_t now_ms) {
   Apply(plan_.actions, *host);
   // What is in place now.
   Result<HostState> after = ReadHost(bonds, {});
-  if (after.ok()) plan_ = PlanPlumbing(bonds, *after, saved_);
+  if (after.ok()) plan_ = PlanPlumbing(bonds, *after);
 }
 
 Status RocePlumbing::Cleanup() {
@@ -424,7 +424,7 @@ PlumbingPlan RocePlumbing::PlanNow(uint64_t bridge_wait_ms) {
     }
     return plan;
   }
-  return PlanPlumbing(bonds, *host, saved_);
+  return PlanPlumbing(bonds, *host);
 }
 
 std::string RocePlumbing::ShowText() const {
