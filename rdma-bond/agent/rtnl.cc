@@ -380,59 +380,72 @@ Result<std::vector<HostRule>> Rtnl::Rules() {
   return out;
 }
 
-Status Rtnl::AddAddress(const HostAddress& a) {
-  Message m(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
+namespace {
+
+// An RTM_NEWADDR or RTM_DELADDR request for 'a'.
+std::vector<uint8_t> AddressMessage(uint16_t type, uint16_t flags,
+                                    const HostAddress& a) {
+  Message m(type, flags);
   auto* ifa = m.Fixed<struct ifaddrmsg>();
   ifa->ifa_family = AF_INET;
   ifa->ifa_prefixlen = a.prefix_len;
   ifa->ifa_index = a.ifindex;
   m.Attr(IFA_LOCAL, a.ip.bytes.data(), 4);
   m.Attr(IFA_ADDRESS, a.ip.bytes.data(), 4);
-  if (a.proto) m.Attr<uint8_t>(IFA_PROTO, a.proto);
-  return Transact(m.Finish(0), "adding address " + ToString(a.ip));
+  if (type == RTM_NEWADDR && a.proto) m.Attr<uint8_t>(IFA_PROTO, a.proto);
+  return m.Finish(0);
 }
 
-Status Rtnl::DeleteAddress(const HostAddress& a) {
-  Message m(RTM_DELADDR, 0);
-  auto* ifa = m.Fixed<struct ifaddrmsg>();
-  ifa->ifa_family = AF_INET;
-  ifa->ifa_prefixlen = a.prefix_len;
-  ifa->ifa_index = a.ifindex;
-  m.Attr(IFA_LOCAL, a.ip.bytes.data(), 4);
-  m.Attr(IFA_ADDRESS, a.ip.bytes.data(), 4);
-  return Transact(m.Finish(0), "deleting address " + ToString(a.ip));
-}
-
-Status Rtnl::SetNeighbour(const HostNeighbour& n) {
-  Message m(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE);
+// An RTM_NEWNEIGH or RTM_DELNEIGH request for 'n' (state, address and
+// protocol only when it makes an entry).
+std::vector<uint8_t> NeighbourMessage(uint16_t type, uint16_t flags,
+                                      uint8_t ndm_flags,
+                                      const HostNeighbour& n) {
+  Message m(type, flags);
   auto* nd = m.Fixed<struct ndmsg>();
   nd->ndm_family = AF_INET;
   nd->ndm_ifindex = n.ifindex;
   nd->ndm_state = n.state;
+  nd->ndm_flags = ndm_flags;
   m.Attr(NDA_DST, n.ip.bytes.data(), 4);
-  if (n.mac) m.Attr(NDA_LLADDR, n.mac->data(), 6);
-  if (n.proto) m.Attr<uint8_t>(NDA_PROTOCOL, n.proto);
-  return Transact(m.Finish(0), "setting neighbour " + ToString(n.ip));
+  if (type == RTM_NEWNEIGH && n.mac) m.Attr(NDA_LLADDR, n.mac->data(), 6);
+  if (type == RTM_NEWNEIGH && n.proto) m.Attr<uint8_t>(NDA_PROTOCOL, n.proto);
+  return m.Finish(0);
+}
+
+}  // namespace
+
+Status Rtnl::AddAddress(const HostAddress& a) {
+  return Transact(AddressMessage(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, a),
+                  "adding address " + ToString(a.ip));
+}
+
+Status Rtnl::DeleteAddress(const HostAddress& a) {
+  return Transact(AddressMessage(RTM_DELADDR, 0, a),
+                  "deleting address " + ToString(a.ip));
+}
+
+Status Rtnl::SetNeighbour(const HostNeighbour& n) {
+  return Transact(
+      NeighbourMessage(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, 0, n),
+      "setting neighbour " + ToString(n.ip));
 }
 
 Status Rtnl::DeleteNeighbour(const HostNeighbour& n) {
-  Message m(RTM_DELNEIGH, 0);
-  auto* nd = m.Fixed<struct ndmsg>();
-  nd->ndm_family = AF_INET;
-  nd->ndm_ifindex = n.ifindex;
-  m.Attr(NDA_DST, n.ip.bytes.data(), 4);
-  return Transact(m.Finish(0), "deleting neighbour " + ToString(n.ip));
+  HostNeighbour match = n;
+  match.state = 0;
+  return Transact(NeighbourMessage(RTM_DELNEIGH, 0, 0, match),
+                  "deleting neighbour " + ToString(n.ip));
 }
 
 Status Rtnl::ResolveNeighbour(int ifindex, const IpAddress& ip) {
-  Message m(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE);
-  auto* nd = m.Fixed<struct ndmsg>();
-  nd->ndm_family = AF_INET;
-  nd->ndm_ifindex = ifindex;
-  nd->ndm_state = NUD_NONE;
-  nd->ndm_flags = NTF_USE;
-  m.Attr(NDA_DST, ip.bytes.data(), 4);
-  return Transact(m.Finish(0), "resolving " + ToString(ip));
+  HostNeighbour n;
+  n.ifindex = ifindex;
+  n.ip = ip;
+  n.state = NUD_NONE;
+  return Transact(NeighbourMessage(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE,
+                                   NTF_USE, n),
+                  "resolving " + ToString(ip));
 }
 
 namespace {
