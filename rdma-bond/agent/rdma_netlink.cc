@@ -99,6 +99,22 @@ Attrs MessageAttrs(const std::vector<uint8_t>& raw) {
   return ParseAttrs(raw.data() + NLMSG_HDRLEN, h->nlmsg_len - NLMSG_HDRLEN);
 }
 
+// Calls 'fn' with the attributes of each 'entry' in the 'table' nest of
+// every message (the entries of a resource dump).
+template <typename Fn>
+void ForEachEntry(const std::vector<std::vector<uint8_t>>& messages,
+                  uint16_t table, uint16_t entry, Fn fn) {
+  for (const auto& m : messages) {
+    Attrs a = MessageAttrs(m);
+    auto nest = a.find(table);
+    if (nest == a.end()) continue;
+    for (const auto& [data, len] :
+         NestedAll(nest->second.first, nest->second.second, entry)) {
+      fn(ParseAttrs(data, len));
+    }
+  }
+}
+
 std::string CommOf(const Attrs& e) {
   const uint32_t pid = Get<uint32_t>(e, RDMA_NLDEV_ATTR_RES_PID).value_or(0);
   if (pid) return ProcessComm(pid);
@@ -230,51 +246,37 @@ Result<HostRdmaResources> RdmaNetlink::Read() {
     Result<std::vector<std::vector<uint8_t>>> qps =
         Dump(RDMA_NLDEV_CMD_RES_QP_GET, *index);
     if (!qps.ok()) return qps.status();
-    for (const auto& m : *qps) {
-      Attrs a = MessageAttrs(m);
-      auto table = a.find(RDMA_NLDEV_ATTR_RES_QP);
-      if (table == a.end()) continue;
-      for (const auto& [data, len] :
-           NestedAll(table->second.first, table->second.second,
-                     RDMA_NLDEV_ATTR_RES_QP_ENTRY)) {
-        Attrs e = ParseAttrs(data, len);
-        HostQp qp;
-        qp.device = name;
-        qp.port = Get<uint32_t>(e, RDMA_NLDEV_ATTR_PORT_INDEX).value_or(0);
-        qp.lqpn = Get<uint32_t>(e, RDMA_NLDEV_ATTR_RES_LQPN).value_or(0);
-        qp.rqpn = Get<uint32_t>(e, RDMA_NLDEV_ATTR_RES_RQPN);
-        qp.type = Get<uint8_t>(e, RDMA_NLDEV_ATTR_RES_TYPE).value_or(0);
-        qp.state = Get<uint8_t>(e, RDMA_NLDEV_ATTR_RES_STATE).value_or(0);
-        qp.pid = Get<uint32_t>(e, RDMA_NLDEV_ATTR_RES_PID).value_or(0);
-        qp.comm = CommOf(e);
-        res.qps.push_back(qp);
-      }
-    }
+    ForEachEntry(*qps, RDMA_NLDEV_ATTR_RES_QP, RDMA_NLDEV_ATTR_RES_QP_ENTRY,
+                 [&](const Attrs& e) {
+      HostQp qp;
+      qp.device = name;
+      qp.port = Get<uint32_t>(e, RDMA_NLDEV_ATTR_PORT_INDEX).value_or(0);
+      qp.lqpn = Get<uint32_t>(e, RDMA_NLDEV_ATTR_RES_LQPN).value_or(0);
+      qp.rqpn = Get<uint32_t>(e, RDMA_NLDEV_ATTR_RES_RQPN);
+      qp.type = Get<uint8_t>(e, RDMA_NLDEV_ATTR_RES_TYPE).value_or(0);
+      qp.state = Get<uint8_t>(e, RDMA_NLDEV_ATTR_RES_STATE).value_or(0);
+      qp.pid = Get<uint32_t>(e, RDMA_NLDEV_ATTR_RES_PID).value_or(0);
+      qp.comm = CommOf(e);
+      res.qps.push_back(qp);
+    });
 
     Result<std::vector<std::vector<uint8_t>>> cms =
         Dump(RDMA_NLDEV_CMD_RES_CM_ID_GET, *index);
     if (!cms.ok()) return cms.status();
-    for (const auto& m : *cms) {
-      Attrs a = MessageAttrs(m);
-      auto table = a.find(RDMA_NLDEV_ATTR_RES_CM_ID);
-      if (table == a.end()) continue;
-      for (const auto& [data, len] :
-           NestedAll(table->second.first, table->second.second,
-                     RDMA_NLDEV_ATTR_RES_CM_ID_ENTRY)) {
-        Attrs e = ParseAttrs(data, len);
-        HostCmId cm;
-        cm.device = name;
-        cm.port = Get<uint32_t>(e, RDMA_NLDEV_ATTR_PORT_INDEX).value_or(0);
-        cm.lqpn = Get<uint32_t>(e, RDMA_NLDEV_ATTR_RES_LQPN);
-        cm.port_space = Get<uint32_t>(e, RDMA_NLDEV_ATTR_RES_PS).value_or(0);
-        cm.state = Get<uint8_t>(e, RDMA_NLDEV_ATTR_RES_STATE).value_or(0);
-        GetSockaddr(e, RDMA_NLDEV_ATTR_RES_SRC_ADDR, &cm.src, &cm.src_port);
-        GetSockaddr(e, RDMA_NLDEV_ATTR_RES_DST_ADDR, &cm.dst, &cm.dst_port);
-        cm.pid = Get<uint32_t>(e, RDMA_NLDEV_ATTR_RES_PID).value_or(0);
-        cm.comm = CommOf(e);
-        res.cm_ids.push_back(cm);
-      }
-    }
+    ForEachEntry(*cms, RDMA_NLDEV_ATTR_RES_CM_ID,
+                 RDMA_NLDEV_ATTR_RES_CM_ID_ENTRY, [&](const Attrs& e) {
+      HostCmId cm;
+      cm.device = name;
+      cm.port = Get<uint32_t>(e, RDMA_NLDEV_ATTR_PORT_INDEX).value_or(0);
+      cm.lqpn = Get<uint32_t>(e, RDMA_NLDEV_ATTR_RES_LQPN);
+      cm.port_space = Get<uint32_t>(e, RDMA_NLDEV_ATTR_RES_PS).value_or(0);
+      cm.state = Get<uint8_t>(e, RDMA_NLDEV_ATTR_RES_STATE).value_or(0);
+      GetSockaddr(e, RDMA_NLDEV_ATTR_RES_SRC_ADDR, &cm.src, &cm.src_port);
+      GetSockaddr(e, RDMA_NLDEV_ATTR_RES_DST_ADDR, &cm.dst, &cm.dst_port);
+      cm.pid = Get<uint32_t>(e, RDMA_NLDEV_ATTR_RES_PID).value_or(0);
+      cm.comm = CommOf(e);
+      res.cm_ids.push_back(cm);
+    });
   }
   return res;
 }
