@@ -104,6 +104,7 @@ include rdma-bond/tools/bondctl/automake.mk
 include rdma-bond/tools/perf/automake.mk
 include rdma-bond/testing/automake.mk
 include rdma-bond/librdmabond/automake.mk
+include rdma-bond/preload/automake.mk
 include rdma-bond/bench/automake.mk
 include rdma-bond/fuzz/automake.mk
 include rdma-bond/systemd/automake.mk

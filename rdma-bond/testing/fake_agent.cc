@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -44,13 +45,23 @@ void SendAll(int fd, const std::string& text) {
 
 }  // namespace
 
-FakeAgent::FakeAgent(Mode mode) : mode_(mode) {
-  char dir[] = "/tmp/rdma-bond-agent-test.XXXXXX";
-  if (mkdtemp(dir) == nullptr) {
-    std::perror("mkdtemp");
-    std::abort();
+FakeAgent::FakeAgent(Mode mode) : FakeAgent(mode, "") {}
+
+FakeAgent::FakeAgent(Mode mode, const std::string& directory) : mode_(mode) {
+  if (directory.empty()) {
+    char dir[] = "/tmp/rdma-bond-agent-test.XXXXXX";
+    if (mkdtemp(dir) == nullptr) {
+      std::perror("mkdtemp");
+      std::abort();
+    }
+    dir_ = dir;
+  } else {
+    if (mkdir(directory.c_str(), 0755) != 0) {
+      std::perror(directory.c_str());
+      std::abort();
+    }
+    dir_ = directory;
   }
-  dir_ = dir;
   socket_path_ = dir_ + "/registry.sock";
   listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};

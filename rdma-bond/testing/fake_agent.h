@@ -55,6 +55,9 @@ class FakeAgent {
       "--allow-user=1000 or --allow-group=GROUP)";
 
   explicit FakeAgent(Mode mode = Mode::kAnswer);
+  // Listens on 'directory'/registry.sock instead, creating 'directory'
+  // (which must not exist: the destructor removes it).
+  FakeAgent(Mode mode, const std::string& directory);
   // Stops the thread, closes every socket, removes the directory.
   ~FakeAgent();
   FakeAgent(const FakeAgent&) = delete;

@@ -1,0 +1,223 @@
+/* Copyright (c) 2026 The ovs-rdma-bond authors.
+ * Licensed under the Apache License, Version 2.0.
+ *
+ * libfakeverbs.so (fake_verbs.h).  Each interposable function has its own
+ * C name and is given libibverbs's symbol version with .symver, as
+ * libibverbs does. */
+
+#include "fake_verbs.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FAKE_MAX_CALLS 256
+
+static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct fake_verbs_call calls[FAKE_MAX_CALLS];
+static int n_calls;
+
+static struct ibv_device devices[3];
+static struct ibv_device *device_list[4];
+
+static void
+record(enum fake_verbs_fn fn, void *object, const struct ibv_qp_attr *attr,
+       int mask)
+{
+    pthread_mutex_lock(&mutex);
+    if (n_calls < FAKE_MAX_CALLS) {
+        struct fake_verbs_call *c = &calls[n_calls++];
+        memset(c, 0, sizeof *c);
+        c->fn = fn;
+        c->object = object;
+        c->attr_ptr = attr;
+        if (attr) {
+            c->attr = *attr;
+        }
+        c->mask = mask;
+    }
+    pthread_mutex_unlock(&mutex);
+}
+
+int
+fake_verbs_n_calls(void)
+{
+    pthread_mutex_lock(&mutex);
+    int n = n_calls;
+    pthread_mutex_unlock(&mutex);
+    return n;
+}
+
+int
+fake_verbs_get_call(int i, struct fake_verbs_call *call)
+{
+    int ret = -1;
+    pthread_mutex_lock(&mutex);
+    if (i >= 0 && i < n_calls) {
+        *call = calls[i];
+        ret = 0;
+    }
+    pthread_mutex_unlock(&mutex);
+    return ret;
+}
+
+void
+fake_verbs_reset(void)
+{
+    pthread_mutex_lock(&mutex);
+    n_calls = 0;
+    pthread_mutex_unlock(&mutex);
+}
+
+static struct ibv_device **
+get_list(void)
+{
+    static const char *names[3] = {"fake0", "fake1", "fake2"};
+    pthread_mutex_lock(&mutex);
+    for (int i = 0; i < 3; i++) {
+        strcpy(devices[i].name, names[i]);
+        device_list[i] = &devices[i];
+    }
+    device_list[3] = NULL;
+    pthread_mutex_unlock(&mutex);
+    return device_list;
+}
+
+struct ibv_device **fake_get_device_list_1_1(int *num);
+struct ibv_device **
+fake_get_device_list_1_1(int *num)
+{
+    if (num) {
+        *num = 3;
+    }
+    return get_list();
+}
+__asm__(".symver fake_get_device_list_1_1,ibv_get_device_list@@IBVERBS_1.1");
+
+struct ibv_context *fake_open_device_1_1(struct ibv_device *device);
+struct ibv_context *
+fake_open_device_1_1(struct ibv_device *device)
+{
+    record(FAKE_OPEN_DEVICE_1_1, device, NULL, 0);
+    struct ibv_context *ctx = calloc(1, sizeof *ctx);
+    if (ctx) {
+        ctx->device = device;
+    }
+    return ctx;
+}
+__asm__(".symver fake_open_device_1_1,ibv_open_device@@IBVERBS_1.1");
+
+int fake_modify_qp_1_1(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask);
+int
+fake_modify_qp_1_1(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask)
+{
+    record(FAKE_MODIFY_QP_1_1, qp, attr, mask);
+    if (mask & IBV_QP_STATE) {
+        qp->state = attr->qp_state;
+    }
+    return 0;
+}
+__asm__(".symver fake_modify_qp_1_1,ibv_modify_qp@@IBVERBS_1.1");
+
+int fake_modify_qp_1_0(void *qp, struct ibv_qp_attr *attr, int mask);
+int
+fake_modify_qp_1_0(void *qp, struct ibv_qp_attr *attr, int mask)
+{
+    record(FAKE_MODIFY_QP_1_0, qp, attr, mask);
+    return 0;
+}
+__asm__(".symver fake_modify_qp_1_0,ibv_modify_qp@IBVERBS_1.0");
+
+int fake_destroy_qp_1_1(struct ibv_qp *qp);
+int
+fake_destroy_qp_1_1(struct ibv_qp *qp)
+{
+    record(FAKE_DESTROY_QP_1_1, qp, NULL, 0);
+    return 0;
+}
+__asm__(".symver fake_destroy_qp_1_1,ibv_destroy_qp@@IBVERBS_1.1");
+
+int fake_destroy_qp_1_0(void *qp);
+int
+fake_destroy_qp_1_0(void *qp)
+{
+    record(FAKE_DESTROY_QP_1_0, qp, NULL, 0);
+    return 0;
+}
+__asm__(".symver fake_destroy_qp_1_0,ibv_destroy_qp@IBVERBS_1.0");
+
+void *fake_devx_obj_create(struct ibv_context *context, const void *in,
+                           size_t inlen, void *out, size_t outlen);
+void *
+fake_devx_obj_create(struct ibv_context *context, const void *in,
+                     size_t inlen, void *out, size_t outlen)
+{
+    (void) in;
+    (void) inlen;
+    (void) out;
+    (void) outlen;
+    record(FAKE_DEVX_OBJ_CREATE, context, NULL, 0);
+    static int object;
+    return &object;
+}
+__asm__(".symver fake_devx_obj_create,mlx5dv_devx_obj_create@@MLX5_1.7");
+
+struct ibv_qp *
+fake_verbs_make_qp(const char *device, enum ibv_qp_type type, uint32_t qpn)
+{
+    struct ibv_device **list = get_list();
+    struct ibv_device *dev = NULL;
+    for (int i = 0; list[i]; i++) {
+        if (!strcmp(list[i]->name, device)) {
+            dev = list[i];
+        }
+    }
+    if (!dev) {
+        errno = ENODEV;
+        return NULL;
+    }
+    struct ibv_context *ctx = calloc(1, sizeof *ctx);
+    struct ibv_qp *qp = calloc(1, sizeof *qp);
+    if (!ctx || !qp) {
+        free(ctx);
+        free(qp);
+        return NULL;
+    }
+    ctx->device = dev;
+    qp->context = ctx;
+    qp->qp_type = type;
+    qp->qp_num = qpn;
+    qp->state = IBV_QPS_INIT;
+    return qp;
+}
+
+/* libibverbs's struct ibv_qp_1_0 (compat-1_0.c). */
+struct fake_qp_1_0 {
+    void *context;
+    void *qp_context;
+    void *pd;
+    void *send_cq;
+    void *recv_cq;
+    void *srq;
+    uint32_t handle;
+    uint32_t qp_num;
+    enum ibv_qp_state state;
+    enum ibv_qp_type qp_type;
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    uint32_t events_completed;
+    struct ibv_qp *real_qp;
+};
+
+void *
+fake_verbs_make_qp_1_0(struct ibv_qp *qp)
+{
+    struct fake_qp_1_0 *q = calloc(1, sizeof *q);
+    if (q) {
+        q->qp_num = qp->qp_num;
+        q->qp_type = qp->qp_type;
+        q->real_qp = qp;
+    }
+    return q;
+}

@@ -1,0 +1,349 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+//
+// The interposition of librdmabond-preload.so, for real: this program is
+// linked against libfakeverbs.so (a libibverbs with the same symbols and
+// versions that records every call) and runs with
+// LD_PRELOAD=librdmabond-preload.so (rdma-bond/preload/preload-test), so
+// its calls go through the preload exactly as a program's calls to
+// libibverbs do.  It fails at once when it is not preloaded.
+//
+// The world: a fake sysfs tree (devices fake0 behind p1, fake1 behind p2,
+// fake2 behind p3), a table with active-backup bond0 of p1 and p2, and a
+// fake agent at the table's agent socket.  The preload reads its
+// settings once per process: RDMA_BOND_PRELOAD_ON_MISPIN=error here.
+
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+#include <infiniband/verbs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "preload/fake_verbs.h"
+#include "rdma-bond-table-writer.h"
+#include "rdma_bond/agent_client.h"
+#include "rdma_bond/roce.h"
+#include "rdma_bond/table_reader.h"
+#include "testing/fake_agent.h"
+#include "testing/fake_sysfs.h"
+#include "testing/table_test_util.h"
+
+extern "C" void* mlx5dv_devx_obj_create(ibv_context*, const void*, size_t,
+                                        void*, size_t);
+
+namespace rdma_bond {
+namespace {
+
+constexpr const char* kGid1 = "0000:0000:0000:0000:0000:ffff:0a00:0001";
+
+struct World {
+  testing::TempDir dir;
+  testing::FakeSysfs sysfs;
+  std::unique_ptr<testing::WritableTable> table;
+  std::unique_ptr<testing::FakeAgent> agent;
+  std::atomic<bool> stop{false};
+  std::thread heartbeat;
+};
+World* world;
+
+void StoreBond(size_t active) {
+  rdma_bond_record r = testing::MakeRecord("bond0", {"p1", "p2"});
+  r.active_member = static_cast<uint8_t>(active);
+  r.generation = 1 + active;
+  world->table->Store(0, r);
+  rdma_bond_table_notify(world->table->header());
+}
+
+void BuildWorld() {
+  world = new World;
+  testing::FakeSysfs& s = world->sysfs;
+  const char* devs[3] = {"fake0", "fake1", "fake2"};
+  for (int i = 0; i < 3; i++) {
+    const std::string nd = "p" + std::to_string(i + 1);
+    s.AddNetdev(nd, "52:54:00:00:00:0" + std::to_string(i + 1));
+    s.AddRdmaDevice(devs[i], 1);
+    s.WriteIb(devs[i], "parent", nd + "\n");
+  }
+  s.SetGid("fake0", 1, 1, kGid1, "RoCE v2", "p1");
+  s.AddEmptyGids("fake1", 1, 0, 3);
+  s.SetGid("fake1", 1, 3, kGid1, "RoCE v2", "p2");
+  s.SetGid("fake2", 1, 1, kGid1, "RoCE v2", "p3");
+  const std::string table = world->dir.File("rdma-bond.shm");
+  world->table = testing::WritableTable::Create(table);
+  world->table->header()->n_used = 1;
+  StoreBond(0);
+  world->agent = std::make_unique<testing::FakeAgent>(
+      testing::FakeAgent::Mode::kAnswer, DefaultAgentDirectory(table));
+  world->heartbeat = std::thread([] {
+    while (!world->stop) {
+      rdma_bond_table_set_heartbeat(world->table->header(),
+                                    MonotonicNowNs());
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  setenv("RDMA_BOND_PRELOAD_SHM", table.c_str(), 1);
+  setenv("RDMA_BOND_PRELOAD_SYSFS", s.root().c_str(), 1);
+  setenv("RDMA_BOND_PRELOAD_ON_MISPIN", "error", 1);
+  setenv("RDMA_BOND_PRELOAD_LOG", "debug", 1);
+}
+
+// The gid of IPv4 10.0.0.2.
+ibv_gid PeerGid() {
+  ibv_gid g{};
+  g.raw[10] = 0xff;
+  g.raw[11] = 0xff;
+  g.raw[12] = 10;
+  g.raw[15] = 2;
+  return g;
+}
+
+// An RC QP's INIT -> RTR with a global route from GID index 'sgid'.
+ibv_qp_attr Rtr(uint8_t sgid, uint32_t flow_label = 0) {
+  ibv_qp_attr a{};
+  a.qp_state = IBV_QPS_RTR;
+  a.path_mtu = IBV_MTU_1024;
+  a.dest_qp_num = 0x22;
+  a.ah_attr.is_global = 1;
+  a.ah_attr.port_num = 1;
+  a.ah_attr.grh.dgid = PeerGid();
+  a.ah_attr.grh.sgid_index = sgid;
+  a.ah_attr.grh.hop_limit = 1;
+  a.ah_attr.grh.flow_label = flow_label;
+  return a;
+}
+constexpr int kRtrMask = IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
+                         IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
+                         IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER;
+
+fake_verbs_call LastCall() {
+  fake_verbs_call c{};
+  const int n = fake_verbs_n_calls();
+  EXPECT_GT(n, 0);
+  fake_verbs_get_call(n - 1, &c);
+  return c;
+}
+
+// Waits up to 5 s for 'pred' (the preload's thread works asynchronously).
+template <typename Pred>
+bool WaitFor(Pred pred) {
+  for (int i = 0; i < 500; i++) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pred();
+}
+
+std::string LibraryOf(void* address) {
+  Dl_info info{};
+  if (!address || !dladdr(address, &info) || !info.dli_fname) return "";
+  return info.dli_fname;
+}
+
+TEST(PreloadTest, InterposedSymbolsAreThePreloads) {
+  for (const char* version : {"IBVERBS_1.1", "IBVERBS_1.0"}) {
+    EXPECT_NE(LibraryOf(dlvsym(RTLD_DEFAULT, "ibv_modify_qp", version))
+                  .find("librdmabond-preload"),
+              std::string::npos) << version;
+    EXPECT_NE(LibraryOf(dlvsym(RTLD_DEFAULT, "ibv_destroy_qp", version))
+                  .find("librdmabond-preload"),
+              std::string::npos) << version;
+  }
+  EXPECT_NE(LibraryOf(dlvsym(RTLD_DEFAULT, "ibv_open_device", "IBVERBS_1.1"))
+                .find("librdmabond-preload"), std::string::npos);
+  EXPECT_NE(LibraryOf(dlvsym(RTLD_DEFAULT, "mlx5dv_devx_obj_create",
+                             "MLX5_1.7")).find("librdmabond-preload"),
+            std::string::npos);
+  // What the program itself binds to.
+  EXPECT_NE(LibraryOf(reinterpret_cast<void*>(&ibv_modify_qp))
+                .find("librdmabond-preload"), std::string::npos);
+  // Not interposed: the fake's own.
+  EXPECT_NE(LibraryOf(dlvsym(RTLD_DEFAULT, "ibv_get_device_list",
+                             "IBVERBS_1.1")).find("libfakeverbs"),
+            std::string::npos);
+}
+
+TEST(PreloadTest, ActiveMembersQpGetsAPinnedFlowLabelAndIsRegistered) {
+  ibv_qp* qp = fake_verbs_make_qp("fake0", IBV_QPT_RC, 0x11);
+  ASSERT_NE(qp, nullptr);
+  ibv_qp_attr a = Rtr(1);
+  fake_verbs_reset();
+  ASSERT_EQ(ibv_modify_qp(qp, &a, kRtrMask), 0);
+  ASSERT_EQ(fake_verbs_n_calls(), 1);
+  fake_verbs_call c = LastCall();
+  EXPECT_EQ(c.fn, FAKE_MODIFY_QP_1_1);      // The real one, once.
+  EXPECT_EQ(c.object, qp);
+  EXPECT_EQ(c.mask, kRtrMask);
+  const uint32_t label = c.attr.ah_attr.grh.flow_label;
+  EXPECT_NE(label, 0u);
+  EXPECT_EQ(c.attr.ah_attr.grh.sgid_index, 1);
+  EXPECT_EQ(a.ah_attr.grh.flow_label, 0u);  // The caller's attr: as it was.
+  const uint16_t sport = FlowLabelToUdpSport(label);
+
+  // The agent learns it: member, port and device.
+  ASSERT_TRUE(WaitFor([&] { return world->agent->registry().count(0x11); }));
+  auto reg = world->agent->registry()[0x11];
+  EXPECT_EQ(reg["bond"], "bond0");
+  EXPECT_EQ(reg["member"], "p1");
+  EXPECT_EQ(reg["src"], "10.0.0.1");
+  EXPECT_EQ(reg["dst"], "10.0.0.2");
+  EXPECT_EQ(reg["sport"], std::to_string(sport));
+  EXPECT_EQ(reg["rnic"], "fake0");
+  EXPECT_EQ(reg["role"], "active");
+
+  ASSERT_EQ(ibv_destroy_qp(qp), 0);
+  EXPECT_EQ(LastCall().fn, FAKE_DESTROY_QP_1_1);
+  EXPECT_EQ(LastCall().object, qp);
+  EXPECT_TRUE(WaitFor([&] { return !world->agent->registry().count(0x11); }));
+}
+
+TEST(PreloadTest, Version10ModifyIsInterposedAndReachesThe10Function) {
+  ibv_qp* qp = fake_verbs_make_qp("fake0", IBV_QPT_RC, 0x12);
+  void* q10 = fake_verbs_make_qp_1_0(qp);
+  using Modify10 = int (*)(void*, ibv_qp_attr*, int);
+  auto modify10 = reinterpret_cast<Modify10>(
+      dlvsym(RTLD_DEFAULT, "ibv_modify_qp", "IBVERBS_1.0"));
+  ASSERT_NE(modify10, nullptr);
+  ibv_qp_attr a = Rtr(1);
+  fake_verbs_reset();
+  ASSERT_EQ(modify10(q10, &a, kRtrMask), 0);
+  ASSERT_EQ(fake_verbs_n_calls(), 1);
+  fake_verbs_call c = LastCall();
+  EXPECT_EQ(c.fn, FAKE_MODIFY_QP_1_0);
+  EXPECT_EQ(c.object, q10);
+  EXPECT_NE(c.attr.ah_attr.grh.flow_label, 0u);
+
+  using Destroy10 = int (*)(void*);
+  auto destroy10 = reinterpret_cast<Destroy10>(
+      dlvsym(RTLD_DEFAULT, "ibv_destroy_qp", "IBVERBS_1.0"));
+  ASSERT_NE(destroy10, nullptr);
+  ASSERT_EQ(destroy10(q10), 0);
+  EXPECT_EQ(LastCall().fn, FAKE_DESTROY_QP_1_0);
+  EXPECT_EQ(LastCall().object, q10);
+}
+
+TEST(PreloadTest, StandbysDeviceOpensAsTheActivesAndGidIsRemapped) {
+  ibv_device** list = ibv_get_device_list(nullptr);
+  ASSERT_NE(list, nullptr);
+  ibv_device* fake1 = nullptr;
+  ibv_device* fake0 = nullptr;
+  for (ibv_device** d = list; *d; d++) {
+    if (!strcmp((*d)->name, "fake1")) fake1 = *d;
+    if (!strcmp((*d)->name, "fake0")) fake0 = *d;
+  }
+  ASSERT_TRUE(fake1 && fake0);
+  fake_verbs_reset();
+  ibv_context* ctx = ibv_open_device(fake1);
+  ASSERT_NE(ctx, nullptr);
+  EXPECT_STREQ(ctx->device->name, "fake0");
+  EXPECT_EQ(LastCall().fn, FAKE_OPEN_DEVICE_1_1);
+  EXPECT_EQ(LastCall().object, fake0);
+
+  // The program chose index 3, 10.0.0.1 on fake1; on fake0 that is 1.
+  ibv_qp* qp = fake_verbs_make_qp("fake0", IBV_QPT_RC, 0x13);
+  qp->context = ctx;
+  ibv_qp_attr a = Rtr(3);
+  ASSERT_EQ(ibv_modify_qp(qp, &a, kRtrMask), 0);
+  EXPECT_EQ(LastCall().attr.ah_attr.grh.sgid_index, 1);
+  EXPECT_NE(LastCall().attr.ah_attr.grh.flow_label, 0u);
+
+  // The active member's own device: as asked.
+  ibv_context* ctx0 = ibv_open_device(fake0);
+  ASSERT_NE(ctx0, nullptr);
+  EXPECT_STREQ(ctx0->device->name, "fake0");
+  ibv_destroy_qp(qp);
+}
+
+TEST(PreloadTest, EverythingElsePassesThroughUntouched) {
+  struct Case {
+    const char* device;
+    ibv_qp_type type;
+    int mask;
+    uint8_t is_global;
+  } cases[] = {
+      {"fake0", IBV_QPT_UD, kRtrMask, 1},        // UD: an AH per send.
+      {"fake0", IBV_QPT_RC, IBV_QP_STATE, 1},    // No address vector.
+      {"fake0", IBV_QPT_RC, kRtrMask, 0},        // No global route.
+      {"fake2", IBV_QPT_RC, kRtrMask, 1},        // Not on a bond member.
+  };
+  uint32_t qpn = 0x40;
+  for (const Case& k : cases) {
+    ibv_qp* qp = fake_verbs_make_qp(k.device, k.type, qpn++);
+    ibv_qp_attr a = Rtr(1);
+    a.ah_attr.is_global = k.is_global;
+    fake_verbs_reset();
+    ASSERT_EQ(ibv_modify_qp(qp, &a, k.mask), 0);
+    ASSERT_EQ(fake_verbs_n_calls(), 1);
+    EXPECT_EQ(LastCall().attr_ptr, &a) << k.device << " " << k.type;
+    EXPECT_EQ(LastCall().attr.ah_attr.grh.flow_label, 0u);
+    ibv_destroy_qp(qp);
+  }
+  // An unpinnable QP (on the standby's device, not redirected: made
+  // directly on it) keeps the program's label.
+  ibv_qp* qp = fake_verbs_make_qp("fake1", IBV_QPT_RC, 0x50);
+  ibv_qp_attr a = Rtr(3, 0x777);
+  ASSERT_EQ(ibv_modify_qp(qp, &a, kRtrMask), 0);
+  EXPECT_EQ(LastCall().attr.ah_attr.grh.flow_label, 0x777u);
+  ASSERT_TRUE(WaitFor([&] { return world->agent->registry().count(0x50); }));
+  EXPECT_EQ(world->agent->registry()[0x50]["member"], "p2");
+  ibv_destroy_qp(qp);
+}
+
+TEST(PreloadTest, DevxIsNoticedAndReachesTheRealFunction) {
+  ibv_qp* qp = fake_verbs_make_qp("fake0", IBV_QPT_RC, 0x60);
+  fake_verbs_reset();
+  EXPECT_NE(mlx5dv_devx_obj_create(qp->context, nullptr, 0, nullptr, 0),
+            nullptr);
+  EXPECT_EQ(LastCall().fn, FAKE_DEVX_OBJ_CREATE);
+}
+
+// Last: it changes the bond.
+TEST(PreloadTest, FailoverMovesAMispinnedQpToErrorUnderTheErrorPolicy) {
+  ibv_qp* qp = fake_verbs_make_qp("fake0", IBV_QPT_RC, 0x70);
+  ibv_qp_attr a = Rtr(1);
+  ASSERT_EQ(ibv_modify_qp(qp, &a, kRtrMask), 0);
+  ASSERT_TRUE(WaitFor([&] { return world->agent->registry().count(0x70); }));
+  fake_verbs_reset();
+  StoreBond(1);   // p2 active: the QP on p1's device is mispinned.
+  auto moved = [&] {
+    for (int i = 0; i < fake_verbs_n_calls(); i++) {
+      fake_verbs_call c{};
+      fake_verbs_get_call(i, &c);
+      if (c.fn == FAKE_MODIFY_QP_1_1 && c.object == qp &&
+          c.mask == IBV_QP_STATE && c.attr.qp_state == IBV_QPS_ERR) {
+        return true;
+      }
+    }
+    return false;
+  };
+  EXPECT_TRUE(WaitFor(moved));
+  EXPECT_TRUE(WaitFor([&] {
+    return world->agent->registry()[0x70]["role"] == "down";
+  }));
+  StoreBond(0);
+  ibv_destroy_qp(qp);
+}
+
+}  // namespace
+}  // namespace rdma_bond
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  const char* preload = getenv("LD_PRELOAD");
+  if (!preload || !strstr(preload, "librdmabond-preload")) {
+    fprintf(stderr, "preload-tests: run through rdma-bond/preload/preload-test"
+            " (LD_PRELOAD=librdmabond-preload.so)\n");
+    return 1;
+  }
+  rdma_bond::BuildWorld();
+  const int rc = RUN_ALL_TESTS();
+  rdma_bond::world->stop = true;
+  rdma_bond::world->heartbeat.join();
+  return rc;
+}
