@@ -43,6 +43,27 @@ HostRule BlackholeRule(const std::string& member) {
   return r;
 }
 
+// Lookups whose output device is 'member' go to the plumbing's table.
+HostRule MemberRoutesRule(const std::string& member) {
+  HostRule r;
+  r.priority = kMemberRoutesRulePref;
+  r.table = kPlumbingTable;
+  r.action = kRuleToTable;
+  r.oif = member;
+  r.proto = kPlumbingProto;
+  return r;
+}
+
+// The subnet of an address ("10.79.0.1/24" -> 10.79.0.0, 24).
+IpAddress SubnetOf(const IpAddress& ip, uint8_t len) {
+  IpAddress net = ip;
+  for (size_t i = 0; i < 4; i++) {
+    const int bits = std::clamp<int>(len - 8 * static_cast<int>(i), 0, 8);
+    net.bytes[i] &= static_cast<uint8_t>(0xff00 >> bits);
+  }
+  return net;
+}
+
 HostRule LocalRule(uint32_t priority, uint8_t proto) {
   HostRule r;
   r.priority = priority;
@@ -57,13 +78,14 @@ HostRule LocalRule(uint32_t priority, uint8_t proto) {
 bool SameRule(const HostRule& a, const HostRule& b) {
   return a.priority == b.priority && a.action == b.action &&
          (a.action != kRuleToTable || a.table == b.table) && a.iif == b.iif &&
+         a.oif == b.oif &&
          a.ip_proto == b.ip_proto && a.dport == b.dport && !a.other &&
          !b.other;
 }
 
 bool IsPlainLocal(const HostRule& r) {
   return r.action == kRuleToTable && r.table == kTableLocal && r.iif.empty() &&
-         !r.ip_proto && !r.dport && !r.other;
+         r.oif.empty() && !r.ip_proto && !r.dport && !r.other;
 }
 
 PlumbingAction Action(PlumbingAction::Kind kind, const std::string& bond) {
@@ -127,6 +149,11 @@ bool PlanBond(const PlumbingBond& bond, const HostState& host,
   }
   status->active = !members.empty();
   if (!status->active) return true;
+  // The active member last: its addresses are added last, so that the
+  // kernel's address lookup (__ip_dev_find(): the newest holder of an
+  // address) names it and rdma_cm binds the bond's address to its RNIC.
+  std::stable_partition(members.begin(), members.end(),
+                        [&](const std::string& m) { return m != bond.active; });
   if (bond.bridge.empty()) {
     status->missing.push_back("bridge unknown" +
                               (bond.bridge_error.empty()
@@ -149,20 +176,29 @@ bool PlanBond(const PlumbingBond& bond, const HostState& host,
     return false;
   }
   for (const HostRule& r : host.rules) {
-    if (r.priority < kRoceRulePref || r.priority > kLocalRulePref ||
+    if (r.priority < kRoceRulePref || r.priority > kMemberRoutesRulePref ||
         r.proto == kPlumbingProto) {
       continue;
     }
     status->refused = "rule \"" + DescribeRule(r, false).substr(12) +
                       "\" is in the way (ovs-rdma-bond uses preferences " +
                       std::to_string(kRoceRulePref) + "-" +
-                      std::to_string(kLocalRulePref) + ")";
+                      std::to_string(kMemberRoutesRulePref) + ")";
     return false;
   }
 
   std::vector<IpAddress> bridge_ips;
+  std::vector<std::pair<IpAddress, uint8_t>> bridge_subnets;
   for (const HostAddress& a : host.addresses) {
-    if (a.ifindex == bridge_ifindex) bridge_ips.push_back(a.ip);
+    if (a.ifindex != bridge_ifindex) continue;
+    bridge_ips.push_back(a.ip);
+    const auto subnet = std::make_pair(SubnetOf(a.ip, a.prefix_len),
+                                       a.prefix_len);
+    if (a.prefix_len < 32 && std::find(bridge_subnets.begin(),
+                                       bridge_subnets.end(),
+                                       subnet) == bridge_subnets.end()) {
+      bridge_subnets.push_back(subnet);
+    }
   }
   if (bridge_ips.empty()) {
     status->missing.push_back(
@@ -297,9 +333,51 @@ bool PlanBond(const PlumbingBond& bond, const HostState& host,
                                  " neighbour(s) of " + bond.bridge);
     }
 
+    // Routes: the bridge's subnets through the member, in our table, for
+    // lookups that name the member as output device.  rdma_cm's check
+    // of an incoming connection (validate_ipv4_net_dev()) is one: it
+    // refuses a request whose peer has no route through the RNIC's
+    // netdev.
+    size_t routes_ok = 0;
+    for (const HostRoute& r : host.routes) {
+      if (r.oif != ifindex || r.proto != kPlumbingProto) continue;
+      const auto subnet = std::make_pair(r.dst, r.dst_len);
+      if (!r.other && std::find(bridge_subnets.begin(), bridge_subnets.end(),
+                                subnet) != bridge_subnets.end()) {
+        routes_ok++;
+        continue;
+      }
+      if (bridge_ips.empty()) continue;   // As for the addresses.
+      PlumbingAction del = Action(PlumbingAction::Kind::kDeleteRoute, bond.name);
+      del.route = r;
+      del.text = DescribeRoute(r, m, false);
+      actions.push_back(del);
+    }
+    for (const auto& [net, len] : bridge_subnets) {
+      bool have = std::any_of(host.routes.begin(), host.routes.end(),
+                              [&](const HostRoute& r) {
+                                return r.oif == ifindex && r.dst == net &&
+                                       r.dst_len == len && !r.other &&
+                                       r.proto == kPlumbingProto;
+                              });
+      if (have) continue;
+      PlumbingAction add = Action(PlumbingAction::Kind::kAddRoute, bond.name);
+      add.route = {kPlumbingTable, net, len, ifindex, kPlumbingProto, false};
+      add.text = DescribeRoute(add.route, m, true);
+      actions.push_back(add);
+    }
+    if (routes_ok) {
+      status->in_place.push_back(
+          m + ": " + std::to_string(routes_ok) + " route(s) of " +
+          bond.bridge + "'s subnets in table " +
+          std::to_string(kPlumbingTable) + " (rule " +
+          std::to_string(kMemberRoutesRulePref) + " oif " + m + ")");
+    }
+
     // Rules.
     size_t rules_ok = 0;
-    for (const HostRule& want : {RoceRule(m), BlackholeRule(m)}) {
+    for (const HostRule& want :
+         {RoceRule(m), BlackholeRule(m), MemberRoutesRule(m)}) {
       bool have = std::any_of(host.rules.begin(), host.rules.end(),
                               [&](const HostRule& r) {
                                 return r.proto == kPlumbingProto &&
@@ -314,7 +392,7 @@ bool PlanBond(const PlumbingBond& bond, const HostState& host,
       add.text = DescribeRule(want, true);
       actions.push_back(add);
     }
-    if (rules_ok == 2) {
+    if (rules_ok == 3) {
       status->in_place.push_back(m + ": IP input is RoCEv2 only (rules " +
                                  std::to_string(kRoceRulePref) + ", " +
                                  std::to_string(kBlackholeRulePref) + ")");
@@ -494,8 +572,15 @@ std::vector<PlumbingAction> PlanCleanup(const std::string& bond,
         out.push_back(del);
       }
     }
+    for (const HostRoute& r : host.routes) {
+      if (!ifindex || r.oif != ifindex || r.proto != kPlumbingProto) continue;
+      PlumbingAction del = Action(PlumbingAction::Kind::kDeleteRoute, bond);
+      del.route = r;
+      del.text = DescribeRoute(r, m, false);
+      out.push_back(del);
+    }
     for (const HostRule& r : host.rules) {
-      if (r.iif != m || r.proto != kPlumbingProto) continue;
+      if ((r.iif != m && r.oif != m) || r.proto != kPlumbingProto) continue;
       PlumbingAction del = Action(PlumbingAction::Kind::kDeleteRule, bond);
       del.rule = r;
       del.text = DescribeRule(r, false);

@@ -59,10 +59,17 @@ inline constexpr uint8_t kPlumbingProto = 82;
 inline constexpr uint32_t kRoceRulePref = 1;
 inline constexpr uint32_t kBlackholeRulePref = 2;
 inline constexpr uint32_t kLocalRulePref = 3;
+// Lookups that name a member as their output device (oif: rdma_cm's
+// address checks, rxe's own route lookups) use the plumbing's table,
+// which routes the bridge's subnets through each member.
+inline constexpr uint32_t kMemberRoutesRulePref = 4;
+inline constexpr uint32_t kPlumbingTable = 4791;
 static_assert(kRoceRulePref < kBlackholeRulePref &&
                   kBlackholeRulePref < kLocalRulePref,
               "RoCEv2 is let in before the rest is dropped, and both come "
               "before the local table");
+static_assert(kLocalRulePref < kMemberRoutesRulePref,
+              "local addresses stay local for lookups through a member");
 // The RoCEv2 UDP destination port (IANA).
 inline constexpr uint16_t kRoceV2Port = 4791;
 // Neighbours mirrored per bond at most; more are reported as missing.
@@ -76,6 +83,10 @@ struct PlumbingBond {
   std::vector<std::string> members;
   // Per member (same order): its RDMA port ("rxe0:1"), or "" if none.
   std::vector<std::string> rnics;
+  // The member OVS sends everything out of (active-backup), "" if none.
+  // Its addresses are added after the others': the kernel's rdma_cm
+  // binds an address to the device that got it last (__ip_dev_find()).
+  std::string active;
 };
 
 // The host, as read (Rtnl, /proc/sys).
@@ -84,6 +95,7 @@ struct HostState {
   std::vector<HostAddress> addresses;
   std::vector<HostNeighbour> neighbours;
   std::vector<HostRule> rules;
+  std::vector<HostRoute> routes;      // Of table kPlumbingTable.
   // Values of the sysctls that PlumbingSysctls() names and of
   // "net/ipv4/conf/all/rp_filter", by path below /proc/sys; a missing key
   // could not be read.
@@ -122,6 +134,8 @@ struct PlumbingAction {
     kResolve,           // NTF_USE on the bridge for 'neighbour.ip'.
     kAddRule,
     kDeleteRule,
+    kAddRoute,
+    kDeleteRoute,
     kSetSysctl,
   };
   Kind kind = Kind::kAddAddress;
@@ -129,6 +143,7 @@ struct PlumbingAction {
   HostAddress address;
   HostNeighbour neighbour;
   HostRule rule;
+  HostRoute route;
   std::string sysctl;                 // Path below /proc/sys.
   std::string value;
   // A sysctl set back to its original value (PlanCleanup()): the saved

@@ -23,9 +23,9 @@ HostState FreshHost() {
   h.addresses = {{1, Ip("127.0.0.1"), 8, 0}, {kBridge, Ip("10.79.0.1"), 24, 0}};
   h.neighbours = {{kBridge, Ip("10.79.0.2"), Mac("02:00:00:00:00:02"),
                    kNudReachable, 0}};
-  HostRule local{0, kTableLocal, kRuleToTable, "", 0, 0, kProtoKernel, false};
-  HostRule main{32766, 254, kRuleToTable, "", 0, 0, kProtoKernel, false};
-  HostRule dflt{32767, 253, kRuleToTable, "", 0, 0, kProtoKernel, false};
+  HostRule local{0, kTableLocal, kRuleToTable, "", "", 0, 0, kProtoKernel, false};
+  HostRule main{32766, 254, kRuleToTable, "", "", 0, 0, kProtoKernel, false};
+  HostRule dflt{32767, 253, kRuleToTable, "", "", 0, 0, kProtoKernel, false};
   h.rules = {local, main, dflt};
   h.sysctls[kAllRpFilter] = "2";
   for (const char* m : {"eth0", "eth1"}) {
@@ -41,7 +41,7 @@ HostState FreshHost() {
 
 std::vector<PlumbingBond> Bond0(bool eth1_has_rdma = true) {
   return {{"bond0", "br0", "", {"eth0", "eth1"},
-           {"rxe0:1", eth1_has_rdma ? "rxe1:1" : ""}}};
+           {"rxe0:1", eth1_has_rdma ? "rxe1:1" : ""}, ""}};
 }
 
 // Applies 'actions' to the model as the kernel would (what Rtnl does).
@@ -85,6 +85,7 @@ void ApplyToModel(HostState* h, const std::vector<PlumbingAction>& actions) {
                                [&](const HostRule& x) {
                                  return x.priority == a.rule.priority &&
                                         x.iif == a.rule.iif &&
+                                        x.oif == a.rule.oif &&
                                         x.action == a.rule.action;
                                });
         ASSERT_NE(it, h->rules.end()) << a.text;
@@ -94,6 +95,20 @@ void ApplyToModel(HostState* h, const std::vector<PlumbingAction>& actions) {
       case Kind::kSetSysctl:
         h->sysctls[a.sysctl] = a.value;
         break;
+      case Kind::kAddRoute:
+        h->routes.push_back(a.route);
+        break;
+      case Kind::kDeleteRoute: {
+        auto it = std::find_if(h->routes.begin(), h->routes.end(),
+                               [&](const HostRoute& x) {
+                                 return x.oif == a.route.oif &&
+                                        x.dst == a.route.dst &&
+                                        x.dst_len == a.route.dst_len;
+                               });
+        ASSERT_NE(it, h->routes.end()) << a.text;
+        h->routes.erase(it);
+        break;
+      }
     }
   }
 }
@@ -129,6 +144,12 @@ TEST(RocePlanTest, PlumbsEveryMemberAndMovesTheLocalRuleLast) {
            "ip rule add pref 1 iif eth0 ipproto 17 dport 4791 lookup local "
            "proto 82",
            "ip rule add pref 2 iif eth1 blackhole proto 82",
+           "ip rule add pref 4 oif eth0 lookup 4791 proto 82",
+           "ip rule add pref 4 oif eth1 lookup 4791 proto 82",
+           "ip route append 10.79.0.0/24 dev eth0 table 4791 proto 82 scope "
+           "link",
+           "ip route append 10.79.0.0/24 dev eth1 table 4791 proto 82 scope "
+           "link",
            "sysctl -w net.ipv4.conf.eth0.arp_ignore=8",
            "sysctl -w net.ipv4.conf.eth1.rp_filter=2",
            "sysctl -w net.ipv4.neigh.eth0.mcast_solicit=0",
@@ -145,6 +166,22 @@ TEST(RocePlanTest, PlumbsEveryMemberAndMovesTheLocalRuleLast) {
   EXPECT_TRUE(s.refused.empty());
   EXPECT_TRUE(s.active);
   EXPECT_FALSE(s.missing.empty());      // Everything is still to do.
+}
+
+TEST(RocePlanTest, AddsTheActiveMembersAddressLast) {
+  // The kernel binds an address to the device that got it last: the
+  // active member's must come after the others'.
+  for (const char* active : {"eth0", "eth1"}) {
+    std::vector<PlumbingBond> bonds = Bond0();
+    bonds[0].active = active;
+    std::vector<std::string> adds;
+    for (const PlumbingAction& a : PlanPlumbing(bonds, FreshHost()).actions) {
+      if (a.kind == PlumbingAction::Kind::kAddAddress) adds.push_back(a.text);
+    }
+    ASSERT_EQ(adds.size(), 2u);
+    EXPECT_EQ(adds.back(), "ip address add 10.79.0.1/32 dev " +
+                               std::string(active) + " proto 82");
+  }
 }
 
 TEST(RocePlanTest, NothingToDoOncePlumbed) {
@@ -182,12 +219,12 @@ TEST(RocePlanTest, RefusesAnAddressOfTheMembersOwn) {
 
 TEST(RocePlanTest, RefusesARuleInTheWay) {
   HostState h = FreshHost();
-  h.rules.push_back({2, 100, kRuleToTable, "", 0, 0, 4, true});
+  h.rules.push_back({2, 100, kRuleToTable, "", "", 0, 0, 4, true});
   PlumbingPlan plan = PlanPlumbing(Bond0(), h);
   EXPECT_TRUE(plan.actions.empty());
   EXPECT_EQ(plan.bonds.at("bond0").refused,
             "rule \"pref 2 lookup 100\" is in the way (ovs-rdma-bond uses "
-            "preferences 1-3)");
+            "preferences 1-4)");
 }
 
 TEST(RocePlanTest, RefusesAStrictReversePathFilter) {
@@ -202,7 +239,7 @@ TEST(RocePlanTest, RefusesAStrictReversePathFilter) {
 TEST(RocePlanTest, LeavesBondsWithoutRdmaDevicesAlone) {
   HostState h = FreshHost();
   std::vector<PlumbingBond> bonds = {
-      {"bond0", "br0", "", {"eth0", "eth1"}, {"", ""}}};
+      {"bond0", "br0", "", {"eth0", "eth1"}, {"", ""}, ""}};
   PlumbingPlan plan = PlanPlumbing(bonds, h);
   EXPECT_TRUE(plan.actions.empty());
   EXPECT_FALSE(plan.bonds.at("bond0").active);

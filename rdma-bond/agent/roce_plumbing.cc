@@ -118,6 +118,9 @@ std::vector<PlumbingBond> RocePlumbing::Bonds(uint64_t now_ms) {
   for (const Bond& bond : snapshot_->bonds) {
     PlumbingBond b;
     b.name = bond.name;
+    if (bond.mode == BondMode::kActiveBackup && bond.active()) {
+      b.active = bond.active()->name;
+    }
     for (const Member& m : bond.members) {
       b.members.push_back(m.name);
       auto known = rdma_port_of_.find(m.name);
@@ -164,6 +167,9 @@ Result<HostState> RocePlumbing::ReadHost(
   Result<std::vector<HostRule>> rules = rtnl_.Rules();
   if (!rules.ok()) return rules.status();
   host.rules = std::move(*rules);
+  Result<std::vector<HostRoute>> routes = rtnl_.Routes(kPlumbingTable);
+  if (!routes.ok()) return routes.status();
+  host.routes = std::move(*routes);
   std::vector<std::string> members = extra_members;
   for (const PlumbingBond& b : bonds) {
     members.insert(members.end(), b.members.begin(), b.members.end());
@@ -222,6 +228,8 @@ size_t RocePlumbing::Apply(const std::vector<PlumbingAction>& actions,
         break;
       case Kind::kAddRule: status = rtnl_.AddRule(a.rule); break;
       case Kind::kDeleteRule: status = rtnl_.DeleteRule(a.rule); break;
+      case Kind::kAddRoute: status = rtnl_.AddRoute(a.route); break;
+      case Kind::kDeleteRoute: status = rtnl_.DeleteRoute(a.route); break;
       case Kind::kSetSysctl:
         if (a.restore) {
           if (!a.text.empty()) status = WriteSysctl(a.sysctl, a.value);
@@ -246,7 +254,8 @@ size_t RocePlumbing::Apply(const std::vector<PlumbingAction>& actions,
     }
     const bool deletion = a.kind == PlumbingAction::Kind::kDeleteAddress ||
                           a.kind == PlumbingAction::Kind::kDeleteNeighbour ||
-                          a.kind == PlumbingAction::Kind::kDeleteRule;
+                          a.kind == PlumbingAction::Kind::kDeleteRule ||
+                          a.kind == PlumbingAction::Kind::kDeleteRoute;
     if (deletion && (status.errno_value() == ENOENT ||
                      status.errno_value() == EADDRNOTAVAIL ||
                      status.errno_value() == ESRCH)) {

@@ -69,6 +69,7 @@ void MakeHost() {
 // What the plumbing may change, as text: compared before and after.
 std::string HostText() {
   return ShOut("ip -4 addr show; ip -4 neigh show; ip -4 rule show;"
+               " ip -4 route show table all;"
                " for m in eth0 eth1; do"
                "  for k in conf/$m/arp_ignore conf/$m/rp_filter"
                "   neigh/$m/mcast_solicit neigh/$m/ucast_solicit"
@@ -173,6 +174,21 @@ TEST_F(RocePlumbingTest, PlumbsRestartsWithoutChangesAndCleansUpExactly) {
         << rules;
     EXPECT_EQ(rules.find("0:\tfrom all lookup local"), std::string::npos)
         << rules;
+    for (const char* m : {"eth0", "eth1"}) {
+      EXPECT_NE(rules.find(std::string("4:\tfrom all oif ") + m +
+                           " lookup 4791 proto 82"),
+                std::string::npos)
+          << rules;
+    }
+    // A lookup through a member, as rdma_cm's check of a connection
+    // request makes, finds the member; one without, the bridge.
+    const std::string routes = ShOut("ip route show table 4791");
+    EXPECT_NE(routes.find("10.79.0.0/24 dev eth0 proto 82 scope link"),
+              std::string::npos) << routes;
+    EXPECT_NE(ShOut("ip route get 10.79.0.2 oif eth1").find("dev eth1"),
+              std::string::npos);
+    EXPECT_NE(ShOut("ip route get 10.79.0.2").find("dev br0"),
+              std::string::npos);
     EXPECT_EQ(ShOut("cat /proc/sys/net/ipv4/conf/eth0/arp_ignore"), "8\n");
 
     // A restarted agent finds everything in place and changes nothing.

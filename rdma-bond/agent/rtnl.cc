@@ -138,6 +138,7 @@ std::string DescribeRule(const HostRule& r, bool add) {
   std::string out = std::string("ip rule ") + (add ? "add" : "del") +
                     " pref " + std::to_string(r.priority);
   if (!r.iif.empty()) out += " iif " + r.iif;
+  if (!r.oif.empty()) out += " oif " + r.oif;
   if (r.ip_proto) out += " ipproto " + std::to_string(r.ip_proto);
   if (r.dport) out += " dport " + std::to_string(r.dport);
   if (r.action == kRuleBlackhole) {
@@ -149,6 +150,18 @@ std::string DescribeRule(const HostRule& r, bool add) {
   if (add && r.proto) {
     out += r.proto == kProtoKernel ? std::string(" proto kernel")
                                    : " proto " + std::to_string(r.proto);
+  }
+  return out;
+}
+
+std::string DescribeRoute(const HostRoute& r, const std::string& ifname,
+                          bool add) {
+  std::string out = std::string("ip route ") + (add ? "append " : "del ") +
+                    ToString(r.dst) + "/" + std::to_string(r.dst_len) +
+                    " dev " + ifname + " table " + std::to_string(r.table);
+  if (add) {
+    if (r.proto) out += " proto " + std::to_string(r.proto);
+    out += " scope link";
   }
   return out;
 }
@@ -363,6 +376,9 @@ Result<std::vector<HostRule>> Rtnl::Rules() {
     if (attrs[FRA_IIFNAME]) {
       r.iif = static_cast<const char*>(RTA_DATA(attrs[FRA_IIFNAME]));
     }
+    if (attrs[FRA_OIFNAME]) {
+      r.oif = static_cast<const char*>(RTA_DATA(attrs[FRA_OIFNAME]));
+    }
     r.ip_proto = AttrValue<uint8_t>(attrs[FRA_IP_PROTO]).value_or(0);
     if (auto range = AttrValue<struct fib_rule_port_range>(
             attrs[FRA_DPORT_RANGE])) {
@@ -371,7 +387,7 @@ Result<std::vector<HostRule>> Rtnl::Rules() {
     }
     r.proto = AttrValue<uint8_t>(attrs[FRA_PROTOCOL]).value_or(0);
     r.other = r.other || frh->src_len || frh->dst_len || frh->tos ||
-              attrs[FRA_OIFNAME] || attrs[FRA_FWMARK] ||
+              attrs[FRA_FWMARK] ||
               attrs[FRA_SPORT_RANGE] || attrs[FRA_UID_RANGE] ||
               attrs[FRA_L3MDEV] || attrs[FRA_GOTO] ||
               (frh->flags & FIB_RULE_INVERT);
@@ -458,6 +474,7 @@ void PutRule(Message* m, const HostRule& r) {
   m->Attr<uint32_t>(FRA_PRIORITY, r.priority);
   if (r.action == FR_ACT_TO_TBL) m->Attr<uint32_t>(FRA_TABLE, r.table);
   if (!r.iif.empty()) m->AttrString(FRA_IIFNAME, r.iif);
+  if (!r.oif.empty()) m->AttrString(FRA_OIFNAME, r.oif);
   if (r.ip_proto) m->Attr<uint8_t>(FRA_IP_PROTO, r.ip_proto);
   if (r.dport) {
     struct fib_rule_port_range range = {r.dport, r.dport};
@@ -480,6 +497,63 @@ Status Rtnl::DeleteRule(const HostRule& r) {
   match.proto = 0;            // The kernel matches on what is given.
   PutRule(&m, match);
   return Transact(m.Finish(0), "deleting rule: " + DescribeRule(r, false));
+}
+
+Result<std::vector<HostRoute>> Rtnl::Routes(uint32_t table) {
+  Result<std::vector<std::vector<uint8_t>>> msgs = Dump(RTM_GETROUTE, AF_INET);
+  if (!msgs.ok()) return msgs.status();
+  std::vector<HostRoute> out;
+  for (const auto& raw : *msgs) {
+    auto* h = reinterpret_cast<const struct nlmsghdr*>(raw.data());
+    if (h->nlmsg_type != RTM_NEWROUTE) continue;
+    auto* rtm = static_cast<const struct rtmsg*>(NLMSG_DATA(h));
+    if (rtm->rtm_family != AF_INET) continue;
+    auto attrs = ParseAttrs(h, sizeof *rtm, RTA_MAX);
+    HostRoute r;
+    r.table = AttrValue<uint32_t>(attrs[RTA_TABLE]).value_or(rtm->rtm_table);
+    if (r.table != table) continue;
+    r.dst = Ipv4(attrs[RTA_DST]);
+    r.dst_len = rtm->rtm_dst_len;
+    r.oif = AttrValue<uint32_t>(attrs[RTA_OIF]).value_or(0);
+    r.proto = rtm->rtm_protocol;
+    r.other = attrs[RTA_GATEWAY] || attrs[RTA_MULTIPATH] ||
+              attrs[RTA_PREFSRC] || rtm->rtm_type != RTN_UNICAST;
+    out.push_back(r);
+  }
+  return out;
+}
+
+namespace {
+
+// An RTM_NEWROUTE or RTM_DELROUTE request for device route 'r'.
+std::vector<uint8_t> RouteMessage(uint16_t type, uint16_t flags,
+                                  const HostRoute& r) {
+  Message m(type, flags);
+  auto* rtm = m.Fixed<struct rtmsg>();
+  rtm->rtm_family = AF_INET;
+  rtm->rtm_dst_len = r.dst_len;
+  rtm->rtm_table = r.table < 256 ? r.table : RT_TABLE_UNSPEC;
+  rtm->rtm_protocol = type == RTM_NEWROUTE ? r.proto : 0;
+  rtm->rtm_scope = type == RTM_NEWROUTE ? RT_SCOPE_LINK : RT_SCOPE_NOWHERE;
+  rtm->rtm_type = type == RTM_NEWROUTE ? RTN_UNICAST : 0;
+  m.Attr<uint32_t>(RTA_TABLE, r.table);
+  m.Attr(RTA_DST, r.dst.bytes.data(), 4);
+  m.Attr<uint32_t>(RTA_OIF, static_cast<uint32_t>(r.oif));
+  return m.Finish(0);
+}
+
+}  // namespace
+
+Status Rtnl::AddRoute(const HostRoute& r) {
+  return Transact(RouteMessage(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_APPEND, r),
+                  "adding route " + ToString(r.dst) + "/" +
+                      std::to_string(r.dst_len));
+}
+
+Status Rtnl::DeleteRoute(const HostRoute& r) {
+  return Transact(RouteMessage(RTM_DELROUTE, 0, r),
+                  "deleting route " + ToString(r.dst) + "/" +
+                      std::to_string(r.dst_len));
 }
 
 }  // namespace rdma_bond::agent

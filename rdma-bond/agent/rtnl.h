@@ -62,11 +62,24 @@ struct HostRule {
   uint32_t table = 0;             // RT_TABLE_LOCAL (255) = "lookup local".
   uint8_t action = 0;             // FR_ACT_TO_TBL (1), FR_ACT_BLACKHOLE (6).
   std::string iif;                // "" = any.
+  std::string oif;                // "" = any.
   uint8_t ip_proto = 0;           // 0 = any.
   uint16_t dport = 0;             // 0 = any (a single port otherwise).
   uint8_t proto = 0;              // FRA_PROTOCOL: who added it.
   bool other = false;             // Has selectors not listed here.
   friend bool operator==(const HostRule&, const HostRule&) = default;
+};
+
+// An IPv4 route of one table (the plumbing's own table only: device
+// routes to a prefix).
+struct HostRoute {
+  uint32_t table = 0;
+  IpAddress dst;
+  uint8_t dst_len = 0;
+  int oif = 0;                    // RTA_OIF.
+  uint8_t proto = 0;              // rtm_protocol: who added it.
+  bool other = false;             // A gateway, several nexthops, a source...
+  friend bool operator==(const HostRoute&, const HostRoute&) = default;
 };
 
 // NUD states (linux/neighbour.h), named here so that callers need not
@@ -93,6 +106,8 @@ std::string DescribeAddress(const HostAddress& address,
 std::string DescribeNeighbour(const HostNeighbour& neighbour,
                               const std::string& ifname, bool add);
 std::string DescribeRule(const HostRule& rule, bool add);
+std::string DescribeRoute(const HostRoute& route, const std::string& ifname,
+                          bool add);
 // "reachable", "permanent", "stale|delay"...
 std::string NudStateName(uint16_t state);
 
@@ -109,6 +124,8 @@ class Rtnl {
   Result<std::vector<HostAddress>> Addresses();
   Result<std::vector<HostNeighbour>> Neighbours();
   Result<std::vector<HostRule>> Rules();
+  // The IPv4 routes of table 'table'.
+  Result<std::vector<HostRoute>> Routes(uint32_t table);
 
   Status AddAddress(const HostAddress& address);
   Status DeleteAddress(const HostAddress& address);
@@ -120,6 +137,11 @@ class Rtnl {
   Status ResolveNeighbour(int ifindex, const IpAddress& ip);
   Status AddRule(const HostRule& rule);
   Status DeleteRule(const HostRule& rule);
+  // Adds a device route (scope link) next to any of the same prefix in
+  // its table (NLM_F_APPEND: one per member); deletes the one of its
+  // device.
+  Status AddRoute(const HostRoute& route);
+  Status DeleteRoute(const HostRoute& route);
 
   // The descriptor that becomes readable when the kernel announces a
   // change; DrainNotifications() reads them all and says whether any
