@@ -145,13 +145,6 @@ std::string_view ToString(HostQpView::State state) {
   return "?";
 }
 
-uint16_t RdmaCmUdpSport(uint16_t active_sport, uint16_t active_dport) {
-  const uint32_t label =
-      (static_cast<uint32_t>(active_sport) * 31 + active_dport) &
-      kFlowLabelMask;
-  return FlowLabelToUdpSport(label);
-}
-
 std::vector<HostQpView> ClassifyHostQps(const HostQpInputs& in) {
   std::vector<HostQpView> out;
   if (!in.resources) return out;

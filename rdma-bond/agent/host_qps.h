@@ -85,11 +85,6 @@ struct HostQpInputs {
 // Every QP of 'resources', classified, sorted by device and QP number.
 std::vector<HostQpView> ClassifyHostQps(const HostQpInputs& inputs);
 
-// The UDP source port of an rdma_cm connection over IPv4 with these
-// rdma_cm ports (active side's source, destination):
-// FlowLabelToUdpSport((sport * 31 + dport) & 0xFFFFF).
-uint16_t RdmaCmUdpSport(uint16_t active_sport, uint16_t active_dport);
-
 // The IPv4 addresses on 'netdev' (getifaddrs()).
 std::vector<IpAddress> InterfaceIpv4Addresses(const std::string& netdev);
 

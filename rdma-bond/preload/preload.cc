@@ -18,13 +18,18 @@
 // through ChangeNotifier) and talks to the agent.
 
 #include <dlfcn.h>
+#include <arpa/inet.h>
 #include <infiniband/verbs.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <rdma/rdma_cma.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -60,6 +65,15 @@ struct RealVerbs {
                            size_t) = nullptr;
 };
 
+// librdmacm's (RDMACM_1.0).
+struct RealCm {
+  int (*resolve_addr)(rdma_cm_id*, sockaddr*, sockaddr*, int) = nullptr;
+  int (*bind_addr)(rdma_cm_id*, sockaddr*) = nullptr;
+  int (*create_id)(rdma_event_channel*, rdma_cm_id**, void*,
+                   rdma_port_space) = nullptr;
+  int (*destroy_id)(rdma_cm_id*) = nullptr;
+};
+
 template <typename F>
 void Find(F* f, const char* name, const char* version) {
   void* p = dlvsym(RTLD_NEXT, name, version);
@@ -79,6 +93,78 @@ const RealVerbs& Real() {
     return r;
   }();
   return real;
+}
+
+const RealCm& RealRdmaCm() {
+  static const RealCm real = [] {
+    RealCm r;
+    Find(&r.resolve_addr, "rdma_resolve_addr", "RDMACM_1.0");
+    Find(&r.bind_addr, "rdma_bind_addr", "RDMACM_1.0");
+    Find(&r.create_id, "rdma_create_id", "RDMACM_1.0");
+    Find(&r.destroy_id, "rdma_destroy_id", "RDMACM_1.0");
+    return r;
+  }();
+  return real;
+}
+
+// The calling object is librdmacm: it ties each device it opens to the
+// kernel's rdma_cm IDs, so its opens are never redirected.
+bool CalledFromRdmaCm(const void* caller) {
+  Dl_info info{};
+  return caller && dladdr(caller, &info) && info.dli_fname &&
+         strstr(info.dli_fname, "librdmacm") != nullptr;
+}
+
+bool Ipv4Of(const sockaddr* a, IpAddress* ip, uint16_t* port) {
+  if (!a || a->sa_family != AF_INET) return false;
+  const auto* in = reinterpret_cast<const sockaddr_in*>(a);
+  ip->version = 4;
+  ip->bytes = {};
+  memcpy(ip->bytes.data(), &in->sin_addr, 4);
+  if (port) *port = ntohs(in->sin_port);
+  return true;
+}
+
+bool IsAnyAddress(const sockaddr* a) {
+  if (!a || a->sa_family == AF_UNSPEC) return true;   // Not bound at all.
+  if (a->sa_family == AF_INET) {
+    return reinterpret_cast<const sockaddr_in*>(a)->sin_addr.s_addr ==
+           htonl(INADDR_ANY);
+  }
+  if (a->sa_family == AF_INET6) {
+    return IN6_IS_ADDR_UNSPECIFIED(
+        &reinterpret_cast<const sockaddr_in6*>(a)->sin6_addr);
+  }
+  return false;
+}
+
+// The rdma_cm port an ID is bound to, 0 if none (rdma_get_src_port() is
+// librdmacm's, which this library does not link).
+uint16_t LocalPort(rdma_cm_id* id) {
+  const sockaddr* a = rdma_get_local_addr(id);
+  if (a->sa_family == AF_INET) {
+    return ntohs(reinterpret_cast<const sockaddr_in*>(a)->sin_port);
+  }
+  if (a->sa_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(a)->sin6_port);
+  }
+  return 0;
+}
+
+// The source address the kernel's routing gives for 'dst' (a UDP socket
+// connected to it: nothing is sent).
+bool RouteSource(const sockaddr_in& dst, IpAddress* src) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in to = dst;
+  if (to.sin_port == 0) to.sin_port = htons(9);
+  sockaddr_in me{};
+  socklen_t len = sizeof me;
+  const bool ok =
+      connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len) == 0;
+  close(fd);
+  return ok && Ipv4Of(reinterpret_cast<const sockaddr*>(&me), src, nullptr);
 }
 
 // libibverbs's IBVERBS_1.0 QP (compat-1_0.c): the 1.1 QP is 'real_qp'.
@@ -128,6 +214,9 @@ class Runtime {
   static Runtime* Get();
 
   ibv_context* OpenDevice(ibv_device* device);
+  int ResolveAddr(rdma_cm_id* id, sockaddr* src, sockaddr* dst,
+                  int timeout_ms);
+  int BindAddr(rdma_cm_id* id, sockaddr* addr);
   int ModifyQp(ibv_qp* qp, void* handle, bool v10, ibv_qp_attr* attr,
                int mask);
   void DestroyQp(ibv_qp* qp);
@@ -422,6 +511,156 @@ bool Runtime::MoveInPlace(const Key& key, Tracked& t,
   return true;
 }
 
+int Runtime::ResolveAddr(rdma_cm_id* id, sockaddr* src, sockaddr* dst,
+                         int timeout_ms) {
+  const RealCm& cm = RealRdmaCm();
+  auto real = [&] {
+    if (!cm.resolve_addr) {
+      errno = ENOSYS;
+      return -1;
+    }
+    return cm.resolve_addr(id, src, dst, timeout_ms);
+  };
+  IpAddress d;
+  uint16_t dport = 0;
+  if (!id || !Ipv4Of(dst, &d, &dport) || !IsAnyAddress(src) ||
+      !cm.bind_addr || !cm.create_id || !cm.destroy_id) {
+    return real();
+  }
+  // Bound already (rdma_bind_addr): the program chose.
+  if (LocalPort(id) != 0 || !IsAnyAddress(rdma_get_local_addr(id))) {
+    return real();
+  }
+  IpAddress s;
+  if (!RouteSource(*reinterpret_cast<const sockaddr_in*>(dst), &s)) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Log(PreloadLog::kDebug, "rdma_cm ID toward %s: no route", ToString(d).c_str());
+    return real();
+  }
+  std::optional<AddressOwner> owner;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    OpenTable();
+    owner = core_.BondOfAddress(s);
+    if (!owner) {
+      Log(PreloadLog::kDebug,
+          "rdma_cm ID toward %s: source %s is no RNIC's address on a bond "
+          "member: left alone", ToString(d).c_str(), ToString(s).c_str());
+    }
+  }
+  if (!owner) return real();
+  // rdma_cm cannot resolve a peer through the bridge (its address is a
+  // GID of no RNIC): bound to the bond's address, the ID gets the RNIC of
+  // the member the kernel finds holding it.  Which one, a scratch ID says.
+  sockaddr_in b{};
+  b.sin_family = AF_INET;
+  memcpy(&b.sin_addr, s.bytes.data(), 4);
+  std::string device;
+  uint32_t port = 1;
+  rdma_cm_id* scratch = nullptr;
+  if (cm.create_id(nullptr, &scratch, nullptr, id->ps) == 0) {
+    if (cm.bind_addr(scratch, reinterpret_cast<sockaddr*>(&b)) == 0 &&
+        scratch->verbs) {
+      device = scratch->verbs->device->name;
+      port = scratch->port_num ? scratch->port_num : 1;
+    }
+    cm.destroy_id(scratch);
+  }
+  std::vector<uint16_t> ports;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const std::string member = core_.MemberOfDevice(device, port);
+    const Bond* bond = core_.BondOfMember(member);
+    const Member* active = bond ? bond->active() : nullptr;
+    if (member.empty()) {
+      if (Once("cm-nodev:" + ToString(s))) {
+        Log(PreloadLog::kInfo, "rdma_cm finds no RNIC of bond %s for %s: "
+            "not pinning its connections", owner->bond.c_str(),
+            ToString(s).c_str());
+      }
+    } else {
+      if (bond && bond->mode == BondMode::kActiveBackup && active &&
+          active->name != member && Once("cm-standby:" + member)) {
+        Log(PreloadLog::kInfo,
+            "rdma_cm binds %s to %s (%s), not to the active member %s of "
+            "bond %s (the kernel takes the member that got the address "
+            "last): its QPs send from a standby",
+            ToString(s).c_str(), device.c_str(), member.c_str(),
+            active->name.c_str(), owner->bond.c_str());
+      }
+      uint32_t seed = 0;
+      if (getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = getpid();
+      Result<std::vector<uint16_t>> found =
+          core_.CmPortsFor(owner->bond, member, s, d, dport, 32, seed);
+      if (found.ok()) {
+        ports = std::move(*found);
+      } else if (Once("cm-ports:" + member)) {
+        Log(PreloadLog::kInfo, "rdma_cm ID toward %s: %s",
+            ToString(d).c_str(), found.status().message().c_str());
+      }
+    }
+  }
+  ports.push_back(0);   // At last, any port the kernel picks.
+  int rc = -1;
+  for (uint16_t p : ports) {
+    b.sin_port = htons(p);
+    rc = cm.bind_addr(id, reinterpret_cast<sockaddr*>(&b));
+    if (rc == 0 || errno != EADDRINUSE) break;
+  }
+  if (rc != 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (Once("cm-bind")) {
+      Log(PreloadLog::kInfo, "cannot bind an rdma_cm ID to %s: %s",
+          ToString(s).c_str(), strerror(errno));
+    }
+    return real();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Log(PreloadLog::kDebug,
+        "rdma_cm ID toward %s:%u bound to %s:%u (%s): UDP source port %u",
+        ToString(d).c_str(), dport, ToString(s).c_str(),
+        LocalPort(id), device.c_str(), RdmaCmUdpSport(LocalPort(id), dport));
+  }
+  return cm.resolve_addr(id, nullptr, dst, timeout_ms);
+}
+
+int Runtime::BindAddr(rdma_cm_id* id, sockaddr* addr) {
+  const RealCm& cm = RealRdmaCm();
+  if (!cm.bind_addr) {
+    errno = ENOSYS;
+    return -1;
+  }
+  IpAddress s;
+  uint16_t port = 0;
+  if (!Ipv4Of(addr, &s, &port) || port == 0 || IsAnyAddress(addr)) {
+    return cm.bind_addr(id, addr);
+  }
+  std::optional<AddressOwner> owner;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    OpenTable();
+    owner = core_.BondOfAddress(s);
+    if (owner && owner->members.size() > 1 &&
+        Once("listen:" + ToString(s) + ":" + std::to_string(port))) {
+      std::string members;
+      for (const std::string& m : owner->members) {
+        members += (members.empty() ? "" : ", ") + m;
+      }
+      Log(PreloadLog::kInfo,
+          "%s binds rdma_cm port %u to %s, an address of bond %s on the "
+          "RNICs of %s: bound to the wildcard address instead, so that it "
+          "listens on all of them (rdma_cm ties an address to one RNIC)",
+          comm_.c_str(), port, ToString(s).c_str(), owner->bond.c_str(),
+          members.c_str());
+    }
+  }
+  if (!owner || owner->members.size() < 2) return cm.bind_addr(id, addr);
+  sockaddr_in any = *reinterpret_cast<const sockaddr_in*>(addr);
+  any.sin_addr.s_addr = htonl(INADDR_ANY);
+  return cm.bind_addr(id, reinterpret_cast<sockaddr*>(&any));
+}
+
 ibv_context* Runtime::OpenDevice(ibv_device* device) {
   const RealVerbs& real = Real();
   if (!real.open_device_1_1) return nullptr;
@@ -636,7 +875,7 @@ __asm__(".symver rdmabond_preload_destroy_qp_1_0,ibv_destroy_qp@IBVERBS_1.0");
 __attribute__((visibility("default"))) ibv_context*
 rdmabond_preload_open_device_1_1(ibv_device* device) {
   Runtime* r = Runtime::Get();
-  if (!r || !device) {
+  if (!r || !device || CalledFromRdmaCm(__builtin_return_address(0))) {
     if (!Real().open_device_1_1) {
       errno = ENOSYS;
       return nullptr;
@@ -660,5 +899,33 @@ rdmabond_preload_devx_obj_create(ibv_context* context, const void* in,
 }
 __asm__(".symver rdmabond_preload_devx_obj_create,"
         "mlx5dv_devx_obj_create@@MLX5_1.7");
+
+__attribute__((visibility("default"))) int rdmabond_preload_resolve_addr(
+    rdma_cm_id* id, sockaddr* src, sockaddr* dst, int timeout_ms) {
+  Runtime* r = Runtime::Get();
+  if (!r) {
+    if (!RealRdmaCm().resolve_addr) {
+      errno = ENOSYS;
+      return -1;
+    }
+    return RealRdmaCm().resolve_addr(id, src, dst, timeout_ms);
+  }
+  return r->ResolveAddr(id, src, dst, timeout_ms);
+}
+__asm__(".symver rdmabond_preload_resolve_addr,rdma_resolve_addr@@RDMACM_1.0");
+
+__attribute__((visibility("default"))) int rdmabond_preload_bind_addr(
+    rdma_cm_id* id, sockaddr* addr) {
+  Runtime* r = Runtime::Get();
+  if (!r) {
+    if (!RealRdmaCm().bind_addr) {
+      errno = ENOSYS;
+      return -1;
+    }
+    return RealRdmaCm().bind_addr(id, addr);
+  }
+  return r->BindAddr(id, addr);
+}
+__asm__(".symver rdmabond_preload_bind_addr,rdma_bind_addr@@RDMACM_1.0");
 
 }  // extern "C"

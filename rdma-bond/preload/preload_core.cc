@@ -141,6 +141,67 @@ std::string PreloadCore::MemberOfDevice(std::string_view device,
   return "";
 }
 
+std::optional<AddressOwner> PreloadCore::BondOfAddress(
+    const IpAddress& ip) const {
+  if (!table_) return std::nullopt;
+  const Gid want = IpAddressToGid(ip);
+  for (const Bond& b : table_->bonds) {
+    if (!config_.bond.empty() && b.name != config_.bond) continue;
+    AddressOwner owner{b.name, {}};
+    for (const Member& m : b.members) {
+      Result<RdmaPortRef> p = sysfs_.FindRdmaPort(m.name);
+      if (!p.ok()) continue;
+      Result<std::vector<SysfsGid>> gids = sysfs_.ReadGids(*p);
+      if (!gids.ok()) continue;
+      for (const SysfsGid& g : *gids) {
+        if (g.gid == want && g.type == kGidTypeRoceV2 && g.ndev == m.name) {
+          owner.members.push_back(m.name);
+          break;
+        }
+      }
+    }
+    if (!owner.members.empty()) return owner;
+  }
+  return std::nullopt;
+}
+
+Result<std::vector<uint16_t>> PreloadCore::CmPortsFor(
+    const std::string& bond_name, const std::string& member,
+    const IpAddress& src, const IpAddress& dst, uint16_t dport, size_t count,
+    uint32_t seed) const {
+  if (!table_) return Status::NotFound("no rdma-bond table");
+  const Bond* bond = table_->FindBond(bond_name);
+  if (!bond) return Status::NotFound("bond " + bond_name + " is not published");
+  Result<Predictor> p = PredictorFor(*bond);
+  if (!p.ok()) return p.status();
+  std::optional<size_t> mi = p->FindMember(member);
+  if (!mi) return Status::NotFound(member + " is not a member of " + bond_name);
+  constexpr uint32_t kFirst = 1024, kCount = 65536 - kFirst;
+  std::vector<uint16_t> out;
+  std::optional<Prediction> last;
+  for (uint32_t i = 0; i < kCount && out.size() < count; i++) {
+    const uint16_t port = static_cast<uint16_t>(kFirst + (seed + i) % kCount);
+    Result<FiveTuple> t = MakeUdpTuple(src, dst, RdmaCmUdpSport(port, dport));
+    if (!t.ok()) return t.status();
+    Prediction where = p->Predict(FlowKey(*t));
+    if (where.has_member() && where.member == *mi) {
+      out.push_back(port);
+    } else {
+      last = where;
+    }
+  }
+  if (out.empty()) {
+    return Status::NotFound(
+        "no rdma_cm port gives a UDP source port that OVS sends out of " +
+        member + (last ? ": " + (last->has_member()
+                                     ? "OVS sends them out of " +
+                                           bond->members[last->member].name
+                                     : p->Reason(*last))
+                       : std::string()));
+  }
+  return out;
+}
+
 Result<Predictor> PreloadCore::PredictorFor(const Bond& bond) const {
   return Predictor::Create(bond, table_->table.hash_impl);
 }

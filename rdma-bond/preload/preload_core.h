@@ -122,6 +122,12 @@ struct QpPinPlan {
   std::string why;
 };
 
+// The members whose RNICs have a RoCEv2 GID of an address (BondOfAddress()).
+struct AddressOwner {
+  std::string bond;
+  std::vector<std::string> members;
+};
+
 class PreloadCore {
  public:
   explicit PreloadCore(PreloadConfig config);
@@ -151,6 +157,23 @@ class PreloadCore {
   // current table.  nullopt: yes (or the bond is gone: nothing to say).
   // Otherwise the reason, one sentence.
   std::optional<std::string> Check(const QpPinPlan& plan) const;
+
+  // The published bond (honouring config.bond) whose members' RNICs have
+  // a RoCEv2 GID of 'ip' (the agent's RoCE plumbing puts the bridge's
+  // addresses there), or nullopt.
+  std::optional<AddressOwner> BondOfAddress(const IpAddress& ip) const;
+
+  // rdma_cm source ports P (1024..65535, starting at a place 'seed'
+  // chooses) whose connection's UDP source port, RdmaCmUdpSport(P,
+  // 'dport'), OVS sends out of 'member' of 'bond' for src -> dst; at most
+  // 'count'.  Every port when OVS sends all of them out of 'member'.
+  // NotFound (saying why) when no port does.
+  Result<std::vector<uint16_t>> CmPortsFor(const std::string& bond,
+                                           const std::string& member,
+                                           const IpAddress& src,
+                                           const IpAddress& dst,
+                                           uint16_t dport, size_t count,
+                                           uint32_t seed) const;
 
   // The bond (by name) whose members include 'netdev', honouring
   // config.bond; nullptr if none.

@@ -108,6 +108,17 @@ constexpr uint16_t QpUdpSport(uint32_t fl, uint32_t lqpn, uint32_t rqpn) {
   return FlowLabelToUdpSport(fl != 0 ? fl : CalcFlowLabel(lqpn, rqpn));
 }
 
+// The UDP source port of an rdma_cm connection over IPv4, from the
+// active side's rdma_cm ports: the kernel sets the flow label to
+// (sport * 31 + dport) & 0xFFFFF (cma_get_roce_udp_flow_label(), Linux
+// 6.1), and the connection request carries it to the passive side.
+constexpr uint16_t RdmaCmUdpSport(uint16_t active_sport,
+                                  uint16_t active_dport) {
+  return FlowLabelToUdpSport(
+      (static_cast<uint32_t>(active_sport) * 31 + active_dport) &
+      kFlowLabelMask);
+}
+
 static_assert(FlowLabelToUdpSport(0) == 0xc000, "label 0 maps to 0xc000");
 static_assert(FlowLabelToUdpSport(0x4001) == 0xc000,
               "the high bits fold onto the low bits");
