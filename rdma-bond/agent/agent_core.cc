@@ -601,6 +601,31 @@ void AgentCore::ScanHostQps(bool warn) {
   // A QP that is gone (or fixed) may be named again if it comes back.
   std::erase_if(host_qps_warned_,
                 [&](const std::string& k) { return !current.count(k); });
+
+  // QPs of a process that registers others, made past the preload.  Seen
+  // in two scans in a row: a QP is registered a moment after it reaches
+  // RTR, and the scan may fall in between.
+  std::set<uint32_t> pids;
+  for (const auto& [key, qp] : registry_->qps()) {
+    if (qp.pid > 0) pids.insert(static_cast<uint32_t>(qp.pid));
+  }
+  std::map<std::string, int> seen;
+  for (const HostQpView* v : BypassedQps(host_qps_, pids)) {
+    const std::string key = v->qp.device + ":" + std::to_string(v->qp.lqpn) +
+                            ":" + std::to_string(v->qp.pid);
+    auto before = host_qps_bypassed_.find(key);
+    const int count = before == host_qps_bypassed_.end() ? 1
+                                                         : before->second + 1;
+    seen[key] = count;
+    if (count != 2) continue;
+    Log(2, "QP " + HexPrefixed(v->qp.lqpn, 6) + " on " + v->qp.device +
+               " of pid " + std::to_string(v->qp.pid) + " (" +
+               EscapeControl(v->qp.comm) + ") is not managed, though that "
+               "process registers other QPs: it was made past "
+               "librdmabond-preload (libibverbs bound with dlopen and dlvsym, "
+               "DEVX, or a static libibverbs) and is not pinned");
+  }
+  host_qps_bypassed_ = std::move(seen);
 }
 
 Result<std::string> AgentCore::Command(const std::vector<std::string>& argv) {

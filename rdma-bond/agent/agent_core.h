@@ -213,7 +213,10 @@ class AgentCore {
   std::string host_qps_error_;        // Why the last listing failed.
   std::vector<HostQpView> host_qps_;
   uint64_t next_host_scan_ms_ = 0;
-  std::set<std::string> host_qps_warned_;   // "rxe1:18:4242".
+  std::set<std::string> host_qps_warned_;
+  // QPs BypassedQps() found, by "rxe1:18:4242": in how many scans in a
+  // row (named in the log at the second).
+  std::map<std::string, int> host_qps_bypassed_;   // "rxe1:18:4242".
   uint64_t host_warning_minute_ms_ = 0;
   int host_warnings_this_minute_ = 0;
   uint64_t host_warnings_suppressed_ = 0;

@@ -145,6 +145,19 @@ std::string_view ToString(HostQpView::State state) {
   return "?";
 }
 
+std::vector<const HostQpView*> BypassedQps(
+    const std::vector<HostQpView>& views,
+    const std::set<uint32_t>& registered_pids) {
+  std::vector<const HostQpView*> out;
+  for (const HostQpView& v : views) {
+    if (!v.managed && !v.bond.empty() && v.qp.pid && Sends(v.qp) &&
+        registered_pids.count(v.qp.pid)) {
+      out.push_back(&v);
+    }
+  }
+  return out;
+}
+
 std::vector<HostQpView> ClassifyHostQps(const HostQpInputs& in) {
   std::vector<HostQpView> out;
   if (!in.resources) return out;

@@ -37,6 +37,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,16 @@ struct HostQpInputs {
 
 // Every QP of 'resources', classified, sorted by device and QP number.
 std::vector<HostQpView> ClassifyHostQps(const HostQpInputs& inputs);
+
+// The QPs of 'views' that send (RC or UC in RTS) on a member of a
+// published bond without being registered, in processes that do register
+// other QPs with the agent ('registered_pids'): a program run with
+// librdmabond-preload (or linked with librdmabond) that made these QPs
+// past it (libibverbs bound with dlopen and dlvsym, DEVX, a static
+// libibverbs), so they are not pinned.
+std::vector<const HostQpView*> BypassedQps(
+    const std::vector<HostQpView>& views,
+    const std::set<uint32_t>& registered_pids);
 
 // The IPv4 addresses on 'netdev' (getifaddrs()).
 std::vector<IpAddress> InterfaceIpv4Addresses(const std::string& netdev);

@@ -205,5 +205,26 @@ TEST(HostQpsTest, RegisteredQpsAreManaged) {
             std::string::npos);
 }
 
+TEST(HostQpsTest, QpsMadePastThePreloadAreFound) {
+  Host h(testing::TcpBond());
+  h.AddQp("rxe1", 21, 50);                        // Registered.
+  h.AddQp("rxe1", 22, 51);                        // Same pid, not.
+  h.AddQp("rxe1", 23, 52, kQpStateRtr);           // Not sending yet.
+  h.AddQp("rxe9", 24, 53);                        // Not on a bond member.
+  h.AddQp("rxe0", 25, 54).pid = 777;              // Another process.
+  QpRecord r;
+  r.pid = 4242;
+  r.src = Ip("10.79.0.1");
+  r.dst = Ip("10.79.0.2");
+  r.sport = 0xd123;
+  h.registered[{"rxe1", 21}] = r;
+  std::vector<HostQpView> v = h.Classify();
+  std::vector<const HostQpView*> b = BypassedQps(v, {4242});
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0]->qp.lqpn, 22u);
+  EXPECT_TRUE(BypassedQps(v, {}).empty());
+  ASSERT_EQ(BypassedQps(v, {4242, 777}).size(), 2u);
+}
+
 }  // namespace
 }  // namespace rdma_bond::agent
