@@ -20,6 +20,7 @@
 if HAVE_VERBS
 lib_LTLIBRARIES += rdma-bond/preload/librdmabond-preload.la
 bin_SCRIPTS += rdma-bond/preload/ovs-rdma-bond-run
+dist_man_MANS += rdma-bond/preload/librdmabond-preload.8
 endif
 rdma_bond_preload_librdmabond_preload_la_SOURCES = \
 	rdma-bond/preload/preload.cc \
