@@ -278,5 +278,52 @@ TEST_F(PreloadCoreTest, CheckSeesABondChange) {
   EXPECT_FALSE(core.Check(*p));
 }
 
+TEST_F(PreloadCoreTest, BondOfAddressNamesTheMembersThatHoldIt) {
+  PreloadCore core = Core(testing::AbBond(0));
+  std::optional<AddressOwner> o = core.BondOfAddress(*ParseIpAddress("10.0.0.1"));
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->bond, "bond0");
+  EXPECT_EQ(o->members, (std::vector<std::string>{"p1", "p2"}));
+  EXPECT_FALSE(core.BondOfAddress(*ParseIpAddress("10.0.0.9")));
+  EXPECT_FALSE(Core(testing::AbBond(0), "bond9")
+                   .BondOfAddress(*ParseIpAddress("10.0.0.1")));
+}
+
+TEST_F(PreloadCoreTest, CmPortsGiveUdpPortsOfTheMember) {
+  Bond bond = testing::TcpBond();
+  PreloadCore core = Core(bond);
+  Result<Predictor> pred = Predictor::Create(bond, RDMA_BOND_HASH_MHASH);
+  ASSERT_TRUE(pred.ok());
+  const IpAddress src = *ParseIpAddress("10.0.0.1");
+  const IpAddress dst = *ParseIpAddress("10.0.0.2");
+  for (const char* member : {"p1", "p2"}) {
+    Result<std::vector<uint16_t>> ports =
+        core.CmPortsFor("bond0", member, src, dst, 7174, 16, 12345);
+    ASSERT_TRUE(ports.ok()) << ports.status().ToString();
+    ASSERT_EQ(ports->size(), 16u);
+    for (uint16_t p : *ports) {
+      EXPECT_GE(p, 1024);
+      Prediction where = pred->Predict(
+          FlowKey(*MakeUdpTuple(src, dst, RdmaCmUdpSport(p, 7174))));
+      ASSERT_TRUE(where.has_member());
+      EXPECT_EQ(bond.members[where.member].name, member) << p;
+    }
+  }
+  // Active-backup: every port, from where the seed says.
+  PreloadCore ab = Core(testing::AbBond(0));
+  Result<std::vector<uint16_t>> all =
+      ab.CmPortsFor("bond0", "p1", src, dst, 7174, 3, 0);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(*all, (std::vector<uint16_t>{1024, 1025, 1026}));
+  // The standby: no port at all, and why.
+  Result<std::vector<uint16_t>> none =
+      ab.CmPortsFor("bond0", "p2", src, dst, 7174, 3, 0);
+  EXPECT_TRUE(none.status().IsNotFound());
+  EXPECT_NE(none.status().message().find("out of p1"), std::string::npos)
+      << none.status().ToString();
+  EXPECT_TRUE(ab.CmPortsFor("bond9", "p1", src, dst, 7174, 3, 0)
+                  .status().IsNotFound());
+}
+
 }  // namespace
 }  // namespace rdma_bond
