@@ -658,7 +658,16 @@ int Runtime::BindAddr(rdma_cm_id* id, sockaddr* addr) {
   if (!owner || owner->members.size() < 2) return cm.bind_addr(id, addr);
   sockaddr_in any = *reinterpret_cast<const sockaddr_in*>(addr);
   any.sin_addr.s_addr = htonl(INADDR_ANY);
-  return cm.bind_addr(id, reinterpret_cast<sockaddr*>(&any));
+  if (cm.bind_addr(id, reinterpret_cast<sockaddr*>(&any)) == 0) return 0;
+  // The port is taken on another address: what the program asked for.
+  const int error = errno;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Log(PreloadLog::kInfo, "cannot bind rdma_cm port %u to the wildcard "
+        "address (%s): bound to %s as asked; it listens on one RNIC",
+        port, strerror(error), ToString(s).c_str());
+  }
+  return cm.bind_addr(id, addr);
 }
 
 ibv_context* Runtime::OpenDevice(ibv_device* device) {
