@@ -7,8 +7,10 @@
 
 #include "fake_verbs.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,11 +21,14 @@ static struct fake_verbs_call calls[FAKE_MAX_CALLS];
 static int n_calls;
 
 static struct ibv_device devices[3];
+static char cm_device[IBV_SYSFS_NAME_MAX] = "fake0";
+static int binds_to_fail;
 static struct ibv_device *device_list[4];
 
 static void
-record(enum fake_verbs_fn fn, void *object, const struct ibv_qp_attr *attr,
-       int mask)
+record_full(enum fake_verbs_fn fn, void *object, const struct ibv_qp_attr *attr,
+            int mask, const struct sockaddr *addr,
+            const struct sockaddr *src_ptr, int result)
 {
     pthread_mutex_lock(&mutex);
     if (n_calls < FAKE_MAX_CALLS) {
@@ -36,8 +41,20 @@ record(enum fake_verbs_fn fn, void *object, const struct ibv_qp_attr *attr,
             c->attr = *attr;
         }
         c->mask = mask;
+        if (addr && addr->sa_family == AF_INET) {
+            memcpy(&c->addr, addr, sizeof c->addr);
+        }
+        c->src_ptr = src_ptr;
+        c->result = result;
     }
     pthread_mutex_unlock(&mutex);
+}
+
+static void
+record(enum fake_verbs_fn fn, void *object, const struct ibv_qp_attr *attr,
+       int mask)
+{
+    record_full(fn, object, attr, mask, NULL, NULL, 0);
 }
 
 int
@@ -162,6 +179,104 @@ fake_devx_obj_create(struct ibv_context *context, const void *in,
     return &object;
 }
 __asm__(".symver fake_devx_obj_create,mlx5dv_devx_obj_create@@MLX5_1.7");
+
+void
+fake_verbs_set_cm_device(const char *device)
+{
+    pthread_mutex_lock(&mutex);
+    snprintf(cm_device, sizeof cm_device, "%s", device);
+    pthread_mutex_unlock(&mutex);
+}
+
+void
+fake_verbs_fail_binds(int n)
+{
+    pthread_mutex_lock(&mutex);
+    binds_to_fail = n;
+    pthread_mutex_unlock(&mutex);
+}
+
+int fake_create_id(struct rdma_event_channel *channel, struct rdma_cm_id **id,
+                   void *context, enum rdma_port_space ps);
+int
+fake_create_id(struct rdma_event_channel *channel, struct rdma_cm_id **id,
+               void *context, enum rdma_port_space ps)
+{
+    struct rdma_cm_id *i = calloc(1, sizeof *i);
+    if (!i) {
+        return -1;
+    }
+    i->channel = channel;
+    i->context = context;
+    i->ps = ps;
+    *id = i;
+    record_full(FAKE_CM_CREATE_ID, i, NULL, 0, NULL, NULL, 0);
+    return 0;
+}
+__asm__(".symver fake_create_id,rdma_create_id@@RDMACM_1.0");
+
+int fake_destroy_id(struct rdma_cm_id *id);
+int
+fake_destroy_id(struct rdma_cm_id *id)
+{
+    record_full(FAKE_CM_DESTROY_ID, id, NULL, 0, NULL, NULL, 0);
+    free(id);
+    return 0;
+}
+__asm__(".symver fake_destroy_id,rdma_destroy_id@@RDMACM_1.0");
+
+int fake_bind_addr(struct rdma_cm_id *id, struct sockaddr *addr);
+int
+fake_bind_addr(struct rdma_cm_id *id, struct sockaddr *addr)
+{
+    const struct sockaddr_in *in = (const struct sockaddr_in *) addr;
+    int fail = 0;
+    pthread_mutex_lock(&mutex);
+    if (in->sin_port != 0 && binds_to_fail > 0) {
+        binds_to_fail--;
+        fail = 1;
+    }
+    char device[IBV_SYSFS_NAME_MAX];
+    memcpy(device, cm_device, sizeof device);
+    pthread_mutex_unlock(&mutex);
+    record_full(FAKE_CM_BIND_ADDR, id, NULL, 0, addr, NULL, fail ? -1 : 0);
+    if (fail) {
+        errno = EADDRINUSE;
+        return -1;
+    }
+    struct sockaddr_in bound = *in;
+    if (bound.sin_port == 0) {
+        bound.sin_port = htons(40000);      /* The kernel's pick. */
+    }
+    memcpy(&id->route.addr.src_addr, &bound, sizeof bound);
+    if (in->sin_addr.s_addr != htonl(INADDR_ANY)) {
+        struct ibv_device **list = get_list();
+        for (int i = 0; list[i]; i++) {
+            if (!strcmp(list[i]->name, device)) {
+                struct ibv_context *ctx = calloc(1, sizeof *ctx);
+                if (ctx) {
+                    ctx->device = list[i];
+                }
+                id->verbs = ctx;
+                id->port_num = 1;
+            }
+        }
+    }
+    return 0;
+}
+__asm__(".symver fake_bind_addr,rdma_bind_addr@@RDMACM_1.0");
+
+int fake_resolve_addr(struct rdma_cm_id *id, struct sockaddr *src,
+                      struct sockaddr *dst, int timeout_ms);
+int
+fake_resolve_addr(struct rdma_cm_id *id, struct sockaddr *src,
+                  struct sockaddr *dst, int timeout_ms)
+{
+    (void) timeout_ms;
+    record_full(FAKE_CM_RESOLVE_ADDR, id, NULL, 0, dst, src, 0);
+    return 0;
+}
+__asm__(".symver fake_resolve_addr,rdma_resolve_addr@@RDMACM_1.0");
 
 struct ibv_qp *
 fake_verbs_make_qp(const char *device, enum ibv_qp_type type, uint32_t qpn)

@@ -14,6 +14,8 @@
 #define RDMA_BOND_PRELOAD_FAKE_VERBS_H_
 
 #include <infiniband/verbs.h>
+#include <netinet/in.h>
+#include <rdma/rdma_cma.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -26,6 +28,10 @@ enum fake_verbs_fn {
     FAKE_DESTROY_QP_1_0,
     FAKE_OPEN_DEVICE_1_1,
     FAKE_DEVX_OBJ_CREATE,
+    FAKE_CM_CREATE_ID,
+    FAKE_CM_DESTROY_ID,
+    FAKE_CM_BIND_ADDR,
+    FAKE_CM_RESOLVE_ADDR,
 };
 
 struct fake_verbs_call {
@@ -34,6 +40,10 @@ struct fake_verbs_call {
     struct ibv_qp_attr attr;    /* modify_qp: a copy of what it got. */
     const struct ibv_qp_attr *attr_ptr;
     int mask;
+    struct sockaddr_in addr;    /* rdma_bind_addr: the address given;
+                                 * rdma_resolve_addr: the destination. */
+    const struct sockaddr *src_ptr;  /* rdma_resolve_addr's source. */
+    int result;                 /* What the fake returned. */
 };
 
 /* Calls recorded so far (at most 256 are kept, the first ones). */
@@ -46,6 +56,12 @@ void fake_verbs_reset(void);
  * (by name), as libibverbs would have made it. */
 struct ibv_qp *fake_verbs_make_qp(const char *device, enum ibv_qp_type type,
                                   uint32_t qpn);
+/* The fake librdmacm: an ID bound to a specific address gets a context of
+ * device 'device' (what the kernel's address lookup would pick), port 1.
+ * The next 'n' binds with a non-zero port fail with EADDRINUSE. */
+void fake_verbs_set_cm_device(const char *device);
+void fake_verbs_fail_binds(int n);
+
 /* The IBVERBS_1.0 QP wrapping 'qp' (layout of libibverbs's compat-1_0.c). */
 void *fake_verbs_make_qp_1_0(struct ibv_qp *qp);
 

@@ -18,13 +18,17 @@
 #include <infiniband/verbs.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <sched.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "preload/fake_verbs.h"
 #include "rdma-bond-table-writer.h"
@@ -52,6 +56,10 @@ struct World {
   std::thread heartbeat;
 };
 World* world;
+// The rdma_cm tests need a network where 10.0.0.1 is this host's and
+// 10.0.0.0/24 is routed (the preload asks the kernel for the source of a
+// destination): a network namespace of their own, so root.
+bool g_netns = false;
 
 void StoreBond(size_t active) {
   rdma_bond_record r = testing::MakeRecord("bond0", {"p1", "p2"});
@@ -160,6 +168,12 @@ TEST(PreloadTest, InterposedSymbolsAreThePreloads) {
   EXPECT_NE(LibraryOf(dlvsym(RTLD_DEFAULT, "mlx5dv_devx_obj_create",
                              "MLX5_1.7")).find("librdmabond-preload"),
             std::string::npos);
+  for (const char* f : {"rdma_resolve_addr", "rdma_bind_addr"}) {
+    EXPECT_NE(LibraryOf(dlvsym(RTLD_DEFAULT, f, "RDMACM_1.0"))
+                  .find("librdmabond-preload"), std::string::npos) << f;
+  }
+  EXPECT_NE(LibraryOf(dlvsym(RTLD_DEFAULT, "rdma_create_id", "RDMACM_1.0"))
+                .find("libfakeverbs"), std::string::npos);
   // What the program itself binds to.
   EXPECT_NE(LibraryOf(reinterpret_cast<void*>(&ibv_modify_qp))
                 .find("librdmabond-preload"), std::string::npos);
@@ -303,8 +317,154 @@ TEST(PreloadTest, DevxIsNoticedAndReachesTheRealFunction) {
   EXPECT_EQ(LastCall().fn, FAKE_DEVX_OBJ_CREATE);
 }
 
-// Last: it changes the bond.
-TEST(PreloadTest, FailoverMovesAMispinnedQpToErrorUnderTheErrorPolicy) {
+sockaddr_in Addr(const char* ip, uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  inet_pton(AF_INET, ip, &a.sin_addr);
+  return a;
+}
+
+std::string AddrText(const sockaddr_in& a) {
+  char buf[INET_ADDRSTRLEN] = "";
+  inet_ntop(AF_INET, &a.sin_addr, buf, sizeof buf);
+  return std::string(buf) + ":" + std::to_string(ntohs(a.sin_port));
+}
+
+std::vector<fake_verbs_call> CallsOf(fake_verbs_fn fn, const void* object) {
+  std::vector<fake_verbs_call> out;
+  for (int i = 0; i < fake_verbs_n_calls(); i++) {
+    fake_verbs_call c{};
+    fake_verbs_get_call(i, &c);
+    if (c.fn == fn && (!object || c.object == object)) out.push_back(c);
+  }
+  return out;
+}
+
+class PreloadCmTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!g_netns) GTEST_SKIP() << "needs root (a network namespace)";
+    fake_verbs_set_cm_device("fake0");
+    fake_verbs_fail_binds(0);
+    ASSERT_EQ(rdma_create_id(nullptr, &id_, nullptr, RDMA_PS_TCP), 0);
+    fake_verbs_reset();
+  }
+  void TearDown() override {
+    if (id_) rdma_destroy_id(id_);
+  }
+  int Resolve(const char* ip, uint16_t port) {
+    sockaddr_in dst = Addr(ip, port);
+    return rdma_resolve_addr(id_, nullptr, reinterpret_cast<sockaddr*>(&dst),
+                             2000);
+  }
+  rdma_cm_id* id_ = nullptr;
+};
+
+TEST_F(PreloadCmTest, UnboundClientIsBoundToTheBondAddressWithAPinnedPort) {
+  ASSERT_EQ(Resolve("10.0.0.2", 7174), 0);
+  std::vector<fake_verbs_call> binds = CallsOf(FAKE_CM_BIND_ADDR, id_);
+  ASSERT_EQ(binds.size(), 1u);
+  EXPECT_EQ(binds[0].result, 0);
+  const uint16_t port = ntohs(binds[0].addr.sin_port);
+  EXPECT_EQ(AddrText(binds[0].addr), "10.0.0.1:" + std::to_string(port));
+  EXPECT_NE(port, 0);
+  // Then the real resolution, with no source (the ID is bound now).
+  std::vector<fake_verbs_call> resolves = CallsOf(FAKE_CM_RESOLVE_ADDR, id_);
+  ASSERT_EQ(resolves.size(), 1u);
+  EXPECT_EQ(resolves[0].src_ptr, nullptr);
+  EXPECT_EQ(AddrText(resolves[0].addr), "10.0.0.2:7174");
+  // Which RNIC the kernel binds 10.0.0.1 to was asked with a scratch ID,
+  // bound without a port and destroyed.
+  std::vector<fake_verbs_call> created = CallsOf(FAKE_CM_CREATE_ID, nullptr);
+  ASSERT_EQ(created.size(), 1u);
+  std::vector<fake_verbs_call> scratch =
+      CallsOf(FAKE_CM_BIND_ADDR, created[0].object);
+  ASSERT_EQ(scratch.size(), 1u);
+  EXPECT_EQ(AddrText(scratch[0].addr), "10.0.0.1:0");
+  EXPECT_EQ(CallsOf(FAKE_CM_DESTROY_ID, created[0].object).size(), 1u);
+}
+
+TEST_F(PreloadCmTest, APortInUseMakesItTryTheNext) {
+  fake_verbs_fail_binds(1);
+  ASSERT_EQ(Resolve("10.0.0.2", 7174), 0);
+  std::vector<fake_verbs_call> binds = CallsOf(FAKE_CM_BIND_ADDR, id_);
+  ASSERT_EQ(binds.size(), 2u);
+  EXPECT_EQ(binds[0].result, -1);
+  EXPECT_EQ(binds[1].result, 0);
+  EXPECT_NE(binds[0].addr.sin_port, binds[1].addr.sin_port);
+}
+
+TEST_F(PreloadCmTest, OnAStandbysRnicItStillBindsAndLetsTheKernelPick) {
+  // The kernel would bind 10.0.0.1 to fake1 (p2, not active): no port
+  // sends out of p2, the bind still makes rdma_cm work (said once).
+  fake_verbs_set_cm_device("fake1");
+  ASSERT_EQ(Resolve("10.0.0.2", 7174), 0);
+  std::vector<fake_verbs_call> binds = CallsOf(FAKE_CM_BIND_ADDR, id_);
+  ASSERT_EQ(binds.size(), 1u);
+  EXPECT_EQ(AddrText(binds[0].addr), "10.0.0.1:0");
+}
+
+TEST_F(PreloadCmTest, BoundIdsAndOtherSourcesPassThrough) {
+  // A destination whose source is no bond's address (loopback).
+  ASSERT_EQ(Resolve("127.0.0.1", 7174), 0);
+  EXPECT_TRUE(CallsOf(FAKE_CM_BIND_ADDR, id_).empty());
+  ASSERT_EQ(CallsOf(FAKE_CM_RESOLVE_ADDR, id_).size(), 1u);
+  // An ID the program bound: resolved as it is.
+  sockaddr_in own = Addr("10.0.0.1", 0);
+  ASSERT_EQ(rdma_bind_addr(id_, reinterpret_cast<sockaddr*>(&own)), 0);
+  fake_verbs_reset();
+  ASSERT_EQ(Resolve("10.0.0.2", 7174), 0);
+  EXPECT_TRUE(CallsOf(FAKE_CM_BIND_ADDR, id_).empty());
+  EXPECT_EQ(CallsOf(FAKE_CM_RESOLVE_ADDR, id_).size(), 1u);
+  // A source given by the program: as given.
+  fake_verbs_reset();
+  sockaddr_in src = Addr("10.0.0.1", 0);
+  sockaddr_in dst = Addr("10.0.0.2", 7174);
+  ASSERT_EQ(rdma_resolve_addr(id_, reinterpret_cast<sockaddr*>(&src),
+                              reinterpret_cast<sockaddr*>(&dst), 2000), 0);
+  std::vector<fake_verbs_call> r = CallsOf(FAKE_CM_RESOLVE_ADDR, id_);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].src_ptr, reinterpret_cast<sockaddr*>(&src));
+}
+
+TEST_F(PreloadCmTest, AListenerOnTheBondAddressListensEverywhere) {
+  sockaddr_in a = Addr("10.0.0.1", 7174);
+  ASSERT_EQ(rdma_bind_addr(id_, reinterpret_cast<sockaddr*>(&a)), 0);
+  std::vector<fake_verbs_call> binds = CallsOf(FAKE_CM_BIND_ADDR, id_);
+  ASSERT_EQ(binds.size(), 1u);
+  EXPECT_EQ(AddrText(binds[0].addr), "0.0.0.0:7174");
+  EXPECT_EQ(AddrText(a), "10.0.0.1:7174");     // The program's, untouched.
+
+  // The wildcard port taken: the program's own bind.
+  rdma_cm_id* other = nullptr;
+  ASSERT_EQ(rdma_create_id(nullptr, &other, nullptr, RDMA_PS_TCP), 0);
+  fake_verbs_reset();
+  fake_verbs_fail_binds(1);
+  ASSERT_EQ(rdma_bind_addr(other, reinterpret_cast<sockaddr*>(&a)), 0);
+  binds = CallsOf(FAKE_CM_BIND_ADDR, other);
+  ASSERT_EQ(binds.size(), 2u);
+  EXPECT_EQ(AddrText(binds[0].addr), "0.0.0.0:7174");
+  EXPECT_EQ(AddrText(binds[1].addr), "10.0.0.1:7174");
+  rdma_destroy_id(other);
+
+  // Port 0, or an address of no bond: as given.
+  for (const sockaddr_in& b : {Addr("10.0.0.1", 0), Addr("10.0.0.9", 7175)}) {
+    rdma_cm_id* i = nullptr;
+    ASSERT_EQ(rdma_create_id(nullptr, &i, nullptr, RDMA_PS_TCP), 0);
+    fake_verbs_reset();
+    sockaddr_in copy = b;
+    ASSERT_EQ(rdma_bind_addr(i, reinterpret_cast<sockaddr*>(&copy)), 0);
+    binds = CallsOf(FAKE_CM_BIND_ADDR, i);
+    ASSERT_EQ(binds.size(), 1u);
+    EXPECT_EQ(AddrText(binds[0].addr), AddrText(b));
+    rdma_destroy_id(i);
+  }
+}
+
+// Last (gtest runs suites in the order they are defined): it changes
+// the bond.
+TEST(PreloadFailoverTest, AMispinnedQpMovesToErrorUnderTheErrorPolicy) {
   ibv_qp* qp = fake_verbs_make_qp("fake0", IBV_QPT_RC, 0x70);
   ibv_qp_attr a = Rtr(1);
   ASSERT_EQ(ibv_modify_qp(qp, &a, kRtrMask), 0);
@@ -340,6 +500,14 @@ int main(int argc, char** argv) {
     fprintf(stderr, "preload-tests: run through rdma-bond/preload/preload-test"
             " (LD_PRELOAD=librdmabond-preload.so)\n");
     return 1;
+  }
+  if (geteuid() == 0 && unshare(CLONE_NEWNET) == 0) {
+    rdma_bond::g_netns =
+        system("ip link set lo up && ip addr add 10.0.0.1/24 dev lo") == 0;
+  }
+  if (!rdma_bond::g_netns) {
+    fprintf(stderr, "preload-tests: not root: the rdma_cm tests are "
+            "skipped\n");
   }
   rdma_bond::BuildWorld();
   const int rc = RUN_ALL_TESTS();
