@@ -534,6 +534,7 @@ void AgentCore::ScanHostQps(bool warn) {
     if (!nl.ok()) {
       host_qps_error_ = nl.status().message();
       host_qps_.clear();
+      if (roce_) roce_->SetBusyRnics(std::nullopt);
       return;
     }
     rdma_netlink_.emplace(std::move(*nl));
@@ -546,9 +547,17 @@ void AgentCore::ScanHostQps(bool warn) {
     host_qps_error_ = res.status().message();
     host_qps_.clear();
     rdma_netlink_.reset();
+    if (roce_) roce_->SetBusyRnics(std::nullopt);
     return;
   }
   host_qps_error_.clear();
+  if (roce_) {
+    std::set<std::string> busy;
+    for (const HostQp& qp : res->qps) {
+      if (qp.type >= kQpTypeRc) busy.insert(qp.device);
+    }
+    roce_->SetBusyRnics(std::move(busy));
+  }
   HostQpInputs in;
   in.resources = &*res;
   in.snapshot = snapshot_ ? &*snapshot_ : nullptr;

@@ -224,6 +224,54 @@ bool PlanBond(const PlumbingBond& bond, const HostState& host,
         std::to_string(kMaxMirroredNeighbours) + ")");
   }
 
+  // rdma_cm binds the bond's address to the member that got it last
+  // (__ip_dev_find()): that must be the active member.  After a failover
+  // it is not; its addresses are then added again, which deletes and
+  // remakes its RNIC's GIDs: only while that RNIC holds no QP.
+  std::set<std::string> again;    // The active member's IPs to add again.
+  const int active_ifindex =
+      std::count(members.begin(), members.end(), bond.active)
+          ? host.IfIndex(bond.active) : 0;
+  for (const IpAddress& ip : active_ifindex ? bridge_ips
+                                             : std::vector<IpAddress>{}) {
+    const HostAddress* mine = nullptr;
+    std::vector<const HostAddress*> others;
+    for (const HostAddress& a : host.addresses) {
+      if (a.ip != ip || a.prefix_len != 32 || a.proto != kPlumbingProto) {
+        continue;
+      }
+      const std::string name = host.IfName(a.ifindex);
+      if (a.ifindex == active_ifindex) {
+        mine = &a;
+      } else if (std::count(members.begin(), members.end(), name)) {
+        others.push_back(&a);
+      }
+    }
+    if (!mine || others.empty()) continue;
+    const bool newest =
+        !bond.newest.empty()
+            ? bond.newest == bond.active
+            : std::all_of(others.begin(), others.end(),
+                          [&](const HostAddress* o) {
+                            return o->created_cs < mine->created_cs;
+                          });
+    if (newest) continue;
+    const std::string rnic = bond.rnics[std::find(bond.members.begin(),
+                                                  bond.members.end(),
+                                                  bond.active) -
+                                        bond.members.begin()];
+    const std::string device = rnic.substr(0, rnic.find(':'));
+    if (!host.qps_known || host.busy_rnics.count(device)) {
+      status->missing.push_back(
+          bond.active + ": rdma_cm binds " + ToString(ip) +
+          " to another member's RNIC (the one that got it last); " +
+          bond.active + "'s is added again once " + device +
+          " holds no QP");
+      continue;
+    }
+    again.insert(ToString(ip));
+  }
+
   std::vector<PlumbingAction> actions;
   std::set<std::string> resolve;
   for (const std::string& m : members) {
@@ -245,6 +293,15 @@ bool PlanBond(const PlumbingBond& bond, const HostState& host,
                           "--no-manage-roce";
         return false;
       }
+      if (wanted && ifindex == active_ifindex && again.count(ToString(a.ip))) {
+        // Deleted and added again below: the newest holder.
+        PlumbingAction del =
+            Action(PlumbingAction::Kind::kDeleteAddress, bond.name);
+        del.address = a;
+        del.text = DescribeAddress(a, m, false);
+        actions.push_back(del);
+        continue;
+      }
       if (wanted) {
         addresses_ok++;
         continue;
@@ -265,9 +322,11 @@ bool PlanBond(const PlumbingBond& bond, const HostState& host,
                                 return a.ifindex == ifindex && a.ip == ip &&
                                        a.prefix_len == 32;
                               });
-      if (have) continue;
+      if (have && !(ifindex == active_ifindex && again.count(ToString(ip)))) {
+        continue;
+      }
       PlumbingAction add = Action(PlumbingAction::Kind::kAddAddress, bond.name);
-      add.address = {ifindex, ip, 32, kPlumbingProto};
+      add.address = {ifindex, ip, 32, kPlumbingProto, 0};
       add.text = DescribeAddress(add.address, m, true);
       actions.push_back(add);
     }

@@ -44,6 +44,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,9 @@ struct PlumbingBond {
   // Its addresses are added after the others': the kernel's rdma_cm
   // binds an address to the device that got it last (__ip_dev_find()).
   std::string active;
+  // The member the plumbing added the bond's addresses to last, "" if it
+  // does not know (then the addresses' creation times decide).
+  std::string newest;
 };
 
 // The host, as read (Rtnl, /proc/sys).
@@ -96,6 +100,10 @@ struct HostState {
   std::vector<HostNeighbour> neighbours;
   std::vector<HostRule> rules;
   std::vector<HostRoute> routes;      // Of table kPlumbingTable.
+  // RDMA devices that hold QPs (RC, UC, UD, XRC: not the kernel's QP0/1),
+  // when the host's QPs could be listed ('qps_known').
+  std::set<std::string> busy_rnics;
+  bool qps_known = false;
   // Values of the sysctls that PlumbingSysctls() names and of
   // "net/ipv4/conf/all/rp_filter", by path below /proc/sys; a missing key
   // could not be read.

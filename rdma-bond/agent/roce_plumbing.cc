@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -121,6 +123,9 @@ std::vector<PlumbingBond> RocePlumbing::Bonds(uint64_t now_ms) {
     if (bond.mode == BondMode::kActiveBackup && bond.active()) {
       b.active = bond.active()->name;
     }
+    if (auto n = newest_.find(bond.name); n != newest_.end()) {
+      b.newest = n->second;
+    }
     for (const Member& m : bond.members) {
       b.members.push_back(m.name);
       auto known = rdma_port_of_.find(m.name);
@@ -170,6 +175,8 @@ Result<HostState> RocePlumbing::ReadHost(
   Result<std::vector<HostRoute>> routes = rtnl_.Routes(kPlumbingTable);
   if (!routes.ok()) return routes.status();
   host.routes = std::move(*routes);
+  host.qps_known = busy_rnics_.has_value();
+  if (busy_rnics_) host.busy_rnics = *busy_rnics_;
   std::vector<std::string> members = extra_members;
   for (const PlumbingBond& b : bonds) {
     members.insert(members.end(), b.members.begin(), b.members.end());
@@ -213,9 +220,27 @@ void RocePlumbing::SaveState() {
 size_t RocePlumbing::Apply(const std::vector<PlumbingAction>& actions,
                            const HostState& host) {
   size_t failed = 0;
+  // Per bond, the member whose address was added last in this call, and
+  // when.  The kernel stamps an address's creation in hundredths of a
+  // second (IFA_CACHEINFO): another member's address added in the same
+  // hundredth could not be told apart later (a restarted agent reads the
+  // order from those stamps).
+  std::map<std::string, std::pair<int, std::chrono::steady_clock::time_point>>
+      added;
   for (const PlumbingAction& a : actions) {
     Status status;
     using Kind = PlumbingAction::Kind;
+    if (a.kind == Kind::kAddAddress && !a.bond.empty()) {
+      auto before = added.find(a.bond);
+      if (before != added.end() &&
+          before->second.first != a.address.ifindex) {
+        const auto gap = std::chrono::milliseconds(20) -
+                         (std::chrono::steady_clock::now() -
+                          before->second.second);
+        if (gap.count() > 0) std::this_thread::sleep_for(gap);
+      }
+      added[a.bond] = {a.address.ifindex, std::chrono::steady_clock::now()};
+    }
     switch (a.kind) {
       case Kind::kAddAddress: status = rtnl_.AddAddress(a.address); break;
       case Kind::kDeleteAddress: status = rtnl_.DeleteAddress(a.address); break;
@@ -263,6 +288,9 @@ size_t RocePlumbing::Apply(const std::vector<PlumbingAction>& actions,
     }
     if (status.ok()) {
       actions_applied_++;
+      if (a.kind == PlumbingAction::Kind::kAddAddress && !a.bond.empty()) {
+        newest_[a.bond] = host.IfName(a.address.ifindex);
+      }
       if (a.kind != PlumbingAction::Kind::kResolve && options_.log) {
         options_.log(1, "RoCE plumbing" +
                             (a.bond.empty() ? std::string() : ": bond " + a.bond) +

@@ -78,6 +78,12 @@ class RocePlumbing {
   void Update(const std::optional<TableSnapshot>& snapshot);
   // Looks at the host when due and applies what is missing.
   void Run();
+  // The RDMA devices that hold QPs now (the agent's RDMA netlink scan), or
+  // nullopt when they cannot be listed: the active member's addresses are
+  // only added again (to be the newest) on an RNIC without QPs.
+  void SetBusyRnics(std::optional<std::set<std::string>> rnics) {
+    busy_rnics_ = std::move(rnics);
+  }
   void AppendFds(std::vector<int>* fds) const;
   uint64_t SleepMs() const;
 
@@ -120,6 +126,9 @@ class RocePlumbing {
   std::map<std::string, std::string> rdma_port_of_;
   uint64_t rdma_refresh_ms_ = 0;
   std::map<std::string, uint64_t> missing_since_ms_;  // Bonds gone.
+  std::optional<std::set<std::string>> busy_rnics_;
+  // Per bond, the member that got the bond's addresses last from us.
+  std::map<std::string, std::string> newest_;
   PlumbingPlan plan_;
   std::string error_;             // Why the host could not be read.
   std::set<std::string> failures_;  // Failed actions: "text: error".

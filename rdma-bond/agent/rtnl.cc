@@ -328,6 +328,9 @@ Result<std::vector<HostAddress>> Rtnl::Addresses() {
     a.ip = Ipv4(local);
     a.prefix_len = ifa->ifa_prefixlen;
     a.proto = AttrValue<uint8_t>(attrs[IFA_PROTO]).value_or(0);
+    if (auto ci = AttrValue<struct ifa_cacheinfo>(attrs[IFA_CACHEINFO])) {
+      a.created_cs = ci->cstamp;
+    }
     out.push_back(a);
   }
   return out;

@@ -40,6 +40,9 @@ struct HostAddress {
   IpAddress ip;
   uint8_t prefix_len = 32;
   uint8_t proto = 0;              // IFA_PROTO: who added it (0 unknown).
+  // IFA_CACHEINFO's cstamp: when it was added, in hundredths of a second
+  // since boot (0 if unknown).
+  uint32_t created_cs = 0;
   friend bool operator==(const HostAddress&, const HostAddress&) = default;
 };
 
