@@ -772,6 +772,18 @@ int Runtime::ModifyQp(ibv_qp* qp, void* handle, bool v10, ibv_qp_attr* attr,
     lock.unlock();
     return call(attr);
   }
+  if (plan->wrong_member &&
+      core_.config().on_mispin == MispinPolicy::kError) {
+    // Mispinned from the start: under "error" it never sends.  The
+    // program fails this connection; a new one (after the agent made the
+    // active member's RNIC the one rdma_cm binds to) lands right.
+    Log(PreloadLog::kInfo,
+        "QP %u on %s (%s, bond %s) would send from a member OVS does not "
+        "use: %s; its move to RTR fails (RDMA_BOND_PRELOAD_ON_MISPIN=error)",
+        req.qpn, req.device.c_str(), plan->member.c_str(),
+        plan->bond.c_str(), plan->why.c_str());
+    return EHOSTUNREACH;
+  }
   ibv_qp_attr local = *attr;
   local.ah_attr.grh.sgid_index = static_cast<uint8_t>(plan->sgid_index);
   if (plan->pinned) local.ah_attr.grh.flow_label = plan->flow_label;

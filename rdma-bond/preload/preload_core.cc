@@ -329,6 +329,7 @@ Result<QpPinPlan> PreloadCore::PlanQp(
                                        r.qpn);
   if (!c.ok()) {
     plan.why = c.status().message();
+    plan.wrong_member = c.status().IsNotFound();
     return plan;
   }
   plan.sport = c->sport;

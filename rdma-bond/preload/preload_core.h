@@ -120,6 +120,10 @@ struct QpPinPlan {
   // 'why' says so, and the program's flow label is left as it was.
   bool pinned = false;
   std::string why;
+  // Not pinned because OVS sends none of its flows out of 'member' (a
+  // standby in active-backup, a disabled member...), as opposed to a bond
+  // that cannot be predicted.
+  bool wrong_member = false;
 };
 
 // The members whose RNICs have a RoCEv2 GID of an address (BondOfAddress()).

@@ -182,6 +182,7 @@ TEST_F(PreloadCoreTest, StandbyQpIsNotPinnedAndSaysWhy) {
   Result<QpPinPlan> p = core.PlanQp(Request("rxe1", 3, 0));
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_FALSE(p->pinned);
+  EXPECT_TRUE(p->wrong_member);
   EXPECT_EQ(p->member, "p2");
   EXPECT_EQ(p->flow_label, 0u);           // Left as the program set it.
   EXPECT_EQ(p->sport, QpUdpSport(0, 17, 18));

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -298,14 +299,20 @@ TEST(PreloadTest, EverythingElsePassesThroughUntouched) {
     EXPECT_EQ(LastCall().attr.ah_attr.grh.flow_label, 0u);
     ibv_destroy_qp(qp);
   }
-  // An unpinnable QP (on the standby's device, not redirected: made
-  // directly on it) keeps the program's label.
+  // A QP on the standby's device (not redirected: made directly on it)
+  // would send from a member OVS does not use: under the "error" policy
+  // (this process's) its move to RTR fails, and nothing reaches the real
+  // function.
   ibv_qp* qp = fake_verbs_make_qp("fake1", IBV_QPT_RC, 0x50);
   ibv_qp_attr a = Rtr(3, 0x777);
-  ASSERT_EQ(ibv_modify_qp(qp, &a, kRtrMask), 0);
-  EXPECT_EQ(LastCall().attr.ah_attr.grh.flow_label, 0x777u);
-  ASSERT_TRUE(WaitFor([&] { return world->agent->registry().count(0x50); }));
-  EXPECT_EQ(world->agent->registry()[0x50]["member"], "p2");
+  fake_verbs_reset();
+  EXPECT_EQ(ibv_modify_qp(qp, &a, kRtrMask), EHOSTUNREACH);
+  EXPECT_EQ(fake_verbs_n_calls(), 0);
+  // Its INIT and RESET moves still pass.
+  ibv_qp_attr reset{};
+  reset.qp_state = IBV_QPS_RESET;
+  EXPECT_EQ(ibv_modify_qp(qp, &reset, IBV_QP_STATE), 0);
+  EXPECT_EQ(fake_verbs_n_calls(), 1);
   ibv_destroy_qp(qp);
 }
 
