@@ -13,9 +13,9 @@
 #
 # Its tests: preload-core-tests (the decisions, on fake sysfs trees and
 # tables) and preload-tests, a program linked against a fake libibverbs
-# (libfakeverbs.so: the same symbols and versions, recording every call)
-# and run by preload-test with LD_PRELOAD=librdmabond-preload.so, so that
-# the real interposition is what is tested.
+# and librdmacm (libfakeverbs.so: the same symbols and versions, recording
+# every call) that runs itself with LD_PRELOAD=librdmabond-preload.so of
+# the build tree, so that the real interposition is what is tested.
 
 if HAVE_VERBS
 lib_LTLIBRARIES += rdma-bond/preload/librdmabond-preload.la
@@ -45,8 +45,7 @@ EXTRA_DIST += \
 	rdma-bond/preload/fake_verbs.c \
 	rdma-bond/preload/fake_verbs.h \
 	rdma-bond/preload/fake_verbs.map \
-	rdma-bond/preload/ovs-rdma-bond-run.in \
-	rdma-bond/preload/preload-test
+	rdma-bond/preload/ovs-rdma-bond-run.in
 
 rdma-bond/preload/ovs-rdma-bond-run: rdma-bond/preload/ovs-rdma-bond-run.in
 	@$(MKDIR_P) rdma-bond/preload
@@ -70,7 +69,7 @@ if HAVE_VERBS
 if HAVE_GTEST
 check_PROGRAMS += rdma-bond/preload/preload-core-tests \
 	rdma-bond/preload/preload-tests
-TESTS += rdma-bond/preload/preload-core-tests rdma-bond/preload/preload-test
+TESTS += rdma-bond/preload/preload-core-tests rdma-bond/preload/preload-tests
 endif
 endif
 rdma_bond_preload_preload_core_tests_SOURCES = \

@@ -2,11 +2,10 @@
 // Licensed under the Apache License, Version 2.0.
 //
 // The interposition of librdmabond-preload.so, for real: this program is
-// linked against libfakeverbs.so (a libibverbs with the same symbols and
-// versions that records every call) and runs with
-// LD_PRELOAD=librdmabond-preload.so (rdma-bond/preload/preload-test), so
-// its calls go through the preload exactly as a program's calls to
-// libibverbs do.  It fails at once when it is not preloaded.
+// linked against libfakeverbs.so (a libibverbs and librdmacm with the same
+// symbols and versions, recording every call) and runs itself again with
+// LD_PRELOAD=librdmabond-preload.so of this build tree, so its calls go
+// through the preload exactly as a program's calls to libibverbs do.
 //
 // The world: a fake sysfs tree (devices fake0 behind p1, fake1 behind p2,
 // fake2 behind p3), a table with active-backup bond0 of p1 and p2, and a
@@ -501,13 +500,32 @@ TEST(PreloadFailoverTest, AMispinnedQpMovesToErrorUnderTheErrorPolicy) {
 }  // namespace rdma_bond
 
 int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
+  // Runs itself again with LD_PRELOAD=librdmabond-preload.so of this
+  // build tree (.libs/ next to the program), so that every call goes
+  // through the preload as in a preloaded program: whoever starts it
+  // (make check, tests/run-all) needs to know nothing.
   const char* preload = getenv("LD_PRELOAD");
   if (!preload || !strstr(preload, "librdmabond-preload")) {
-    fprintf(stderr, "preload-tests: run through rdma-bond/preload/preload-test"
-            " (LD_PRELOAD=librdmabond-preload.so)\n");
+    char self[4096];
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) {
+      perror("preload-tests: /proc/self/exe");
+      return 1;
+    }
+    self[n] = '\0';
+    std::string lib(self);
+    lib = lib.substr(0, lib.rfind('/')) + "/.libs/librdmabond-preload.so";
+    if (access(lib.c_str(), R_OK) != 0) {
+      fprintf(stderr, "preload-tests: %s is missing (make it first)\n",
+              lib.c_str());
+      return 1;
+    }
+    setenv("LD_PRELOAD", lib.c_str(), 1);
+    execv(self, argv);
+    perror("preload-tests: exec");
     return 1;
   }
+  ::testing::InitGoogleTest(&argc, argv);
   if (geteuid() == 0 && unshare(CLONE_NEWNET) == 0) {
     rdma_bond::g_netns =
         system("ip link set lo up && ip addr add 10.0.0.1/24 dev lo") == 0;
