@@ -18,7 +18,9 @@
 # the build tree, so that the real interposition is what is tested.
 
 if HAVE_VERBS
-lib_LTLIBRARIES += rdma-bond/preload/librdmabond-preload.la
+# In $(libdir)/ovs-rdma-bond/: a module nothing links against, so not in
+# the linker's path (nor ldconfig's).
+pkglib_LTLIBRARIES = rdma-bond/preload/librdmabond-preload.la
 bin_SCRIPTS += rdma-bond/preload/ovs-rdma-bond-run
 dist_man_MANS += rdma-bond/preload/librdmabond-preload.8
 endif
@@ -49,7 +51,7 @@ EXTRA_DIST += \
 
 rdma-bond/preload/ovs-rdma-bond-run: rdma-bond/preload/ovs-rdma-bond-run.in
 	@$(MKDIR_P) rdma-bond/preload
-	$(AM_V_GEN)sed -e 's|@libdir[@]|$(libdir)|g' \
+	$(AM_V_GEN)sed -e 's|@pkglibdir[@]|$(pkglibdir)|g' \
 		-e 's|@VERSION[@]|$(VERSION)|g' $< > $@.tmp && \
 		chmod +x $@.tmp && mv $@.tmp $@
 CLEANFILES += rdma-bond/preload/ovs-rdma-bond-run
