@@ -266,7 +266,6 @@ class Runtime {
   std::vector<Pending> pending_;
   std::set<std::string> once_;
   int wake_fd_ = -1;
-  bool started_ = false;
 };
 
 std::atomic<Runtime*> g_runtime{nullptr};
@@ -322,7 +321,6 @@ void Runtime::Start() {
   // it, and nothing it holds needs more than the kernel's cleanup (the
   // agent drops a client's QPs when its socket closes).
   std::thread([this] { Loop(); }).detach();
-  started_ = true;
 }
 
 void Runtime::Wake() {
