@@ -11,10 +11,15 @@
 #   make bench-propagation   change propagation from ovs-vswitchd to a
 #                            reader, after futex-wake-latency, the floor
 #                            under it.  BENCH_PROPAGATION_FLAGS adds flags
-#                            (for example --flips 50 --json).
+#                            (for example --flips 50 --json);
+#   make bench-storm         the lab's cut, storm and restart scenarios
+#                            held to their 50 ms stall target (root;
+#                            BENCH_STORM_FLAGS adds flags, for example
+#                            --flap-seconds 1800 for the soak).
 
 BENCHFLAGS =
 BENCH_PROPAGATION_FLAGS =
+BENCH_STORM_FLAGS =
 
 EXTRA_PROGRAMS += rdma-bond/bench/rdma-bond-bench
 rdma_bond_bench_rdma_bond_bench_SOURCES = \
@@ -49,7 +54,12 @@ bench-propagation: rdma-bond/tools/bondctl/rdma-bondctl \
 		--rdma-bondctl rdma-bond/tools/bondctl/rdma-bondctl \
 		$(BENCH_PROPAGATION_FLAGS)
 
-.PHONY: bench bench-emulated bench-propagation
+bench-storm: rdma-bond/tools/perf/rdma-bond-perf \
+		rdma-bond/agent/ovs-rdma-bond-agent
+	$(srcdir)/utilities/ovs-rdma-bond-lab active-backup balance-tcp \
+		restart flap --no-build --check $(BENCH_STORM_FLAGS)
+
+.PHONY: bench bench-emulated bench-propagation bench-storm
 EXTRA_DIST += \
 	docs/benchmarks.md \
 	rdma-bond/bench/emulated-rnic \
