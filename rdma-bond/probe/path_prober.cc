@@ -3,8 +3,12 @@
 
 #include "probe/path_prober.h"
 
+#include <sys/random.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstdlib>
 #include <deque>
 #include <map>
 #include <set>
@@ -31,6 +35,43 @@ constexpr size_t kMaxLastingPorts = 512;
 bool EpochIsNewer(uint32_t a, uint32_t b) {
   return static_cast<int32_t>(a - b) > 0;
 }
+
+// 64 bits from the kernel's CSPRNG, read 512 bytes at a time.
+uint64_t SecureRandom64() {
+  thread_local std::array<uint64_t, 64> pool;
+  thread_local size_t left = 0;
+  if (left == 0) {
+    size_t got = 0;
+    auto* bytes = reinterpret_cast<uint8_t*>(pool.data());
+    while (got < sizeof pool) {
+      const ssize_t n = getrandom(bytes + got, sizeof pool - got, 0);
+      if (n > 0) {
+        got += static_cast<size_t>(n);
+      } else if (errno != EINTR) {
+        std::abort();                 // No kernel randomness: no nonces.
+      }
+    }
+    left = pool.size();
+  }
+  return pool[--left];
+}
+
+// A token bucket: 'rate' per second, at most 'burst'.
+struct Bucket {
+  double tokens = -1;               // -1: full at the first Take().
+  int64_t at_us = 0;
+  bool Take(int64_t now_us, double rate, double burst) {
+    if (tokens < 0) {
+      tokens = burst;
+    } else if (now_us > at_us) {
+      tokens = std::min(burst, tokens + (now_us - at_us) * rate / 1e6);
+    }
+    at_us = std::max(at_us, now_us);
+    if (tokens < 1) return false;
+    tokens -= 1;
+    return true;
+  }
+};
 
 uint64_t HashIp(const IpAddress& ip) {
   uint64_t h = ip.version;
@@ -103,9 +144,12 @@ struct Peer {
   IpAddress ip;
   MacAddress mac{};
   bool learned = false;
+  int64_t learned_us = 0;           // When a REQUEST taught it.
   uint64_t agent_id = 0;            // 0: never heard.
   uint32_t epoch = 0;
   uint64_t retired_agent_id = 0;    // The previous agent's: stale.
+  bool confirmed = false;           // PeerProbeReport::confirmed.
+  Bucket requests_bucket;
   uint8_t remote_count = 0;
   uint32_t remote_usable = 0;
   std::array<std::string, kMaxProbeMembers> remote_names;
@@ -117,8 +161,8 @@ struct Peer {
   size_t timed_out_in_round = 0;
   std::vector<MemberRound> members;
   std::vector<Probe> probes;
-  std::unordered_map<uint32_t, Sent> requests;  // This round's, by nonce.
-  std::deque<std::pair<uint32_t, Sent>> replies;  // Recent, by nonce.
+  std::unordered_map<uint64_t, Sent> requests;  // This round's, by nonce.
+  std::deque<std::pair<uint64_t, Sent>> replies;  // Recent, by nonce.
   Evidence live;
   std::optional<Evidence> previous;  // Served while a refresh round runs.
   // Where the switch delivers each port while every member of the peer
@@ -153,7 +197,7 @@ struct PathProber::State {
   uint32_t usable_mask = 0;
   std::map<IpAddress, Peer, IpLess> peers;
   std::vector<Outgoing> outbox;
-  uint32_t next_nonce = 0;
+  Bucket new_peers;
   uint16_t next_ip_id = 0;
   int64_t now_us = 0;               // The latest time passed in.
   PathProberStats stats;
@@ -162,9 +206,15 @@ struct PathProber::State {
   bool Usable(size_t m) const {
     return m < members.size() && members[m].usable;
   }
-  uint32_t NextNonce() {
-    if (++next_nonce == 0) ++next_nonce;
-    return next_nonce;
+  uint64_t NextNonce() {
+    uint64_t nonce = 0;
+    while (nonce == 0) {
+      nonce = options.random ? options.random() : SecureRandom64();
+    }
+    return nonce;
+  }
+  const ProbeKey* SigningKey() const {
+    return options.keys.empty() ? nullptr : &options.keys.front();
   }
   const Evidence& Served(const Peer& p) const {
     return p.previous ? *p.previous : p.live;
@@ -191,7 +241,12 @@ struct PathProber::State {
   void Retry(Peer& p, int64_t now, const SendFn& send);
   void SendRequests(Peer& p, int64_t now, const SendFn& send);
 
-  bool AcceptIdentity(Peer& p, const ProbeMessage& msg);
+  enum class Identity { kCurrent, kStale, kCandidate };
+  Identity Classify(Peer& p, const ProbeMessage& msg);
+  std::optional<Sent> Proof(const Peer& p, const ProbeMessage& msg) const;
+  void Adopt(Peer& p, const ProbeMessage& msg);
+  Peer* Learn(const FrameAddress& address, int64_t now);
+  void ExpireUnconfirmed(int64_t now);
   void QueueAnswer(Peer& p, size_t m, ProbeKind kind,
                    const ProbeMessage& answered, uint16_t answered_sport);
   void OnReply(Peer& p, const ProbeMessage& msg);
@@ -523,7 +578,7 @@ void PathProber::State::Transmit(Peer& p, size_t m, uint16_t sport,
   address.dst_ip = p.ip;
   address.udp_sport = sport;
   address.ip_id = next_ip_id++;
-  Result<size_t> length = BuildProbeFrame(address, msg, frame);
+  Result<size_t> length = BuildProbeFrame(address, msg, frame, SigningKey());
   if (!length.ok()) return;         // Cannot happen: SetLocalBond() checks.
   stats.frames_sent++;
   send(m, std::span<const uint8_t>(frame.data(), *length));
@@ -601,31 +656,116 @@ void PathProber::State::SendRequests(Peer& p, int64_t now,
 // ---------------------------------------------------------------------------
 // Receiving.
 
-// Whether 'msg' is from the peer's current agent and epoch; a newer epoch
-// or another agent resets the peer (and is then current).
-bool PathProber::State::AcceptIdentity(Peer& p, const ProbeMessage& msg) {
+// Where 'msg' stands to the peer's pinned identity.  The first frame of
+// a peer pins it (trust on first use: a forged one is replaced by the
+// first exchange of the true peer, below).
+PathProber::State::Identity PathProber::State::Classify(
+    Peer& p, const ProbeMessage& msg) {
   if (p.agent_id == 0) {
     p.agent_id = msg.agent_id;
     p.epoch = msg.epoch;
-    return true;
+    return Identity::kCurrent;
   }
-  bool same_agent = false;
   if (msg.agent_id == p.agent_id) {
-    if (msg.epoch == p.epoch) return true;
-    if (!EpochIsNewer(msg.epoch, p.epoch)) return false;
-    same_agent = true;
-  } else if (msg.agent_id == p.retired_agent_id) {
-    return false;                   // The previous agent's, delayed.
-  } else {
-    p.retired_agent_id = p.agent_id;
-    p.agent_id = msg.agent_id;
+    if (msg.epoch == p.epoch) return Identity::kCurrent;
+    return EpochIsNewer(msg.epoch, p.epoch) ? Identity::kCandidate
+                                            : Identity::kStale;
   }
+  if (msg.agent_id == p.retired_agent_id) {
+    return Identity::kStale;        // The previous agent's, delayed.
+  }
+  return Identity::kCandidate;
+}
+
+// What proves that the sender of 'msg' received a frame of ours sent to
+// the peer: a REPLY echoing a REQUEST of this round, or a CONFIRM echoing
+// a REPLY, in the current local epoch with the port it went with.  The
+// frame it echoes, or nullopt.
+std::optional<Sent> PathProber::State::Proof(const Peer& p,
+                                             const ProbeMessage& msg) const {
+  if (msg.echo_epoch != epoch) return std::nullopt;
+  if (msg.kind == ProbeKind::kReply) {
+    auto it = p.requests.find(msg.echo_nonce);
+    if (it != p.requests.end() && it->second.sport == msg.reported_sport) {
+      return it->second;
+    }
+  } else if (msg.kind == ProbeKind::kConfirm) {
+    for (const auto& [nonce, sent] : p.replies) {
+      if (nonce == msg.echo_nonce && sent.sport == msg.reported_sport) {
+        return sent;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+// The peer's identity becomes that of 'msg', proven by an exchange: a
+// new agent (its results and member names go) or the same agent's new
+// epoch (a bond change: its results go).
+void PathProber::State::Adopt(Peer& p, const ProbeMessage& msg) {
+  const bool same_agent = msg.agent_id == p.agent_id;
+  if (!same_agent) p.retired_agent_id = p.agent_id;
+  p.agent_id = msg.agent_id;
   p.epoch = msg.epoch;
   p.report.peer_changes++;
-  // The same agent's new epoch (its bond changed) keeps the names of its
-  // members until its frames say otherwise.
+  p.report.candidate_agent_id = 0;
+  p.report.candidate_epoch = 0;
   ResetPeer(p, /*peer_changed=*/!same_agent);
-  return true;
+}
+
+// A new peer from the REQUEST of an unknown source, or nullptr if the
+// source is refused (rate, cap).
+Peer* PathProber::State::Learn(const FrameAddress& address, int64_t now) {
+  if (!new_peers.Take(now, options.new_peers_per_second,
+                      options.new_peer_burst)) {
+    stats.rate_limited++;
+    return nullptr;
+  }
+  size_t learned = 0;
+  auto oldest = peers.end();
+  for (auto it = peers.begin(); it != peers.end(); ++it) {
+    if (!it->second.learned) continue;
+    learned++;
+    if (!it->second.confirmed &&
+        (oldest == peers.end() ||
+         it->second.learned_us < oldest->second.learned_us)) {
+      oldest = it;
+    }
+  }
+  if (learned >= options.max_learned_peers) {
+    if (oldest == peers.end()) {
+      stats.peers_refused++;
+      return nullptr;
+    }
+    const IpAddress gone = oldest->first;
+    std::erase_if(outbox, [&gone](const Outgoing& o) { return o.peer == gone; });
+    peers.erase(oldest);
+    stats.peers_evicted++;
+  }
+  Peer& p = peers.try_emplace(address.src_ip).first->second;
+  p.ip = p.report.ip = address.src_ip;
+  p.mac = address.src_mac;
+  p.learned = true;
+  p.learned_us = now;
+  ResetPeer(p, /*peer_changed=*/true);
+  return &p;
+}
+
+// Forgets learned peers that no exchange confirmed in time.
+void PathProber::State::ExpireUnconfirmed(int64_t now) {
+  for (auto it = peers.begin(); it != peers.end();) {
+    const Peer& p = it->second;
+    if (p.learned && !p.confirmed &&
+        now - p.learned_us > options.unconfirmed_ttl_us) {
+      const IpAddress gone = it->first;
+      std::erase_if(outbox,
+                    [&gone](const Outgoing& o) { return o.peer == gone; });
+      it = peers.erase(it);
+      stats.peers_expired++;
+    } else {
+      ++it;
+    }
+  }
 }
 
 void PathProber::State::QueueAnswer(Peer& p, size_t m, ProbeKind kind,
@@ -664,6 +804,7 @@ void PathProber::State::OnReply(Peer& p, const ProbeMessage& msg) {
     return;
   }
   const Sent sent = it->second;
+  p.confirmed = true;
   RecordForward(p, sent.sport, sent.member, msg.reported_member);
   auto probe = std::find_if(p.probes.begin(), p.probes.end(),
                             [&sent](const Probe& q) {
@@ -678,7 +819,7 @@ void PathProber::State::OnReply(Peer& p, const ProbeMessage& msg) {
 
 void PathProber::State::OnConfirm(Peer& p, const ProbeMessage& msg) {
   auto it = std::find_if(p.replies.begin(), p.replies.end(),
-                         [&msg](const std::pair<uint32_t, Sent>& r) {
+                         [&msg](const std::pair<uint64_t, Sent>& r) {
                            return r.first == msg.echo_nonce;
                          });
   if (msg.echo_epoch != epoch || it == p.replies.end() ||
@@ -687,6 +828,7 @@ void PathProber::State::OnConfirm(Peer& p, const ProbeMessage& msg) {
     return;
   }
   p.report.confirms_received++;
+  p.confirmed = true;
   RecordForward(p, it->second.sport, it->second.member, msg.reported_member);
 }
 
@@ -716,9 +858,20 @@ Result<PathProber> PathProber::Create(const PathProberOptions& options) {
   if (options.reply_timeout_us <= 0 || options.refresh_interval_us <= 0) {
     return Bad("reply_timeout_us and refresh_interval_us must be positive");
   }
+  if (options.max_learned_peers == 0 || options.unconfirmed_ttl_us <= 0 ||
+      !(options.requests_per_second > 0) || !(options.request_burst >= 1) ||
+      !(options.new_peers_per_second > 0) || !(options.new_peer_burst >= 1)) {
+    return Bad("max_learned_peers, unconfirmed_ttl_us and the rates must be "
+               "positive, the bursts at least 1");
+  }
+  for (const ProbeKey& key : options.keys) {
+    if (key.secret.size() < kMinProbeKeyBytes || key.id != ProbeKeyId(key.secret)) {
+      return Bad("a key is shorter than " + std::to_string(kMinProbeKeyBytes) +
+                 " bytes or its id is not its fingerprint (MakeProbeKey())");
+    }
+  }
   auto state = std::make_unique<State>();
   state->options = options;
-  state->next_nonce = static_cast<uint32_t>(MixSpreadKey(options.agent_id));
   return PathProber(std::move(state));
 }
 
@@ -770,11 +923,19 @@ Status PathProber::AddPeer(const IpAddress& ip, const MacAddress& mac) {
   }
   auto [it, inserted] = s.peers.try_emplace(ip);
   Peer& p = it->second;
+  const bool moved = !inserted && p.mac != mac;
   p.mac = mac;
   p.learned = false;
   if (inserted) {
     p.ip = ip;
     p.report.ip = ip;
+    s.ResetPeer(p, /*peer_changed=*/true);
+  } else if (moved) {
+    // Another MAC holds the address now: whoever it is proves itself
+    // again.
+    p.agent_id = p.retired_agent_id = 0;
+    p.epoch = 0;
+    p.confirmed = false;
     s.ResetPeer(p, /*peer_changed=*/true);
   }
   return Status::OK();
@@ -784,6 +945,10 @@ bool PathProber::RemovePeer(const IpAddress& ip) {
   State& s = *s_;
   std::erase_if(s.outbox, [&ip](const Outgoing& o) { return o.peer == ip; });
   return s.peers.erase(ip) > 0;
+}
+
+void PathProber::SetKeys(std::vector<ProbeKey> keys) {
+  s_->options.keys = std::move(keys);
 }
 
 void PathProber::Reprobe() {
@@ -801,14 +966,26 @@ void PathProber::HandleFrame(size_t member, std::span<const uint8_t> frame,
   s.now_us = std::max(s.now_us, now_us);
   FrameAddress address;
   ProbeMessage msg;
-  ProbeDefect defect;
-  if (!ParseProbeFrame(frame, &address, &msg, &defect).ok()) {
-    if (defect == ProbeDefect::kMalformed) {
-      st.malformed++;
-    } else if (defect == ProbeDefect::kUnsupportedVersion) {
-      st.unsupported_version++;
-    } else {
-      st.not_probe++;
+  ProbeDefect defect = ProbeDefect::kNone;
+  uint8_t version = 0;
+  if (!ParseProbeFrame(frame, &address, &msg, &defect, s.options.keys,
+                       &version)
+           .ok()) {
+    switch (defect) {
+      case ProbeDefect::kMalformed: st.malformed++; break;
+      case ProbeDefect::kUnsupportedVersion: st.unsupported_version++; break;
+      case ProbeDefect::kUnauthenticated: {
+        st.unauthenticated++;
+        auto known = s.peers.find(address.src_ip);
+        if (known != s.peers.end()) known->second.report.unauthenticated++;
+        break;
+      }
+      default: st.not_probe++; break;
+    }
+    if ((defect == ProbeDefect::kUnsupportedVersion ||
+         defect == ProbeDefect::kUnauthenticated) &&
+        address.dst_ip == s.options.local_ip && s.options.on_refused) {
+      s.options.on_refused(address, defect, version);
     }
     return;
   }
@@ -825,22 +1002,53 @@ void PathProber::HandleFrame(size_t member, std::span<const uint8_t> frame,
     return;
   }
   auto it = s.peers.find(address.src_ip);
-  if (it == s.peers.end()) {
+  Peer* found = it == s.peers.end() ? nullptr : &it->second;
+  if (!found) {
     if (msg.kind != ProbeKind::kRequest) {
       st.unknown_peer++;
       return;
     }
-    it = s.peers.try_emplace(address.src_ip).first;
-    Peer& p = it->second;
-    p.ip = p.report.ip = address.src_ip;
-    p.mac = address.src_mac;
-    p.learned = true;
-    s.ResetPeer(p, /*peer_changed=*/true);
+    found = s.Learn(address, now_us);
+    if (!found) return;
   }
-  Peer& p = it->second;
-  if (!s.AcceptIdentity(p, msg)) {
-    p.report.stale++;
+  Peer& p = *found;
+  if (address.src_mac != p.mac) {
+    st.identity_mismatch++;
+    p.report.identity_mismatch++;
     return;
+  }
+  if (msg.kind == ProbeKind::kRequest &&
+      !p.requests_bucket.Take(now_us, s.options.requests_per_second,
+                              s.options.request_burst)) {
+    st.rate_limited++;
+    p.report.rate_limited++;
+    return;
+  }
+  // A frame of a new identity that proves itself: what it echoes, kept
+  // across the reset that adopting it makes.
+  std::optional<Sent> adopted;
+  switch (s.Classify(p, msg)) {
+    case State::Identity::kCurrent:
+      break;
+    case State::Identity::kStale:
+      p.report.stale++;
+      return;
+    case State::Identity::kCandidate:
+      adopted = s.Proof(p, msg);
+      if (!adopted) {
+        // Not proven: answered (if the peer did restart or change, its
+        // CONFIRM of this answer proves it), believed in nothing.
+        p.report.unconfirmed++;
+        p.report.candidate_agent_id = msg.agent_id;
+        p.report.candidate_epoch = msg.epoch;
+        if (msg.kind == ProbeKind::kRequest) {
+          s.QueueAnswer(p, member, ProbeKind::kReply, msg, address.udp_sport);
+        }
+        return;
+      }
+      s.Adopt(p, msg);
+      p.confirmed = true;
+      break;
   }
   p.report.last_heard_us = now_us;
   p.heard_in_round = true;
@@ -861,11 +1069,22 @@ void PathProber::HandleFrame(size_t member, std::span<const uint8_t> frame,
       s.QueueAnswer(p, member, ProbeKind::kReply, msg, address.udp_sport);
       break;
     case ProbeKind::kReply:
-      s.OnReply(p, msg);
+      if (adopted) {
+        s.RecordForward(p, adopted->sport, adopted->member,
+                        msg.reported_member);
+      } else {
+        s.OnReply(p, msg);
+      }
       s.QueueAnswer(p, member, ProbeKind::kConfirm, msg, address.udp_sport);
       break;
     case ProbeKind::kConfirm:
-      s.OnConfirm(p, msg);
+      if (adopted) {
+        p.report.confirms_received++;
+        s.RecordForward(p, adopted->sport, adopted->member,
+                        msg.reported_member);
+      } else {
+        s.OnConfirm(p, msg);
+      }
       break;
   }
 }
@@ -873,10 +1092,14 @@ void PathProber::HandleFrame(size_t member, std::span<const uint8_t> frame,
 void PathProber::Run(int64_t now_us, const SendFn& send) {
   State& s = *s_;
   s.now_us = std::max(s.now_us, now_us);
+  s.ExpireUnconfirmed(now_us);
   s.FlushOutbox(send);
   for (auto& [ip, p] : s.peers) {
     if (!p.round_active) {
       if (p.next_round_us < 0 || p.next_round_us > now_us) continue;
+      // A source that only sent REQUESTs is probed once it proved to
+      // hold its address (it CONFIRMed an answer of ours).
+      if (p.learned && !p.confirmed) continue;
       s.StartRound(p, now_us);
       if (!p.round_active) continue;
     }
@@ -901,6 +1124,10 @@ int64_t PathProber::NextDeadlineUs() const {
     if (t >= 0 && (next < 0 || t < next)) next = t;
   };
   for (const auto& [ip, p] : s.peers) {
+    if (p.learned && !p.confirmed) {
+      Consider(p.learned_us + s.options.unconfirmed_ttl_us + 1);
+      continue;
+    }
     if (!p.round_active) {
       Consider(p.next_round_us);
       continue;
@@ -937,6 +1164,7 @@ std::optional<PeerProbeReport> PathProber::Report(const IpAddress& ip) const {
   r.learned = p.learned;
   r.agent_id = p.agent_id;
   r.epoch = p.epoch;
+  r.confirmed = p.confirmed;
   r.remote_member_count = p.remote_count;
   r.remote_usable_mask = p.remote_usable;
   r.state = p.round_active ? PeerProbeState::kProbing : p.outcome;

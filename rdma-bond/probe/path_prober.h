@@ -48,6 +48,23 @@
 // REPLY this prober sent in the current epoch; anything else from the
 // peer still counts as return evidence (below).
 //
+// Trust (protocol v2).  Nonces are 64 random bits from the kernel's
+// CSPRNG, so an answer cannot be forged without seeing the frame it
+// answers.  A peer's identity is pinned: its MAC (from AddPeer(), or from
+// the REQUEST that taught it), and its agent id and epoch (from its first
+// frame).  A frame from another MAC is dropped.  A frame with another
+// agent id or a newer epoch (a restart, a bond change, or a forgery)
+// changes nothing by itself: a REQUEST of it is answered, and the
+// identity is adopted only when a REPLY or CONFIRM of it echoes a nonce of
+// ours, the proof that it holds the peer's address on the wire; then the
+// peer's results are dropped and probed again.  A peer learned from a
+// REQUEST is probed only once such an exchange confirmed it, at most
+// max_learned_peers are kept (unconfirmed ones expire), new sources are
+// admitted at new_peers_per_second, and each peer's REQUESTs are answered
+// at requests_per_second.  With shared keys every frame carries an
+// HMAC-SHA256 tag (probe_frame.h), and frames without a valid one are
+// dropped and counted.
+//
 // The consistency rule ("keep only 5-tuples whose send and return paths
 // are the same member on both ends").  A local source port s is
 // *validated* for the pair (local member m, remote member n) of a peer
@@ -182,6 +199,33 @@ struct PathProberOptions {
   // A round ends "unreachable" when this many REQUESTs timed out and
   // nothing at all was heard from the peer.
   size_t unreachable_after = 8;
+
+  // Protocol v2's defences (see "Trust" above).
+  // 64 random bits per call, for nonces.  Empty: the kernel's CSPRNG
+  // (getrandom()); tests pass their own.
+  std::function<uint64_t()> random;
+  // Shared keys (SetKeys() replaces them): the first signs every frame
+  // sent, any of them is accepted.  Empty: frames carry no tag and tags
+  // are not checked.
+  std::vector<ProbeKey> keys;
+  // Peers learned from REQUESTs (not AddPeer()) at most; when full, the
+  // oldest unconfirmed one makes room, and if every one is confirmed the
+  // new source is refused.
+  size_t max_learned_peers = 64;
+  // A learned peer with no confirmed exchange after this is forgotten.
+  int64_t unconfirmed_ttl_us = 30'000'000;
+  // REQUESTs taken from one peer: a token bucket of this rate and burst
+  // (a round sends at most max_probes_per_member x tries per member).
+  double requests_per_second = 500;
+  double request_burst = 1000;
+  // Peers learned from unknown sources, all together: a token bucket.
+  double new_peers_per_second = 20;
+  double new_peer_burst = 40;
+  // Called with each frame refused for its version or its tag, and with
+  // what it says it came from (the agent logs them).
+  std::function<void(const FrameAddress& from, ProbeDefect defect,
+                     uint8_t version)>
+      on_refused;
 };
 
 enum class PeerProbeState : uint8_t {
@@ -233,6 +277,19 @@ struct PeerProbeReport {
   int64_t last_round_end_us = -1;
   int64_t last_sent_us = -1;        // Last REQUEST sent to it.
   int64_t last_heard_us = -1;       // Last frame accepted from it.
+  // An exchange with its pinned identity (agent id and epoch) completed:
+  // a REPLY or CONFIRM of it echoed a nonce of ours.
+  bool confirmed = false;
+  // The last identity seen that is not the pinned one and was not
+  // confirmed (0: none): a restart or a bond change of the peer before
+  // its exchange, or a forgery.
+  uint64_t candidate_agent_id = 0;
+  uint32_t candidate_epoch = 0;
+  uint64_t unconfirmed = 0;         // Frames of a candidate identity.
+  uint64_t identity_mismatch = 0;   // Frames from another MAC.
+  uint64_t rate_limited = 0;        // REQUESTs beyond its bucket.
+  uint64_t unauthenticated = 0;     // Frames from its address refused
+                                    // for their tag.
   uint64_t replies_sent = 0;
   uint64_t confirms_sent = 0;
   uint64_t confirms_received = 0;   // Matched CONFIRMs.
@@ -265,6 +322,13 @@ struct PathProberStats {
   uint64_t not_for_us = 0;          // Destination IP is not local_ip.
   uint64_t on_unusable_member = 0;  // Arrived on a member not usable.
   uint64_t unknown_peer = 0;        // REPLY/CONFIRM from no known peer.
+  uint64_t unauthenticated = 0;     // No tag, another key, a wrong tag.
+  uint64_t identity_mismatch = 0;   // A known peer's address, another MAC.
+  uint64_t rate_limited = 0;        // REQUESTs beyond a bucket.
+  uint64_t peers_refused = 0;       // New sources while max_learned_peers
+                                    // were confirmed.
+  uint64_t peers_evicted = 0;       // Unconfirmed, to make room.
+  uint64_t peers_expired = 0;       // Unconfirmed after unconfirmed_ttl_us.
   uint64_t frames_sent = 0;
 };
 
@@ -303,6 +367,10 @@ class PathProber {
   // Forgets 'ip' and its results; false if unknown.  A later REQUEST from
   // it makes it a peer again.
   bool RemovePeer(const IpAddress& ip);
+
+  // Replaces the shared keys (options().keys): a rotation.  Frames in
+  // flight signed by a key no longer held are refused.
+  void SetKeys(std::vector<ProbeKey> keys);
 
   // Drops every result and probes every peer again now.  Bumps the epoch,
   // so that the peers drop theirs and probe back too.

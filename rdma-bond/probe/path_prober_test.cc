@@ -15,6 +15,7 @@
 #include <deque>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -821,36 +822,298 @@ TEST(PathProberTest, ConfirmsMustEchoAReplyOfThisEpoch) {
             std::vector<uint16_t>{reply.first.udp_sport});
 }
 
-TEST(PathProberTest, StaleEpochsAndRestartedAgents) {
+TEST(PathProberTest, StaleEpochsAndProvenIdentityChanges) {
   HandPlayedPeer t;
   std::vector<HandPlayedPeer::Frame> requests = t.RunA();
   const size_t m0 = requests[0].second.member;
   t.Send(ProbeKind::kReply, 1, m0, &requests[0]);
   ASSERT_EQ(t.Validated(m0, "b1").size(), 1u);
   EXPECT_EQ(t.Report().agent_id, 0xbu);
+  EXPECT_TRUE(t.Report().confirmed);
   // A frame of an older epoch of B: stale, ignored.
   t.Send(ProbeKind::kRequest, 0, m0, nullptr, 4);
   EXPECT_EQ(t.Report().stale, 1u);
   EXPECT_EQ(t.Report().epoch, 5u);
   EXPECT_EQ(t.Validated(m0, "b1").size(), 1u);
-  // B's next epoch drops everything and starts a round.
+  // B's next epoch, in a REQUEST: answered, believed in nothing yet.
   t.Send(ProbeKind::kRequest, 0, m0, nullptr, 6);
-  EXPECT_TRUE(t.Validated(m0, "b1").empty());
+  EXPECT_EQ(t.Report().epoch, 5u);
+  EXPECT_EQ(t.Report().unconfirmed, 1u);
+  EXPECT_EQ(t.Report().candidate_epoch, 6u);
+  EXPECT_EQ(t.Validated(m0, "b1").size(), 1u);
+  std::vector<HandPlayedPeer::Frame> replies;
+  for (HandPlayedPeer::Frame& f : t.RunA(20)) {
+    if (f.second.kind == ProbeKind::kReply) replies.push_back(f);
+  }
+  ASSERT_EQ(replies.size(), 1u);
+  // Its CONFIRM of A's answer proves it: everything is dropped, a round
+  // starts.
+  t.Send(ProbeKind::kConfirm, 0, m0, &replies[0], 6);
   EXPECT_EQ(t.Report().epoch, 6u);
   EXPECT_EQ(t.Report().peer_changes, 1u);
+  EXPECT_EQ(t.Report().candidate_epoch, 0u);
+  EXPECT_TRUE(t.Validated(m0, "b1").empty());
   EXPECT_EQ(t.Report().rounds, 1u);
-  t.RunA(30);
+  requests = t.RunA(30);
   EXPECT_EQ(t.Report().rounds, 2u);
-  // B restarts (another agent id, any epoch); then a delayed frame of the
-  // old agent is stale, not a restart back.
+  ASSERT_FALSE(requests.empty());
+  // B restarts (another agent id): its REQUEST and a REPLY echoing
+  // nothing of A's change nothing.
   t.Send(ProbeKind::kRequest, 0, m0, nullptr, 1, 0xc);
+  HandPlayedPeer::Frame forged = requests[0];
+  forged.second.nonce ^= 0x5555;
+  t.Send(ProbeKind::kReply, 0, m0, &forged, 1, 0xc);
+  EXPECT_EQ(t.Report().agent_id, 0xbu);
+  EXPECT_EQ(t.Report().candidate_agent_id, 0xcu);
+  EXPECT_EQ(t.Report().unconfirmed, 3u);
+  // Its REPLY to a REQUEST of this round proves it.
+  t.Send(ProbeKind::kReply, 0, m0, &requests[0], 1, 0xc);
   EXPECT_EQ(t.Report().agent_id, 0xcu);
   EXPECT_EQ(t.Report().epoch, 1u);
   EXPECT_EQ(t.Report().peer_changes, 2u);
+  // A delayed frame of the old agent is stale, not a restart back.
   t.Send(ProbeKind::kRequest, 0, m0, nullptr, 6, 0xb);
   EXPECT_EQ(t.Report().agent_id, 0xcu);
   EXPECT_EQ(t.Report().peer_changes, 2u);
   EXPECT_EQ(t.Report().stale, 2u);
+}
+
+// The review's attacks on protocol v1, each by frames that anyone on the
+// segment can send with the peer's addresses: an agent-id swap, an epoch
+// jump, and REPLYs and CONFIRMs that guess nonces.  None changes what A
+// validated, nor the identity it holds for B, and probing goes on.
+TEST(PathProberTest, ForgedFramesChangeNothing) {
+  Lab lab(2, 2, 0x1234);
+  lab.Settle();
+  const auto before = Results(lab, lab.a);
+  const PeerProbeReport r0 = *lab.a.prober->Report(lab.b.ip);
+  ASSERT_EQ(lab.Verify(lab.a), 4u);
+  ASSERT_TRUE(r0.confirmed);
+  std::mt19937_64 rng(11);
+  FrameAddress from;
+  from.src_mac = lab.b.mac;
+  from.dst_mac = lab.a.mac;
+  from.src_ip = lab.b.ip;
+  from.dst_ip = lab.a.ip;
+  const auto Forge = [&](ProbeKind kind, uint64_t agent, uint32_t epoch) {
+    ProbeMessage m;
+    m.kind = kind;
+    m.agent_id = agent;
+    m.epoch = epoch;
+    m.nonce = rng() | 1;
+    m.member = m.reported_member = static_cast<uint8_t>(rng() % 2);
+    m.member_count = 2;
+    m.usable_mask = 3;
+    m.member_name = m.reported_member_name = "b" + std::to_string(m.member);
+    if (ProbeKindIsAnswer(kind)) {
+      m.echo_nonce = rng();
+      m.echo_epoch = lab.a.prober->epoch();
+      m.reported_sport = static_cast<uint16_t>(kRoceSportMin +
+                                               rng() % kRoceSportCount);
+    }
+    from.udp_sport = static_cast<uint16_t>(kRoceSportMin +
+                                           rng() % kRoceSportCount);
+    lab.a.prober->HandleFrame(rng() % 2, BuildProbe(from, m), lab.now);
+  };
+  for (int i = 0; i < 20; i++) {
+    Forge(ProbeKind::kRequest, 0x0bad0000 + i, 1);             // Agent swap.
+    Forge(ProbeKind::kRequest, r0.agent_id, r0.epoch + 1000);  // Epoch jump.
+  }
+  for (int i = 0; i < 5000; i++) {   // Brute-forced answers.
+    Forge(i % 2 ? ProbeKind::kReply : ProbeKind::kConfirm,
+          i % 3 ? r0.agent_id : 0x0bad0000 + i, r0.epoch + (i % 5 == 0));
+  }
+  // Frames from B's address but another MAC.
+  from.src_mac = {2, 0, 0, 0, 0, 0x66};
+  Forge(ProbeKind::kRequest, r0.agent_id, r0.epoch);
+  const PeerProbeReport r1 = *lab.a.prober->Report(lab.b.ip);
+  EXPECT_EQ(r1.agent_id, r0.agent_id);
+  EXPECT_EQ(r1.epoch, r0.epoch);
+  EXPECT_EQ(r1.peer_changes, r0.peer_changes);
+  EXPECT_EQ(r1.identity_mismatch, 1u);
+  EXPECT_GT(r1.unconfirmed, 40u);
+  EXPECT_EQ(r1.confirms_received, r0.confirms_received);
+  EXPECT_EQ(Results(lab, lab.a), before);
+  // The answers A queued go to B, which takes them as unmatched; probing
+  // goes on and still validates only true tuples.
+  lab.Settle();
+  EXPECT_EQ(lab.a.prober->Report(lab.b.ip)->agent_id, r0.agent_id);
+  EXPECT_EQ(lab.Verify(lab.a), 4u);
+  EXPECT_EQ(lab.Verify(lab.b), 4u);
+}
+
+// REQUESTs from 10,000 forged source addresses: the peers learned stay
+// under the cap, new sources are admitted at a bounded rate, none is
+// probed (none proved its address), and all of them expire.  A source
+// that CONFIRMs A's answer is probed.
+TEST(PathProberTest, LearnedPeersAreCappedRateLimitedAndExpire) {
+  Host a("A", "10.0.0.1", 1, {"a0", "a1"}, 0x1111);
+  a.PublishBond();
+  const PathProberOptions& o = a.prober->options();
+  uint64_t requests_sent = 0, replies_sent = 0;
+  const auto Run = [&](int64_t now) {
+    a.prober->Run(now, [&](size_t, std::span<const uint8_t> f) {
+      FrameAddress address;
+      ProbeMessage m;
+      ASSERT_TRUE(ParseProbeFrame(f, &address, &m).ok());
+      requests_sent += m.kind == ProbeKind::kRequest;
+      replies_sent += m.kind == ProbeKind::kReply;
+    });
+  };
+  ProbeMessage m;
+  m.kind = ProbeKind::kRequest;
+  m.epoch = 1;
+  m.member_count = 1;
+  m.usable_mask = 1;
+  m.member_name = "x0";
+  FrameAddress from;
+  from.dst_mac = a.mac;
+  from.dst_ip = a.ip;
+  from.udp_sport = 0xc000;
+  size_t most = 0;
+  for (uint32_t i = 0; i < 10'000; i++) {
+    const int64_t now = int64_t{i} * 100;   // 10,000 per second.
+    const uint32_t host = 0x0a010000 + i;
+    from.src_ip = IpAddress{4, {static_cast<uint8_t>(host >> 24),
+                                static_cast<uint8_t>(host >> 16),
+                                static_cast<uint8_t>(host >> 8),
+                                static_cast<uint8_t>(host)}};
+    from.src_mac = {2, 1, 0, static_cast<uint8_t>(i >> 16),
+                    static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
+    m.agent_id = 0x1000 + i;
+    m.nonce = i + 1;
+    a.prober->HandleFrame(0, BuildProbe(from, m), now);
+    if (i % 100 == 0) Run(now);
+    most = std::max(most, a.prober->Reports().size());
+  }
+  Run(1'000'000);
+  const PathProberStats& st = a.prober->stats();
+  EXPECT_LE(most, o.max_learned_peers);
+  // One second at 20 per second after a burst of 40.
+  EXPECT_LE(st.peers_evicted + most, 62u);
+  EXPECT_GE(st.rate_limited, 9'900u);
+  EXPECT_EQ(requests_sent, 0u);
+  EXPECT_GT(replies_sent, 0u);
+  // All of them expire.
+  Run(1'000'000 + o.unconfirmed_ttl_us + 1);
+  EXPECT_TRUE(a.prober->Reports().empty());
+  EXPECT_GT(st.peers_expired, 0u);
+  // A source that proves its address is probed.
+  const int64_t t0 = 40'000'000;
+  from.src_ip = *ParseIpAddress("10.0.0.2");
+  from.src_mac = {2, 0, 0, 0, 0, 2};
+  m.agent_id = 0xb;
+  m.nonce = 77;
+  a.prober->HandleFrame(0, BuildProbe(from, m), t0);
+  std::vector<std::pair<FrameAddress, ProbeMessage>> out;
+  a.prober->Run(t0, [&](size_t, std::span<const uint8_t> f) {
+    out.emplace_back();
+    ASSERT_TRUE(ParseProbeFrame(f, &out.back().first, &out.back().second).ok());
+  });
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].second.kind, ProbeKind::kReply);
+  EXPECT_FALSE(a.prober->Report(from.src_ip)->confirmed);
+  ProbeMessage confirm = m;
+  confirm.kind = ProbeKind::kConfirm;
+  confirm.nonce = 78;
+  confirm.echo_nonce = out[0].second.nonce;
+  confirm.echo_epoch = out[0].second.epoch;
+  confirm.reported_sport = out[0].first.udp_sport;
+  confirm.reported_member_name = "x0";
+  a.prober->HandleFrame(0, BuildProbe(from, confirm), t0 + 10);
+  EXPECT_TRUE(a.prober->Report(from.src_ip)->confirmed);
+  requests_sent = 0;
+  Run(t0 + 20);
+  EXPECT_GT(requests_sent, 0u);
+}
+
+TEST(PathProberTest, RequestsOfOnePeerAreRateLimited) {
+  HandPlayedPeer t;
+  t.RunA();
+  const PathProberOptions& o = t.a.prober->options();
+  for (int i = 0; i < 5000; i++) t.Send(ProbeKind::kRequest, 0, 0);
+  const PeerProbeReport r = t.Report();
+  EXPECT_EQ(r.rate_limited, 5000u - static_cast<uint64_t>(o.request_burst));
+  EXPECT_EQ(t.a.prober->stats().rate_limited, r.rate_limited);
+}
+
+// With a shared key both probers converge; a prober without the key, or
+// with another, validates nothing and counts the frames it drops.  A
+// rotation (both hosts accept two keys while they change which one signs)
+// never stops probing.
+TEST(PathProberTest, KeyedProbesAndAKeyRotation) {
+  const ProbeKey k1 = *MakeProbeKey(std::vector<uint8_t>(20, 1));
+  const ProbeKey k2 = *MakeProbeKey(std::vector<uint8_t>(20, 2));
+  {
+    Lab lab(2, 2, 0x77);
+    lab.a.prober->SetKeys({k1});
+    lab.b.prober->SetKeys({k1});
+    lab.Settle();
+    EXPECT_EQ(lab.Verify(lab.a), 4u);
+    EXPECT_EQ(lab.Verify(lab.b), 4u);
+    EXPECT_EQ(lab.a.prober->stats().unauthenticated, 0u);
+  }
+  for (bool keyless : {true, false}) {
+    Lab lab(2, 2, 0x77);
+    lab.a.prober->SetKeys({k1});
+    if (!keyless) lab.b.prober->SetKeys({k2});
+    lab.Settle();
+    EXPECT_EQ(lab.Verify(lab.a), 0u) << keyless;
+    EXPECT_GT(lab.a.prober->stats().unauthenticated, 0u);
+    EXPECT_GT(lab.a.prober->Report(lab.b.ip)->unauthenticated, 0u);
+  }
+  Lab lab(2, 2, 0x77);
+  const auto Step = [&lab](std::vector<ProbeKey> a, std::vector<ProbeKey> b) {
+    lab.a.prober->SetKeys(std::move(a));
+    lab.b.prober->SetKeys(std::move(b));
+    lab.a.prober->Reprobe();
+    lab.Settle();
+    EXPECT_EQ(lab.Verify(lab.a), 4u);
+    EXPECT_EQ(lab.Verify(lab.b), 4u);
+    EXPECT_EQ(lab.a.prober->stats().unauthenticated +
+                  lab.b.prober->stats().unauthenticated,
+              0u);
+  };
+  Step({k1}, {k1});
+  Step({k1, k2}, {k1});       // A accepts k2 too.
+  Step({k1, k2}, {k1, k2});   // So does B.
+  Step({k2, k1}, {k1, k2});   // A signs with k2.
+  Step({k2, k1}, {k2, k1});   // So does B.
+  Step({k2}, {k2});           // k1 is gone.
+}
+
+// Nonces come from the random source: never sequential, never derived
+// from the public agent id.
+TEST(PathProberTest, NoncesAreRandom) {
+  HandPlayedPeer t;
+  std::vector<HandPlayedPeer::Frame> requests = t.RunA();
+  ASSERT_GE(requests.size(), 4u);
+  std::set<uint64_t> seen;
+  for (size_t i = 0; i < requests.size(); i++) {
+    seen.insert(requests[i].second.nonce);
+    if (i > 0) {
+      const uint64_t d = requests[i].second.nonce - requests[i - 1].second.nonce;
+      EXPECT_GT(d, 0xffffu) << "nonces look sequential";
+    }
+  }
+  EXPECT_EQ(seen.size(), requests.size());
+  // An injected source is used as is.
+  Host c("C", "10.0.0.3", 3, {"c0"}, 0x3333);
+  PathProberOptions o = c.prober->options();
+  uint64_t next = 41;
+  o.random = [&next] { return ++next; };
+  c.prober.emplace(std::move(*PathProber::Create(o)));
+  c.PublishBond();
+  ASSERT_TRUE(c.prober->AddPeer(t.b_ip, t.b_mac).ok());
+  std::vector<uint64_t> nonces;
+  c.prober->Run(0, [&](size_t, std::span<const uint8_t> f) {
+    FrameAddress address;
+    ProbeMessage m;
+    ASSERT_TRUE(ParseProbeFrame(f, &address, &m).ok());
+    nonces.push_back(m.nonce);
+  });
+  ASSERT_FALSE(nonces.empty());
+  EXPECT_EQ(nonces[0], 42u);
 }
 
 }  // namespace

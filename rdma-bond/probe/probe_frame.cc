@@ -8,6 +8,11 @@
 #include <string>
 #include <utility>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
 #include "common/hex.h"
 #include "rdma-bond-table.h"
 
@@ -21,7 +26,7 @@ static_assert(kMaxProbeMembers <= 32, "the usable mask has 32 bits");
 
 namespace {
 
-// Version 1's payload, big-endian.
+// Version 2's payload, big-endian.
 constexpr size_t kOffMagic = 0;           // u32 kProbeMagic.
 constexpr size_t kOffVersion = 4;         // u8 kProbeVersion.
 constexpr size_t kOffKind = 5;            // u8 ProbeKind.
@@ -30,17 +35,22 @@ constexpr size_t kOffMemberCount = 7;     // u8 sender member count.
 constexpr size_t kOffUsable = 8;          // u32 sender usable mask.
 constexpr size_t kOffAgentId = 12;        // u64.
 constexpr size_t kOffEpoch = 20;          // u32.
-constexpr size_t kOffNonce = 24;          // u32.
-constexpr size_t kOffEchoNonce = 28;      // u32.
-constexpr size_t kOffEchoEpoch = 32;      // u32.
-constexpr size_t kOffReportedSport = 36;  // u16.
-constexpr size_t kOffReportedMember = 38;  // u8; byte 39 is reserved (0).
-constexpr size_t kOffMemberName = 40;
+constexpr size_t kOffNonce = 24;          // u64.
+constexpr size_t kOffEchoNonce = 32;      // u64.
+constexpr size_t kOffEchoEpoch = 40;      // u32.
+constexpr size_t kOffSentSport = 44;      // u16.
+constexpr size_t kOffReportedSport = 46;  // u16.
+constexpr size_t kOffReportedMember = 48;  // u8; bytes 49-51 reserved (0).
+constexpr size_t kOffKeyId = 52;          // u32.
+constexpr size_t kOffMemberName = 56;
 constexpr size_t kOffReportedName = kOffMemberName + kProbeNameBytes;
-static_assert(kOffReportedName + kProbeNameBytes == kProbePayloadBytes,
+constexpr size_t kOffTag = kOffReportedName + kProbeNameBytes;
+static_assert(kOffTag + kProbeTagBytes == kProbePayloadBytes,
               "the fields fill the payload");
 // The magic and version, which every version starts with.
 constexpr size_t kProbeHeaderBytes = kOffKind;
+constexpr char kTagLabel[] = "rdma-bond probe 2";
+constexpr char kKeyIdLabel[] = "rdma-bond probe key";
 
 void Put16(uint8_t* p, uint16_t v) {
   p[0] = static_cast<uint8_t>(v >> 8);
@@ -50,11 +60,50 @@ void Put32(uint8_t* p, uint32_t v) {
   Put16(p, static_cast<uint16_t>(v >> 16));
   Put16(p + 2, static_cast<uint16_t>(v));
 }
+void Put64(uint8_t* p, uint64_t v) {
+  Put32(p, static_cast<uint32_t>(v >> 32));
+  Put32(p + 4, static_cast<uint32_t>(v));
+}
 uint16_t Get16(const uint8_t* p) {
   return static_cast<uint16_t>(p[0] << 8 | p[1]);
 }
 uint32_t Get32(const uint8_t* p) {
   return static_cast<uint32_t>(Get16(p)) << 16 | Get16(p + 2);
+}
+uint64_t Get64(const uint8_t* p) {
+  return static_cast<uint64_t>(Get32(p)) << 32 | Get32(p + 4);
+}
+
+// An address as 16 bytes: IPv6 as is, IPv4 mapped (::ffff:a.b.c.d).
+std::array<uint8_t, 16> Address16(const IpAddress& ip) {
+  std::array<uint8_t, 16> out{};
+  if (ip.version == 4) {
+    out[10] = out[11] = 0xff;
+    std::memcpy(out.data() + 12, ip.bytes.data(), 4);
+  } else {
+    std::memcpy(out.data(), ip.bytes.data(), 16);
+  }
+  return out;
+}
+
+// The tag of a payload (its first kOffTag bytes) from 'src' to 'dst'.
+std::array<uint8_t, kProbeTagBytes> Tag(const ProbeKey& key,
+                                        const IpAddress& src,
+                                        const IpAddress& dst,
+                                        const uint8_t* payload) {
+  std::array<uint8_t, sizeof kTagLabel - 1 + 32 + kOffTag> data{};
+  uint8_t* d = data.data();
+  std::memcpy(d, kTagLabel, sizeof kTagLabel - 1);
+  d += sizeof kTagLabel - 1;
+  const std::array<uint8_t, 16> s = Address16(src), t = Address16(dst);
+  std::memcpy(d, s.data(), 16);
+  std::memcpy(d + 16, t.data(), 16);
+  std::memcpy(d + 32, payload, kOffTag);
+  std::array<uint8_t, kProbeTagBytes> tag{};
+  unsigned int n = 0;
+  HMAC(EVP_sha256(), key.secret.data(), static_cast<int>(key.secret.size()),
+       data.data(), data.size(), tag.data(), &n);
+  return tag;
 }
 
 std::string ReadName(const uint8_t* field) {
@@ -74,6 +123,27 @@ bool IsProbeName(std::string_view name) {
     }
   }
   return true;
+}
+
+uint32_t ProbeKeyId(std::span<const uint8_t> secret) {
+  std::vector<uint8_t> data(kKeyIdLabel, kKeyIdLabel + sizeof kKeyIdLabel - 1);
+  data.insert(data.end(), secret.begin(), secret.end());
+  std::array<uint8_t, SHA256_DIGEST_LENGTH> digest{};
+  SHA256(data.data(), data.size(), digest.data());
+  const uint32_t id = Get32(digest.data());
+  return id != 0 ? id : 1;
+}
+
+Result<ProbeKey> MakeProbeKey(std::span<const uint8_t> secret) {
+  if (secret.size() < kMinProbeKeyBytes) {
+    return Status::InvalidArgument(
+        "probe key of " + std::to_string(secret.size()) +
+        " bytes, at least " + std::to_string(kMinProbeKeyBytes) + " needed");
+  }
+  ProbeKey key;
+  key.id = ProbeKeyId(secret);
+  key.secret.assign(secret.begin(), secret.end());
+  return key;
 }
 
 std::string_view ToString(ProbeKind kind) {
@@ -103,8 +173,9 @@ bool DescribesBond(const ProbeMessage& m) {
 
 }  // namespace
 
-Result<size_t> BuildProbeFrame(const FrameAddress& address,
-                               const ProbeMessage& m, std::span<uint8_t> out) {
+Result<size_t> BuildProbePayload(const IpAddress& src, const IpAddress& dst,
+                                 const ProbeMessage& m, const ProbeKey* key,
+                                 std::span<uint8_t> out) {
   for (const std::string* name : {&m.member_name, &m.reported_member_name}) {
     if (name->size() >= kProbeNameBytes) {
       return Status::InvalidArgument(
@@ -129,73 +200,92 @@ Result<size_t> BuildProbeFrame(const FrameAddress& address,
         std::to_string(m.usable_mask) + ") does not describe a bond of " +
         "at most " + std::to_string(kMaxProbeMembers) + " members");
   }
-  std::array<uint8_t, kProbePayloadBytes> payload{};
-  uint8_t* p = payload.data();
+  if (m.nonce == 0) return Status::InvalidArgument("probe: nonce 0");
+  if (src.version != dst.version ||
+      (src.version != 4 && src.version != 6)) {
+    return Status::InvalidArgument("probe: addresses " + ToString(src) +
+                                   " and " + ToString(dst) +
+                                   " are not of one IP version");
+  }
+  if (key && key->secret.size() < kMinProbeKeyBytes) {
+    return Status::InvalidArgument("probe: key shorter than " +
+                                   std::to_string(kMinProbeKeyBytes) +
+                                   " bytes");
+  }
+  if (out.size() < kProbePayloadBytes) {
+    return Status::InvalidArgument("probe: buffer of " +
+                                   std::to_string(out.size()) + " bytes");
+  }
+  uint8_t* p = out.data();
+  std::memset(p, 0, kProbePayloadBytes);
   Put32(p + kOffMagic, kProbeMagic);
   p[kOffVersion] = kProbeVersion;
   p[kOffKind] = static_cast<uint8_t>(m.kind);
   p[kOffMember] = m.member;
   p[kOffMemberCount] = m.member_count;
   Put32(p + kOffUsable, m.usable_mask);
-  Put32(p + kOffAgentId, static_cast<uint32_t>(m.agent_id >> 32));
-  Put32(p + kOffAgentId + 4, static_cast<uint32_t>(m.agent_id));
+  Put64(p + kOffAgentId, m.agent_id);
   Put32(p + kOffEpoch, m.epoch);
-  Put32(p + kOffNonce, m.nonce);
-  Put32(p + kOffEchoNonce, m.echo_nonce);
+  Put64(p + kOffNonce, m.nonce);
+  Put64(p + kOffEchoNonce, m.echo_nonce);
   Put32(p + kOffEchoEpoch, m.echo_epoch);
+  Put16(p + kOffSentSport, m.sent_sport);
   Put16(p + kOffReportedSport, m.reported_sport);
   p[kOffReportedMember] = m.reported_member;
   std::memcpy(p + kOffMemberName, m.member_name.data(), m.member_name.size());
   std::memcpy(p + kOffReportedName, m.reported_member_name.data(),
               m.reported_member_name.size());
+  if (key) {
+    Put32(p + kOffKeyId, key->id);
+    const std::array<uint8_t, kProbeTagBytes> tag = Tag(*key, src, dst, p);
+    std::memcpy(p + kOffTag, tag.data(), tag.size());
+  }
+  return kProbePayloadBytes;
+}
 
+Result<size_t> BuildProbeFrame(const FrameAddress& address,
+                               const ProbeMessage& message,
+                               std::span<uint8_t> out, const ProbeKey* key) {
+  ProbeMessage m = message;
+  m.sent_sport = address.udp_sport;
+  std::array<uint8_t, kProbePayloadBytes> payload{};
+  Result<size_t> length =
+      BuildProbePayload(address.src_ip, address.dst_ip, m, key, payload);
+  if (!length.ok()) return length.status();
   RocePacket packet;
   packet.bth.opcode = BthOpcode::kUdSendOnly;
   packet.bth.dest_qpn = kProbeQpn;
-  packet.bth.psn = m.nonce & kPsnMask;
+  packet.bth.psn = static_cast<uint32_t>(m.nonce) & kPsnMask;
   packet.deth = {kProbeQkey, kProbeQpn};
   packet.payload = payload;
   return BuildFrame(address, packet, out);
 }
 
-Status ParseProbeFrame(std::span<const uint8_t> frame, FrameAddress* address,
-                       ProbeMessage* message, ProbeDefect* defect) {
+Status ParseProbePayload(const IpAddress& src, const IpAddress& dst,
+                         std::span<const uint8_t> payload,
+                         std::span<const ProbeKey> keys, ProbeMessage* message,
+                         ProbeDefect* defect, uint8_t* version) {
   ProbeDefect ignored;
   ProbeDefect& why = defect ? *defect : ignored;
   const auto Reject = [&why](ProbeDefect kind, std::string what) {
     why = kind;
     return Status::Corruption("probe: " + what);
   };
-  RocePacket packet;
-  Status parsed = ParseFrame(frame, address, &packet);
-  if (!parsed.ok()) {
-    why = ProbeDefect::kNotProbe;
-    return parsed;
-  }
-  const Bth& bth = packet.bth;
-  if (bth.opcode != BthOpcode::kUdSendOnly || bth.dest_qpn != kProbeQpn ||
-      packet.deth.qkey != kProbeQkey || packet.deth.src_qpn != kProbeQpn) {
-    return Reject(ProbeDefect::kNotProbe,
-                  std::string(ToString(bth.opcode)) + " to QPN " +
-                      std::to_string(bth.dest_qpn) + " is not a probe");
-  }
-  const std::span<const uint8_t> payload = packet.payload;
   if (payload.size() < kProbeHeaderBytes ||
       Get32(payload.data() + kOffMagic) != kProbeMagic) {
     return Reject(ProbeDefect::kNotProbe, "no probe magic");
   }
   const uint8_t* p = payload.data();
+  if (version) *version = p[kOffVersion];
   if (p[kOffVersion] != kProbeVersion) {
-    return Reject(p[kOffVersion] > kProbeVersion
-                      ? ProbeDefect::kUnsupportedVersion
-                      : ProbeDefect::kMalformed,
+    return Reject(ProbeDefect::kUnsupportedVersion,
                   "version " + std::to_string(p[kOffVersion]) +
                       ", this prober speaks " + std::to_string(kProbeVersion));
   }
   if (payload.size() != kProbePayloadBytes) {
     return Reject(ProbeDefect::kMalformed,
                   "payload of " + std::to_string(payload.size()) +
-                      " bytes, version 1 has " +
+                      " bytes, version 2 has " +
                       std::to_string(kProbePayloadBytes));
   }
   const uint8_t kind = p[kOffKind];
@@ -208,20 +298,22 @@ Status ParseProbeFrame(std::span<const uint8_t> frame, FrameAddress* address,
   m.member = p[kOffMember];
   m.member_count = p[kOffMemberCount];
   m.usable_mask = Get32(p + kOffUsable);
-  m.agent_id = static_cast<uint64_t>(Get32(p + kOffAgentId)) << 32 |
-               Get32(p + kOffAgentId + 4);
+  m.agent_id = Get64(p + kOffAgentId);
   m.epoch = Get32(p + kOffEpoch);
-  m.nonce = Get32(p + kOffNonce);
-  m.echo_nonce = Get32(p + kOffEchoNonce);
+  m.nonce = Get64(p + kOffNonce);
+  m.echo_nonce = Get64(p + kOffEchoNonce);
   m.echo_epoch = Get32(p + kOffEchoEpoch);
+  m.sent_sport = Get16(p + kOffSentSport);
   m.reported_sport = Get16(p + kOffReportedSport);
   m.reported_member = p[kOffReportedMember];
+  m.key_id = Get32(p + kOffKeyId);
   if (!DescribesBond(m)) {
     return Reject(ProbeDefect::kMalformed,
                   "member " + std::to_string(m.member) + " of " +
                       std::to_string(m.member_count) + ", usable mask " +
                       std::to_string(m.usable_mask));
   }
+  if (m.nonce == 0) return Reject(ProbeDefect::kMalformed, "nonce 0");
   if (p[kOffMemberName + kProbeNameBytes - 1] != 0 ||
       p[kOffReportedName + kProbeNameBytes - 1] != 0 ||
       p[kOffMemberName] == 0 ||
@@ -239,8 +331,64 @@ Status ParseProbeFrame(std::span<const uint8_t> frame, FrameAddress* address,
                       "\" is not printable ASCII without space, '=', '\"' "
                       "or '\\'");
   }
+  if (!keys.empty()) {
+    if (m.key_id == 0) {
+      return Reject(ProbeDefect::kUnauthenticated, "no tag");
+    }
+    const ProbeKey* key = nullptr;
+    for (const ProbeKey& k : keys) {
+      if (k.id == m.key_id) key = &k;
+    }
+    if (!key) {
+      return Reject(ProbeDefect::kUnauthenticated,
+                    "tag by key " + HexPrefixed(m.key_id, 8) + ", not held here");
+    }
+    if (src.version != dst.version ||
+        (src.version != 4 && src.version != 6)) {
+      return Reject(ProbeDefect::kMalformed, "addresses of no IP version");
+    }
+    const std::array<uint8_t, kProbeTagBytes> tag = Tag(*key, src, dst, p);
+    if (CRYPTO_memcmp(tag.data(), p + kOffTag, tag.size()) != 0) {
+      return Reject(ProbeDefect::kUnauthenticated,
+                    "wrong tag for key " + HexPrefixed(m.key_id, 8));
+    }
+  }
   *message = std::move(m);
   why = ProbeDefect::kNone;
+  return Status::OK();
+}
+
+Status ParseProbeFrame(std::span<const uint8_t> frame, FrameAddress* address,
+                       ProbeMessage* message, ProbeDefect* defect,
+                       std::span<const ProbeKey> keys, uint8_t* version) {
+  ProbeDefect ignored;
+  ProbeDefect& why = defect ? *defect : ignored;
+  if (version) *version = 0;
+  RocePacket packet;
+  Status parsed = ParseFrame(frame, address, &packet);
+  if (!parsed.ok()) {
+    why = ProbeDefect::kNotProbe;
+    return parsed;
+  }
+  const Bth& bth = packet.bth;
+  if (bth.opcode != BthOpcode::kUdSendOnly || bth.dest_qpn != kProbeQpn ||
+      packet.deth.qkey != kProbeQkey || packet.deth.src_qpn != kProbeQpn) {
+    why = ProbeDefect::kNotProbe;
+    return Status::Corruption("probe: " + std::string(ToString(bth.opcode)) +
+                              " to QPN " + std::to_string(bth.dest_qpn) +
+                              " is not a probe");
+  }
+  ProbeMessage m;
+  Status s = ParseProbePayload(address->src_ip, address->dst_ip,
+                               packet.payload, keys, &m, &why, version);
+  if (!s.ok()) return s;
+  if (m.sent_sport != address->udp_sport) {
+    why = ProbeDefect::kMalformed;
+    return Status::Corruption("probe: sent from port " +
+                              std::to_string(m.sent_sport) + ", arrived from " +
+                              std::to_string(address->udp_sport));
+  }
+  *message = std::move(m);
   return Status::OK();
 }
 

@@ -40,7 +40,9 @@ TEST(ProbeFrameTest, RoundTripAndWireLayout) {
       ProbeMessage m2;
       Status s = ParseProbeFrame(frame, &a2, &m2);
       ASSERT_TRUE(s.ok()) << s.ToString();
-      EXPECT_EQ(m2, m) << ToString(kind);
+      ProbeMessage want = m;
+      want.sent_sport = a.udp_sport;  // The builder writes the frame's.
+      EXPECT_EQ(m2, want) << ToString(kind);
       EXPECT_EQ(a2.udp_sport, 0xc456);
       EXPECT_EQ(a2.src_ip, a.src_ip);
       // A RoCEv2 UD SEND_ONLY to the probe QPN, as ParseFrame sees it.
@@ -59,14 +61,132 @@ TEST(ProbeFrameTest, RoundTripAndWireLayout) {
   ASSERT_EQ(p.size(), kProbePayloadBytes);
   const std::vector<uint8_t> head = {
       0x52, 0x42, 0x50, 0x52,                          // "RBPR".
-      1, 2, 1, 3,                                      // Version, kind...
+      2, 2, 1, 3,                                      // Version, kind...
       0x00, 0x00, 0x00, 0x03,                          // Usable mask.
       0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,  // Agent id.
-      0x01, 0x02, 0x03, 0x04, 0xa1, 0xb2, 0xc3, 0xd4,  // Epoch, nonce.
-      0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,  // Echoed.
-      0xc0, 0xde, 1, 0, 'n', 'i', 'c', '1', 0};
+      0x01, 0x02, 0x03, 0x04,                          // Epoch.
+      0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6, 0x07, 0x18,  // Nonce.
+      0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,  // Echoed nonce.
+      0x55, 0x66, 0x77, 0x88,                          // Echoed epoch.
+      0xc4, 0x56, 0xc0, 0xde,                          // Sent, reported.
+      1, 0, 0, 0,                                      // Reported member.
+      0, 0, 0, 0,                                      // No key.
+      'n', 'i', 'c', '1', 0};
   EXPECT_EQ(std::vector<uint8_t>(p.begin(), p.begin() + head.size()), head);
-  EXPECT_EQ(p[40 + kProbeNameBytes], 'n');
+  EXPECT_EQ(p[56 + kProbeNameBytes], 'n');
+  // No key: no tag.
+  EXPECT_EQ(std::vector<uint8_t>(p.end() - kProbeTagBytes, p.end()),
+            std::vector<uint8_t>(kProbeTagBytes, 0));
+}
+
+std::vector<uint8_t> KeyBytes(char fill) {
+  return std::vector<uint8_t>(kMinProbeKeyBytes + 4,
+                              static_cast<uint8_t>(fill));
+}
+
+TEST(ProbeFrameTest, KeysAreAtLeast16BytesAndNamedByAFingerprint) {
+  EXPECT_FALSE(MakeProbeKey(std::vector<uint8_t>(kMinProbeKeyBytes - 1)).ok());
+  Result<ProbeKey> a = MakeProbeKey(KeyBytes('a'));
+  Result<ProbeKey> b = MakeProbeKey(KeyBytes('b'));
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_NE(a->id, 0u);
+  EXPECT_NE(a->id, b->id);
+  EXPECT_EQ(a->id, ProbeKeyId(KeyBytes('a')));
+}
+
+TEST(ProbeFrameTest, KeyedFramesVerifyAndAnyChangeIsRefused) {
+  const ProbeKey key = *MakeProbeKey(KeyBytes('k'));
+  const ProbeKey other = *MakeProbeKey(KeyBytes('o'));
+  std::vector<uint8_t> frame(kMaxProbeFrameBytes);
+  frame.resize(*BuildProbeFrame(ProbeAddress(), SampleReply(), frame, &key));
+  const std::vector<ProbeKey> mine = {key};
+  FrameAddress a;
+  ProbeMessage m;
+  ProbeDefect d = ProbeDefect::kNone;
+  ASSERT_TRUE(ParseProbeFrame(frame, &a, &m, &d, mine).ok());
+  EXPECT_EQ(m.key_id, key.id);
+  // A rotation: either key of two is accepted.
+  const std::vector<ProbeKey> both = {other, key};
+  EXPECT_TRUE(ParseProbeFrame(frame, &a, &m, &d, both).ok());
+  // Another key only: refused, and so is an unsigned frame.
+  const std::vector<ProbeKey> theirs = {other};
+  EXPECT_FALSE(ParseProbeFrame(frame, &a, &m, &d, theirs).ok());
+  EXPECT_EQ(d, ProbeDefect::kUnauthenticated);
+  const std::vector<uint8_t> plain = BuildProbe(ProbeAddress(), SampleReply());
+  EXPECT_FALSE(ParseProbeFrame(plain, &a, &m, &d, mine).ok());
+  EXPECT_EQ(d, ProbeDefect::kUnauthenticated);
+  // Without keys, tags are not checked.
+  EXPECT_TRUE(ParseProbeFrame(plain, &a, &m, &d).ok());
+  EXPECT_TRUE(ParseProbeFrame(frame, &a, &m, &d).ok());
+  // Every bit of the payload, tag included, counts: each flip is refused
+  // (as unauthenticated, or earlier as not a probe or malformed).
+  const std::vector<uint8_t> payload = PayloadOf(frame);
+  for (size_t i = 0; i < payload.size(); i++) {
+    std::vector<uint8_t> p = payload;
+    p[i] ^= 0x01;
+    std::vector<uint8_t> f = RawUd(p);
+    EXPECT_FALSE(ParseProbeFrame(f, &a, &m, &d, mine).ok()) << "byte " << i;
+    EXPECT_NE(d, ProbeDefect::kNone) << "byte " << i;
+  }
+  // The addresses count too: the same payload toward another host, or
+  // from another, is refused.
+  for (const char* other_ip : {"10.0.0.3"}) {
+    for (bool source : {false, true}) {
+      FrameAddress moved = ProbeAddress();
+      (source ? moved.src_ip : moved.dst_ip) = *ParseIpAddress(other_ip);
+      RocePacket packet;
+      packet.bth.opcode = BthOpcode::kUdSendOnly;
+      packet.bth.dest_qpn = kProbeQpn;
+      packet.deth = {kProbeQkey, kProbeQpn};
+      packet.payload = payload;
+      std::vector<uint8_t> f(kMaxRoceFrameBytes);
+      f.resize(*BuildFrame(moved, packet, f));
+      EXPECT_FALSE(ParseProbeFrame(f, &a, &m, &d, mine).ok());
+      EXPECT_EQ(d, ProbeDefect::kUnauthenticated) << source;
+    }
+  }
+}
+
+TEST(ProbeFrameTest, PayloadForAUdQpCarriesItsPort) {
+  const ProbeKey key = *MakeProbeKey(KeyBytes('k'));
+  const IpAddress src = *ParseIpAddress("10.0.0.1");
+  const IpAddress dst = *ParseIpAddress("10.0.0.2");
+  ProbeMessage m = SampleReply();
+  m.sent_sport = 0xd00d;
+  std::vector<uint8_t> payload(kProbePayloadBytes);
+  ASSERT_EQ(*BuildProbePayload(src, dst, m, &key, payload),
+            kProbePayloadBytes);
+  ProbeMessage back;
+  const std::vector<ProbeKey> keys = {key};
+  ASSERT_TRUE(ParseProbePayload(src, dst, payload, keys, &back).ok());
+  m.key_id = key.id;
+  EXPECT_EQ(back, m);
+  // A short buffer, mixed IP versions, nonce 0: refused.
+  std::vector<uint8_t> small(kProbePayloadBytes - 1);
+  EXPECT_FALSE(BuildProbePayload(src, dst, m, &key, small).ok());
+  EXPECT_FALSE(BuildProbePayload(src, *ParseIpAddress("fd00::2"), m, &key,
+                                 payload)
+                   .ok());
+  m.nonce = 0;
+  EXPECT_FALSE(BuildProbePayload(src, dst, m, &key, payload).ok());
+}
+
+// A version 1 frame (168 bytes, 32-bit nonces, no tag) is refused, with
+// its version and its addresses, so that the agent can name the peer.
+TEST(ProbeFrameTest, VersionOneIsRefusedAndNamed) {
+  std::vector<uint8_t> v1(168, 0);
+  const uint8_t head[] = {0x52, 0x42, 0x50, 0x52, 1, 1, 0, 2,
+                          0,    0,    0,    3};
+  std::copy(std::begin(head), std::end(head), v1.begin());
+  v1[40] = 'a';
+  FrameAddress a;
+  ProbeMessage m;
+  ProbeDefect d = ProbeDefect::kNone;
+  uint8_t version = 0;
+  EXPECT_FALSE(ParseProbeFrame(RawUd(v1), &a, &m, &d, {}, &version).ok());
+  EXPECT_EQ(d, ProbeDefect::kUnsupportedVersion);
+  EXPECT_EQ(version, 1);
+  EXPECT_EQ(a.src_ip, ProbeAddress().src_ip);
 }
 
 TEST(ProbeFrameTest, BuildRefusesWhatParseWouldReject) {
@@ -126,7 +246,7 @@ TEST(ProbeFrameTest, ForgedMemberNamesAreRefused) {
   const std::vector<std::string> evil = {
       "eth\n1", "a b", "x=y", "q\"", "b\\s", "\x1b[2Jx", "\r", "\xc3\xa9",
       "ok\x7f"};
-  for (size_t field : {size_t{40}, size_t{40} + kProbeNameBytes}) {
+  for (size_t field : {size_t{56}, size_t{56} + kProbeNameBytes}) {
     for (const std::string& name : evil) {
       std::vector<uint8_t> p = good;
       std::fill(p.begin() + field, p.begin() + field + kProbeNameBytes, 0);
@@ -141,7 +261,7 @@ TEST(ProbeFrameTest, ForgedMemberNamesAreRefused) {
         EXPECT_FALSE(static_cast<unsigned char>(c) < 0x20) << s.message();
       }
       ProbeMessage out = SampleReply();
-      (field == 40 ? out.member_name : out.reported_member_name) = name;
+      (field == 56 ? out.member_name : out.reported_member_name) = name;
       std::vector<uint8_t> frame(kMaxRoceFrameBytes);
       EXPECT_FALSE(BuildProbeFrame(ProbeAddress(), out, frame).ok());
     }

@@ -37,12 +37,12 @@ inline ProbeMessage SampleReply() {
   m.kind = ProbeKind::kReply;
   m.agent_id = 0x0123456789abcdefULL;
   m.epoch = 0x01020304;
-  m.nonce = 0xa1b2c3d4;
+  m.nonce = 0xa1b2c3d4e5f60718ULL;
   m.member = 1;
   m.member_count = 3;
   m.usable_mask = 0x3;
   m.member_name = "nic1";
-  m.echo_nonce = 0x11223344;
+  m.echo_nonce = 0x1122334455667788ULL;
   m.echo_epoch = 0x55667788;
   m.reported_sport = 0xc0de;
   m.reported_member = 1;
@@ -83,8 +83,9 @@ inline std::vector<uint8_t> PayloadOf(
 
 // Frames that are not probes, or broken probes, and their defect: an RC
 // SEND_ONLY to a QP, a UD datagram to another QPN, one with another Q_Key;
-// a bad magic, a later version, version 0, a short payload, a bad kind, a
-// member index past the count, an empty name, an unterminated name.
+// a bad magic, version 1, a later version, version 0, a short payload, a
+// bad kind, a member index past the count, an empty name, an
+// unterminated name, nonce 0, a sent port that is not the frame's.
 inline std::vector<std::pair<std::vector<uint8_t>, ProbeDefect>>
 BrokenProbes() {
   RocePacket rc;
@@ -104,13 +105,22 @@ BrokenProbes() {
       {RawUd(payload, 0x123), ProbeDefect::kNotProbe},
       {RawUd(payload, kProbeQpn, 1), ProbeDefect::kNotProbe},
       {Edit(0, 'X'), ProbeDefect::kNotProbe},
-      {Edit(4, 2), ProbeDefect::kUnsupportedVersion},
-      {Edit(4, 0), ProbeDefect::kMalformed},
+      {Edit(4, 1), ProbeDefect::kUnsupportedVersion},
+      {Edit(4, 3), ProbeDefect::kUnsupportedVersion},
+      {Edit(4, 0), ProbeDefect::kUnsupportedVersion},
       {RawUd(std::span(payload).first(100)), ProbeDefect::kMalformed},
       {Edit(5, 4), ProbeDefect::kMalformed},
       {Edit(6, 3), ProbeDefect::kMalformed},
-      {Edit(40, 0), ProbeDefect::kMalformed},
-      {Edit(40 + kProbeNameBytes - 1, 'x'), ProbeDefect::kMalformed},
+      {Edit(56, 0), ProbeDefect::kMalformed},
+      {Edit(56 + kProbeNameBytes - 1, 'x'), ProbeDefect::kMalformed},
+      {[&payload] {
+         std::vector<uint8_t> p = payload;
+         std::fill(p.begin() + 24, p.begin() + 32, 0);
+         return RawUd(p);
+       }(),
+       ProbeDefect::kMalformed},
+      {Edit(45, static_cast<uint8_t>(payload[45] ^ 1)),
+       ProbeDefect::kMalformed},
   };
 }
 
