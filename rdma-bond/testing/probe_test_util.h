@@ -62,14 +62,15 @@ inline std::vector<uint8_t> BuildProbe(const FrameAddress& a,
 // A UD SEND_ONLY to kProbeQpn carrying 'payload' as is.
 inline std::vector<uint8_t> RawUd(std::span<const uint8_t> payload,
                                   uint32_t qpn = kProbeQpn,
-                                  uint32_t qkey = kProbeQkey) {
+                                  uint32_t qkey = kProbeQkey,
+                                  const FrameAddress& address = ProbeAddress()) {
   RocePacket p;
   p.bth.opcode = BthOpcode::kUdSendOnly;
   p.bth.dest_qpn = qpn;
   p.deth = {qkey, kProbeQpn};
   p.payload = payload;
   std::vector<uint8_t> out(kMaxRoceFrameBytes);
-  out.resize(*BuildFrame(ProbeAddress(), p, out));
+  out.resize(*BuildFrame(address, p, out));
   return out;
 }
 
