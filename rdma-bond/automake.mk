@@ -143,6 +143,7 @@ RDMA_BOND_SAN_TABLE_LIBS = \
 	$(rdma_bond_rnic_librnic_a_SOURCES) \
 	$(rdma_bond_common_libcommon_a_SOURCES)
 RDMA_BOND_SAN_ALL_LIBS = \
+	$(rdma_bond_probe_libprobe_a_SOURCES) \
 	$(rdma_bond_tools_perf_libperf_a_SOURCES) \
 	$(rdma_bond_rnic_emulated_libemulated_a_SOURCES) \
 	$(rdma_bond_conn_libconn_a_SOURCES) \
@@ -154,6 +155,7 @@ RDMA_BOND_ASAN_TESTS = \
 	$(rdma_bond_rnic_rnic_tests_SOURCES) \
 	$(rdma_bond_rnic_emulated_emulated_tests_SOURCES) \
 	$(rdma_bond_conn_conn_tests_SOURCES) \
+	$(rdma_bond_probe_probe_tests_SOURCES) \
 	$(rdma_bond_tools_bondctl_bondctl_tests_SOURCES) \
 	$(rdma_bond_tools_perf_perf_tests_SOURCES)
 # ThreadSanitizer cannot return from a SIGBUS raised inside its own atomic

@@ -65,6 +65,9 @@ struct rdma_bond_agent_options {
     const char *peers;
     /* Whether to probe L4 paths at all. */
     bool probe;
+    /* The shared key file that signs and checks every probe frame (one or
+     * two keys: docs/agent.md, "Keyed probes"), or NULL for none. */
+    const char *probe_key_file;
     /* Whether to keep the host's RoCE plumbing for the published bonds
      * (docs/agent.md, "RoCE plumbing"). */
     bool manage_roce;

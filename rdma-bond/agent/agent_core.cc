@@ -173,6 +173,13 @@ Result<std::unique_ptr<AgentCore>> AgentCore::Create(AgentOptions options) {
     ProbeService::Options probe;
     probe.log = self->options_.log;
     probe.peers = self->options_.peers;
+    if (!self->options_.probe_key_file.empty()) {
+      Result<std::vector<ProbeKey>> keys =
+          ReadProbeKeyFile(self->options_.probe_key_file);
+      if (!keys.ok()) return keys.status();
+      probe.key_file = self->options_.probe_key_file;
+      probe.keys = std::move(*keys);
+    }
     probe.peer_idle_ms = self->options_.peer_idle_ms;
     probe.in_use = [self](const IpAddress& peer) {
       for (const auto& [key, qp] : self->registry_->qps()) {

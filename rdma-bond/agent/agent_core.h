@@ -69,6 +69,8 @@ struct AgentOptions {
   AccessPolicy policy;
   std::vector<IpAddress> peers;
   bool probe = true;
+  // The probes' shared key file (probe_keys.h); "" = none.
+  std::string probe_key_file;
   // Whether the agent keeps the host's RoCE plumbing (roce_plumbing.h).
   bool manage_roce = true;
   // Where the plumbing keeps the sysctls' original values; "" = in the

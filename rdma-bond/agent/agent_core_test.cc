@@ -27,6 +27,8 @@
 
 #include "agent/probe_service.h"
 #include "agent/report_text.h"
+#include "common/hex.h"
+#include "probe/probe_keys.h"
 #include "rdma-bond-table-writer.h"
 #include "rdma_bond/predictor.h"
 #include "testing/predictor_test_util.h"
@@ -401,6 +403,68 @@ TEST_F(AgentCoreTest, LearnedPeersAreCappedAndExpire) {
       << log_;
   EXPECT_EQ(log_.find("peer 10.8.0.1 forgotten"), std::string::npos) << log_;
   EXPECT_EQ(log_.find("peer 10.9.0.1 forgotten"), std::string::npos) << log_;
+}
+
+TEST_F(AgentCoreTest, ProbeKeysAreCheckedShownAndReadAgain) {
+  const std::string keys = dir_.path() + "/probe.keys";
+  const auto Write = [&keys](const std::string& text, mode_t mode) {
+    {
+      std::ofstream out(keys, std::ios::trunc);
+      out << text;
+    }
+    ASSERT_EQ(chmod(keys.c_str(), mode), 0);
+  };
+  const std::string k1 = "first-probe-key-0123456789";
+  const std::string k2 = "second-probe-key-0123456789";
+  const auto Refused = [this, &keys] {
+    AgentOptions options;
+    options.table_path = shm_;
+    options.probe_key_file = keys;
+    Result<std::unique_ptr<AgentCore>> core = AgentCore::Create(options);
+    EXPECT_FALSE(core.ok());
+    return core.ok() ? std::string() : core.status().message();
+  };
+  EXPECT_NE(Refused().find("probe key file " + keys), std::string::npos);
+  Write(k1 + "\n", 0644);
+  EXPECT_NE(Refused().find("chmod 600"), std::string::npos);
+  Write("short\n", 0600);
+  EXPECT_NE(Refused().find("at least 16"), std::string::npos);
+
+  Write(k1 + "\n", 0600);
+  Publish(true);
+  StartAgent([&keys](AgentOptions* o) {
+    o->probe = true;
+    o->probe_key_file = keys;
+  });
+  const auto Id = [](const std::string& key) {
+    return HexPrefixed(ProbeKeyId(std::span<const uint8_t>(
+                           reinterpret_cast<const uint8_t*>(key.data()),
+                           key.size())),
+                       8);
+  };
+  EXPECT_NE(Command({"paths"}).find("keys " + Id(k1) + " (the first signs"),
+            std::string::npos)
+      << Command({"paths"});
+  EXPECT_NE(Command({"metrics"}).find("rdma_bond_probe_keys 1\n"),
+            std::string::npos);
+  // A rotation: the new key is added, then signs.
+  Write(k1 + "\n" + k2 + "\n", 0600);
+  ASSERT_TRUE(RunUntil([&] {
+    return Command({"paths"}).find("keys " + Id(k1) + ", " + Id(k2)) !=
+           std::string::npos;
+  })) << Command({"paths"});
+  EXPECT_NE(log_.find("probe keys read again from " + keys),
+            std::string::npos)
+      << log_;
+  // A broken file keeps the keys in use.
+  Write("# no key\n", 0600);
+  ASSERT_TRUE(RunUntil([&] {
+    return log_.find("keeping the keys in use") != std::string::npos;
+  })) << log_;
+  EXPECT_NE(Command({"paths"}).find("keys " + Id(k1) + ", " + Id(k2)),
+            std::string::npos);
+  EXPECT_NE(Command({"metrics"}).find("rdma_bond_probe_keys 2\n"),
+            std::string::npos);
 }
 
 TEST_F(AgentCoreTest, FailoverIsCountedAndHealedByRepins) {

@@ -273,6 +273,7 @@ parse_options(int argc, char *argv[], struct agent_settings *settings)
         OPT_ALLOW_GROUP,
         OPT_PEER,
         OPT_NO_PROBE,
+        OPT_PROBE_KEY_FILE,
         OPT_NO_MANAGE_ROCE,
         OPT_DRY_RUN,
         OPT_AGENT_PIDFILE,
@@ -291,6 +292,7 @@ parse_options(int argc, char *argv[], struct agent_settings *settings)
         {"allow-group",  required_argument, NULL, OPT_ALLOW_GROUP},
         {"peer",         required_argument, NULL, OPT_PEER},
         {"no-probe",     no_argument, NULL, OPT_NO_PROBE},
+        {"probe-key-file", required_argument, NULL, OPT_PROBE_KEY_FILE},
         {"no-manage-roce", no_argument, NULL, OPT_NO_MANAGE_ROCE},
         {"dry-run",      no_argument, NULL, OPT_DRY_RUN},
         /* Before DAEMON_LONG_OPTIONS, whose "pidfile" it replaces (getopt
@@ -359,6 +361,10 @@ parse_options(int argc, char *argv[], struct agent_settings *settings)
             settings->options.probe = false;
             break;
 
+        case OPT_PROBE_KEY_FILE:
+            settings->options.probe_key_file = optarg;
+            break;
+
         case OPT_NO_MANAGE_ROCE:
             settings->options.manage_roce = false;
             break;
@@ -410,6 +416,8 @@ usage(void)
            "  --peer=IP            probe paths to this peer host "
            "(repeatable)\n"
            "  --no-probe           do not probe L4 paths\n"
+           "  --probe-key-file=FILE  sign and check every probe with the "
+           "shared key(s) in FILE\n"
            "  --no-manage-roce     leave the host's RoCE plumbing alone\n"
            "  --dry-run            print what the RoCE plumbing would "
            "change, and exit\n"

@@ -12,6 +12,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -220,9 +221,70 @@ struct ProbeService::Impl {
   uint64_t next_refusal_log_ms = 0;
   uint64_t next_resolve_ms = 0;
   std::vector<uint8_t> frame = std::vector<uint8_t>(kMaxRoceFrameBytes);
+  // The key file as last read (KeyFileChanged()).
+  struct stat key_stat = {};
+  bool key_stat_known = false;
+  // Refused frames logged, by source and reason: when each may be logged
+  // again (at most once a minute per source and reason).
+  std::map<std::pair<std::string, int>, uint64_t> refusal_log_ms;
 
   void Log(int level, const std::string& message) const {
     if (options.log) options.log(level, message);
+  }
+
+  // A frame that a prober refused for its version or its tag.
+  void Refused(const FrameAddress& from, ProbeDefect defect,
+               uint8_t version) {
+    const uint64_t now_ms = MonotonicNowNs() / 1000000;
+    const std::string source = ToString(from.src_ip);
+    auto key = std::make_pair(source, static_cast<int>(defect));
+    auto it = refusal_log_ms.find(key);
+    if (it != refusal_log_ms.end() && now_ms < it->second) return;
+    if (refusal_log_ms.size() >= 1024) refusal_log_ms.clear();
+    refusal_log_ms[key] = now_ms + 60000;
+    if (defect == ProbeDefect::kUnsupportedVersion) {
+      Log(2, "probe from " + source + " (" + FormatMac(from.src_mac) +
+                 ") refused: protocol version " + std::to_string(version) +
+                 ", this agent speaks version " +
+                 std::to_string(kProbeVersion) +
+                 ": run the same ovs-rdma-bond-agent release on both hosts");
+    } else {
+      Log(2, "probe from " + source + " (" + FormatMac(from.src_mac) +
+                 ") refused: not signed by a key held here (" +
+                 DescribeProbeKeys(options.keys) +
+                 "; --probe-key-file " + options.key_file + ")");
+    }
+  }
+
+  // Reads the key file again if it changed since it was last read; on
+  // an error keeps the keys in use.
+  void ReloadKeys() {
+    if (options.key_file.empty()) return;
+    struct stat st;
+    if (stat(options.key_file.c_str(), &st) != 0) std::memset(&st, 0, sizeof st);
+    if (key_stat_known && st.st_ino == key_stat.st_ino &&
+        st.st_size == key_stat.st_size &&
+        st.st_mtim.tv_sec == key_stat.st_mtim.tv_sec &&
+        st.st_mtim.tv_nsec == key_stat.st_mtim.tv_nsec &&
+        st.st_ctim.tv_sec == key_stat.st_ctim.tv_sec &&
+        st.st_ctim.tv_nsec == key_stat.st_ctim.tv_nsec) {
+      return;
+    }
+    const bool first = !key_stat_known;
+    key_stat = st;
+    key_stat_known = true;
+    if (first) return;              // Read by the caller at the start.
+    Result<std::vector<ProbeKey>> keys = ReadProbeKeyFile(options.key_file);
+    if (!keys.ok()) {
+      Log(3, keys.status().message() + "; keeping the keys in use (" +
+                 DescribeProbeKeys(options.keys) + ")");
+      return;
+    }
+    if (DescribeProbeKeys(*keys) == DescribeProbeKeys(options.keys)) return;
+    options.keys = std::move(*keys);
+    for (auto& [name, probe] : bonds) probe->prober->SetKeys(options.keys);
+    Log(1, "probe keys read again from " + options.key_file + ": " +
+               DescribeProbeKeys(options.keys) + " (the first signs)");
   }
 
   const Predictor* PredictorFor(const std::string& bond) const {
@@ -338,6 +400,11 @@ struct ProbeService::Impl {
       popts.agent_id = agent_id;
       popts.local_ip = *ip;
       popts.local_mac = *mac;
+      popts.keys = options.keys;
+      popts.on_refused = [this](const FrameAddress& from, ProbeDefect defect,
+                                uint8_t version) {
+        Refused(from, defect, version);
+      };
       Result<PathProber> prober = PathProber::Create(popts);
       if (!prober.ok()) {
         skipped[bond.name] = prober.status().message();
@@ -443,9 +510,12 @@ struct ProbeService::Impl {
   void Resolve(uint64_t now_ms) {
     if (now_ms < next_resolve_ms) return;
     next_resolve_ms = now_ms + kResolveRetryMs;
+    ReloadKeys();
     for (auto& [name, probe] : bonds) {
       for (const PeerProbeReport& r : probe->prober->Reports()) {
-        Learn(r.ip, false);
+        // A source that only sent REQUESTs is learned once it proved it
+        // holds its address (PeerProbeReport::confirmed).
+        if (!r.learned || r.confirmed) Learn(r.ip, false);
       }
     }
     Expire(now_ms);
@@ -466,6 +536,7 @@ struct ProbeService::Impl {
 
 ProbeService::ProbeService(Options options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
+  impl_->ReloadKeys();                // Notes the file as read.
   std::random_device random;
   while (impl_->agent_id == 0) {
     impl_->agent_id = (uint64_t{random()} << 32) | random();
@@ -672,6 +743,13 @@ std::string ProbeService::Explain(const QpRecord& qp) const {
 
 std::string ProbeService::Text(const std::optional<IpAddress>& peer) const {
   std::ostringstream s;
+  s << "probe protocol " << int{kProbeVersion} << ", ";
+  if (impl_->options.keys.empty()) {
+    s << "no key: frames are not authenticated\n";
+  } else {
+    s << "keys " << DescribeProbeKeys(impl_->options.keys)
+      << " (the first signs; " << impl_->options.key_file << ")\n";
+  }
   for (const auto& [name, why] : impl_->skipped) {
     s << "bond " << name << ": " << why << "\n";
   }
@@ -680,6 +758,19 @@ std::string ProbeService::Text(const std::optional<IpAddress>& peer) const {
       << " (bridge " << probe->bridge << "), epoch "
       << probe->prober->epoch() << ", send errors " << probe->send_errors
       << "\n";
+    const PathProberStats& st = probe->prober->stats();
+    if (st.unauthenticated + st.unsupported_version + st.malformed +
+            st.identity_mismatch + st.rate_limited + st.peers_refused +
+            st.peers_evicted + st.peers_expired >
+        0) {
+      s << "  refused: " << st.unauthenticated << " unauthenticated, "
+        << st.unsupported_version << " of another version, " << st.malformed
+        << " malformed, " << st.identity_mismatch
+        << " with a peer's address from another MAC, " << st.rate_limited
+        << " beyond a rate; peers refused " << st.peers_refused
+        << ", evicted " << st.peers_evicted << ", expired unconfirmed "
+        << st.peers_expired << "\n";
+    }
     std::vector<PeerProbeReport> reports = probe->prober->Reports();
     std::sort(reports.begin(), reports.end(),
               [](const PeerProbeReport& a, const PeerProbeReport& b) {
@@ -689,8 +780,19 @@ std::string ProbeService::Text(const std::optional<IpAddress>& peer) const {
       if (peer && !(r.ip == *peer)) continue;
       s << "  peer " << ToString(r.ip) << ": " << ToString(r.state)
         << ", agent " << HexPrefixed(r.agent_id) << " epoch " << r.epoch
-        << ", rounds " << r.rounds << ", inconsistent " << r.inconsistent
-        << "\n";
+        << (r.confirmed ? "" : " (not confirmed yet)") << ", rounds "
+        << r.rounds << ", inconsistent " << r.inconsistent << "\n";
+      if (r.candidate_agent_id != 0) {
+        s << "    unconfirmed: agent " << HexPrefixed(r.candidate_agent_id)
+          << " epoch " << r.candidate_epoch << " (" << r.unconfirmed
+          << " frames; adopted once an exchange with it completes)\n";
+      }
+      if (r.unauthenticated + r.identity_mismatch + r.rate_limited + r.stale >
+          0) {
+        s << "    refused: " << r.unauthenticated << " unauthenticated, "
+          << r.identity_mismatch << " from another MAC, " << r.rate_limited
+          << " beyond its rate, " << r.stale << " stale\n";
+      }
       for (const ProbePairReport& pair : r.pairs) {
         s << "    " << EscapeControl(pair.local_name) << " -> "
           << EscapeControl(pair.remote_name) << ": "
@@ -728,8 +830,41 @@ std::string ProbeService::Metrics() const {
     s << "# HELP " << name << " " << text << "\n# TYPE " << name << " "
       << type << "\n";
   };
-  std::ostringstream sent, answered, lost, validated, inconsistent;
+  std::ostringstream sent, answered, lost, validated, inconsistent, refused,
+      peers, dropped;
   for (const auto& [name, probe] : impl_->bonds) {
+    const std::string bond = "bond=\"" + LabelValue(name) + "\"";
+    const PathProberStats& st = probe->prober->stats();
+    uint64_t unconfirmed = 0, stale = 0;
+    size_t confirmed_peers = 0, unconfirmed_peers = 0;
+    for (const PeerProbeReport& r : probe->prober->Reports()) {
+      unconfirmed += r.unconfirmed;
+      stale += r.stale;
+      (r.confirmed ? confirmed_peers : unconfirmed_peers)++;
+    }
+    for (const auto& [reason, count] :
+         {std::pair{"unauthenticated", st.unauthenticated},
+          {"unsupported_version", st.unsupported_version},
+          {"malformed", st.malformed},
+          {"identity_mismatch", st.identity_mismatch},
+          {"rate_limited", st.rate_limited},
+          {"unknown_peer", st.unknown_peer},
+          {"unconfirmed", unconfirmed},
+          {"stale", stale}}) {
+      refused << "rdma_bond_probe_frames_refused_total{" << bond
+              << ",reason=\"" << reason << "\"} " << count << "\n";
+    }
+    peers << "rdma_bond_probe_peers{" << bond << ",state=\"confirmed\"} "
+          << confirmed_peers << "\n"
+          << "rdma_bond_probe_peers{" << bond << ",state=\"unconfirmed\"} "
+          << unconfirmed_peers << "\n";
+    for (const auto& [reason, count] :
+         {std::pair{"refused", st.peers_refused},
+          {"evicted", st.peers_evicted},
+          {"expired", st.peers_expired}}) {
+      dropped << "rdma_bond_probe_peers_dropped_total{" << bond
+              << ",reason=\"" << reason << "\"} " << count << "\n";
+    }
     for (const PeerProbeReport& r : probe->prober->Reports()) {
       std::string labels = "bond=\"" + LabelValue(name) + "\",peer=\"" +
                            ToString(r.ip) + "\"";
@@ -768,6 +903,22 @@ std::string ProbeService::Metrics() const {
   help("rdma_bond_probe_inconsistent_total", "counter",
        "5-tuples reported on two different members (the switch moved them).");
   s << inconsistent.str();
+  help("rdma_bond_probe_frames_refused_total", "counter",
+       "Probe frames dropped, by reason: no valid tag, another protocol "
+       "version, malformed, a peer's address from another MAC, beyond a "
+       "rate, an answer from no known peer, an identity not confirmed, "
+       "stale.");
+  s << refused.str();
+  help("rdma_bond_probe_peers", "gauge",
+       "Peers the prober holds, confirmed by an exchange or not yet.");
+  s << peers.str();
+  help("rdma_bond_probe_peers_dropped_total", "counter",
+       "Sources not kept as peers: refused (every learned peer confirmed), "
+       "evicted or expired unconfirmed.");
+  s << dropped.str();
+  help("rdma_bond_probe_keys", "gauge",
+       "Shared probe keys held (0: probes are not authenticated).");
+  s << "rdma_bond_probe_keys " << impl_->options.keys.size() << "\n";
   return s.str();
 }
 

@@ -25,6 +25,7 @@
 
 #include "agent/registry.h"
 #include "probe/path_prober.h"
+#include "probe/probe_keys.h"
 #include "rdma_bond/five_tuple.h"
 #include "rdma_bond/predictor.h"
 #include "rdma_bond/table_reader.h"
@@ -43,6 +44,11 @@ class ProbeService {
  public:
   struct Options {
     std::vector<IpAddress> peers;   // Probed from the start, never expire.
+    // The shared keys of the probes (probe_keys.h), read by the caller
+    // from 'key_file', which is read again whenever it changes; empty:
+    // unauthenticated probes.
+    std::string key_file;
+    std::vector<ProbeKey> keys;
     std::function<void(int level, const std::string&)> log;
     // Whether a registered QP still goes to this peer (keeps it from
     // expiring).

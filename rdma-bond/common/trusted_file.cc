@@ -3,6 +3,7 @@
 
 #include "common/trusted_file.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -148,6 +149,47 @@ Status CheckTrustedPath(std::string_view what, const std::string& path,
     return Status::FromErrno(Prefix(what, path), errno);
   }
   return CheckTrustedFile(what, path, st, kind);
+}
+
+Result<std::string> ReadPrivateFile(const std::string& path,
+                                    const std::string& what,
+                                    size_t max_bytes) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+  if (fd < 0) return Status::FromErrno(what, errno);
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return Status::InvalidArgument(what + ": not a regular file");
+  }
+  if (st.st_mode & 077) {
+    close(fd);
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o",
+                  static_cast<unsigned>(st.st_mode & 07777));
+    return Status::InvalidArgument(what + ": group or others may read or "
+                                   "write it (mode " + mode +
+                                   "): chmod 600 it");
+  }
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int error = errno;
+      close(fd);
+      return Status::FromErrno(what, error);
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > max_bytes) {
+      close(fd);
+      return Status::InvalidArgument(what + ": longer than " +
+                                     std::to_string(max_bytes) + " bytes");
+    }
+  }
+  close(fd);
+  return text;
 }
 
 }  // namespace rdma_bond

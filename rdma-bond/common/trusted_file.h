@@ -44,6 +44,13 @@ Status CheckTrustedFile(std::string_view what, const std::string& path,
 Status CheckTrustedPath(std::string_view what, const std::string& path,
                         FileKind kind);
 
+// Reads a secret (a key file): at most 'max_bytes' of a regular file, not
+// a symbolic link, that group and others can neither read nor write.
+// Errors are one line starting with 'what' ("probe key file /etc/k").
+Result<std::string> ReadPrivateFile(const std::string& path,
+                                    const std::string& what,
+                                    size_t max_bytes);
+
 // "uid 1001 (mallory)", or "uid 1001" when the uid has no name.
 std::string DescribeUid(uid_t uid);
 

@@ -25,6 +25,7 @@
 #include <cstring>
 #include <utility>
 
+#include "common/trusted_file.h"
 #include "common/fd_util.h"
 #include "common/hex.h"
 #include "common/poll_deadline.h"
@@ -105,40 +106,9 @@ void SideChannel::AuthDeleter::operator()(Auth* auth) const { delete auth; }
 
 Result<std::vector<uint8_t>> ReadSideChannelKey(const std::string& path) {
   const std::string what = "side-channel key file " + path;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-  if (fd < 0) return Status::FromErrno(what, errno);
-  struct stat st;
-  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return Status::InvalidArgument(what + ": not a regular file");
-  }
-  if (st.st_mode & 077) {
-    close(fd);
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o",
-                  static_cast<unsigned>(st.st_mode & 07777));
-    return Status::InvalidArgument(what + ": group or others may read or "
-                                   "write it (mode " + mode +
-                                   "): chmod 600 it");
-  }
-  std::vector<uint8_t> key;
-  uint8_t buf[4096];
-  for (;;) {
-    const ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int error = errno;
-      close(fd);
-      return Status::FromErrno(what, error);
-    }
-    if (n == 0) break;
-    key.insert(key.end(), buf, buf + n);
-    if (key.size() > 65536) {
-      close(fd);
-      return Status::InvalidArgument(what + ": longer than 64 KiB");
-    }
-  }
-  close(fd);
+  Result<std::string> text = ReadPrivateFile(path, what, 65536);
+  if (!text.ok()) return text.status();
+  std::vector<uint8_t> key(text->begin(), text->end());
   while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) {
     key.pop_back();
   }

@@ -11,7 +11,9 @@ rdma_bond_probe_libprobe_a_SOURCES = \
 	rdma-bond/probe/path_prober.cc \
 	rdma-bond/probe/path_prober.h \
 	rdma-bond/probe/probe_frame.cc \
-	rdma-bond/probe/probe_frame.h
+	rdma-bond/probe/probe_frame.h \
+	rdma-bond/probe/probe_keys.cc \
+	rdma-bond/probe/probe_keys.h
 
 if HAVE_GTEST
 check_PROGRAMS += rdma-bond/probe/probe-tests
@@ -19,7 +21,8 @@ TESTS += rdma-bond/probe/probe-tests
 endif
 rdma_bond_probe_probe_tests_SOURCES = \
 	rdma-bond/probe/path_prober_test.cc \
-	rdma-bond/probe/probe_frame_test.cc
+	rdma-bond/probe/probe_frame_test.cc \
+	rdma-bond/probe/probe_keys_test.cc
 rdma_bond_probe_probe_tests_LDADD = \
 	$(RDMA_BOND_PROBE_LIBS) \
 	$(RDMA_BOND_GTEST_LIBS)
