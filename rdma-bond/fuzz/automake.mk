@@ -4,8 +4,10 @@
 # rdma-bond/fuzz/: fuzzing what other programs and hosts write, "make
 # check-fuzz": the table (table-reader-fuzz), the side channel as a peer
 # writes it (side-channel-fuzz: framing and every message decoder), the
-# registry's request lines as a local client writes them (registry-fuzz)
-# and the table file truncated under a reader (table-truncation-fuzz).
+# registry's request lines as a local client writes them (registry-fuzz),
+# the table file truncated under a reader (table-truncation-fuzz), and
+# probe frames from the wire with the prober's state machine under
+# sequences of them (probe-fuzz).
 #
 # Each is built with clang's libFuzzer, ASan and UBSan from the sources of
 # the folders it needs.  For the table reader it writes a seed corpus of
@@ -66,6 +68,20 @@ rdma-bond/fuzz/registry-fuzz: $(addprefix $(srcdir)/,\
 		$(addprefix $(srcdir)/,$(RDMA_BOND_FUZZ_REGISTRY_SRCS)) \
 		$(RDMA_BOND_CRYPTO_LIBS) -o $@
 
+# Probe frames and the prober's state machine (probe_fuzz.cc).
+RDMA_BOND_FUZZ_PROBE_SRCS = rdma-bond/fuzz/probe_fuzz.cc \
+	$(filter %.cc,$(rdma_bond_probe_libprobe_a_SOURCES) \
+		$(rdma_bond_rnic_emulated_libemulated_a_SOURCES)) \
+	$(RDMA_BOND_FUZZ_CONN_SRCS)
+
+rdma-bond/fuzz/probe-fuzz: $(addprefix $(srcdir)/,\
+		$(RDMA_BOND_FUZZ_PROBE_SRCS)) $(RDMA_BOND_ALL_HDRS)
+	@$(MKDIR_P) rdma-bond/fuzz
+	$(AM_V_CXXLD)$(FUZZ_CXX) $(AM_CPPFLAGS) $(CPPFLAGS) \
+		$(RDMA_BOND_WARNINGS) $(RDMA_BOND_FUZZ_CXXFLAGS) \
+		$(addprefix $(srcdir)/,$(RDMA_BOND_FUZZ_PROBE_SRCS)) \
+		$(RDMA_BOND_CRYPTO_LIBS) -o $@
+
 # The table file truncated under a reader (table_truncation_fuzz.cc).
 RDMA_BOND_FUZZ_TRUNCATION_SRCS = rdma-bond/fuzz/table_truncation_fuzz.cc \
 	$(filter %.cc,$(rdma_bond_common_libcommon_a_SOURCES) \
@@ -95,10 +111,10 @@ rdma-bond/fuzz/seed-corpus.stamp: rdma-bond/fuzz/make-seed-corpus
 
 check-fuzz: rdma-bond/fuzz/table-reader-fuzz rdma-bond/fuzz/seed-corpus.stamp \
 		rdma-bond/fuzz/side-channel-fuzz rdma-bond/fuzz/registry-fuzz \
-		rdma-bond/fuzz/table-truncation-fuzz
+		rdma-bond/fuzz/table-truncation-fuzz rdma-bond/fuzz/probe-fuzz
 	$(MKDIR_P) rdma-bond/fuzz/corpus rdma-bond/fuzz/artifacts \
 		rdma-bond/fuzz/corpus-side-channel rdma-bond/fuzz/corpus-registry \
-		rdma-bond/fuzz/corpus-truncation
+		rdma-bond/fuzz/corpus-truncation rdma-bond/fuzz/corpus-probe
 	./rdma-bond/fuzz/table-reader-fuzz \
 		-max_total_time=$(FUZZ_SECONDS) \
 		-max_len=`./rdma-bond/fuzz/make-seed-corpus --max-len` \
@@ -114,21 +130,27 @@ check-fuzz: rdma-bond/fuzz/table-reader-fuzz rdma-bond/fuzz/seed-corpus.stamp \
 	./rdma-bond/fuzz/table-truncation-fuzz -max_total_time=$(FUZZ_SECONDS) \
 		-max_len=256 -artifact_prefix=rdma-bond/fuzz/artifacts/ \
 		-print_final_stats=1 $(FUZZ_FLAGS) rdma-bond/fuzz/corpus-truncation
+	./rdma-bond/fuzz/probe-fuzz -max_total_time=$(FUZZ_SECONDS) \
+		-max_len=2048 -artifact_prefix=rdma-bond/fuzz/artifacts/ \
+		-print_final_stats=1 $(FUZZ_FLAGS) rdma-bond/fuzz/corpus-probe
 
 clean-local: clean-rdma-bond-fuzz
 clean-rdma-bond-fuzz:
 	rm -rf rdma-bond/fuzz/seed-corpus rdma-bond/fuzz/corpus \
 		rdma-bond/fuzz/corpus-side-channel rdma-bond/fuzz/corpus-registry \
-		rdma-bond/fuzz/corpus-truncation rdma-bond/fuzz/artifacts
+		rdma-bond/fuzz/corpus-truncation rdma-bond/fuzz/corpus-probe \
+		rdma-bond/fuzz/artifacts
 .PHONY: check-fuzz clean-rdma-bond-fuzz
 
 EXTRA_DIST += \
 	rdma-bond/fuzz/make_seed_corpus.cc \
+	rdma-bond/fuzz/probe_fuzz.cc \
 	rdma-bond/fuzz/registry_fuzz.cc \
 	rdma-bond/fuzz/side_channel_fuzz.cc \
 	rdma-bond/fuzz/table_reader_fuzz.cc \
 	rdma-bond/fuzz/table_truncation_fuzz.cc
 CLEANFILES += \
+	rdma-bond/fuzz/probe-fuzz \
 	rdma-bond/fuzz/registry-fuzz \
 	rdma-bond/fuzz/side-channel-fuzz \
 	rdma-bond/fuzz/table-reader-fuzz \
