@@ -34,8 +34,10 @@ constexpr int kSocketBufferBytes = 8 << 20;
 std::vector<sock_filter> RoceFilter(const IpAddress& ip) {
   constexpr uint32_t kAccept = 0x40000;   // Bytes to keep: all.
   std::vector<sock_filter> f;
-  // Jumps to the final "drop" are patched once the program is complete.
+  // Jumps to the final "drop" are patched once the program is complete:
+  // those taken when the test fails, and those taken when it holds.
   std::vector<size_t> to_drop;
+  std::vector<size_t> drop_if_equal;
   const auto stmt = [&f](uint16_t code, uint32_t k) {
     f.push_back(BPF_STMT(code, k));
   };
@@ -58,6 +60,14 @@ std::vector<sock_filter> RoceFilter(const IpAddress& ip) {
     stmt(BPF_LDX | BPF_B | BPF_MSH, 14);                 // IHL * 4.
     stmt(BPF_LD | BPF_H | BPF_IND, 14 + 2);              // UDP dport.
     expect(BPF_JEQ, kRoceV2UdpPort);
+    // The emulation has no UD QP: a UD SEND_ONLY (the agents' probes, or
+    // anyone's) is dropped here, as a hardware RNIC drops a frame for a
+    // QP it does not have, without the program reading it.
+    stmt(BPF_LD | BPF_B | BPF_IND, 14 + kUdpHeaderBytes);  // BTH opcode.
+    drop_if_equal.push_back(f.size());
+    f.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+                         static_cast<uint32_t>(BthOpcode::kUdSendOnly), 0,
+                         0));
   } else {
     expect(BPF_JEQ, kEthertypeIpv6);
     stmt(BPF_LD | BPF_B | BPF_ABS, 20);                  // Next header.
@@ -74,6 +84,9 @@ std::vector<sock_filter> RoceFilter(const IpAddress& ip) {
   stmt(BPF_RET | BPF_K, kAccept);
   const size_t drop = f.size();
   stmt(BPF_RET | BPF_K, 0);
+  for (size_t at : drop_if_equal) {
+    f[at].jt = static_cast<uint8_t>(drop - at - 1);
+  }
   for (size_t at : to_drop) {
     const uint8_t offset = static_cast<uint8_t>(drop - at - 1);
     if ((f[at].code & 0xf0) == BPF_JSET) {
