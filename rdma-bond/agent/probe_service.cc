@@ -46,6 +46,10 @@ constexpr int kMaxFramesPerRun = 256;
 // later (its LACP enables a returning member after ours does): the bond is
 // probed again after these delays, besides the prober's periodic refresh.
 constexpr uint64_t kSettleReprobeUs[] = {1000000, 3000000};
+// Lines a minute that say a probe was refused (for its version or its
+// tag), over all sources: a flood from many addresses must not flood the
+// log.
+constexpr uint64_t kMaxRefusalLogsPerMinute = 10;
 // UDP port of the datagram that makes the kernel resolve a peer's MAC
 // (the discard service: nothing answers, only ARP matters).
 constexpr uint16_t kDiscardPort = 9;
@@ -225,8 +229,12 @@ struct ProbeService::Impl {
   struct stat key_stat = {};
   bool key_stat_known = false;
   // Refused frames logged, by source and reason: when each may be logged
-  // again (at most once a minute per source and reason).
+  // again (at most once a minute per source and reason), and at most
+  // kMaxRefusalLogsPerMinute lines a minute in all, the rest counted.
   std::map<std::pair<std::string, int>, uint64_t> refusal_log_ms;
+  uint64_t refusal_minute_ms = 0;
+  uint64_t refusals_logged = 0;
+  uint64_t refusals_unlogged = 0;
 
   void Log(int level, const std::string& message) const {
     if (options.log) options.log(level, message);
@@ -240,6 +248,21 @@ struct ProbeService::Impl {
     auto key = std::make_pair(source, static_cast<int>(defect));
     auto it = refusal_log_ms.find(key);
     if (it != refusal_log_ms.end() && now_ms < it->second) return;
+    if (now_ms >= refusal_minute_ms + 60000) {
+      if (refusals_unlogged) {
+        Log(2, std::to_string(refusals_unlogged) +
+                   " more probe sources refused in the last minute, not "
+                   "logged (rdma_bond_probe_frames_refused_total counts "
+                   "every frame)");
+      }
+      refusal_minute_ms = now_ms;
+      refusals_logged = refusals_unlogged = 0;
+    }
+    if (refusals_logged >= kMaxRefusalLogsPerMinute) {
+      refusals_unlogged++;
+      return;
+    }
+    refusals_logged++;
     if (refusal_log_ms.size() >= 1024) refusal_log_ms.clear();
     refusal_log_ms[key] = now_ms + 60000;
     if (defect == ProbeDefect::kUnsupportedVersion) {
@@ -781,7 +804,8 @@ std::string ProbeService::Text(const std::optional<IpAddress>& peer) const {
       s << "  peer " << ToString(r.ip) << ": " << ToString(r.state)
         << ", agent " << HexPrefixed(r.agent_id) << " epoch " << r.epoch
         << (r.confirmed ? "" : " (not confirmed yet)") << ", rounds "
-        << r.rounds << ", inconsistent " << r.inconsistent << "\n";
+        << r.rounds << ", inconsistent " << r.inconsistent
+        << ", identity changes " << r.peer_changes << "\n";
       if (r.candidate_agent_id != 0) {
         s << "    unconfirmed: agent " << HexPrefixed(r.candidate_agent_id)
           << " epoch " << r.candidate_epoch << " (" << r.unconfirmed
