@@ -41,3 +41,10 @@ rdma_bond_testing_libtesting_a_SOURCES = \
 	rdma-bond/testing/wait_test_util.h
 rdma_bond_testing_libtesting_a_LIBADD = \
 	rdma-bond/testing/rdma-bond-table-writer.o
+
+# The lab's attacker (utilities/ovs-rdma-bond-scenarios probe-attack):
+# forged probe frames through AF_PACKET.  Built with the tree, never
+# installed.
+noinst_PROGRAMS += rdma-bond/testing/probe-forge
+rdma_bond_testing_probe_forge_SOURCES = rdma-bond/testing/probe_forge.cc
+rdma_bond_testing_probe_forge_LDADD = $(RDMA_BOND_PROBE_LIBS)
