@@ -13,7 +13,10 @@ rdma_bond_probe_libprobe_a_SOURCES = \
 	rdma-bond/probe/probe_frame.cc \
 	rdma-bond/probe/probe_frame.h \
 	rdma-bond/probe/probe_keys.cc \
-	rdma-bond/probe/probe_keys.h
+	rdma-bond/probe/probe_keys.h \
+	rdma-bond/probe/ud_wire.cc \
+	rdma-bond/probe/ud_wire.h \
+	rdma-bond/probe/wire_bytes.h
 
 if HAVE_GTEST
 check_PROGRAMS += rdma-bond/probe/probe-tests
@@ -22,7 +25,8 @@ endif
 rdma_bond_probe_probe_tests_SOURCES = \
 	rdma-bond/probe/path_prober_test.cc \
 	rdma-bond/probe/probe_frame_test.cc \
-	rdma-bond/probe/probe_keys_test.cc
+	rdma-bond/probe/probe_keys_test.cc \
+	rdma-bond/probe/ud_wire_test.cc
 rdma_bond_probe_probe_tests_LDADD = \
 	$(RDMA_BOND_PROBE_LIBS) \
 	$(RDMA_BOND_GTEST_LIBS)

@@ -14,6 +14,7 @@
 #include <openssl/sha.h>
 
 #include "common/hex.h"
+#include "probe/wire_bytes.h"
 #include "rdma-bond-table.h"
 
 namespace rdma_bond {
@@ -52,58 +53,20 @@ constexpr size_t kProbeHeaderBytes = kOffKind;
 constexpr char kTagLabel[] = "rdma-bond probe 2";
 constexpr char kKeyIdLabel[] = "rdma-bond probe key";
 
-void Put16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-void Put32(uint8_t* p, uint32_t v) {
-  Put16(p, static_cast<uint16_t>(v >> 16));
-  Put16(p + 2, static_cast<uint16_t>(v));
-}
-void Put64(uint8_t* p, uint64_t v) {
-  Put32(p, static_cast<uint32_t>(v >> 32));
-  Put32(p + 4, static_cast<uint32_t>(v));
-}
-uint16_t Get16(const uint8_t* p) {
-  return static_cast<uint16_t>(p[0] << 8 | p[1]);
-}
-uint32_t Get32(const uint8_t* p) {
-  return static_cast<uint32_t>(Get16(p)) << 16 | Get16(p + 2);
-}
-uint64_t Get64(const uint8_t* p) {
-  return static_cast<uint64_t>(Get32(p)) << 32 | Get32(p + 4);
-}
-
-// An address as 16 bytes: IPv6 as is, IPv4 mapped (::ffff:a.b.c.d).
-std::array<uint8_t, 16> Address16(const IpAddress& ip) {
-  std::array<uint8_t, 16> out{};
-  if (ip.version == 4) {
-    out[10] = out[11] = 0xff;
-    std::memcpy(out.data() + 12, ip.bytes.data(), 4);
-  } else {
-    std::memcpy(out.data(), ip.bytes.data(), 16);
-  }
-  return out;
-}
+using wire::Get16;
+using wire::Get32;
+using wire::Get64;
+using wire::Put16;
+using wire::Put32;
+using wire::Put64;
 
 // The tag of a payload (its first kOffTag bytes) from 'src' to 'dst'.
 std::array<uint8_t, kProbeTagBytes> Tag(const ProbeKey& key,
                                         const IpAddress& src,
                                         const IpAddress& dst,
                                         const uint8_t* payload) {
-  std::array<uint8_t, sizeof kTagLabel - 1 + 32 + kOffTag> data{};
-  uint8_t* d = data.data();
-  std::memcpy(d, kTagLabel, sizeof kTagLabel - 1);
-  d += sizeof kTagLabel - 1;
-  const std::array<uint8_t, 16> s = Address16(src), t = Address16(dst);
-  std::memcpy(d, s.data(), 16);
-  std::memcpy(d + 16, t.data(), 16);
-  std::memcpy(d + 32, payload, kOffTag);
-  std::array<uint8_t, kProbeTagBytes> tag{};
-  unsigned int n = 0;
-  HMAC(EVP_sha256(), key.secret.data(), static_cast<int>(key.secret.size()),
-       data.data(), data.size(), tag.data(), &n);
-  return tag;
+  return ProbeHmac(key, kTagLabel, src, dst,
+                   std::span<const uint8_t>(payload, kOffTag));
 }
 
 std::string ReadName(const uint8_t* field) {
@@ -113,6 +76,30 @@ std::string ReadName(const uint8_t* field) {
 }
 
 }  // namespace
+
+std::array<uint8_t, kProbeTagBytes> ProbeHmac(const ProbeKey& key,
+                                              std::string_view label,
+                                              const IpAddress& src,
+                                              const IpAddress& dst,
+                                              std::span<const uint8_t> body) {
+  std::vector<uint8_t> data(label.begin(), label.end());
+  for (const IpAddress* ip : {&src, &dst}) {
+    std::array<uint8_t, 16> a{};
+    if (ip->version == 4) {
+      a[10] = a[11] = 0xff;
+      std::memcpy(a.data() + 12, ip->bytes.data(), 4);
+    } else {
+      std::memcpy(a.data(), ip->bytes.data(), 16);
+    }
+    data.insert(data.end(), a.begin(), a.end());
+  }
+  data.insert(data.end(), body.begin(), body.end());
+  std::array<uint8_t, kProbeTagBytes> tag{};
+  unsigned int n = 0;
+  HMAC(EVP_sha256(), key.secret.data(), static_cast<int>(key.secret.size()),
+       data.data(), data.size(), tag.data(), &n);
+  return tag;
+}
 
 bool IsProbeName(std::string_view name) {
   if (name.empty() || name.size() >= kProbeNameBytes) return false;

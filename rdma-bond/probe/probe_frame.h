@@ -64,6 +64,7 @@
 #ifndef RDMA_BOND_PROBE_FRAME_H_
 #define RDMA_BOND_PROBE_FRAME_H_
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -120,6 +121,14 @@ struct ProbeKey {
 uint32_t ProbeKeyId(std::span<const uint8_t> secret);
 // A ProbeKey for 'secret' (InvalidArgument below kMinProbeKeyBytes).
 Result<ProbeKey> MakeProbeKey(std::span<const uint8_t> secret);
+// HMAC-SHA256(key, label | source IP | destination IP | body), each IP as
+// 16 bytes (IPv4 mapped into IPv6): the tag of probes ("rdma-bond probe
+// 2") and of directory messages (ud_wire.h).
+std::array<uint8_t, kProbeTagBytes> ProbeHmac(const ProbeKey& key,
+                                              std::string_view label,
+                                              const IpAddress& src,
+                                              const IpAddress& dst,
+                                              std::span<const uint8_t> body);
 
 enum class ProbeKind : uint8_t {
   kRequest = 1,                     // "Where does this arrive?"
