@@ -246,6 +246,14 @@ struct PathProber::State {
   std::optional<Sent> Proof(const Peer& p, const ProbeMessage& msg) const;
   void Adopt(Peer& p, const ProbeMessage& msg);
   Peer* Learn(const FrameAddress& address, int64_t now);
+  // A frame or datagram refused by its parser: counted, and reported
+  // (on_refused) if its version or tag was the reason.
+  void Refused(const FrameAddress& address, ProbeDefect defect,
+               uint8_t version);
+  // An accepted probe (HandleFrame(), HandleDatagram()); 'mac_seen':
+  // address.src_mac is the sender's.
+  void Accept(size_t member, const FrameAddress& address,
+              const ProbeMessage& msg, bool mac_seen, int64_t now_us);
   void ExpireUnconfirmed(int64_t now);
   void QueueAnswer(Peer& p, size_t m, ProbeKind kind,
                    const ProbeMessage& answered, uint16_t answered_sport);
@@ -958,11 +966,30 @@ void PathProber::Reprobe() {
   for (auto& [ip, p] : s.peers) s.ResetPeer(p, /*peer_changed=*/false);
 }
 
+void PathProber::State::Refused(const FrameAddress& address,
+                                ProbeDefect defect, uint8_t version) {
+  switch (defect) {
+    case ProbeDefect::kMalformed: stats.malformed++; break;
+    case ProbeDefect::kUnsupportedVersion: stats.unsupported_version++; break;
+    case ProbeDefect::kUnauthenticated: {
+      stats.unauthenticated++;
+      auto known = peers.find(address.src_ip);
+      if (known != peers.end()) known->second.report.unauthenticated++;
+      break;
+    }
+    default: stats.not_probe++; break;
+  }
+  if ((defect == ProbeDefect::kUnsupportedVersion ||
+       defect == ProbeDefect::kUnauthenticated) &&
+      address.dst_ip == options.local_ip && options.on_refused) {
+    options.on_refused(address, defect, version);
+  }
+}
+
 void PathProber::HandleFrame(size_t member, std::span<const uint8_t> frame,
                              int64_t now_us) {
   State& s = *s_;
-  PathProberStats& st = s.stats;
-  st.frames_received++;
+  s.stats.frames_received++;
   s.now_us = std::max(s.now_us, now_us);
   FrameAddress address;
   ProbeMessage msg;
@@ -971,24 +998,42 @@ void PathProber::HandleFrame(size_t member, std::span<const uint8_t> frame,
   if (!ParseProbeFrame(frame, &address, &msg, &defect, s.options.keys,
                        &version)
            .ok()) {
-    switch (defect) {
-      case ProbeDefect::kMalformed: st.malformed++; break;
-      case ProbeDefect::kUnsupportedVersion: st.unsupported_version++; break;
-      case ProbeDefect::kUnauthenticated: {
-        st.unauthenticated++;
-        auto known = s.peers.find(address.src_ip);
-        if (known != s.peers.end()) known->second.report.unauthenticated++;
-        break;
-      }
-      default: st.not_probe++; break;
-    }
-    if ((defect == ProbeDefect::kUnsupportedVersion ||
-         defect == ProbeDefect::kUnauthenticated) &&
-        address.dst_ip == s.options.local_ip && s.options.on_refused) {
-      s.options.on_refused(address, defect, version);
-    }
+    s.Refused(address, defect, version);
     return;
   }
+  s.Accept(member, address, msg, /*mac_seen=*/true, now_us);
+}
+
+void PathProber::HandleDatagram(size_t member, const IpAddress& src,
+                                const IpAddress& dst,
+                                std::span<const uint8_t> payload,
+                                int64_t now_us) {
+  State& s = *s_;
+  s.stats.frames_received++;
+  s.now_us = std::max(s.now_us, now_us);
+  FrameAddress address;
+  address.src_ip = src;
+  address.dst_ip = dst;
+  ProbeMessage msg;
+  ProbeDefect defect = ProbeDefect::kNone;
+  uint8_t version = 0;
+  if (!ParseProbePayload(src, dst, payload, s.options.keys, &msg, &defect,
+                         &version)
+           .ok()) {
+    s.Refused(address, defect, version);
+    return;
+  }
+  // The port the sender says it sent: a UD receive does not see it (with
+  // keys, the tag covers it).
+  address.udp_sport = msg.sent_sport;
+  s.Accept(member, address, msg, /*mac_seen=*/false, now_us);
+}
+
+void PathProber::State::Accept(size_t member, const FrameAddress& address,
+                               const ProbeMessage& msg, bool mac_seen,
+                               int64_t now_us) {
+  State& s = *this;
+  PathProberStats& st = s.stats;
   if (msg.agent_id == s.options.agent_id) {
     st.own++;
     return;
@@ -1012,7 +1057,8 @@ void PathProber::HandleFrame(size_t member, std::span<const uint8_t> frame,
     if (!found) return;
   }
   Peer& p = *found;
-  if (address.src_mac != p.mac) {
+  // A datagram shows no MAC, and a peer learned from one has none.
+  if (mac_seen && p.mac != MacAddress{} && address.src_mac != p.mac) {
     st.identity_mismatch++;
     p.report.identity_mismatch++;
     return;

@@ -52,7 +52,8 @@
 // CSPRNG, so an answer cannot be forged without seeing the frame it
 // answers.  A peer's identity is pinned: its MAC (from AddPeer(), or from
 // the REQUEST that taught it), and its agent id and epoch (from its first
-// frame).  A frame from another MAC is dropped.  A frame with another
+// frame).  A frame from another MAC is dropped (a datagram of the UD
+// transport, HandleDatagram(), shows no MAC: not checked).  A frame with another
 // agent id or a newer epoch (a restart, a bond change, or a forgery)
 // changes nothing by itself: a REQUEST of it is answered, and the
 // identity is adopted only when a REPLY or CONFIRM of it echoes a nonce of
@@ -381,6 +382,16 @@ class PathProber {
   // usable, is counted and ignored.  Answers are queued for Run().
   void HandleFrame(size_t member, std::span<const uint8_t> frame,
                    int64_t now_us);
+
+  // A probe payload received by a UD QP on local member 'member' from
+  // 'src' to 'dst' (its GRH: ud_wire.h): as HandleFrame(), with the
+  // source port the payload says it was sent with, and no MAC: the
+  // peer's MAC is not checked (a peer learned from a datagram has none).
+  // Identity then rests on the agent id and epoch, the nonces, and the
+  // keys if any.
+  void HandleDatagram(size_t member, const IpAddress& src,
+                      const IpAddress& dst, std::span<const uint8_t> payload,
+                      int64_t now_us);
 
   // Sends what is due at 'now_us' (queued answers, REQUESTs, retries)
   // through 'send', never from a member that is not usable, and starts

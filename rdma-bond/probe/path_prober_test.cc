@@ -207,7 +207,17 @@ class Lab {
       while (!wire.empty() && wire.front().at <= now) {
         InFlight f = std::move(wire.front());
         wire.pop_front();
-        f.to->prober->HandleFrame(f.member, f.frame, now);
+        if (datagrams) {
+          // The UD transport: a receive sees the addresses (the GRH) and
+          // the payload, neither the MACs nor the UDP port.
+          FrameAddress address;
+          RocePacket packet;
+          ASSERT_TRUE(ParseFrame(f.frame, &address, &packet).ok());
+          f.to->prober->HandleDatagram(f.member, address.src_ip,
+                                       address.dst_ip, packet.payload, now);
+        } else {
+          f.to->prober->HandleFrame(f.member, f.frame, now);
+        }
       }
       for (Host* h : {&a, &b}) {
         const int64_t d = Deadline(*h);
@@ -263,6 +273,7 @@ class Lab {
   Host b;
   uint64_t switch_seed;
   bool l3_toward_a = false;
+  bool datagrams = false;           // Deliver as HandleDatagram().
   double loss = 0;
   std::mt19937_64 rng{7};
   int64_t now = 0;
@@ -368,6 +379,75 @@ TEST(PathProberTest, ConvergesAndValidatesOnlyTrueTuples) {
     // Quiet until the refresh.
     EXPECT_GE(lab.a.prober->NextDeadlineUs(), kSettleUs);
   }
+}
+
+TEST(PathProberTest, OverDatagramsItValidatesTheSameTrueTuples) {
+  for (bool v6 : {false, true}) {
+    SCOPED_TRACE(v6 ? "IPv6" : "IPv4");
+    Lab lab(2, 2, 0xfeed, v6);
+    lab.datagrams = true;
+    // A datagram shows no MAC: the MACs the hosts were given are not
+    // checked (here: wrong ones).
+    ASSERT_TRUE(lab.a.prober->AddPeer(lab.b.ip, {2, 9, 9, 9, 9, 9}).ok());
+    lab.Settle();
+    EXPECT_EQ(lab.Verify(lab.a), 4u);
+    EXPECT_EQ(lab.Verify(lab.b), 4u);
+    for (Host* x : {&lab.a, &lab.b}) {
+      const Host& y = lab.Other(*x);
+      std::optional<PeerProbeReport> r = x->prober->Report(y.ip);
+      ASSERT_TRUE(r.has_value());
+      EXPECT_EQ(r->state, PeerProbeState::kComplete);
+      EXPECT_EQ(r->identity_mismatch, 0u);
+      EXPECT_EQ(r->inconsistent, 0u);
+    }
+    EXPECT_EQ(lab.a.prober->stats().identity_mismatch, 0u);
+  }
+}
+
+TEST(PathProberTest, ADatagramIsAnsweredForThePortItClaims) {
+  // B learns A from a datagram REQUEST: its REPLY reports the port the
+  // payload says it was sent with, and A is learned without a MAC.
+  Host b("B", "10.0.0.2", 2, {"b0", "b1"}, 0x2222);
+  b.PublishBond();
+  ProbeMessage request = SampleReply();
+  request.kind = ProbeKind::kRequest;
+  request.echo_nonce = 0;
+  request.echo_epoch = 0;
+  request.reported_sport = 0;
+  request.reported_member = 0;
+  request.reported_member_name.clear();
+  request.sent_sport = 0xd00d;
+  const FrameAddress from = ProbeAddress();
+  std::vector<uint8_t> payload(kProbePayloadBytes);
+  ASSERT_TRUE(BuildProbePayload(from.src_ip, from.dst_ip, request, nullptr,
+                                payload)
+                  .ok());
+  b.prober->HandleDatagram(1, from.src_ip, from.dst_ip, payload, 1000);
+  std::vector<std::vector<uint8_t>> out;
+  std::vector<size_t> out_members;
+  b.prober->Run(1000, [&](size_t m, std::span<const uint8_t> frame) {
+    out.emplace_back(frame.begin(), frame.end());
+    out_members.push_back(m);
+  });
+  ASSERT_FALSE(out.empty());
+  FrameAddress address;
+  ProbeMessage reply;
+  ASSERT_TRUE(ParseProbeFrame(out[0], &address, &reply).ok());
+  EXPECT_EQ(reply.kind, ProbeKind::kReply);
+  EXPECT_EQ(reply.reported_sport, 0xd00d);
+  EXPECT_EQ(reply.reported_member, 1);
+  EXPECT_EQ(reply.echo_nonce, request.nonce);
+  EXPECT_EQ(out_members[0], 1u);
+  EXPECT_EQ(address.dst_ip, from.src_ip);
+  std::optional<PeerProbeReport> r = b.prober->Report(from.src_ip);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->learned);
+  EXPECT_EQ(r->mac, MacAddress{});
+  // A broken payload is refused and counted as a frame would be.
+  payload[4] = 1;
+  b.prober->HandleDatagram(0, from.src_ip, from.dst_ip, payload, 2000);
+  EXPECT_EQ(b.prober->stats().unsupported_version, 1u);
+  EXPECT_EQ(b.prober->stats().frames_received, 2u);
 }
 
 TEST(PathProberTest, ConvergesUnderLossWithoutWrongTuples) {
