@@ -68,6 +68,9 @@ struct rdma_bond_agent_options {
     /* The shared key file that signs and checks every probe frame (one or
      * two keys: docs/agent.md, "Keyed probes"), or NULL for none. */
     const char *probe_key_file;
+    /* How probes travel: "auto" (NULL), "ud" (UD QPs on the members'
+     * RNICs) or "af-packet" (raw frames on the members' netdevs). */
+    const char *probe_transport;
     /* Whether to keep the host's RoCE plumbing for the published bonds
      * (docs/agent.md, "RoCE plumbing"). */
     bool manage_roce;

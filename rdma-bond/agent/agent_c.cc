@@ -61,6 +61,7 @@ extern "C" int rdma_bond_agent_create(
   options.metrics_file = str(c_options->metrics_file);
   options.probe = c_options->probe;
   options.probe_key_file = str(c_options->probe_key_file);
+  options.probe_transport = str(c_options->probe_transport);
   options.manage_roce = c_options->manage_roce;
   options.policy.agent_uid = getuid();
   if (c_options->allow_users && *c_options->allow_users) {

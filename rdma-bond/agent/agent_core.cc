@@ -181,6 +181,16 @@ Result<std::unique_ptr<AgentCore>> AgentCore::Create(AgentOptions options) {
       probe.keys = std::move(*keys);
     }
     probe.peer_idle_ms = self->options_.peer_idle_ms;
+    if (!self->options_.probe_transport.empty()) {
+      std::optional<ProbeTransport> transport =
+          ParseProbeTransport(self->options_.probe_transport);
+      if (!transport) {
+        return Status::InvalidArgument(
+            "--probe-transport " + self->options_.probe_transport +
+            ": want auto, ud or af-packet");
+      }
+      probe.transport = *transport;
+    }
     probe.in_use = [self](const IpAddress& peer) {
       for (const auto& [key, qp] : self->registry_->qps()) {
         if (qp.dst == peer) return true;
@@ -558,6 +568,14 @@ void AgentCore::ScanHostQps(bool warn) {
     return;
   }
   host_qps_error_.clear();
+  // The probe service's own UD QPs are neither an application's QPs nor
+  // a reason to leave an RNIC's GIDs alone.
+  if (probe_) {
+    const std::set<std::string> own = probe_->OwnQps();
+    std::erase_if(res->qps, [&own](const HostQp& qp) {
+      return own.count(qp.device + ":" + std::to_string(qp.lqpn)) > 0;
+    });
+  }
   if (roce_) {
     std::set<std::string> busy;
     for (const HostQp& qp : res->qps) {

@@ -71,6 +71,8 @@ struct AgentOptions {
   bool probe = true;
   // The probes' shared key file (probe_keys.h); "" = none.
   std::string probe_key_file;
+  // "auto", "ud" or "af-packet" (ProbeTransport); "" = auto.
+  std::string probe_transport;
   // Whether the agent keeps the host's RoCE plumbing (roce_plumbing.h).
   bool manage_roce = true;
   // Where the plumbing keeps the sysctls' original values; "" = in the

@@ -274,6 +274,7 @@ parse_options(int argc, char *argv[], struct agent_settings *settings)
         OPT_PEER,
         OPT_NO_PROBE,
         OPT_PROBE_KEY_FILE,
+        OPT_PROBE_TRANSPORT,
         OPT_NO_MANAGE_ROCE,
         OPT_DRY_RUN,
         OPT_AGENT_PIDFILE,
@@ -293,6 +294,7 @@ parse_options(int argc, char *argv[], struct agent_settings *settings)
         {"peer",         required_argument, NULL, OPT_PEER},
         {"no-probe",     no_argument, NULL, OPT_NO_PROBE},
         {"probe-key-file", required_argument, NULL, OPT_PROBE_KEY_FILE},
+        {"probe-transport", required_argument, NULL, OPT_PROBE_TRANSPORT},
         {"no-manage-roce", no_argument, NULL, OPT_NO_MANAGE_ROCE},
         {"dry-run",      no_argument, NULL, OPT_DRY_RUN},
         /* Before DAEMON_LONG_OPTIONS, whose "pidfile" it replaces (getopt
@@ -365,6 +367,10 @@ parse_options(int argc, char *argv[], struct agent_settings *settings)
             settings->options.probe_key_file = optarg;
             break;
 
+        case OPT_PROBE_TRANSPORT:
+            settings->options.probe_transport = optarg;
+            break;
+
         case OPT_NO_MANAGE_ROCE:
             settings->options.manage_roce = false;
             break;
@@ -418,6 +424,9 @@ usage(void)
            "  --no-probe           do not probe L4 paths\n"
            "  --probe-key-file=FILE  sign and check every probe with the "
            "shared key(s) in FILE\n"
+           "  --probe-transport=auto|ud|af-packet  how probes travel "
+           "(default auto: UD QPs\n"
+           "                       where a member has an RDMA device)\n"
            "  --no-manage-roce     leave the host's RoCE plumbing alone\n"
            "  --dry-run            print what the RoCE plumbing would "
            "change, and exit\n"

@@ -30,7 +30,11 @@ rdma_bond_agent_libagent_a_SOURCES = \
 	rdma-bond/agent/roce_plumbing.cc \
 	rdma-bond/agent/roce_plumbing.h \
 	rdma-bond/agent/rtnl.cc \
-	rdma-bond/agent/rtnl.h
+	rdma-bond/agent/rtnl.h \
+	rdma-bond/agent/ud_directory.cc \
+	rdma-bond/agent/ud_directory.h \
+	rdma-bond/agent/ud_probe_link.cc \
+	rdma-bond/agent/ud_probe_link.h
 
 # The daemon's shell is C on OVS's own libraries (daemon, vlog, unixctl):
 # compiled by its own rule (RDMA_BOND_OVS_CPPFLAGS, rdma-bond/automake.mk),
@@ -48,7 +52,8 @@ rdma-bond/agent/ovs-rdma-bond-agent: rdma-bond/agent/agent_main.o \
 		$(RDMA_BOND_AGENT_LIBS) $(RDMA_BOND_OVS_LIB)
 	$(AM_V_CXXLD)$(CXX) $(AM_CXXFLAGS) $(CXXFLAGS) $(LDFLAGS) -o $@ \
 		rdma-bond/agent/agent_main.o $(RDMA_BOND_AGENT_LIBS) \
-		$(RDMA_BOND_OVS_LIB) $(RDMA_BOND_OVS_LIBS) $(LIBS) -lpthread
+		$(RDMA_BOND_OVS_LIB) $(RDMA_BOND_OVS_LIBS) $(IBVERBS_LIBS) \
+		$(LIBS) -lpthread
 CLEANFILES += rdma-bond/agent/ovs-rdma-bond-agent
 
 install-exec-local: install-rdma-bond-agent
@@ -73,8 +78,10 @@ rdma_bond_agent_agent_tests_SOURCES = \
 	rdma-bond/agent/host_qps_test.cc \
 	rdma-bond/agent/registry_test.cc \
 	rdma-bond/agent/roce_plan_test.cc \
-	rdma-bond/agent/roce_plumbing_test.cc
+	rdma-bond/agent/roce_plumbing_test.cc \
+	rdma-bond/agent/ud_directory_test.cc
 rdma_bond_agent_agent_tests_LDADD = \
 	$(RDMA_BOND_TESTING_LIBS) \
 	$(RDMA_BOND_AGENT_LIBS) \
+	$(IBVERBS_LIBS) \
 	$(RDMA_BOND_GTEST_LIBS)

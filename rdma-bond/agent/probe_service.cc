@@ -29,10 +29,13 @@
 #include "agent/bridge_lookup.h"
 #include "agent/host_qps.h"
 #include "agent/report_text.h"
+#include "agent/ud_directory.h"
+#include "agent/ud_probe_link.h"
 #include "common/hex.h"
 #include "conn/registry_protocol.h"
 #include "probe/path_prober.h"
 #include "rnic/emulated/roce_frame.h"
+#include "rnic/verbs/rdma_sysfs.h"
 
 namespace rdma_bond::agent {
 namespace {
@@ -192,7 +195,10 @@ struct BondProbe {
   IpAddress local_ip;
   MacAddress local_mac{};
   std::vector<std::string> members;       // By index, as in the table.
-  std::vector<std::unique_ptr<ProbeLink>> links;  // Same order.
+  std::vector<std::unique_ptr<ProbeLink>> links;  // Same order: AF_PACKET,
+  std::vector<std::unique_ptr<UdProbeLink>> ud;   // or UD, or neither.
+  std::vector<std::string> transport;     // What each member uses, said.
+  uint64_t no_directory = 0;    // UD probes not sent: the peer's QPs unknown.
   uint64_t instance_id = 0;               // Of the table, and the bond's
   uint64_t generation = 0;                // generation, last set up.
   std::optional<PathProber> prober;
@@ -225,6 +231,11 @@ struct ProbeService::Impl {
   uint64_t next_refusal_log_ms = 0;
   uint64_t next_resolve_ms = 0;
   std::vector<uint8_t> frame = std::vector<uint8_t>(kMaxRoceFrameBytes);
+  // The UD QP directory (ud_directory.h) and its socket, opened with the
+  // first UD link.
+  std::optional<UdDirectory> directory;
+  int directory_fd = -1;
+  std::string directory_error;
   // The key file as last read (KeyFileChanged()).
   struct stat key_stat = {};
   bool key_stat_known = false;
@@ -306,6 +317,7 @@ struct ProbeService::Impl {
     if (DescribeProbeKeys(*keys) == DescribeProbeKeys(options.keys)) return;
     options.keys = std::move(*keys);
     for (auto& [name, probe] : bonds) probe->prober->SetKeys(options.keys);
+    if (directory) directory->SetKeys(options.keys);
     Log(1, "probe keys read again from " + options.key_file + ": " +
                DescribeProbeKeys(options.keys) + " (the first signs)");
   }
@@ -365,6 +377,214 @@ struct ProbeService::Impl {
                  std::to_string(options.peer_idle_ms / 1000) + " s");
       return true;
     });
+  }
+
+  // Opens the directory's socket (once): UDP on options.directory_port,
+  // every IPv4 address, with the destination address of what arrives.
+  void EnsureDirectory() {
+    if (directory) return;
+    UdDirectory::Options o;
+    o.agent_id = agent_id;
+    o.keys = options.keys;
+    o.local_qpns = [this](const IpAddress& local) {
+      std::vector<uint32_t> out;
+      for (const auto& [name, probe] : bonds) {
+        if (!(probe->local_ip == local)) continue;
+        for (const auto& link : probe->ud) {
+          if (link) out.push_back(link->receive_qpn());
+        }
+      }
+      return out;
+    };
+    directory.emplace(std::move(o));
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    sockaddr_in addr = {};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(options.directory_port);
+    if (fd < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) < 0 ||
+        bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+      directory_error = "UDP port " + std::to_string(options.directory_port) +
+                        ": " + std::strerror(errno);
+      Log(3, "UD probe directory: " + directory_error +
+                 "; UD probing cannot learn the peers' QPs");
+      if (fd >= 0) close(fd);
+      return;
+    }
+    directory_fd = fd;
+    Log(1, "UD probe directory on UDP port " +
+               std::to_string(options.directory_port));
+  }
+
+  void SendDirectory(const UdDirectory::Datagram& d) {
+    if (directory_fd < 0 || d.to.version != 4) return;
+    sockaddr_in to = {};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(options.directory_port);
+    std::memcpy(&to.sin_addr, d.to.bytes.data(), 4);
+    iovec iov = {const_cast<uint8_t*>(d.bytes.data()), d.bytes.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in_pktinfo))] = {};
+    msghdr msg = {};
+    msg.msg_name = &to;
+    msg.msg_namelen = sizeof to;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
+    in_pktinfo info = {};
+    std::memcpy(&info.ipi_spec_dst, d.from.bytes.data(), 4);
+    std::memcpy(CMSG_DATA(c), &info, sizeof info);
+    (void)!sendmsg(directory_fd, &msg, MSG_DONTWAIT);
+  }
+
+  void AskDirectory(const IpAddress& local, const IpAddress& peer) {
+    if (!directory) return;
+    std::optional<UdDirectory::Datagram> d =
+        directory->Ask(local, peer, MonotonicNowNs() / 1000000);
+    if (d) SendDirectory(*d);
+  }
+
+  void ReadDirectory() {
+    if (directory_fd < 0) return;
+    uint8_t buf[kDirectoryBytes + 1];
+    for (int n = 0; n < kMaxFramesPerRun; n++) {
+      sockaddr_in from = {};
+      iovec iov = {buf, sizeof buf};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in_pktinfo))];
+      msghdr msg = {};
+      msg.msg_name = &from;
+      msg.msg_namelen = sizeof from;
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      const ssize_t len = recvmsg(directory_fd, &msg, MSG_DONTWAIT);
+      if (len < 0) break;
+      std::optional<IpAddress> dst;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+          in_pktinfo info;
+          std::memcpy(&info, CMSG_DATA(c), sizeof info);
+          IpAddress ip;
+          ip.version = 4;
+          std::memcpy(ip.bytes.data(), &info.ipi_addr, 4);
+          dst = ip;
+        }
+      }
+      if (!dst || from.sin_port != htons(options.directory_port)) continue;
+      IpAddress src;
+      src.version = 4;
+      std::memcpy(src.bytes.data(), &from.sin_addr, 4);
+      std::optional<UdDirectory::Datagram> answer = directory->Handle(
+          src, *dst, std::span<const uint8_t>(buf, static_cast<size_t>(len)),
+          MonotonicNowNs() / 1000000);
+      if (answer) SendDirectory(*answer);
+    }
+  }
+
+  // Opens member i's transport (options.transport): a UD link, or an
+  // AF_PACKET one; neither while a UD link cannot be opened yet (the
+  // member's RDMA device has no GID of the address yet: Resolve() tries
+  // again).  Says what it did in probe.transport[i], logged on a change.
+  void OpenMember(BondProbe& probe, size_t i) {
+    const std::string& name = probe.members[i];
+    probe.links[i].reset();
+    probe.ud[i].reset();
+    std::string said, note;
+    const ProbeTransport t = options.transport;
+    bool rdma = false;
+    if (t != ProbeTransport::kAfPacket) {
+      rdma = RdmaSysfs(options.sysfs_root).FindRdmaPort(name).ok();
+    }
+    if (t == ProbeTransport::kUd || (t == ProbeTransport::kAuto && rdma)) {
+      UdProbeLink::Options o;
+      o.netdev = name;
+      o.local_ip = probe.local_ip;
+      o.rxe_pool = options.rxe_pool;
+      o.sysfs_root = options.sysfs_root;
+      Result<std::unique_ptr<UdProbeLink>> link = UdProbeLink::Open(o);
+      if (link.ok()) {
+        const UdProbeLink& l = **link;
+        said = "ud (" + l.device() + ", GID index " +
+               std::to_string(l.gid_index()) + ", receive QP " +
+               HexPrefixed(l.receive_qpn()) + ", source port by " +
+               std::string(ToString(l.control()));
+        if (!l.any_port()) {
+          said += ": " + std::to_string(l.ports().size()) + " ports";
+        }
+        said += ")";
+        probe.ud[i] = std::move(*link);
+        EnsureDirectory();
+      } else if (t == ProbeTransport::kUd ||
+                 link.status().code() != Status::Code::kNotSupported) {
+        said = "none yet: " + link.status().message();
+      } else {
+        note = "; UD not used: " + link.status().message() +
+               " (a NIC that takes RoCEv2 in hardware never shows probes "
+               "to AF_PACKET)";
+      }
+    }
+    if (said.empty()) {
+      Result<std::unique_ptr<ProbeLink>> link = ProbeLink::Open(name);
+      if (link.ok()) {
+        probe.links[i] = std::move(*link);
+        said = "af-packet" + note;
+      } else {
+        said = "none: " + link.status().message() + note;
+      }
+    }
+    if (probe.transport[i] != said) {
+      Log(probe.links[i] || probe.ud[i] ? 1 : 2,
+          "bond " + probe.bond + ": " + name + " probes through " + said);
+    }
+    probe.transport[i] = said;
+  }
+
+  // The ports of a UD link that sends only from some ports (rxe) that the
+  // local OVS sends on 'member' toward 'dst': up to 'count', from a place
+  // that 'spread_key' picks.
+  std::vector<uint16_t> LinkPorts(const Predictor& predictor,
+                                  const UdProbeLink& link, size_t member,
+                                  const IpAddress& local, const IpAddress& dst,
+                                  size_t count, uint64_t spread_key) const {
+    const std::vector<uint16_t>& ports = link.ports();
+    std::vector<uint16_t> out;
+    for (size_t k = 0; k < ports.size() && out.size() < count; k++) {
+      const uint16_t port = ports[(spread_key + k) % ports.size()];
+      Result<FiveTuple> tuple = MakeUdpTuple(local, dst, port, kRoceV2UdpPort);
+      if (!tuple.ok()) continue;
+      const Prediction p = predictor.Predict(FlowKey(*tuple));
+      if (p.has_member() && p.member == member) out.push_back(port);
+    }
+    return out;
+  }
+
+  // A probe frame the prober sends from a UD member: its payload to the
+  // peer's receive QPs, from the frame's source port.
+  void SendUd(BondProbe& p, size_t member, std::span<const uint8_t> frame) {
+    FrameAddress address;
+    RocePacket packet;
+    if (!ParseFrame(frame, &address, &packet).ok()) {
+      p.send_errors++;
+      return;
+    }
+    const std::vector<uint32_t>* qpns =
+        directory ? directory->Qpns(address.dst_ip) : nullptr;
+    if (!qpns || qpns->empty()) {
+      p.no_directory++;
+      AskDirectory(address.src_ip, address.dst_ip);
+      return;
+    }
+    if (!p.ud[member]->Send(address.dst_ip, address.udp_sport, *qpns,
+                            packet.payload)) {
+      p.send_errors++;
+    }
   }
 
   // Sets up (or refreshes) the probing of 'bond'.
@@ -445,17 +665,13 @@ struct ProbeService::Impl {
     std::vector<std::string> names;
     for (const Member& m : bond.members) names.push_back(m.name);
     if (names != probe->members) {
-      probe->links.clear();
       probe->members = names;
-      for (const std::string& name : names) {
-        Result<std::unique_ptr<ProbeLink>> link = ProbeLink::Open(name);
-        if (!link.ok()) {
-          Log(2, "bond " + bond.name + ": " + link.status().message());
-          probe->links.push_back(nullptr);
-        } else {
-          probe->links.push_back(std::move(*link));
-        }
-      }
+      probe->links.clear();
+      probe->ud.clear();
+      probe->links.resize(names.size());
+      probe->ud.resize(names.size());
+      probe->transport.assign(names.size(), "");
+      for (size_t i = 0; i < names.size(); i++) OpenMember(*probe, i);
     }
     // A member may carry RDMA only if OVS sends some flows out of it: an
     // enabled member that owns no bucket (OVS moves buckets back to a
@@ -467,18 +683,24 @@ struct ProbeService::Impl {
     }
     std::vector<LocalMember> members;
     for (size_t i = 0; i < bond.members.size(); i++) {
-      members.push_back({bond.members[i].name, bond.members[i].enabled() &&
-                                                   owned[i] > 0 &&
-                                                   probe->links[i]});
+      members.push_back({bond.members[i].name,
+                         bond.members[i].enabled() && owned[i] > 0 &&
+                             (probe->links[i] || probe->ud[i])});
     }
     std::string name = bond.name;
     IpAddress local = probe->local_ip;
-    SportSource sports = [this, name, local](size_t member,
-                                             const IpAddress& dst,
-                                             size_t count,
-                                             uint64_t spread_key) {
+    BondProbe* raw = probe.get();
+    SportSource sports = [this, name, local, raw](size_t member,
+                                                  const IpAddress& dst,
+                                                  size_t count,
+                                                  uint64_t spread_key) {
       const Predictor* predictor = PredictorFor(name);
       if (!predictor) return std::vector<uint16_t>();
+      if (member < raw->ud.size() && raw->ud[member] &&
+          !raw->ud[member]->any_port()) {
+        return LinkPorts(*predictor, *raw->ud[member], member, local, dst,
+                         count, spread_key);
+      }
       Result<std::vector<SportChoice>> picks =
           predictor->PickSports(member, local, dst, count, spread_key);
       std::vector<uint16_t> ports;
@@ -514,6 +736,25 @@ struct ProbeService::Impl {
     for (const KnownPeer& peer : peers) AddTo(*probe, peer.ip);
   }
 
+  // Members that could not open a transport yet (a UD link waits for the
+  // address's GID): tried again; if one opens, the bond is set up again
+  // so that the prober may use it.
+  void RetryMembers() {
+    for (auto& [name, probe] : bonds) {
+      bool opened = false;
+      for (size_t i = 0; i < probe->members.size(); i++) {
+        if (probe->links[i] || probe->ud[i]) continue;
+        OpenMember(*probe, i);
+        opened = opened || probe->links[i] || probe->ud[i];
+      }
+      const Predictor* predictor = PredictorFor(name);
+      if (opened && predictor) {
+        probe->generation = ~uint64_t{0};   // Not the bond's: set up again.
+        SetUp(predictor->bond(), probe->instance_id);
+      }
+    }
+  }
+
   void AddTo(BondProbe& probe, const IpAddress& peer) {
     if (peer.version != probe.local_ip.version || peer == probe.local_ip) {
       return;
@@ -534,8 +775,13 @@ struct ProbeService::Impl {
     if (now_ms < next_resolve_ms) return;
     next_resolve_ms = now_ms + kResolveRetryMs;
     ReloadKeys();
+    RetryMembers();
     for (auto& [name, probe] : bonds) {
+      const bool ud = std::any_of(probe->ud.begin(), probe->ud.end(),
+                                  [](const auto& l) { return l != nullptr; });
       for (const PeerProbeReport& r : probe->prober->Reports()) {
+        // Keeps the peers' UD QPs known before a probe needs them.
+        if (ud) AskDirectory(probe->local_ip, r.ip);
         // A source that only sent REQUESTs is learned once it proved it
         // holds its address (PeerProbeReport::confirmed).
         if (!r.learned || r.confirmed) Learn(r.ip, false);
@@ -571,7 +817,41 @@ ProbeService::ProbeService(Options options) : impl_(std::make_unique<Impl>()) {
   }
 }
 
-ProbeService::~ProbeService() = default;
+ProbeService::~ProbeService() {
+  if (impl_->directory_fd >= 0) close(impl_->directory_fd);
+}
+
+std::string_view ToString(ProbeTransport transport) {
+  switch (transport) {
+    case ProbeTransport::kUd: return "ud";
+    case ProbeTransport::kAfPacket: return "af-packet";
+    case ProbeTransport::kAuto: break;
+  }
+  return "auto";
+}
+
+std::optional<ProbeTransport> ParseProbeTransport(std::string_view text) {
+  for (ProbeTransport t : {ProbeTransport::kAuto, ProbeTransport::kUd,
+                           ProbeTransport::kAfPacket}) {
+    if (text == ToString(t)) return t;
+  }
+  return std::nullopt;
+}
+
+std::set<std::string> ProbeService::OwnQps() const {
+  std::set<std::string> out;
+  for (const auto& [name, probe] : impl_->bonds) {
+    for (const auto& link : probe->ud) {
+      if (!link) continue;
+      const std::string device = link->device().substr(
+          0, link->device().find(':'));
+      for (uint32_t qpn : link->qpns()) {
+        out.insert(device + ":" + std::to_string(qpn));
+      }
+    }
+  }
+  return out;
+}
 
 void ProbeService::Update(const TableSnapshot& snapshot,
                           const std::map<std::string, Predictor>& predictors) {
@@ -609,6 +889,7 @@ void ProbeService::AddPeer(const IpAddress& peer) {
 
 void ProbeService::Run() {
   impl_->bridge_lookup.Drain();
+  impl_->ReadDirectory();
   uint64_t now_us = NowUs();
   impl_->Resolve(now_us / 1000);
   // Bonds that could not be set up yet (no address on the bridge...).
@@ -626,6 +907,15 @@ void ProbeService::Run() {
       p.reprobe_at_us.erase(p.reprobe_at_us.begin());
       p.prober->Reprobe();
     }
+    for (size_t i = 0; i < p.ud.size(); i++) {
+      if (!p.ud[i]) continue;
+      p.ud[i]->Poll([&p, i, now_us](const IpAddress& src,
+                                    const IpAddress& dst,
+                                    std::span<const uint8_t> payload) {
+        p.prober->HandleDatagram(i, src, dst, payload,
+                                 static_cast<int64_t>(now_us));
+      });
+    }
     for (size_t i = 0; i < p.links.size(); i++) {
       if (!p.links[i]) continue;
       for (int n = 0; n < kMaxFramesPerRun; n++) {
@@ -637,8 +927,10 @@ void ProbeService::Run() {
       }
     }
     p.prober->Run(static_cast<int64_t>(now_us),
-                  [&p](size_t member, std::span<const uint8_t> frame) {
-                    if (member >= p.links.size() || !p.links[member] ||
+                  [&p, this](size_t member, std::span<const uint8_t> frame) {
+                    if (member < p.ud.size() && p.ud[member]) {
+                      impl_->SendUd(p, member, frame);
+                    } else if (member >= p.links.size() || !p.links[member] ||
                         !p.links[member]->Send(frame)) {
                       p.send_errors++;
                     }
@@ -650,8 +942,12 @@ void ProbeService::AppendFds(std::vector<int>* fds) const {
   if (impl_->bridge_lookup.wake_fd() >= 0) {
     fds->push_back(impl_->bridge_lookup.wake_fd());
   }
+  if (impl_->directory_fd >= 0) fds->push_back(impl_->directory_fd);
   for (const auto& [name, probe] : impl_->bonds) {
     for (const auto& link : probe->links) {
+      if (link) fds->push_back(link->fd());
+    }
+    for (const auto& link : probe->ud) {
       if (link) fds->push_back(link->fd());
     }
   }
@@ -773,6 +1069,17 @@ std::string ProbeService::Text(const std::optional<IpAddress>& peer) const {
     s << "keys " << DescribeProbeKeys(impl_->options.keys)
       << " (the first signs; " << impl_->options.key_file << ")\n";
   }
+  s << "transport " << ToString(impl_->options.transport);
+  if (impl_->directory) {
+    const UdDirectory::Stats& d = impl_->directory->stats();
+    s << "; UD QP directory on UDP port " << impl_->options.directory_port;
+    if (impl_->directory_fd < 0) s << " (not open: " << impl_->directory_error << ")";
+    s << ": asked " << d.queries_sent << ", answers taken " << d.answers_taken
+      << ", questions answered " << d.queries_answered << ", refused "
+      << d.refused << ", unmatched " << d.unmatched << ", beyond the rate "
+      << d.rate_limited;
+  }
+  s << "\n";
   for (const auto& [name, why] : impl_->skipped) {
     s << "bond " << name << ": " << why << "\n";
   }
@@ -781,6 +1088,20 @@ std::string ProbeService::Text(const std::optional<IpAddress>& peer) const {
       << " (bridge " << probe->bridge << "), epoch "
       << probe->prober->epoch() << ", send errors " << probe->send_errors
       << "\n";
+    for (size_t i = 0; i < probe->members.size(); i++) {
+      s << "  member " << EscapeControl(probe->members[i]) << ": "
+        << probe->transport[i];
+      if (probe->ud[i]) {
+        const UdProbeLink::Stats& u = probe->ud[i]->stats();
+        s << ", sent " << u.sent << ", received " << u.received
+          << ", errors " << u.send_errors + u.receive_errors;
+      }
+      s << "\n";
+    }
+    if (probe->no_directory > 0) {
+      s << "  UD probes not sent (the peer's UD QPs not known yet): "
+        << probe->no_directory << "\n";
+    }
     const PathProberStats& st = probe->prober->stats();
     if (st.unauthenticated + st.unsupported_version + st.malformed +
             st.identity_mismatch + st.rate_limited + st.peers_refused +

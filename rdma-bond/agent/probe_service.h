@@ -7,7 +7,9 @@
 // on the bond's member netdevs through AF_PACKET (bypassing OVS, as the
 // RNICs do), resolves the peers' MAC addresses through the kernel's
 // neighbour table, and answers the registry's PATHS with the 5-tuples
-// that probing validated.  Active-backup bonds are not probed: only the
+// that probing validated.  On a member whose RNIC consumes RoCEv2 in
+// hardware the probes go through UD QPs instead (ud_probe_link.h, chosen
+// per member: ProbeTransport).  Active-backup bonds are not probed: only the
 // active member may send (a frame from a standby member would move the
 // host's MAC on the switch), so their one path needs no discovery.
 //
@@ -20,12 +22,14 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "agent/registry.h"
 #include "probe/path_prober.h"
 #include "probe/probe_keys.h"
+#include "probe/ud_wire.h"
 #include "rdma_bond/five_tuple.h"
 #include "rdma_bond/predictor.h"
 #include "rdma_bond/table_reader.h"
@@ -39,6 +43,15 @@ inline constexpr size_t kMaxLearnedPeers = 256;
 // A learned peer that no QP and no PATHS request named for this long is
 // forgotten (and removed from the probers).
 inline constexpr uint64_t kPeerIdleMs = 10 * 60 * 1000;
+
+// How probes travel on a member: through a UD QP on its RNIC, or as raw
+// frames on its netdev (AF_PACKET).  kAuto: UD where the member has an
+// RDMA device whose UD source port is known (ud_wire.h), AF_PACKET
+// elsewhere.
+enum class ProbeTransport : uint8_t { kAuto, kUd, kAfPacket };
+// "auto", "ud", "af-packet".
+std::string_view ToString(ProbeTransport transport);
+std::optional<ProbeTransport> ParseProbeTransport(std::string_view text);
 
 class ProbeService {
  public:
@@ -54,6 +67,13 @@ class ProbeService {
     // expiring).
     std::function<bool(const IpAddress&)> in_use;
     uint64_t peer_idle_ms = kPeerIdleMs;
+    ProbeTransport transport = ProbeTransport::kAuto;
+    // UD send QPs per member on a device whose UD port is fixed per QP
+    // (rxe): the member probes from their ports only.
+    size_t rxe_pool = 32;
+    // The UDP port of the UD QP directory (ud_wire.h), both ends.
+    uint16_t directory_port = kProbeDirectoryPort;
+    std::string sysfs_root = "/sys";
   };
 
   explicit ProbeService(Options options);
@@ -92,6 +112,9 @@ class ProbeService {
   std::string Text(const std::optional<IpAddress>& peer) const;
   // Prometheus lines (with HELP and TYPE).
   std::string Metrics() const;
+  // The UD QPs the service holds, as "device:qpn" with the device name
+  // without its port ("rxe0:17"): the agent's own, not an application's.
+  std::set<std::string> OwnQps() const;
 
  private:
   struct Impl;

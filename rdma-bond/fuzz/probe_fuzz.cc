@@ -5,13 +5,14 @@
 // the prober's state machine under sequences of them.
 //
 // The first byte chooses the mode.  0 (mod 4): the input is one frame for
-// ParseProbeFrame(), with and without keys; 2: the input is a probe
+// ParseProbeFrame(), with and without keys, and for
+// ParseDirectoryMessage() (ud_wire.h); 2: the input is a probe
 // payload, sent in a valid RoCEv2 UD frame to the probe QPN (so that the
 // fuzzer need not find an ICRC); an accepted frame must build back to
 // itself.  Odd: the rest is a program for a PathProber ("A",
 // 10.0.0.1, members a0 and a1) that knows one peer ("B", 10.0.0.2):
 // frames (raw bytes, or probes assembled from the input that may echo
-// what A sent last), time passing, bond changes, re-probes, key changes,
+// what A sent last, handed over as frames or as UD datagrams), time passing, bond changes, re-probes, key changes,
 // peers added and removed.  Whatever A does must hold the rules of
 // path_prober.h: every frame it sends parses with its own keys, leaves a
 // usable member with a port that "OVS" sends on that member and names it,
@@ -20,6 +21,7 @@
 //
 // Build and run: "make check-fuzz" (rdma-bond/fuzz/automake.mk).
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -30,6 +32,7 @@
 
 #include "probe/path_prober.h"
 #include "probe/probe_frame.h"
+#include "probe/ud_wire.h"
 
 namespace {
 
@@ -100,6 +103,33 @@ void FuzzParse(std::span<const uint8_t> frame) {
     Check(ParseProbeFrame(again, &address2, &message2).ok());
     if (!key) message2.key_id = message.key_id;  // Unsigned rebuild.
     Check(message2 == message);
+  }
+}
+
+// The UD transport's directory messages (ud_wire.h): whatever is
+// accepted has the documented limits and builds back to the same bytes.
+void FuzzDirectory(std::span<const uint8_t> bytes) {
+  const IpAddress src = *ParseIpAddress("10.0.0.2");
+  const IpAddress dst = *ParseIpAddress("10.0.0.1");
+  const std::vector<ProbeKey> keys = {Key(0)};
+  for (bool keyed : {false, true}) {
+    DirectoryMessage m;
+    ProbeDefect defect = ProbeDefect::kNone;
+    Status s = ParseDirectoryMessage(
+        src, dst, bytes,
+        keyed ? std::span<const ProbeKey>(keys) : std::span<const ProbeKey>(),
+        &m, &defect);
+    Check(s.ok() == (defect == ProbeDefect::kNone));
+    if (!s.ok()) continue;
+    Check(bytes.size() == kDirectoryBytes && m.nonce != 0 &&
+          m.agent_id != 0 && m.qpns.size() <= kMaxProbeMembers &&
+          (m.kind == DirectoryKind::kAnswer || m.qpns.empty()));
+    for (uint32_t qpn : m.qpns) Check(qpn != 0 && qpn <= 0xffffff);
+    std::vector<uint8_t> again(kDirectoryBytes);
+    const ProbeKey* key = m.key_id == Key(0).id ? &Key(0) : nullptr;
+    if (m.key_id != 0 && !key) continue;      // Signed by a key not held.
+    Check(BuildDirectoryMessage(src, dst, m, key, again).ok());
+    Check(std::equal(again.begin(), again.end(), bytes.begin()));
   }
 }
 
@@ -210,7 +240,18 @@ void FuzzProber(Input& in) {
         Result<size_t> n = BuildProbeFrame(address, m, frame, key);
         if (!n.ok()) break;
         frame.resize(*n);
-        prober.HandleFrame(in.Byte() & 1, frame, now);
+        const uint8_t to = in.Byte();
+        if (to & 2) {
+          // As the UD transport hands it over: the payload and the GRH's
+          // addresses, no MAC, no UDP port.
+          FrameAddress seen;
+          RocePacket packet;
+          Check(ParseFrame(frame, &seen, &packet).ok());
+          prober.HandleDatagram(to & 1, seen.src_ip, seen.dst_ip,
+                                packet.payload, now);
+        } else {
+          prober.HandleFrame(to & 1, frame, now);
+        }
         break;
       }
       case 3:  // Time passes; A runs.
@@ -263,6 +304,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   if (data[0] % 4 == 0) {
     FuzzParse(std::span<const uint8_t>(data + 1, size - 1));
+    FuzzDirectory(std::span<const uint8_t>(data + 1, size - 1));
   } else if (data[0] % 4 == 2) {
     FrameAddress address;
     address.src_mac = {2, 0, 0, 0, 0, 2};

@@ -3,12 +3,8 @@
 
 #include "probe/path_prober.h"
 
-#include <sys/random.h>
-
 #include <algorithm>
 #include <array>
-#include <cerrno>
-#include <cstdlib>
 #include <deque>
 #include <map>
 #include <set>
@@ -34,26 +30,6 @@ constexpr size_t kMaxLastingPorts = 512;
 // Serial number arithmetic (RFC 1982): epochs wrap.
 bool EpochIsNewer(uint32_t a, uint32_t b) {
   return static_cast<int32_t>(a - b) > 0;
-}
-
-// 64 bits from the kernel's CSPRNG, read 512 bytes at a time.
-uint64_t SecureRandom64() {
-  thread_local std::array<uint64_t, 64> pool;
-  thread_local size_t left = 0;
-  if (left == 0) {
-    size_t got = 0;
-    auto* bytes = reinterpret_cast<uint8_t*>(pool.data());
-    while (got < sizeof pool) {
-      const ssize_t n = getrandom(bytes + got, sizeof pool - got, 0);
-      if (n > 0) {
-        got += static_cast<size_t>(n);
-      } else if (errno != EINTR) {
-        std::abort();                 // No kernel randomness: no nonces.
-      }
-    }
-    left = pool.size();
-  }
-  return pool[--left];
 }
 
 // A token bucket: 'rate' per second, at most 'burst'.

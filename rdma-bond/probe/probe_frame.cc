@@ -3,7 +3,11 @@
 
 #include "probe/probe_frame.h"
 
+#include <sys/random.h>
+
 #include <array>
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -76,6 +80,26 @@ std::string ReadName(const uint8_t* field) {
 }
 
 }  // namespace
+
+// 64 bits from the kernel's CSPRNG, read 512 bytes at a time.
+uint64_t SecureRandom64() {
+  thread_local std::array<uint64_t, 64> pool;
+  thread_local size_t left = 0;
+  if (left == 0) {
+    size_t got = 0;
+    auto* bytes = reinterpret_cast<uint8_t*>(pool.data());
+    while (got < sizeof pool) {
+      const ssize_t n = getrandom(bytes + got, sizeof pool - got, 0);
+      if (n > 0) {
+        got += static_cast<size_t>(n);
+      } else if (errno != EINTR) {
+        std::abort();                 // No kernel randomness: no nonces.
+      }
+    }
+    left = pool.size();
+  }
+  return pool[--left];
+}
 
 std::array<uint8_t, kProbeTagBytes> ProbeHmac(const ProbeKey& key,
                                               std::string_view label,

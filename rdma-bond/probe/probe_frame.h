@@ -121,6 +121,10 @@ struct ProbeKey {
 uint32_t ProbeKeyId(std::span<const uint8_t> secret);
 // A ProbeKey for 'secret' (InvalidArgument below kMinProbeKeyBytes).
 Result<ProbeKey> MakeProbeKey(std::span<const uint8_t> secret);
+// 64 bits from the kernel's CSPRNG (getrandom(), read 512 bytes at a time
+// per thread): the nonces of probes and of directory questions.  Aborts
+// if the kernel has no randomness to give.
+uint64_t SecureRandom64();
 // HMAC-SHA256(key, label | source IP | destination IP | body), each IP as
 // 16 bytes (IPv4 mapped into IPv6): the tag of probes ("rdma-bond probe
 // 2") and of directory messages (ud_wire.h).
