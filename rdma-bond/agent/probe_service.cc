@@ -540,7 +540,10 @@ struct ProbeService::Impl {
       }
     }
     if (probe.transport[i] != said) {
-      Log(probe.links[i] || probe.ud[i] ? 1 : 2,
+      // Waiting for the address's GID (the RoCE plumbing adds it a
+      // moment after the agent starts) is no trouble yet.
+      Log(probe.links[i] || probe.ud[i] || said.rfind("none yet", 0) == 0
+              ? 1 : 2,
           "bond " + probe.bond + ": " + name + " probes through " + said);
     }
     probe.transport[i] = said;
@@ -581,7 +584,14 @@ struct ProbeService::Impl {
       AskDirectory(address.src_ip, address.dst_ip);
       return;
     }
-    if (!p.ud[member]->Send(address.dst_ip, address.udp_sport, *qpns,
+    // Once per QP number: two of the peer's RNICs may number their
+    // receive QPs alike (rxe counts per device), and each would take
+    // both copies.
+    std::vector<uint32_t> distinct = *qpns;
+    std::sort(distinct.begin(), distinct.end());
+    distinct.erase(std::unique(distinct.begin(), distinct.end()),
+                   distinct.end());
+    if (!p.ud[member]->Send(address.dst_ip, address.udp_sport, distinct,
                             packet.payload)) {
       p.send_errors++;
     }
@@ -640,7 +650,11 @@ struct ProbeService::Impl {
       fresh->local_ip = *ip;
       fresh->local_mac = *mac;
       PathProberOptions popts;
-      popts.agent_id = agent_id;
+      // An agent id of its own: a bond probed again (after it was not
+      // for a while) starts at epoch 1, which its peers would take for
+      // stale frames of the identity they hold; a new id is a restart to
+      // them, adopted after one exchange.
+      while (popts.agent_id == 0) popts.agent_id = SecureRandom64();
       popts.local_ip = *ip;
       popts.local_mac = *mac;
       popts.keys = options.keys;
@@ -755,6 +769,12 @@ struct ProbeService::Impl {
     }
   }
 
+  // 'bond' is not probed (any more), for 'why'; said once when it was.
+  void StopProbing(const std::string& bond, const std::string& why) {
+    if (bonds.erase(bond)) Log(1, "bond " + bond + ": probing stopped: " + why);
+    skipped[bond] = why;
+  }
+
   void AddTo(BondProbe& probe, const IpAddress& peer) {
     if (peer.version != probe.local_ip.version || peer == probe.local_ip) {
       return;
@@ -860,15 +880,13 @@ void ProbeService::Update(const TableSnapshot& snapshot,
   for (const Bond& bond : snapshot.bonds) {
     published.insert(bond.name);
     if (bond.mode != BondMode::kBalanceTcp) {
-      impl_->bonds.erase(bond.name);
-      impl_->skipped[bond.name] =
-          std::string(ToString(bond.mode)) +
-          ": not probed (only the active member may send)";
+      impl_->StopProbing(bond.name,
+                         std::string(ToString(bond.mode)) +
+                             ": not probed (only the active member may send)");
       continue;
     }
     if (!impl_->PredictorFor(bond.name)) {
-      impl_->bonds.erase(bond.name);
-      impl_->skipped[bond.name] = "no prediction for this bond";
+      impl_->StopProbing(bond.name, "no prediction for this bond");
       continue;
     }
     impl_->SetUp(bond, snapshot.table.instance_id);
