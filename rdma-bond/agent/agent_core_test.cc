@@ -405,6 +405,29 @@ TEST_F(AgentCoreTest, LearnedPeersAreCappedAndExpire) {
   EXPECT_EQ(log_.find("peer 10.9.0.1 forgotten"), std::string::npos) << log_;
 }
 
+TEST_F(AgentCoreTest, ProbeTransportIsCheckedAndShown) {
+  AgentOptions options;
+  options.table_path = shm_;
+  options.probe_transport = "udp";
+  Result<std::unique_ptr<AgentCore>> core = AgentCore::Create(options);
+  ASSERT_FALSE(core.ok());
+  EXPECT_NE(core.status().message().find(
+                "--probe-transport udp: want auto, ud or af-packet"),
+            std::string::npos)
+      << core.status().message();
+  for (const char* t : {"auto", "ud", "af-packet"}) {
+    EXPECT_EQ(ToString(*ParseProbeTransport(t)), t);
+  }
+  Publish(true);
+  StartAgent([](AgentOptions* o) {
+    o->probe = true;
+    o->probe_transport = "af-packet";
+  });
+  EXPECT_NE(Command({"paths"}).find("transport af-packet\n"),
+            std::string::npos)
+      << Command({"paths"});
+}
+
 TEST_F(AgentCoreTest, ProbeKeysAreCheckedShownAndReadAgain) {
   const std::string keys = dir_.path() + "/probe.keys";
   const auto Write = [&keys](const std::string& text, mode_t mode) {

@@ -142,50 +142,39 @@ TEST(UdWireTest, DirectoryDefects) {
   m.qpns = {17, 18};
   std::vector<uint8_t> good(kDirectoryBytes);
   ASSERT_TRUE(BuildDirectoryMessage(a, b, m, nullptr, good).ok());
-  DirectoryMessage parsed;
-  ProbeDefect defect;
-  auto parse = [&](const std::vector<uint8_t>& bytes) {
-    defect = ProbeDefect::kNone;
-    return ParseDirectoryMessage(a, b, bytes, {}, &parsed, &defect).ok();
+  struct Edit {
+    const char* what;
+    size_t at;                      // Byte set to 'value'; kDirectoryBytes:
+    uint8_t value;                  // the last byte dropped instead.
+    ProbeDefect defect;
   };
-  std::vector<uint8_t> bad = good;
-  bad[0] = 'X';
-  EXPECT_FALSE(parse(bad));
-  EXPECT_EQ(defect, ProbeDefect::kNotProbe);
-  bad = good;
-  bad[4] = 1;
-  EXPECT_FALSE(parse(bad));
-  EXPECT_EQ(defect, ProbeDefect::kUnsupportedVersion);
-  bad = good;
-  bad.pop_back();
-  EXPECT_FALSE(parse(bad));
-  EXPECT_EQ(defect, ProbeDefect::kMalformed);
-  bad = good;
-  bad[5] = 3;
-  EXPECT_FALSE(parse(bad));
-  EXPECT_EQ(defect, ProbeDefect::kMalformed);
-  bad = good;
-  bad[6] = 33;
-  EXPECT_FALSE(parse(bad));
-  EXPECT_EQ(defect, ProbeDefect::kMalformed);
-  bad = good;
-  bad[6] = 3;                       // A third QP of number 0.
-  EXPECT_FALSE(parse(bad));
-  EXPECT_EQ(defect, ProbeDefect::kMalformed);
-  bad = good;
-  bad[100] = 1;                     // Padding.
-  EXPECT_FALSE(parse(bad));
-  EXPECT_EQ(defect, ProbeDefect::kMalformed);
-  bad = good;
-  bad[kDirectoryBytes - 1] = 1;     // A tag without a key id.
-  EXPECT_FALSE(parse(bad));
-  EXPECT_EQ(defect, ProbeDefect::kMalformed);
-  bad = good;
-  bad[17] = 0;
-  bad[23] = 0;                      // Nonce 0.
-  EXPECT_FALSE(parse(bad));
-  EXPECT_EQ(defect, ProbeDefect::kMalformed);
-  EXPECT_TRUE(parse(good));
+  const Edit edits[] = {
+      {"magic", 0, 'X', ProbeDefect::kNotProbe},
+      {"version 1", 4, 1, ProbeDefect::kUnsupportedVersion},
+      {"short", kDirectoryBytes, 0, ProbeDefect::kMalformed},
+      {"kind 3", 5, 3, ProbeDefect::kMalformed},
+      {"33 QPs", 6, 33, ProbeDefect::kMalformed},
+      {"a third QP of number 0", 6, 3, ProbeDefect::kMalformed},
+      {"padding", 100, 1, ProbeDefect::kMalformed},
+      {"a tag without a key id", kDirectoryBytes - 1, 1,
+       ProbeDefect::kMalformed},
+      {"nonce 0", 23, 0, ProbeDefect::kMalformed},   // It was 2.
+  };
+  for (const Edit& e : edits) {
+    SCOPED_TRACE(e.what);
+    std::vector<uint8_t> bad = good;
+    if (e.at == kDirectoryBytes) {
+      bad.pop_back();
+    } else {
+      bad[e.at] = e.value;
+    }
+    DirectoryMessage parsed;
+    ProbeDefect defect = ProbeDefect::kNone;
+    EXPECT_FALSE(ParseDirectoryMessage(a, b, bad, {}, &parsed, &defect).ok());
+    EXPECT_EQ(defect, e.defect);
+  }
+  DirectoryMessage parsed;
+  EXPECT_TRUE(ParseDirectoryMessage(a, b, good, {}, &parsed).ok());
 }
 
 TEST(UdWireTest, DirectoryTags) {
