@@ -426,7 +426,7 @@ usage(void)
            "shared key(s) in FILE\n"
            "  --probe-transport=auto|ud|af-packet  how probes travel "
            "(default auto: UD QPs\n"
-           "                       where a member has an RDMA device)\n"
+           "                       on mlx5 RNICs, AF_PACKET elsewhere)\n"
            "  --no-manage-roce     leave the host's RoCE plumbing alone\n"
            "  --dry-run            print what the RoCE plumbing would "
            "change, and exit\n"

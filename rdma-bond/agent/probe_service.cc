@@ -508,6 +508,7 @@ struct ProbeService::Impl {
       o.local_ip = probe.local_ip;
       o.rxe_pool = options.rxe_pool;
       o.sysfs_root = options.sysfs_root;
+      o.require_any_port = t == ProbeTransport::kAuto;
       Result<std::unique_ptr<UdProbeLink>> link = UdProbeLink::Open(o);
       if (link.ok()) {
         const UdProbeLink& l = **link;
@@ -525,9 +526,7 @@ struct ProbeService::Impl {
                  link.status().code() != Status::Code::kNotSupported) {
         said = "none yet: " + link.status().message();
       } else {
-        note = "; UD not used: " + link.status().message() +
-               " (a NIC that takes RoCEv2 in hardware never shows probes "
-               "to AF_PACKET)";
+        note = "; UD not used: " + link.status().message();
       }
     }
     if (said.empty()) {

@@ -46,8 +46,9 @@ inline constexpr uint64_t kPeerIdleMs = 10 * 60 * 1000;
 
 // How probes travel on a member: through a UD QP on its RNIC, or as raw
 // frames on its netdev (AF_PACKET).  kAuto: UD where the member has an
-// RDMA device whose UD source port is known (ud_wire.h), AF_PACKET
-// elsewhere.
+// RDMA device whose UD source port follows the address handle's flow
+// label (mlx5, ud_wire.h), AF_PACKET elsewhere (rxe: a software device,
+// whose frames AF_PACKET sees, and whose UD port is fixed per QP).
 enum class ProbeTransport : uint8_t { kAuto, kUd, kAfPacket };
 // "auto", "ud", "af-packet".
 std::string_view ToString(ProbeTransport transport);

@@ -193,6 +193,13 @@ Result<std::unique_ptr<UdProbeLink>> UdProbeLink::Open(const Options& o) {
         ": how it sets the UDP source port of UD frames is not known (mlx5 "
         "and rxe are)");
   }
+  if (o.require_any_port && impl->control == UdSportControl::kPerQp) {
+    return Status::NotSupported(
+        "RDMA device " + impl->device + " of " + o.netdev +
+        " sets a UD frame's source port per QP (rxe): UD probes would reach "
+        "only the ports of the agent's QPs, while AF_PACKET sees this "
+        "software device's frames (--probe-transport=ud to use UD anyway)");
+  }
   impl->pd = ibv_alloc_pd(impl->ctx);
   if (!impl->pd) return VerbsError("ibv_alloc_pd " + impl->device, errno);
   impl->channel = ibv_create_comp_channel(impl->ctx);

@@ -43,6 +43,10 @@ class UdProbeLink {
     std::string netdev;             // The bond member.
     IpAddress local_ip;             // Probes go from this address's GID.
     size_t rxe_pool = 32;           // Send QPs on a per-QP-port device.
+    // Refuse (NotSupported) a device whose UD port is fixed per QP (rxe):
+    // it could probe only the pool's ports, where AF_PACKET sees the
+    // frames of such a software device and probes any port.
+    bool require_any_port = false;
     std::string sysfs_root = "/sys";
   };
   struct Stats {
