@@ -22,7 +22,6 @@
 #include <cstring>
 #include <fstream>
 #include <future>
-#include <random>
 #include <set>
 #include <sstream>
 
@@ -208,6 +207,8 @@ struct BondProbe {
 
 struct ProbeService::Impl {
   Options options;
+  // The sender id of the UD QP directory; each bond's prober has its own
+  // (SetUp()).
   uint64_t agent_id = 0;
   uint64_t instance_id = 0;     // Of the latest snapshot.
   std::map<std::string, std::unique_ptr<BondProbe>> bonds;
@@ -825,10 +826,7 @@ struct ProbeService::Impl {
 ProbeService::ProbeService(Options options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
   impl_->ReloadKeys();                // Notes the file as read.
-  std::random_device random;
-  while (impl_->agent_id == 0) {
-    impl_->agent_id = (uint64_t{random()} << 32) | random();
-  }
+  while (impl_->agent_id == 0) impl_->agent_id = SecureRandom64();
   for (const IpAddress& peer : impl_->options.peers) {
     if (impl_->Learn(peer, true, true)) {
       for (auto& [name, probe] : impl_->bonds) impl_->AddTo(*probe, peer);
