@@ -402,6 +402,8 @@ class Lab:
             try:
                 _, out = g.run("for f in /var/log/openvswitch/*.log; do "
                                "echo \"=== $f\"; cat $f; done; "
+                               "for f in /tmp/*.err; do [ -f $f ] || continue; "
+                               "echo \"=== $f\"; tail -n 200 $f; done; "
                                "echo '=== dmesg'; dmesg | tail -100",
                                timeout=20, check=False)
             except LabError as e:

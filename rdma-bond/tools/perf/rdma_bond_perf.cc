@@ -715,13 +715,21 @@ class ClientRun {
     return o_.test == "lat" ? PingPong() : Stream();
   }
 
-  // Tells each server connection how many it should have.
+  // Tells each server connection how many it should have.  A connection
+  // whose send buffers stay full for 60 s (nothing acknowledged, not even
+  // over the TCP fallback) fails the run rather than hanging it.
   MaybeExit SendDone() {
     auto& conns = session_.conns();
     for (size_t c = 0; c < conns.size(); c++) {
       FillHeader(&msg_, Kind::kDone, next_seq_[c], NowNs());
       Status s = conns[c]->Send(msg_);
+      const uint64_t wait_start = NowNs();
       while (s.code() == Status::Code::kUnavailable) {
+        if (NowNs() - wait_start > 60e9) {
+          return FailRun(s.WithPrefix(
+              "connection " + std::to_string(c) +
+              ": the last message could not be queued within 60 s"));
+        }
         if (Status e = session_.Step(200); !e.ok()) return FailRun(e);
         s = conns[c]->Send(msg_);
       }
@@ -858,9 +866,14 @@ class ClientRun {
       }
       if (!s.ok()) return FailRun(s);
       sent_++;
+      const uint64_t ping_at = NowNs();
       while (pongs_ < want) {
         if (Status e = session_.Step(o_.busy_poll ? 0 : 100); !e.ok()) {
           return FailRun(e);
+        }
+        if (NowNs() - ping_at > 60e9) {
+          return FailRun(Status::Unavailable(
+              "ping " + std::to_string(sent_) + " had no pong within 60 s"));
         }
       }
     }
