@@ -205,6 +205,13 @@ Result<std::unique_ptr<AgentCore>> AgentCore::Create(AgentOptions options) {
     roce.log = self->options_.log;
     roce.rdma_port = self->options_.rdma_port;
     roce.bridge_of = self->options_.bridge_of;
+    roce.registered_rnics = [self] {
+      std::set<std::string> rnics;
+      for (const auto& [key, qp] : self->registry_->qps()) {
+        rnics.insert(qp.rnic.substr(0, qp.rnic.find(':')));
+      }
+      return rnics;
+    };
     Result<std::unique_ptr<RocePlumbing>> plumbing =
         RocePlumbing::Create(std::move(roce));
     if (!plumbing.ok()) {

@@ -203,7 +203,19 @@ Result<std::vector<std::vector<uint8_t>>> RdmaNetlink::Dump(
     for (auto* r = reinterpret_cast<struct nlmsghdr*>(buf.data());
          NLMSG_OK(r, len); r = NLMSG_NEXT(r, len)) {
       if (r->nlmsg_seq != h->nlmsg_seq) continue;
-      if (r->nlmsg_type == NLMSG_DONE) return out;
+      if (r->nlmsg_type == NLMSG_DONE) {
+        // A dump that failed part-way (a device's fill function refused)
+        // ends with NLMSG_DONE carrying the error: what came before it
+        // is not the whole list.
+        int error = 0;
+        if (r->nlmsg_len >= NLMSG_LENGTH(sizeof error)) {
+          std::memcpy(&error, NLMSG_DATA(r), sizeof error);
+        }
+        if (error < 0) {
+          return Status::FromErrno("RDMA netlink dump", -error);
+        }
+        return out;
+      }
       if (r->nlmsg_type == NLMSG_ERROR) {
         int error = static_cast<struct nlmsgerr*>(NLMSG_DATA(r))->error;
         if (!error) return out;

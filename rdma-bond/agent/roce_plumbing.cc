@@ -82,6 +82,9 @@ void RocePlumbing::Update(const std::optional<TableSnapshot>& snapshot) {
   snapshot_ = snapshot;
   next_ms_ = 0;
   rdma_refresh_ms_ = 0;
+  // A scan made before a failover may predate the QPs just made on the
+  // new active member's RNIC: only a scan after it says it is idle.
+  busy_rnics_.reset();
 }
 
 void RocePlumbing::AppendFds(std::vector<int>* fds) const {
@@ -177,6 +180,9 @@ Result<HostState> RocePlumbing::ReadHost(
   host.routes = std::move(*routes);
   host.qps_known = busy_rnics_.has_value();
   if (busy_rnics_) host.busy_rnics = *busy_rnics_;
+  if (options_.registered_rnics) {
+    host.busy_rnics.merge(options_.registered_rnics());
+  }
   std::vector<std::string> members = extra_members;
   for (const PlumbingBond& b : bonds) {
     members.insert(members.end(), b.members.begin(), b.members.end());

@@ -63,6 +63,9 @@ class RocePlumbing {
     // The bridge of a bond; default: ovs-vsctl port-to-br.
     BridgeLookup::LookupFn bridge_of;
     uint64_t removal_grace_ms = kPlumbingRemovalGraceMs;
+    // The RDMA devices ("rxe0") of the QPs registered with the agent now:
+    // busy whatever the last scan of the host's QPs saw.
+    std::function<std::set<std::string>()> registered_rnics;
     std::function<void(int level, const std::string&)> log;
   };
 
@@ -80,7 +83,9 @@ class RocePlumbing {
   void Run();
   // The RDMA devices that hold QPs now (the agent's RDMA netlink scan), or
   // nullopt when they cannot be listed: the active member's addresses are
-  // only added again (to be the newest) on an RNIC without QPs.
+  // only added again (to be the newest) on an RNIC without QPs, which
+  // both this scan (made after the latest Update()) and
+  // Options::registered_rnics say.
   void SetBusyRnics(std::optional<std::set<std::string>> rnics) {
     busy_rnics_ = std::move(rnics);
   }

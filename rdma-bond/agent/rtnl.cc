@@ -256,7 +256,15 @@ Result<std::vector<std::vector<uint8_t>>> Rtnl::Dump(uint16_t type,
     for (auto* h = reinterpret_cast<struct nlmsghdr*>(buf.data());
          NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
       if (h->nlmsg_seq != seq) continue;
-      if (h->nlmsg_type == NLMSG_DONE) return out;
+      if (h->nlmsg_type == NLMSG_DONE) {
+        // A dump that failed part-way ends with the error in NLMSG_DONE.
+        int error = 0;
+        if (h->nlmsg_len >= NLMSG_LENGTH(sizeof error)) {
+          std::memcpy(&error, NLMSG_DATA(h), sizeof error);
+        }
+        if (error < 0) return Status::FromErrno("rtnetlink dump", -error);
+        return out;
+      }
       if (h->nlmsg_type == NLMSG_ERROR) {
         auto* e = static_cast<struct nlmsgerr*>(NLMSG_DATA(h));
         return Status::FromErrno("rtnetlink dump", -e->error);
