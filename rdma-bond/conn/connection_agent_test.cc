@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -351,6 +352,68 @@ TEST(ConnectionAgentTest, BalanceTcpProbesTheAgentsValidatedPortsFirst) {
     }
   });
   h.ExpectExactlyOnceInOrder(600);
+}
+
+// Connections toward one peer start at different places in the agent's
+// validated ports (spread_key), not all on its first: the RDMA load spreads
+// over OVS's buckets, and a port the agent stops validating moves a few
+// paths, not every connection's.
+TEST(ConnectionAgentTest, ConnectionsSpreadOverTheAgentsValidatedPorts) {
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  std::vector<uint16_t> good[2][2][2];
+  std::vector<std::string> lines[2];
+  for (int side = 0; side < 2; side++) {
+    for (size_t i = 0; i < 2; i++) {
+      for (size_t j = 0; j < 2; j++) {
+        std::string sports;
+        for (int nth = 5; nth <= 8; nth++) {
+          const uint16_t port = FindHint(bonds[side], side, i, j, nth).good;
+          ASSERT_NE(port, 0);
+          good[side][i][j].push_back(port);
+          sports += (sports.empty() ? "" : ",") + std::to_string(port);
+        }
+        lines[side].push_back("PATH local=p" + std::to_string(i + 1) +
+                              " remote=p" + std::to_string(j + 1) +
+                              " sports=" + sports);
+      }
+    }
+  }
+  std::set<uint16_t> first_ports;   // Side 0's p1->p1, per connection.
+  for (uint64_t key = 1; key <= 4; key++) {
+    SCOPED_TRACE("spread_key " + std::to_string(key));
+    FakeAgent agents[2];
+    AgentClient clients[2] = {AgentClient(TestOptions()),
+                              AgentClient(TestOptions())};
+    FakeFabric::Options fo;
+    fo.retry_timeout = milliseconds(400);
+    Harness h(fo);
+    HashedSwitch(h.fabric);
+    h.base.probe_timeout = milliseconds(150);
+    h.base.spread_key = key;
+    for (int side = 0; side < 2; side++) {
+      agents[side].SetPaths(kIp[1 - side], lines[side]);
+      ASSERT_TRUE(clients[side].Connect(agents[side].socket_path()).ok());
+      h.agent[side] = &clients[side];
+    }
+    h.EstablishOrDie(&bonds[0], &bonds[1]);
+    ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+    for (int side = 0; side < 2; side++) {
+      for (const PathStats& p : h.s[side].conn->stats().paths) {
+        const auto& mine = good[side][p.local_index][p.remote_index];
+        EXPECT_TRUE(std::count(mine.begin(), mine.end(), p.sport))
+            << "side " << side << " path " << p.local_member << "->"
+            << p.remote_member << " on port " << p.sport
+            << ", not one the agent validated";
+        EXPECT_TRUE(p.agent_hint);
+        if (side == 0 && p.local_index == 0 && p.remote_index == 0) {
+          first_ports.insert(p.sport);
+        }
+      }
+    }
+    ExpectPinnedAndDelivered(h, bonds);
+  }
+  // Four connections over four validated ports: not all on one.
+  EXPECT_GE(first_ports.size(), 2u);
 }
 
 // issue 16: a later probing round may stop validating a path's port (the

@@ -237,9 +237,18 @@ bool Connection::RefreshCandidates(Path& p) {
   Result<std::vector<uint16_t>> ports =
       planner_->Candidates(p.local, key, options_.max_probe_attempts);
   if (ports.ok() && !ports->empty()) {
-    // The ports the agent validated come first, then our own.
+    // The ports the agent validated come first, then our own.  Every
+    // connection gets them in the same order: each starts at its own
+    // (spread_key), so that connections spread over the validated ports
+    // (and OVS's buckets) and a port the agent stops validating moves a
+    // few paths, not all of them.
     p.candidates = AgentHints(p);
     p.agent_hints = p.candidates.size();
+    if (p.agent_hints > 1) {
+      std::rotate(p.candidates.begin(),
+                  p.candidates.begin() + key % p.agent_hints,
+                  p.candidates.end());
+    }
     for (uint16_t port : *ports) {
       if (std::find(p.candidates.begin(),
                     p.candidates.begin() + p.agent_hints,
