@@ -124,7 +124,9 @@ struct QpOptions {
   uint32_t max_recv_wr = 256;
   uint32_t max_inline = 0;
   // Transport retries before kRetryExceeded (verbs retry_cnt, 0..7) and
-  // the ACK timeout per try.
+  // the ACK timeout per try.  The verbs backend gives rxe 6 for 7: rxe
+  // (Linux rxe_comp.c) takes retry_cnt 7 as "retry forever", so a path
+  // whose frames are dropped would neither complete nor fail.
   uint8_t retry_count = 7;
   uint32_t ack_timeout_us = 4096;
   uint8_t rnr_retry = 7;            // 7 = retry forever (verbs semantics).

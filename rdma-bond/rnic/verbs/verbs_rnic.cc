@@ -49,6 +49,8 @@ constexpr int kPollBatch = 32;
 
 // Verbs retry counts are 3 bits.
 constexpr uint8_t kMaxRetryCount = 7;
+// rxe's ibv_device_attr vendor_id (RXE_VENDOR_ID, Linux rxe_param.h).
+constexpr uint32_t kRxeVendorId = 0xffffff;
 
 // CAP_IPC_LOCK (linux/capability.h): RLIMIT_MEMLOCK does not apply.
 constexpr int kCapIpcLock = 14;
@@ -428,6 +430,9 @@ Status VerbsRnic::OpenDevice(const VerbsRnicOptions& options) {
   context_.reset(context);
   if (!status.ok()) return status;
   can_move_sport_ = is_mlx5_;
+  ibv_device_attr device_attr{};
+  retry_7_is_forever_ = ibv_query_device(context_.get(), &device_attr) == 0 &&
+                        device_attr.vendor_id == kRxeVendorId;
 
   Result<uint32_t> mtu =
       CheckPort(context_.get(), port_, name_, member_, options.max_mtu);
@@ -499,7 +504,9 @@ Result<std::unique_ptr<QueuePair>> VerbsRnic::CreateQp(
   }
   std::random_device random;
   const uint32_t psn = random() & kPsnMask;
-  auto verbs_qp = std::make_unique<VerbsQp>(this, qp, options, psn);
+  QpOptions used = options;
+  if (retry_7_is_forever_ && used.retry_count == 7) used.retry_count = 6;
+  auto verbs_qp = std::make_unique<VerbsQp>(this, qp, used, psn);
   qps_[verbs_qp->qpn_] = verbs_qp.get();
   cq_reserved_ += static_cast<uint32_t>(depth);
   return std::unique_ptr<QueuePair>(std::move(verbs_qp));

@@ -247,6 +247,10 @@ class VerbsRnic final : public Rnic {
   uint32_t mtu_ = 0;
   bool is_mlx5_ = false;
   bool can_move_sport_ = false;
+  // rxe (Linux rxe_comp.c) takes retry_cnt 7 as "retry forever", as the
+  // spec does only rnr_retry 7: a path whose peer drops every packet
+  // would then neither complete nor fail.  QPs get 6 there instead.
+  bool retry_7_is_forever_ = false;
 
   // Declared in creation order: destroyed in reverse (CQ, channel, MRs,
   // PD, context).  QPs are owned by the caller and go first.
