@@ -160,6 +160,9 @@ Result<std::unique_ptr<AgentCore>> AgentCore::Create(AgentOptions options) {
       if (repin_reported) c.last_repin_ns = qp.repin_ns;
     }
     if (self->probe_) self->probe_->AddPeer(qp.dst);
+    self->host_qps_registered_.insert(
+        HostQpKey(qp.rnic.substr(0, qp.rnic.find(':')), qp.qpn,
+                  static_cast<uint32_t>(qp.pid)));
   };
   registry.log = [self](int level, const std::string& message) {
     self->Log(level ? 2 : 1, message);
@@ -650,10 +653,16 @@ void AgentCore::ScanHostQps(bool warn) {
   for (const auto& [key, qp] : registry_->qps()) {
     if (qp.pid > 0) pids.insert(static_cast<uint32_t>(qp.pid));
   }
+  std::set<std::string> alive;
+  for (const HostQp& qp : res->qps) {
+    alive.insert(HostQpKey(qp.device, qp.lqpn, qp.pid));
+  }
+  std::erase_if(host_qps_registered_,
+                [&](const std::string& k) { return !alive.count(k); });
   std::map<std::string, int> seen;
-  for (const HostQpView* v : BypassedQps(host_qps_, pids)) {
-    const std::string key = v->qp.device + ":" + std::to_string(v->qp.lqpn) +
-                            ":" + std::to_string(v->qp.pid);
+  for (const HostQpView* v :
+       BypassedQps(host_qps_, pids, host_qps_registered_)) {
+    const std::string key = HostQpKey(v->qp.device, v->qp.lqpn, v->qp.pid);
     auto before = host_qps_bypassed_.find(key);
     const int count = before == host_qps_bypassed_.end() ? 1
                                                          : before->second + 1;

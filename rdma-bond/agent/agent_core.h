@@ -221,6 +221,10 @@ class AgentCore {
   // QPs BypassedQps() found, by "rxe1:18:4242": in how many scans in a
   // row (named in the log at the second).
   std::map<std::string, int> host_qps_bypassed_;   // "rxe1:18:4242".
+  // QPs that were registered at some time and are still on the host
+  // (HostQpKey()): one removed before it is destroyed was not made past
+  // the preload.
+  std::set<std::string> host_qps_registered_;
   uint64_t host_warning_minute_ms_ = 0;
   int host_warnings_this_minute_ = 0;
   uint64_t host_warnings_suppressed_ = 0;

@@ -147,15 +147,21 @@ std::string_view ToString(HostQpView::State state) {
 
 std::vector<const HostQpView*> BypassedQps(
     const std::vector<HostQpView>& views,
-    const std::set<uint32_t>& registered_pids) {
+    const std::set<uint32_t>& registered_pids,
+    const std::set<std::string>& released) {
   std::vector<const HostQpView*> out;
   for (const HostQpView& v : views) {
     if (!v.managed && !v.bond.empty() && v.qp.pid && Sends(v.qp) &&
-        registered_pids.count(v.qp.pid)) {
+        registered_pids.count(v.qp.pid) &&
+        !released.count(HostQpKey(v.qp.device, v.qp.lqpn, v.qp.pid))) {
       out.push_back(&v);
     }
   }
   return out;
+}
+
+std::string HostQpKey(const std::string& device, uint32_t qpn, uint32_t pid) {
+  return device + ":" + std::to_string(qpn) + ":" + std::to_string(pid);
 }
 
 std::vector<HostQpView> ClassifyHostQps(const HostQpInputs& in) {

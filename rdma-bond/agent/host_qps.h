@@ -92,9 +92,17 @@ std::vector<HostQpView> ClassifyHostQps(const HostQpInputs& inputs);
 // librdmabond-preload (or linked with librdmabond) that made these QPs
 // past it (libibverbs bound with dlopen and dlvsym, DEVX, a static
 // libibverbs), so they are not pinned.
+// 'released' (HostQpKey()) are QPs the process registered earlier and has
+// removed since: librdmabond's Close() removes a connection's QPs before
+// they are destroyed, so they may live on unregistered for a while; they
+// were not made past anything.
 std::vector<const HostQpView*> BypassedQps(
     const std::vector<HostQpView>& views,
-    const std::set<uint32_t>& registered_pids);
+    const std::set<uint32_t>& registered_pids,
+    const std::set<std::string>& released = {});
+
+// "rxe1:18:4242": a QP of a process, as the agent keys them.
+std::string HostQpKey(const std::string& device, uint32_t qpn, uint32_t pid);
 
 // The IPv4 addresses on 'netdev' (getifaddrs()).
 std::vector<IpAddress> InterfaceIpv4Addresses(const std::string& netdev);

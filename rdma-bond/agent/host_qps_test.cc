@@ -224,6 +224,10 @@ TEST(HostQpsTest, QpsMadePastThePreloadAreFound) {
   EXPECT_EQ(b[0]->qp.lqpn, 22u);
   EXPECT_TRUE(BypassedQps(v, {}).empty());
   ASSERT_EQ(BypassedQps(v, {4242, 777}).size(), 2u);
+  // QP 22 was registered once and removed (a closed connection whose QPs
+  // are not destroyed yet): not made past the preload.
+  EXPECT_TRUE(BypassedQps(v, {4242}, {HostQpKey("rxe1", 22, 4242)}).empty());
+  EXPECT_EQ(BypassedQps(v, {4242}, {HostQpKey("rxe1", 22, 999)}).size(), 1u);
 }
 
 }  // namespace
