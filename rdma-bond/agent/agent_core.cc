@@ -626,8 +626,7 @@ void AgentCore::ScanHostQps(bool warn) {
   std::set<std::string> current;
   for (const HostQpView& v : host_qps_) {
     if (v.managed || v.state != HostQpView::State::kMispinned) continue;
-    const std::string key = v.qp.device + ":" + std::to_string(v.qp.lqpn) +
-                            ":" + std::to_string(v.qp.pid);
+    const std::string key = HostQpKey(v.qp.device, v.qp.lqpn, v.qp.pid);
     current.insert(key);
     if (host_qps_warned_.count(key)) continue;
     if (host_warnings_this_minute_ >= kHostQpWarningsPerMinute) {
