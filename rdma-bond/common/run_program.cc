@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 extern char** environ;
 
@@ -86,6 +87,44 @@ Result<ProgramOutput> RunProgram(const std::vector<std::string>& argv,
                                  const RunProgramOptions& options) {
   if (argv.empty()) return Status::InvalidArgument("RunProgram: no program");
   const std::string shown = Shown(argv);
+  if (options.input.size() > kMaxProgramInput) {
+    return Status::InvalidArgument("cannot run " + shown + ": its input is " +
+                                   std::to_string(options.input.size()) +
+                                   " bytes, more than " +
+                                   std::to_string(kMaxProgramInput));
+  }
+  // Its standard input: the caller's text through a pipe, or /dev/null.
+  int inputfd[2] = {-1, -1};
+  if (!options.input.empty() && pipe2(inputfd, O_CLOEXEC) < 0) {
+    return Status::FromErrno("cannot run " + shown + ": pipe", errno);
+  }
+  struct InputPipe {
+    int* fd;
+    ~InputPipe() {
+      for (int i = 0; i < 2; i++) {
+        if (fd[i] >= 0) close(fd[i]);
+      }
+    }
+  } input_pipe{inputfd};
+  // The input goes into the pipe before the child exists: no SIGPIPE if
+  // it never reads, and nothing to wait for.  Non-blocking: a pipe that
+  // holds less (the user's pipe pages are used up) fails cleanly.
+  if (inputfd[1] >= 0) {
+    size_t done = 0;
+    fcntl(inputfd[1], F_SETFL, O_NONBLOCK);
+    while (done < options.input.size()) {
+      ssize_t n = write(inputfd[1], options.input.data() + done,
+                        options.input.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        return Status::FromErrno("cannot run " + shown +
+                                     ": its input does not fit a pipe",
+                                 n < 0 ? errno : EIO);
+      }
+      done += n;
+    }
+    close(std::exchange(inputfd[1], -1));
+  }
 
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) < 0) {
@@ -104,8 +143,10 @@ Result<ProgramOutput> RunProgram(const std::vector<std::string>& argv,
                                                  POSIX_SPAWN_SETSIGDEF) == 0 &&
       posix_spawnattr_setsigmask(setup.attr(), &none) == 0 &&
       posix_spawnattr_setsigdefault(setup.attr(), &all) == 0 &&
-      posix_spawn_file_actions_addopen(setup.actions(), 0, "/dev/null",
-                                       O_RDONLY, 0) == 0 &&
+      (inputfd[0] >= 0
+           ? posix_spawn_file_actions_adddup2(setup.actions(), inputfd[0], 0)
+           : posix_spawn_file_actions_addopen(setup.actions(), 0, "/dev/null",
+                                              O_RDONLY, 0)) == 0 &&
       posix_spawn_file_actions_adddup2(setup.actions(), pipefd[1], 1) == 0 &&
       (options.merge_stderr
            ? posix_spawn_file_actions_adddup2(setup.actions(), pipefd[1], 2)
@@ -140,6 +181,7 @@ Result<ProgramOutput> RunProgram(const std::vector<std::string>& argv,
     }
     return Status::FromErrno("cannot run " + shown, error);
   }
+  if (inputfd[0] >= 0) close(std::exchange(inputfd[0], -1));
 
   ProgramOutput output;
   const int64_t deadline = NowMs() + options.timeout.count();

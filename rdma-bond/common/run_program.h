@@ -35,14 +35,21 @@ struct RunProgramOptions {
   std::chrono::milliseconds timeout{10000};
   bool merge_stderr = false;    // false: standard error goes to /dev/null.
   std::size_t max_output = 1 << 20;  // Bytes kept; the rest is read, dropped.
+  // Its standard input ("ip -batch -"); empty: /dev/null.  At most
+  // kMaxProgramInput bytes, so that it fits the pipe before the child runs.
+  std::string input;
 };
+
+// What a pipe holds without a reader (Linux's default pipe capacity).
+inline constexpr std::size_t kMaxProgramInput = 65536;
 
 struct ProgramOutput {
   std::string out;              // Standard output (and error, if merged).
   int exit_code = 0;            // Its exit status (it exited normally).
 };
 
-// Runs 'argv' (argv[0] searched in PATH).  Fails with Unavailable when it
+// Runs 'argv' (argv[0] searched in PATH).  Fails with InvalidArgument
+// when options.input is longer than kMaxProgramInput.  Fails with Unavailable when it
 // cannot be started, is killed by a signal or runs past the timeout (then
 // it is killed); otherwise returns its output and exit code, whatever the
 // code (127: not found).

@@ -35,6 +35,30 @@ TEST(RunProgramTest, CollectsOutputAndExitCode) {
   EXPECT_EQ(r->exit_code, 0);
 }
 
+TEST(RunProgramTest, GivesItsInputOrNothing) {
+  RunProgramOptions fed;
+  fed.input = "link set dev eth0 up\nlink set dev eth1 up\n";
+  Result<ProgramOutput> r = RunProgram({"sh", "-c", "wc -l; cat"}, fed);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->out, "2\n");  // wc read it all: cat found its end.
+
+  // Without input, standard input is /dev/null: at its end at once.
+  r = RunProgram({"sh", "-c", "cat; echo end"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->out, "end\n");
+
+  // A child that never reads it does not hang us.
+  r = RunProgram({"true"}, fed);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->exit_code, 0);
+
+  fed.input.assign(kMaxProgramInput + 1, 'x');
+  r = RunProgram({"cat"}, fed);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().ToString().find("more than 65536"), std::string::npos)
+      << r.status().ToString();
+}
+
 TEST(RunProgramTest, MissingProgramIs127) {
   // A PATH of directories anyone may search (a directory we may not search
   // makes the lookup EACCES, as for execvp()).
