@@ -23,6 +23,7 @@
 #   probe/           L4 path probing (probe frames, the prober)
 #   agent/           ovs-rdma-bond-agent
 #   tools/bondctl/   rdma-bondctl;  tools/perf/  rdma-bond-perf;
+#   tools/migrate/   ovs-rdma-bond-migrate (Linux bond to OVS bond);
 #   tools/golden/    golden hash values from OVS's own code
 #   testing/         fakes and test utilities (never installed)
 #   librdmabond/     the installed library, its headers and rdmabond.pc
@@ -85,6 +86,8 @@ RDMA_BOND_AGENT_LIBS = rdma-bond/agent/libagent.a \
 	rdma-bond/rnic/verbs/libverbs.a $(RDMA_BOND_PROBE_LIBS)
 RDMA_BOND_BONDCTL_LIBS = rdma-bond/tools/bondctl/libbondctl.a \
 	$(RDMA_BOND_PREDICT_LIBS)
+RDMA_BOND_MIGRATE_LIBS = rdma-bond/tools/migrate/libmigrate.a \
+	$(RDMA_BOND_AGENT_LIBS)
 RDMA_BOND_PERF_LIBS = rdma-bond/tools/perf/libperf.a \
 	rdma-bond/rnic/emulated/libemulated.a $(RDMA_BOND_VERBS_LIBS)
 # Test utilities (and the table writer): before the chain of the code.
@@ -102,6 +105,7 @@ include rdma-bond/probe/automake.mk
 include rdma-bond/agent/automake.mk
 include rdma-bond/tools/bondctl/automake.mk
 include rdma-bond/tools/perf/automake.mk
+include rdma-bond/tools/migrate/automake.mk
 include rdma-bond/testing/automake.mk
 include rdma-bond/librdmabond/automake.mk
 include rdma-bond/preload/automake.mk

@@ -17,6 +17,7 @@ rdma_bond_agent_libagent_a_SOURCES = \
 	rdma-bond/agent/bridge_lookup.h \
 	rdma-bond/agent/host_qps.cc \
 	rdma-bond/agent/host_qps.h \
+	rdma-bond/agent/netlink_attr.h \
 	rdma-bond/agent/probe_service.cc \
 	rdma-bond/agent/probe_service.h \
 	rdma-bond/agent/rdma_netlink.cc \

@@ -3,6 +3,8 @@
 
 #include "agent/rtnl.h"
 
+#include "agent/netlink_attr.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/fib_rules.h>
@@ -66,30 +68,6 @@ class Message {
   }
   std::vector<uint8_t> buf_;
 };
-
-// The attributes after a fixed part of 'fixed_len' bytes, by type (the
-// last of each type wins; types beyond 'max' are ignored).
-std::vector<const struct rtattr*> ParseAttrs(const struct nlmsghdr* h,
-                                             size_t fixed_len, int max) {
-  std::vector<const struct rtattr*> attrs(max + 1, nullptr);
-  if (h->nlmsg_len < NLMSG_LENGTH(fixed_len)) return attrs;
-  int len = h->nlmsg_len - NLMSG_LENGTH(fixed_len);
-  auto* rta = reinterpret_cast<const struct rtattr*>(
-      reinterpret_cast<const uint8_t*>(NLMSG_DATA(h)) + NLMSG_ALIGN(fixed_len));
-  for (; RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
-    int type = rta->rta_type & NLA_TYPE_MASK;
-    if (type <= max) attrs[type] = rta;
-  }
-  return attrs;
-}
-
-template <typename T>
-std::optional<T> AttrValue(const struct rtattr* rta) {
-  if (!rta || RTA_PAYLOAD(rta) < sizeof(T)) return std::nullopt;
-  T value;
-  std::memcpy(&value, RTA_DATA(rta), sizeof value);
-  return value;
-}
 
 IpAddress Ipv4(const struct rtattr* rta) {
   IpAddress ip;

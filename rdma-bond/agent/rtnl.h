@@ -152,10 +152,15 @@ class Rtnl {
   int notify_fd() const { return notify_fd_; }
   bool DrainNotifications();
 
- private:
-  Rtnl(int request_fd, int notify_fd);
+  // Every message of a dump (RTM_GETLINK, RTM_GETADDR, ...) of 'family',
+  // whole (header included); for readers of what the methods above do
+  // not parse (ovs-rdma-bond-migrate's Linux bonds).  An error when the
+  // kernel ends the dump with one.
   Result<std::vector<std::vector<uint8_t>>> Dump(uint16_t type,
                                                  uint8_t family);
+
+ private:
+  Rtnl(int request_fd, int notify_fd);
   Status Transact(std::vector<uint8_t> message, const std::string& what);
 
   int request_fd_ = -1;
