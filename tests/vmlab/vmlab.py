@@ -27,6 +27,9 @@ SWITCH_HASH_BASIS = 97531
 # way.
 LACP_TIME = "slow"
 NET = "10.79.0"
+# What the migration scenarios' Linux bond carries besides its address.
+LINUX_BOND_ROUTE = "10.79.9.0/24"
+LINUX_BOND_NEIGHBOUR = "10.79.0.250"
 
 
 class LabError(Exception):
@@ -98,8 +101,9 @@ class Guest:
         for i in (0, 1):
             cmd += ["-netdev", "tap,id=n%d,ifname=%s,script=no,downscript=no"
                     % (i, nic_name(self.n, i)),
-                    "-device", "virtio-net-pci,netdev=n%d,mac=52:54:00:79:%02x:%02x"
-                    % (i, self.n, i)]
+                    "-device", "virtio-net-pci,netdev=n%d,mac=52:54:00:79:%02x:%02x%s"
+                    % (i, self.n, i,
+                       "" if self.lab.csum_offload else ",csum=off")]
         log = open(os.path.join(self.dir, self.name + ".qemu.log"), "w")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=log, stderr=subprocess.STDOUT,
@@ -241,6 +245,36 @@ for i in 0 1; do
 done
 """)
 
+    def configure_linux_bond(self, mode):
+        """Makes the guest host N on a Linux bond, the migration scenarios'
+        starting point: bond0 = eth0 + eth1 (active-backup with primary
+        eth0, or 802.3ad at the lab's LACP rate), the host's address on
+        it, a static route and a permanent neighbour through it, and the
+        rxe devices on the NICs.  ovs-vswitchd runs with no bridge."""
+        n = self.n
+        if mode == "balance-tcp":
+            opts = ("mode 802.3ad miimon 100 lacp_rate %s "
+                    "xmit_hash_policy layer3+4" % LACP_TIME)
+        else:
+            opts = "mode active-backup miimon 100 primary eth0"
+        self.run(f"""
+set -e
+modprobe bonding max_bonds=0
+ip link add bond0 type bond {opts}
+for i in 0 1; do
+    ip link set eth$i down
+    ip link set eth$i address {host_mac(n)}
+    ip link set eth$i master bond0
+done
+ip link set bond0 up
+ip addr add {host_ip(n)}/24 dev bond0
+ip route add {LINUX_BOND_ROUTE} via {host_ip(3 - n)} dev bond0
+ip neigh replace {LINUX_BOND_NEIGHBOUR} lladdr 02:79:00:00:00:fa nud permanent dev bond0
+for i in 0 1; do
+    rdma link add rxe$i type rxe netdev eth$i
+done
+""")
+
     def kill(self):
         if self.chan:
             self.chan.close()
@@ -261,6 +295,13 @@ class Lab:
         self.swdir = os.path.join(workdir, "sw")
         self.guests = {}
         self.captures = []
+        # The NICs compute checksums for the guests (virtio's csum).  The
+        # switch (AF_PACKET, no vnet header) forwards a frame whose
+        # checksum was left to the device as it is: a guest whose kernel
+        # sends TCP straight out of a NIC (a Linux bond) needs it off.
+        # Guests on OVS's userspace datapath send through its internal
+        # port, which completes the checksum.
+        self.csum_offload = True
         os.makedirs(self.swdir, exist_ok=True)
         self.logf = open(os.path.join(workdir, "commands.log"), "a")
 

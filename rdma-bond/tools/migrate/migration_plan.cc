@@ -234,6 +234,7 @@ Result<MigrationPlan> PlanMigration(const LinuxBond& bond,
   MigrationPlan plan;
   plan.bridge = BridgeName(bond, options);
   plan.datapath_type = options.datapath_type;
+  plan.no_agent = options.no_agent;
   if (plan.bridge.size() > kMaxIfName) {
     return Status::InvalidArgument("the bridge's name \"" + plan.bridge +
                                    "\" is longer than " +
@@ -455,12 +456,21 @@ Result<MigrationPlan> PlanMigration(const LinuxBond& bond,
 
 std::vector<Step> PlanRestore(const LinuxBond& saved,
                               const std::string& bridge, bool remove_bridge,
-                              bool bond_exists) {
+                              bool bond_exists, bool agent) {
   std::vector<Step> steps;
   if (remove_bridge) {
     steps.push_back({"remove the OVS bridge " + bridge + " (and its bond)",
                      StepKind::kRun,
                      {{{"ovs-vsctl", "--if-exists", "del-br", bridge}, ""}}});
+  }
+  if (agent) {
+    std::vector<std::string> members;
+    for (const BondMember& m : saved.members) members.push_back(m.name);
+    steps.push_back({"wait until ovs-rdma-bond-agent has undone its RoCE "
+                     "plumbing of " + Join(members, ", ") +
+                         " (no address of protocol 82 left)",
+                     StepKind::kWaitUnplumbed,
+                     {}});
   }
   if (!bond_exists) {
     steps.push_back({"make the Linux bond " + saved.name + " again",
@@ -573,7 +583,8 @@ std::string FormatPlan(const LinuxBond& bond,
   out += "\nSteps (apply)\n" + FormatSteps(plan.steps);
   out += "\nRollback (if a step from " +
          std::to_string(plan.first_disruptive_step + 1) + " on fails)\n";
-  out += FormatSteps(PlanRestore(bond, plan.bridge, true, true));
+  out += FormatSteps(PlanRestore(bond, plan.bridge, true, true,
+                                 !plan.no_agent));
   return out;
 }
 

@@ -55,6 +55,9 @@ enum class StepKind {
   kWaitBond,          // Wait until OVS enables a member (and LACP agrees).
   kWaitPlumbing,      // Wait until the agent's RoCE plumbing is complete.
   kCheck,             // Wait until every check address answers a ping.
+  kWaitUnplumbed,     // Wait until no member holds an address of the
+                      // agent's plumbing (protocol 82): it undoes a bond
+                      // 5 s after the bond left the table.
 };
 
 struct Step {
@@ -66,6 +69,7 @@ struct Step {
 struct MigrationPlan {
   std::string bridge;
   std::string datapath_type;
+  bool no_agent = false;
   std::string ovs_mode;               // "active-backup", "balance-tcp" ...
   bool lacp = false;
   std::vector<std::string> port_settings;  // ovs-vsctl add-bond's words.
@@ -89,10 +93,11 @@ Result<MigrationPlan> PlanMigration(const LinuxBond& bond,
 
 // The steps that put 'saved' back: the OVS bridge removed (when
 // 'remove_bridge'), the bond made again (when '!bond_exists'), its
-// members enslaved, its addresses, routes and permanent neighbours back.
+// members enslaved (once the agent has undone its plumbing of them, when
+// 'agent'), its addresses, routes and permanent neighbours back.
 std::vector<Step> PlanRestore(const LinuxBond& saved,
                               const std::string& bridge, bool remove_bridge,
-                              bool bond_exists);
+                              bool bond_exists, bool agent);
 
 // The plan as `plan` prints it.
 std::string FormatPlan(const LinuxBond& bond,

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <climits>
@@ -35,6 +36,8 @@
 #include <thread>
 #include <vector>
 
+#include "agent/roce_plan.h"
+#include "agent/rtnl.h"
 #include "common/run_program.h"
 #include "rdma_bond/status.h"
 #include "rnic/verbs/rdma_sysfs.h"
@@ -248,9 +251,36 @@ bool BondReady(const std::string& show, bool lacp) {
   return std::regex_search(show, kActive);
 }
 
-// Runs one step; "" on success, else what went wrong.
+// Which of 'members' hold an address the agent's RoCE plumbing added.
+Result<std::vector<std::string>> PlumbedMembers(
+    const std::vector<std::string>& members) {
+  Result<agent::Rtnl> rtnl = agent::Rtnl::Open();
+  if (!rtnl.ok()) return rtnl.status();
+  auto links = rtnl->Links();
+  if (!links.ok()) return links.status();
+  auto addresses = rtnl->Addresses();
+  if (!addresses.ok()) return addresses.status();
+  std::vector<std::string> out;
+  for (const agent::HostLink& l : *links) {
+    if (std::find(members.begin(), members.end(), l.name) == members.end()) {
+      continue;
+    }
+    for (const agent::HostAddress& a : *addresses) {
+      if (a.ifindex == l.ifindex && a.proto == agent::kPlumbingProto) {
+        out.push_back(l.name);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+// Runs one step; "" on success, else what went wrong.  'members' are the
+// bond's.
 std::string RunStep(const Step& step, const MigrationPlan* plan,
-                    const std::string& bond, const Options& o) {
+                    const std::string& bond,
+                    const std::vector<std::string>& members,
+                    const Options& o) {
   const double start = Now();
   switch (step.kind) {
     case StepKind::kRun:
@@ -291,6 +321,23 @@ std::string RunStep(const Step& step, const MigrationPlan* plan,
              bond + " within " + std::to_string(int(o.wait_timeout_s)) +
              " s; it said:\n" + last;
     }
+    case StepKind::kWaitUnplumbed: {
+      std::vector<std::string> left;
+      while (Now() - start < o.wait_timeout_s) {
+        Result<std::vector<std::string>> l = PlumbedMembers(members);
+        if (!l.ok()) return l.status().ToString();
+        left = *l;
+        if (left.empty()) return "";
+        if (g_stop_signal) return "stopped by a signal";
+        std::this_thread::sleep_for(kPollInterval);
+      }
+      std::string names;
+      for (const std::string& m : left) names += (names.empty() ? "" : ", ") + m;
+      return names + " still hold addresses of the agent's plumbing after " +
+             std::to_string(int(o.wait_timeout_s)) +
+             " s (is ovs-rdma-bond-agent running? `ovs-appctl -t " +
+             kAgentTarget + " exit --cleanup` undoes it)";
+    }
     case StepKind::kCheck:
       for (const Command& c : step.commands) {
         for (;;) {
@@ -317,14 +364,16 @@ void Say(double t0, const std::string& text) {
 // Runs 'steps' (numbered from 'first'); with 'keep_going', past failures.
 // Returns the index of the first step that failed, or steps.size().
 size_t RunSteps(const std::vector<Step>& steps, int first,
-                const MigrationPlan* plan, const std::string& bond,
+                const MigrationPlan* plan, const LinuxBond& bond,
                 const Options& o, double t0, bool keep_going,
                 std::string* error) {
+  std::vector<std::string> members;
+  for (const BondMember& m : bond.members) members.push_back(m.name);
   size_t failed = steps.size();
   for (size_t i = 0; i < steps.size(); i++) {
     const double start = Now();
     Say(t0, std::to_string(first + i) + ". " + steps[i].title);
-    std::string e = RunStep(steps[i], plan, bond, o);
+    std::string e = RunStep(steps[i], plan, bond.name, members, o);
     if (e.empty() && g_stop_signal) e = "stopped by a signal";
     if (e.empty() && o.fail_after == static_cast<int>(first + i)) {
       e = "failure injected after step " + std::to_string(first + i) +
@@ -350,10 +399,10 @@ size_t RunSteps(const std::vector<Step>& steps, int first,
 int Restore(const LinuxBond& saved, const std::string& bridge,
             const Options& o, double t0, const StateFile& state) {
   Result<bool> exists = NetdevExists(saved.name);
-  std::vector<Step> steps =
-      PlanRestore(saved, bridge, true, exists.ok() && *exists);
+  std::vector<Step> steps = PlanRestore(saved, bridge, true,
+                                       exists.ok() && *exists, AgentRunning());
   std::string error;
-  size_t failed = RunSteps(steps, 1, nullptr, saved.name, o, t0,
+  size_t failed = RunSteps(steps, 1, nullptr, saved, o, t0,
                            /*keep_going=*/true, &error);
   Result<LinuxBond> now = ReadLinuxBond(saved.name);
   if (!now.ok()) {
@@ -463,7 +512,7 @@ int DoApply(const Options& o) {
   size_t failed = steps.size();
   for (size_t i = 0; i < steps.size(); i++) {
     if (i == plan->first_disruptive_step) disrupted = Now();
-    if (RunSteps({steps[i]}, i + 1, &*plan, o.bond, o, t0, false, &error) ==
+    if (RunSteps({steps[i]}, i + 1, &*plan, *bond, o, t0, false, &error) ==
         0) {
       failed = i;
       break;
