@@ -463,15 +463,6 @@ std::vector<Step> PlanRestore(const LinuxBond& saved,
                      StepKind::kRun,
                      {{{"ovs-vsctl", "--if-exists", "del-br", bridge}, ""}}});
   }
-  if (agent) {
-    std::vector<std::string> members;
-    for (const BondMember& m : saved.members) members.push_back(m.name);
-    steps.push_back({"wait until ovs-rdma-bond-agent has undone its RoCE "
-                     "plumbing of " + Join(members, ", ") +
-                         " (no address of protocol 82 left)",
-                     StepKind::kWaitUnplumbed,
-                     {}});
-  }
   if (!bond_exists) {
     steps.push_back({"make the Linux bond " + saved.name + " again",
                      StepKind::kRun,
@@ -507,6 +498,17 @@ std::vector<Step> PlanRestore(const LinuxBond& saved,
                        "neighbours back (one ip -batch)",
                    StepKind::kRun,
                    {Batch(lines, /*force=*/true)}});
+  // The agent undoes its plumbing of the members 5 s after the bond
+  // left its table: the Linux bond carries traffic meanwhile.
+  if (agent) {
+    std::vector<std::string> members;
+    for (const BondMember& m : saved.members) members.push_back(m.name);
+    steps.push_back({"wait until ovs-rdma-bond-agent has undone its RoCE "
+                     "plumbing of " + Join(members, ", ") +
+                         " (no address of protocol 82 left)",
+                     StepKind::kWaitUnplumbed,
+                     {}});
+  }
   return steps;
 }
 

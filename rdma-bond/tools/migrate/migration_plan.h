@@ -93,8 +93,9 @@ Result<MigrationPlan> PlanMigration(const LinuxBond& bond,
 
 // The steps that put 'saved' back: the OVS bridge removed (when
 // 'remove_bridge'), the bond made again (when '!bond_exists'), its
-// members enslaved (once the agent has undone its plumbing of them, when
-// 'agent'), its addresses, routes and permanent neighbours back.
+// members enslaved, its addresses, routes and permanent neighbours back;
+// then (when 'agent') a wait until the agent has undone its plumbing of
+// the members.
 std::vector<Step> PlanRestore(const LinuxBond& saved,
                               const std::string& bridge, bool remove_bridge,
                               bool bond_exists, bool agent);

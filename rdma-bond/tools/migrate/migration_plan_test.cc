@@ -119,8 +119,7 @@ Steps (apply)
 Rollback (if a step from 2 on fails)
   1. remove the OVS bridge br0 (and its bond)
        ovs-vsctl --if-exists del-br br0
-  2. wait until ovs-rdma-bond-agent has undone its RoCE plumbing of eth0, eth1 (no address of protocol 82 left)
-  3. enslave the members to bond0 and put its addresses, routes and permanent neighbours back (one ip -batch)
+  2. enslave the members to bond0 and put its addresses, routes and permanent neighbours back (one ip -batch)
        ip link set dev eth0 nomaster
        ip link set dev eth0 down
        ip link set dev eth1 nomaster
@@ -132,6 +131,7 @@ Rollback (if a step from 2 on fails)
        ip address replace 10.79.0.1/24 broadcast 10.79.0.255 scope 0 dev bond0
        ip route replace 10.79.9.0/24 via 10.79.0.2 dev bond0 table 254 metric 0 proto 3 scope 0
        ip neigh replace 10.79.0.250 lladdr 02:79:00:00:00:fa nud permanent dev bond0
+  3. wait until ovs-rdma-bond-agent has undone its RoCE plumbing of eth0, eth1 (no address of protocol 82 left)
 )");
   EXPECT_EQ(plan->first_disruptive_step, 1u);
   // The move is one `ip -batch -`, which stops at its first failure.
