@@ -33,3 +33,4 @@ rdma_bond_tools_migrate_migrate_tests_LDADD = \
 	$(RDMA_BOND_TESTING_LIBS) \
 	$(RDMA_BOND_MIGRATE_LIBS) \
 	$(RDMA_BOND_GTEST_LIBS)
+EXTRA_DIST += docs/migration.md
