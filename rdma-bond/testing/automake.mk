@@ -32,6 +32,7 @@ rdma_bond_testing_libtesting_a_SOURCES = \
 	rdma-bond/testing/fake_rnic.cc \
 	rdma-bond/testing/fake_rnic.h \
 	rdma-bond/testing/fake_sysfs.h \
+	rdma-bond/testing/linux_bond_example.h \
 	rdma-bond/testing/predictor_test_util.cc \
 	rdma-bond/testing/predictor_test_util.h \
 	rdma-bond/testing/probe_test_util.h \

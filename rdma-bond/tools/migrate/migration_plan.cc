@@ -441,7 +441,7 @@ Result<MigrationPlan> PlanMigration(const LinuxBond& bond,
   Step check{"check that " +
                  (plan.checks.empty() ? std::string("(no address)")
                                       : Join(plan.checks, ", ")) +
-                 " answer",
+                 (plan.checks.size() == 1 ? " answers" : " answer"),
              StepKind::kCheck,
              {}};
   for (const std::string& a : plan.checks) {

@@ -8,33 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "testing/linux_bond_example.h"
+
 namespace rdma_bond::migrate {
 namespace {
 
-// NUD_PERMANENT and NUD_REACHABLE (linux/neighbour.h).
-constexpr uint16_t kPermanent = 0x80;
-constexpr uint16_t kReachable = 0x02;
+using testing::LabActiveBackupBond;
 
-// The VM lab's host 1 on an active-backup Linux bond.
-LinuxBond ActiveBackupBond() {
-  LinuxBond b;
-  b.name = "bond0";
-  b.ifindex = 7;
-  b.mtu = 1500;
-  b.mac = "02:79:00:00:00:01";
-  b.up = true;
-  b.options.mode = kModeActiveBackup;
-  b.options.miimon = 100;
-  b.options.updelay = 200;
-  b.options.downdelay = 100;
-  b.options.primary = "eth0";
-  b.members = {{"eth0", 3, 1500, true}, {"eth1", 4, 1500, false}};
-  b.addresses = {{4, "10.79.0.1", 24, "10.79.0.255", 0, "", false}};
-  b.routes = {{4, 254, "10.79.9.0/24", "10.79.0.2", "", 0, 0, 3, 1, ""}};
-  b.neighbours = {{4, "10.79.0.250", "02:79:00:00:00:fa", kPermanent},
-                  {4, "10.79.0.2", "02:79:00:00:00:02", kReachable}};
-  return b;
-}
+LinuxBond ActiveBackupBond() { return LabActiveBackupBond(); }
 
 LinuxBond LacpBond() {
   LinuxBond b = ActiveBackupBond();
@@ -111,7 +92,7 @@ Steps (apply)
        ovs-appctl bond/show bond0
   5. wait until ovs-rdma-bond-agent's RoCE plumbing of bond0 is complete
        ovs-appctl -t rdma-bond-agent/ovs-rdma-bond-agent rdma-bond/show
-  6. check that 10.79.0.2 answer
+  6. check that 10.79.0.2 answers
        ping -c 1 -W 1 10.79.0.2
   7. remove the Linux bond bond0
        ip link del bond0
@@ -139,6 +120,93 @@ Rollback (if a step from 2 on fails)
   ASSERT_EQ(move.commands.size(), 1u);
   EXPECT_EQ(move.commands[0].argv,
             (std::vector<std::string>{"ip", "-batch", "-"}));
+}
+
+TEST(MigrationPlanTest, LacpPlanReadsExactly) {
+  // Defaults: bridge br-BOND, the kernel datapath; ports of two NICs.
+  LinuxBond b = LacpBond();
+  b.options.lacp_rate = 0;
+  b.options.xmit_hash_policy = 2;  // layer2+3
+  b.members[0].active = false;
+  std::vector<MemberHardware> hw = {{"eth0", "mlx5_0", "0000:03:00.0"},
+                                    {"eth1", "mlx5_1", "0000:81:00.0"}};
+  Result<MigrationPlan> plan = PlanMigration(b, hw, MigrateOptions());
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(FormatPlan(b, hw, *plan), R"(Linux bond bond0 (from the kernel)
+  mode 802.3ad, miimon 100, updelay 200, downdelay 100, lacp_rate slow, xmit_hash_policy layer2+3
+  members eth0, eth1
+  mtu 1500, mac 02:79:00:00:00:01, up
+  address 10.79.0.1/24
+  route 10.79.9.0/24 via 10.79.0.2 table 254 metric 0
+  permanent neighbour 10.79.0.250 lladdr 02:79:00:00:00:fa
+
+OVS bond bond0 on bridge br-bond0
+  balance-tcp with LACP
+  bond_mode=balance-tcp
+  lacp=active
+  other_config:lacp-time=slow
+  other_config:lacp-system-id=02:79:00:00:00:01
+  other_config:lacp-system-priority=65535
+  bond_updelay=200
+  bond_downdelay=100
+  other_config:bond-detect-mode=carrier
+  other_config:rdma-bond=true
+
+What changes
+  - xmit_hash_policy layer2+3 becomes balance-tcp: flows are spread by their L3 and L4 headers (as layer3+4), and rebalanced by load
+  - miimon 100 ms: OVS follows the members' carrier as the kernel reports it (bond-detect-mode=carrier), with no polling
+  - the bridge br-bond0 takes the bond's MAC 02:79:00:00:00:01, MTU 1500 and addresses; the members keep their own MACs
+
+RDMA
+  - eth0: RDMA device mlx5_0, PCI 0000:03:00.0
+  - eth1: RDMA device mlx5_1, PCI 0000:81:00.0
+  - RDMA connections over bond0's addresses break during the migration (the RNICs' GIDs go and come back with the addresses): their programs must reconnect
+
+Connectivity checks
+  10.79.0.2
+
+Steps (apply)
+  1. create the bridge br-bond0 (nothing moves yet)
+       ovs-vsctl add-br br-bond0 -- set bridge br-bond0 datapath_type=system other_config:hwaddr=02:79:00:00:00:01 -- set interface br-bond0 mtu_request=1500
+  2. move the addresses, routes and permanent neighbours to br-bond0 (one ip -batch)
+       ip route del 10.79.9.0/24 via 10.79.0.2 dev bond0 table 254 metric 0
+       ip address del 10.79.0.1/24 dev bond0
+       ip link set dev bond0 down
+       ip link set dev br-bond0 up
+       ip address add 10.79.0.1/24 broadcast 10.79.0.255 scope 0 dev br-bond0
+       ip route add 10.79.9.0/24 via 10.79.0.2 dev br-bond0 table 254 metric 0 proto 3 scope 0
+       ip neigh replace 10.79.0.250 lladdr 02:79:00:00:00:fa nud permanent dev br-bond0
+  3. release the members from bond0 and make them OVS's bond bond0
+       ip link set dev eth0 nomaster
+       ip link set dev eth1 nomaster
+       ip link set dev eth0 mtu 1500 up
+       ip link set dev eth1 mtu 1500 up
+       ovs-vsctl add-bond br-bond0 bond0 eth0 eth1 bond_mode=balance-tcp lacp=active other_config:lacp-time=slow other_config:lacp-system-id=02:79:00:00:00:01 other_config:lacp-system-priority=65535 bond_updelay=200 bond_downdelay=100 other_config:bond-detect-mode=carrier other_config:rdma-bond=true
+  4. wait until LACP is negotiated and a member is enabled
+       ovs-appctl bond/show bond0
+  5. wait until ovs-rdma-bond-agent's RoCE plumbing of bond0 is complete
+       ovs-appctl -t rdma-bond-agent/ovs-rdma-bond-agent rdma-bond/show
+  6. check that 10.79.0.2 answers
+       ping -c 1 -W 1 10.79.0.2
+  7. remove the Linux bond bond0
+       ip link del bond0
+
+Rollback (if a step from 2 on fails)
+  1. remove the OVS bridge br-bond0 (and its bond)
+       ovs-vsctl --if-exists del-br br-bond0
+  2. enslave the members to bond0 and put its addresses, routes and permanent neighbours back (one ip -batch)
+       ip link set dev eth0 nomaster
+       ip link set dev eth0 down
+       ip link set dev eth1 nomaster
+       ip link set dev eth1 down
+       ip link set dev eth0 master bond0
+       ip link set dev eth1 master bond0
+       ip link set dev bond0 up
+       ip address replace 10.79.0.1/24 broadcast 10.79.0.255 scope 0 dev bond0
+       ip route replace 10.79.9.0/24 via 10.79.0.2 dev bond0 table 254 metric 0 proto 3 scope 0
+       ip neigh replace 10.79.0.250 lladdr 02:79:00:00:00:fa nud permanent dev bond0
+  3. wait until ovs-rdma-bond-agent has undone its RoCE plumbing of eth0, eth1 (no address of protocol 82 left)
+)");
 }
 
 TEST(MigrationPlanTest, LacpBecomesBalanceTcpWithTheSameRateAndSystem) {

@@ -14,24 +14,17 @@
 #include <sstream>
 #include <string>
 
+#include "testing/linux_bond_example.h"
+
 namespace rdma_bond::migrate {
 namespace {
 
+// The lab's bond, with a second address and a default route.
 LinuxBond Bond() {
-  LinuxBond b;
-  b.name = "bond0";
-  b.ifindex = 7;
-  b.mtu = 1500;
-  b.mac = "02:79:00:00:00:01";
-  b.up = true;
-  b.options.mode = kModeActiveBackup;
-  b.options.miimon = 100;
-  b.options.primary = "eth0";
-  b.members = {{"eth0", 3, 1500, true}, {"eth1", 4, 1500, false}};
-  b.addresses = {{4, "10.79.0.1", 24, "10.79.0.255", 0, "", false},
-                 {4, "10.79.1.1", 16, "", 0, "", false}};
-  b.routes = {{4, 254, "default", "10.79.0.254", "", 0, 0, 3, 1, ""}};
-  b.neighbours = {{4, "10.79.0.250", "02:79:00:00:00:fa", 0x80}};
+  LinuxBond b = testing::LabActiveBackupBond();
+  b.addresses.push_back({4, "10.79.1.1", 16, "", 0, "", false});
+  b.routes[0].dst = "default";
+  b.routes[0].gateway = "10.79.0.254";
   return b;
 }
 
