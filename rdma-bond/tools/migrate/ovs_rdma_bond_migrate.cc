@@ -220,7 +220,12 @@ std::vector<Check> CheckHost(const LinuxBond& bond,
                       "(systemctl start ovs-rdma-bond-agent), or pass "
                       "--no-agent"});
   }
+  checks.push_back({"ip (iproute2) runs", Succeeds({"ip", "-V"}),
+                    "install iproute2"});
   if (!o.no_check) {
+    checks.push_back({"ping runs (ping -c 1 127.0.0.1)",
+                      Succeeds({"ping", "-c", "1", "-W", "1", "127.0.0.1"}),
+                      "install iputils-ping, or pass --no-check"});
     checks.push_back({"an address to check connectivity against",
                       !plan.checks.empty(),
                       "name one with --check ADDR (a gateway, an RDMA peer), "
@@ -398,6 +403,10 @@ size_t RunSteps(const std::vector<Step>& steps, int first,
 // Puts 'saved' back and compares; the exit status.
 int Restore(const LinuxBond& saved, const std::string& bridge,
             const Options& o, double t0, const StateFile& state) {
+  // A restore runs to its end: a signal that stopped the migration, or
+  // one that comes now, does not stop it.
+  for (int signo : {SIGINT, SIGTERM, SIGHUP}) signal(signo, SIG_IGN);
+  g_stop_signal = 0;
   Result<bool> exists = NetdevExists(saved.name);
   std::vector<Step> steps = PlanRestore(saved, bridge, true,
                                        exists.ok() && *exists, AgentRunning());
