@@ -533,10 +533,7 @@ std::string FormatSteps(const std::vector<Step>& steps, int first) {
   return out;
 }
 
-std::string FormatPlan(const LinuxBond& bond,
-                       const std::vector<MemberHardware>& hw,
-                       const MigrationPlan& plan) {
-  (void)hw;
+std::string FormatPlan(const LinuxBond& bond, const MigrationPlan& plan) {
   const BondOptions& o = bond.options;
   std::string out = "Linux bond " + bond.name + " (from the kernel)\n";
   out += "  mode " + BondModeName(o.mode) + ", miimon " +

@@ -101,9 +101,7 @@ std::vector<Step> PlanRestore(const LinuxBond& saved,
                               bool bond_exists, bool agent);
 
 // The plan as `plan` prints it.
-std::string FormatPlan(const LinuxBond& bond,
-                       const std::vector<MemberHardware>& hw,
-                       const MigrationPlan& plan);
+std::string FormatPlan(const LinuxBond& bond, const MigrationPlan& plan);
 
 // Steps as `plan` prints them, numbered from 'first'.
 std::string FormatSteps(const std::vector<Step>& steps, int first = 1);

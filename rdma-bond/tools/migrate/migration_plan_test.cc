@@ -41,7 +41,7 @@ TEST(MigrationPlanTest, ActiveBackupPlanReadsExactly) {
   Result<MigrationPlan> plan =
       PlanMigration(ActiveBackupBond(), TwoRnics(), LabOptions());
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
-  EXPECT_EQ(FormatPlan(ActiveBackupBond(), TwoRnics(), *plan),
+  EXPECT_EQ(FormatPlan(ActiveBackupBond(), *plan),
             R"(Linux bond bond0 (from the kernel)
   mode active-backup, miimon 100, updelay 200, downdelay 100, primary eth0
   members eth0 (active), eth1
@@ -132,7 +132,7 @@ TEST(MigrationPlanTest, LacpPlanReadsExactly) {
                                     {"eth1", "mlx5_1", "0000:81:00.0"}};
   Result<MigrationPlan> plan = PlanMigration(b, hw, MigrateOptions());
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
-  EXPECT_EQ(FormatPlan(b, hw, *plan), R"(Linux bond bond0 (from the kernel)
+  EXPECT_EQ(FormatPlan(b, *plan), R"(Linux bond bond0 (from the kernel)
   mode 802.3ad, miimon 100, updelay 200, downdelay 100, lacp_rate slow, xmit_hash_policy layer2+3
   members eth0, eth1
   mtu 1500, mac 02:79:00:00:00:01, up
@@ -396,7 +396,7 @@ TEST(MigrationPlanTest, ChecksTheGatewaysAndKnownPeers) {
   plan = PlanMigration(quiet, TwoRnics(), LabOptions());
   ASSERT_TRUE(plan.ok());
   EXPECT_TRUE(plan->checks.empty());
-  EXPECT_NE(FormatPlan(quiet, TwoRnics(), *plan)
+  EXPECT_NE(FormatPlan(quiet, *plan)
                 .find("none found (no gateway, no known peer): apply needs "
                       "--check ADDR"),
             std::string::npos);

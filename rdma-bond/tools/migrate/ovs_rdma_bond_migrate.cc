@@ -13,23 +13,18 @@
 // rollback or revert did not restore the bond exactly (the differences
 // are printed).
 
-#include <fcntl.h>
 #include <getopt.h>
-#include <limits.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -191,8 +186,7 @@ bool AgentRunning() {
   return Succeeds({"ovs-appctl", "-t", kAgentTarget, "version"});
 }
 
-std::vector<Check> CheckHost(const LinuxBond& bond,
-                             const std::vector<MemberHardware>& hw,
+std::vector<Check> CheckHost(const std::vector<MemberHardware>& hw,
                              const MigrationPlan& plan, const Options& o) {
   std::vector<Check> checks;
   checks.push_back({"ovs-vswitchd is running",
@@ -231,7 +225,6 @@ std::vector<Check> CheckHost(const LinuxBond& bond,
                       "name one with --check ADDR (a gateway, an RDMA peer), "
                       "or pass --no-check"});
   }
-  (void)bond;
   return checks;
 }
 
@@ -367,10 +360,11 @@ void Say(double t0, const std::string& text) {
 }
 
 // Runs 'steps' (numbered from 'first'); with 'keep_going', past failures.
+// Step 'fail_after' (0: none) fails once it has run (--fail-after).
 // Returns the index of the first step that failed, or steps.size().
 size_t RunSteps(const std::vector<Step>& steps, int first,
                 const MigrationPlan* plan, const LinuxBond& bond,
-                const Options& o, double t0, bool keep_going,
+                const Options& o, double t0, bool keep_going, int fail_after,
                 std::string* error) {
   std::vector<std::string> members;
   for (const BondMember& m : bond.members) members.push_back(m.name);
@@ -380,7 +374,7 @@ size_t RunSteps(const std::vector<Step>& steps, int first,
     Say(t0, std::to_string(first + i) + ". " + steps[i].title);
     std::string e = RunStep(steps[i], plan, bond.name, members, o);
     if (e.empty() && g_stop_signal) e = "stopped by a signal";
-    if (e.empty() && o.fail_after == static_cast<int>(first + i)) {
+    if (e.empty() && fail_after == static_cast<int>(first + i)) {
       e = "failure injected after step " + std::to_string(first + i) +
           " (--fail-after)";
     }
@@ -412,7 +406,7 @@ int Restore(const LinuxBond& saved, const std::string& bridge,
                                        exists.ok() && *exists, AgentRunning());
   std::string error;
   size_t failed = RunSteps(steps, 1, nullptr, saved, o, t0,
-                           /*keep_going=*/true, &error);
+                           /*keep_going=*/true, /*fail_after=*/0, &error);
   Result<LinuxBond> now = ReadLinuxBond(saved.name);
   if (!now.ok()) {
     std::printf("%s: the Linux bond %s is NOT back: %s\n", kProgram,
@@ -463,8 +457,8 @@ int DoPlan(const Options& o) {
     std::fprintf(stderr, "%s: %s\n", kProgram, plan.status().ToString().c_str());
     return kExitFailure;
   }
-  std::printf("%s", FormatPlan(*bond, hw, *plan).c_str());
-  std::vector<Check> checks = CheckHost(*bond, hw, *plan, o);
+  std::printf("%s", FormatPlan(*bond, *plan).c_str());
+  std::vector<Check> checks = CheckHost(hw, *plan, o);
   std::printf("\nPreconditions (apply needs all of them)\n%s",
               FormatChecks(checks).c_str());
   return kExitSuccess;
@@ -491,7 +485,7 @@ int DoApply(const Options& o) {
     std::fprintf(stderr, "%s: %s\n", kProgram, plan.status().ToString().c_str());
     return kExitFailure;
   }
-  std::vector<Check> checks = CheckHost(*bond, hw, *plan, o);
+  std::vector<Check> checks = CheckHost(hw, *plan, o);
   for (const Check& c : checks) {
     if (!c.ok) {
       std::fprintf(stderr, "%s: not migrating %s: %s failed: %s\n", kProgram,
@@ -521,8 +515,8 @@ int DoApply(const Options& o) {
   size_t failed = steps.size();
   for (size_t i = 0; i < steps.size(); i++) {
     if (i == plan->first_disruptive_step) disrupted = Now();
-    if (RunSteps({steps[i]}, i + 1, &*plan, *bond, o, t0, false, &error) ==
-        0) {
+    if (RunSteps({steps[i]}, i + 1, &*plan, *bond, o, t0,
+                 /*keep_going=*/false, o.fail_after, &error) == 0) {
       failed = i;
       break;
     }
