@@ -433,6 +433,15 @@ int Restore(const LinuxBond& saved, const std::string& bridge,
     std::printf("  (the rollback point stays in %s)\n", state.path().c_str());
     return kExitNotRestored;
   }
+  if (failed < steps.size()) {
+    // The bond is as it was, but something the restore does besides
+    // failed (the agent did not undo its plumbing of the members).
+    std::printf("%s: the Linux bond %s is back as it was, but step %zu "
+                "failed: %s\n  (the rollback point stays in %s)\n",
+                kProgram, saved.name.c_str(), failed + 1, error.c_str(),
+                state.path().c_str());
+    return kExitNotRestored;
+  }
   Say(t0, "the Linux bond " + saved.name +
               " is back exactly as it was (members, options, addresses, "
               "routes, permanent neighbours)");
