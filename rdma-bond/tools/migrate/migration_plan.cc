@@ -67,6 +67,10 @@ std::string AddressLine(const BondAddress& a, const std::string& bond_name,
                                : a.label);
     }
     if (a.noprefixroute) line += " noprefixroute";
+    // The host held the address on this link a moment ago: duplicate
+    // address detection would only keep it tentative for a second, and
+    // routes with it as their source fail meanwhile.
+    if (a.family == 6) line += " nodad";
   }
   return line + " dev " + dev;
 }

@@ -245,6 +245,32 @@ TEST(MigrationPlanTest, LacpBecomesBalanceTcpWithTheSameRateAndSystem) {
             "their L3 and L4 headers (as layer3+4), and rebalanced by load");
 }
 
+TEST(MigrationPlanTest, Ipv6MovesWithoutWaitingForDad) {
+  LinuxBond b = ActiveBackupBond();
+  b.addresses.push_back({6, "fd00::1", 64, "", 0, "", false});
+  b.routes.push_back({6, 254, "default", "fd00::fe", "fd00::1", 1024, 0, 3, 1,
+                      ""});
+  Result<MigrationPlan> plan = PlanMigration(b, TwoRnics(), LabOptions());
+  ASSERT_TRUE(plan.ok());
+  const std::string& move = plan->steps.at(1).commands.at(0).input;
+  // The address is usable at once (a tentative one fails the route that
+  // names it as its source: seen with iproute2 in a namespace), and
+  // IPv6's default route is written so that ip takes it as IPv6.
+  EXPECT_NE(move.find("address add fd00::1/64 scope 0 nodad dev br0\n"),
+            std::string::npos) << move;
+  EXPECT_NE(move.find("route del ::/0 via fd00::fe dev bond0 table 254 "
+                      "metric 1024\n"),
+            std::string::npos) << move;
+  EXPECT_NE(move.find("route add ::/0 via fd00::fe dev br0 src fd00::1 "
+                      "table 254 metric 1024 proto 3 scope 0\n"),
+            std::string::npos) << move;
+  const std::string restore =
+      PlanRestore(b, "br0", true, true, false).back().commands.at(0).input;
+  EXPECT_NE(restore.find("address replace fd00::1/64 scope 0 nodad dev "
+                         "bond0\n"),
+            std::string::npos) << restore;
+}
+
 TEST(MigrationPlanTest, SlbOnlyWhereAsked) {
   MigrateOptions slb = LabOptions();
   slb.slb = true;
