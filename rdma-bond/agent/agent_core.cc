@@ -39,44 +39,6 @@ std::string_view ToString(QpVerdict::State state) {
   return "?";
 }
 
-Status WriteAtomically(const std::string& path, const std::string& text,
-                       mode_t mode) {
-  // mkostemp() creates with O_CREAT|O_EXCL, which never follows a link.
-  std::string tmp = DirectoryOf(path) + "/." +
-                    path.substr(path.rfind('/') + 1) + ".XXXXXX";
-  int fd = mkostemp(tmp.data(), O_CLOEXEC);
-  if (fd < 0) {
-    return Status::FromErrno("create a file in " + DirectoryOf(path), errno);
-  }
-  auto fail = [&](const std::string& what) {
-    int error = errno;
-    close(fd);
-    unlink(tmp.c_str());
-    return Status::FromErrno(what + " " + tmp, error);
-  };
-  if (fchmod(fd, mode) < 0) return fail("fchmod");
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = write(fd, text.data() + done, text.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail("write");
-    }
-    done += n;
-  }
-  if (close(fd) < 0) {
-    int error = errno;
-    unlink(tmp.c_str());
-    return Status::FromErrno("close " + tmp, error);
-  }
-  if (rename(tmp.c_str(), path.c_str()) < 0) {
-    int error = errno;
-    unlink(tmp.c_str());
-    return Status::FromErrno("rename " + tmp + " to " + path, error);
-  }
-  return Status::OK();
-}
-
 Status PrepareAgentDirectory(const std::string& dir) {
   const std::string what = "agent directory " + dir;
   const std::string setup =

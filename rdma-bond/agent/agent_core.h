@@ -35,10 +35,12 @@
 
 #include "agent/host_qps.h"
 #include "agent/probe_service.h"
+#include "common/trusted_file.h"  // WriteAtomically()
 #include "agent/rdma_netlink.h"
 #include "agent/registry.h"
 #include "rdma_bond/change_notifier.h"
 #include "rdma_bond/predictor.h"
+#include "common/trusted_file.h"  // WriteAtomically()
 #include "rdma_bond/status.h"
 #include "rdma_bond/table_reader.h"
 
@@ -97,13 +99,6 @@ inline constexpr std::string_view kAgentSummaryName = "summary";
 // directory, owned by another user, writable by group or others, or below
 // a directory that others could write (docs/security.md).
 Status PrepareAgentDirectory(const std::string& dir);
-
-// Writes 'text' to 'path' (mode 'mode') through a new temporary file in
-// the same directory, created O_EXCL with an unpredictable name, and
-// rename(): readers see the old or the new content, and nothing planted
-// at a predictable name is ever opened.
-Status WriteAtomically(const std::string& path, const std::string& text,
-                       mode_t mode = 0644);
 
 // What the agent concluded about one registered QP.
 struct QpVerdict {

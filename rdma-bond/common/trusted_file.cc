@@ -192,4 +192,43 @@ Result<std::string> ReadPrivateFile(const std::string& path,
   return text;
 }
 
+Status WriteAtomically(const std::string& path, const std::string& text,
+                       mode_t mode, bool durable) {
+  // mkostemp() creates with O_CREAT|O_EXCL, which never follows a link.
+  std::string tmp = DirectoryOf(path) + "/." +
+                    path.substr(path.rfind('/') + 1) + ".XXXXXX";
+  int fd = mkostemp(tmp.data(), O_CLOEXEC);
+  if (fd < 0) {
+    return Status::FromErrno("create a file in " + DirectoryOf(path), errno);
+  }
+  auto fail = [&](const std::string& what) {
+    int error = errno;
+    close(fd);
+    unlink(tmp.c_str());
+    return Status::FromErrno(what + " " + tmp, error);
+  };
+  if (fchmod(fd, mode) < 0) return fail("fchmod");
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail("write");
+    }
+    done += n;
+  }
+  if (durable && fsync(fd) < 0) return fail("fsync");
+  if (close(fd) < 0) {
+    int error = errno;
+    unlink(tmp.c_str());
+    return Status::FromErrno("close " + tmp, error);
+  }
+  if (rename(tmp.c_str(), path.c_str()) < 0) {
+    int error = errno;
+    unlink(tmp.c_str());
+    return Status::FromErrno("rename " + tmp + " to " + path, error);
+  }
+  return Status::OK();
+}
+
 }  // namespace rdma_bond

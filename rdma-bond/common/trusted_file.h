@@ -18,6 +18,9 @@
 // connect, which the registry grants and checks by SO_PEERCRED.
 //
 // Errors are one line that names the file, what was found and who owns it.
+//
+// The writer's side is here too: WriteAtomically() writes a file that
+// these checks accept, without ever opening a name someone planted.
 
 #ifndef RDMA_BOND_COMMON_TRUSTED_FILE_H_
 #define RDMA_BOND_COMMON_TRUSTED_FILE_H_
@@ -56,6 +59,16 @@ std::string DescribeUid(uid_t uid);
 
 // The directory part of 'path': "." for a bare name, "/" for "/x".
 std::string DirectoryOf(const std::string& path);
+
+// Writes 'text' to 'path' (mode 'mode') through a new temporary file in
+// the same directory, created O_EXCL with an unpredictable name, and
+// rename(): readers see the old or the new content, and nothing planted
+// at a predictable name is ever opened.  With 'durable', the file's data
+// reaches the disk before the rename (fsync): for a file that must
+// survive a crash (ovs-rdma-bond-migrate's rollback point), not for ones
+// rewritten every second.
+Status WriteAtomically(const std::string& path, const std::string& text,
+                       mode_t mode = 0644, bool durable = false);
 
 }  // namespace rdma_bond
 

@@ -25,40 +25,6 @@ constexpr char kHeader[] =
     "# ovs-rdma-bond-migrate: the Linux bond before its migration to OVS "
     "(the rollback point of `revert`; do not edit)\n";
 
-// Writes 'text' to 'path' whole: a new file (0600, never through a link)
-// renamed over the old one.
-Status WriteWhole(const std::string& path, const std::string& text,
-                  mode_t mode) {
-  const std::string tmp = path + ".new";
-  unlink(tmp.c_str());
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-                                 O_CLOEXEC, mode);
-  if (fd < 0) return Status::FromErrno("cannot create " + tmp, errno);
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      close(fd);
-      unlink(tmp.c_str());
-      return Status::FromErrno("cannot write " + tmp, err);
-    }
-    done += n;
-  }
-  if (fsync(fd) < 0 || close(fd) < 0) {
-    int err = errno;
-    unlink(tmp.c_str());
-    return Status::FromErrno("cannot write " + tmp, err);
-  }
-  if (rename(tmp.c_str(), path.c_str()) < 0) {
-    int err = errno;
-    unlink(tmp.c_str());
-    return Status::FromErrno("cannot rename " + tmp + " to " + path, err);
-  }
-  return Status::OK();
-}
-
 // mkdir -p with 'mode' for what it makes.
 Status MakeDirs(const std::string& dir, mode_t mode) {
   std::string path;
@@ -103,7 +69,8 @@ Status StateFile::Save(const std::string& status, const std::string& bridge,
   Status trusted = CheckTrustedPath("state directory", dir_,
                                     FileKind::kDirectory);
   if (!trusted.ok()) return trusted;
-  return WriteWhole(path_, FormatState(status, bridge, bond), 0600);
+  return WriteAtomically(path_, FormatState(status, bridge, bond), 0600,
+                                /*durable=*/true);
 }
 
 Result<SavedMigration> StateFile::Load() const {
@@ -214,7 +181,8 @@ Result<std::string> WriteIfupdown(const std::string& ifdir,
   Status made = MakeDirs(ifdir + "/interfaces.d", 0755);
   if (!made.ok()) return made;
   const std::string path = StanzaPath(ifdir, bond.name);
-  Status written = WriteWhole(path, IfupdownStanzas(bond, plan), 0644);
+  Status written =
+      WriteAtomically(path, IfupdownStanzas(bond, plan), 0644);
   if (!written.ok()) return written;
   std::string out = "Persisted for ifupdown: " + path + "\n";
   // What else would act at boot: the Linux bond's own stanza, and an

@@ -8,8 +8,9 @@
 // Serialize() form), the bridge that replaced it and how far the
 // migration got ("applying", "applied").  `apply` writes it before it
 // changes anything, `revert` reads it, and a completed rollback or revert
-// removes it.  It is written whole to a new file and renamed over the old
-// one, in a directory only root can write (0700), never through a link.
+// removes it.  It is written whole to a new file, synced, and renamed
+// over the old one (WriteAtomically(), common/trusted_file.h), in a directory only root can
+// write (0700), never through a link.
 //
 // Ifupdown: the stanzas for Debian's ifupdown with openvswitch-switch's
 // integration (ovs_type OVSBridge / OVSBond, README.Debian of
