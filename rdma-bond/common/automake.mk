@@ -17,6 +17,7 @@ rdma_bond_common_libcommon_a_SOURCES = \
 	rdma-bond/common/five_tuple.cc \
 	rdma-bond/common/hex.cc \
 	rdma-bond/common/hex.h \
+	rdma-bond/common/join.h \
 	rdma-bond/common/json_writer.cc \
 	rdma-bond/common/json_writer.h \
 	rdma-bond/common/poll_deadline.h \

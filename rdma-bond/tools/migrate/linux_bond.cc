@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "agent/netlink_attr.h"
+#include "common/join.h"
 #include "agent/rtnl.h"
 #include "rdma_bond/five_tuple.h"
 
@@ -307,12 +308,6 @@ class Record {
   std::string line_;
 };
 
-std::string Join(const std::vector<std::string>& words, const char* sep) {
-  std::string out;
-  for (size_t i = 0; i < words.size(); i++) out += (i ? sep : "") + words[i];
-  return out;
-}
-
 std::vector<std::string> Split(std::string_view text, char sep) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -331,7 +326,7 @@ Record OptionRecord(const BondOptions& o) {
   r("mode", o.mode)("miimon", o.miimon)("updelay", o.updelay)(
       "downdelay", o.downdelay)("peer_notify_delay", o.peer_notify_delay)(
       "use_carrier", o.use_carrier)("arp_interval", o.arp_interval)(
-      "arp_ip_target", Join(o.arp_ip_targets, ","))(
+      "arp_ip_target", JoinWords(o.arp_ip_targets, ","))(
       "arp_validate", o.arp_validate)("arp_all_targets", o.arp_all_targets)(
       "primary", o.primary)("primary_reselect", o.primary_reselect)(
       "fail_over_mac", o.fail_over_mac)("xmit_hash_policy",

@@ -9,6 +9,8 @@
 #include <map>
 #include <set>
 
+#include "common/join.h"
+
 namespace rdma_bond::migrate {
 namespace {
 
@@ -16,17 +18,6 @@ namespace {
 constexpr size_t kMaxIfName = 15;
 // The kernel's default priority of an LACP actor system (ad_actor_sys_prio).
 constexpr uint16_t kDefaultLacpSystemPriority = 65535;
-
-std::string Join(const std::vector<std::string>& words, const char* sep) {
-  std::string out;
-  for (size_t i = 0; i < words.size(); i++) out += (i ? sep : "") + words[i];
-  return out;
-}
-
-// "default" of IPv6 as iproute2 reads it without "-6".
-std::string RouteDst(const BondRoute& r) {
-  return r.dst == "default" && r.family == 6 ? "::/0" : r.dst;
-}
 
 // What an `ip -batch` line does: the rollback replaces, so that it can
 // run again over whatever a failed step left.
@@ -39,7 +30,7 @@ const char* VerbName(Verb verb) {
 // An `ip -batch` line (without "ip") for a route through 'dev'.
 std::string RouteLine(const BondRoute& r, const std::string& dev, Verb verb) {
   const bool add = verb != Verb::kDel;
-  std::string line = std::string("route ") + VerbName(verb) + RouteDst(r);
+  std::string line = std::string("route ") + VerbName(verb) + RouteDestination(r);
   if (!r.gateway.empty()) line += " via " + r.gateway;
   line += " dev " + dev;
   if (add && !r.prefsrc.empty()) line += " src " + r.prefsrc;
@@ -116,7 +107,7 @@ std::vector<std::string> BondCreateArgs(const LinuxBond& bond) {
     if (o.arp_interval && !o.miimon) {
       add("arp_interval", std::to_string(o.arp_interval));
       if (!o.arp_ip_targets.empty()) {
-        add("arp_ip_target", Join(o.arp_ip_targets, ","));
+        add("arp_ip_target", JoinWords(o.arp_ip_targets, ","));
       }
       add("arp_validate", ArpValidateName(o.arp_validate));
       add("arp_all_targets", ArpAllTargetsName(o.arp_all_targets));
@@ -183,6 +174,10 @@ std::string PciSlot(const std::string& pci) {
 
 }  // namespace
 
+std::string RouteDestination(const BondRoute& route) {
+  return route.dst == "default" && route.family == 6 ? "::/0" : route.dst;
+}
+
 std::string BridgeName(const LinuxBond& bond, const MigrateOptions& options) {
   return options.bridge.empty() ? "br-" + bond.name : options.bridge;
 }
@@ -216,7 +211,7 @@ Result<MigrationPlan> PlanMigration(const LinuxBond& bond,
   if (!uppers.empty()) {
     return Status::NotSupported(
         "bond \"" + bond.name + "\" has devices stacked on it or above it: " +
-        Join(uppers, ", ") +
+        JoinWords(uppers, ", ") +
         ". ovs-rdma-bond-migrate moves the bond's own addresses only: move "
         "them first (a VLAN becomes an OVS internal port with a tag: "
         "ovs-vsctl add-port BRIDGE NAME tag=ID -- set interface NAME "
@@ -225,13 +220,13 @@ Result<MigrationPlan> PlanMigration(const LinuxBond& bond,
   std::vector<std::string> unmovable;
   for (const BondRoute& r : bond.routes) {
     if (!r.unmovable.empty()) {
-      unmovable.push_back(RouteDst(r) + " (" + r.unmovable + ")");
+      unmovable.push_back(RouteDestination(r) + " (" + r.unmovable + ")");
     }
   }
   if (!unmovable.empty()) {
     return Status::NotSupported(
         "bond \"" + bond.name + "\" carries routes that ovs-rdma-bond-migrate "
-        "cannot move as they are: " + Join(unmovable, ", ") +
+        "cannot move as they are: " + JoinWords(unmovable, ", ") +
         ". Move them by hand (ip route) after the migration, or remove them "
         "and add them again afterwards.");
   }
@@ -313,7 +308,7 @@ Result<MigrationPlan> PlanMigration(const LinuxBond& bond,
   }
   if (o.arp_interval) {
     c.push_back("arp_interval " + std::to_string(o.arp_interval) +
-                " ms (targets " + Join(o.arp_ip_targets, ",") +
+                " ms (targets " + JoinWords(o.arp_ip_targets, ",") +
                 "): OVS has no ARP monitoring; a member fails on carrier "
                 "loss" + std::string(plan.lacp ? " or LACP" : "") + " only");
   }
@@ -339,7 +334,7 @@ Result<MigrationPlan> PlanMigration(const LinuxBond& bond,
   for (const auto& [dev, members] : by_device) {
     if (members.size() > 1) {
       plan.rdma.push_back(
-          Join(members, " and ") + " share RDMA device " + dev +
+          JoinWords(members, " and ") + " share RDMA device " + dev +
           " (RoCE LAG): it goes with the Linux bond, and each port gets an "
           "RDMA device of its own; the agent then keeps RDMA on the member "
           "OVS uses");
@@ -348,7 +343,7 @@ Result<MigrationPlan> PlanMigration(const LinuxBond& bond,
   for (const auto& [slot, members] : by_slot) {
     if (members.size() > 1) {
       plan.rdma.push_back(
-          Join(members, " and ") + " are ports of one NIC (" + slot +
+          JoinWords(members, " and ") + " are ports of one NIC (" + slot +
           "): a failure of that NIC still stops RDMA; bond ports of two "
           "NICs for RDMA to survive one");
     }
@@ -444,7 +439,7 @@ Result<MigrationPlan> PlanMigration(const LinuxBond& bond,
   }
   Step check{"check that " +
                  (plan.checks.empty() ? std::string("(no address)")
-                                      : Join(plan.checks, ", ")) +
+                                      : JoinWords(plan.checks, ", ")) +
                  (plan.checks.size() == 1 ? " answers" : " answer"),
              StepKind::kCheck,
              {}};
@@ -508,7 +503,7 @@ std::vector<Step> PlanRestore(const LinuxBond& saved,
     std::vector<std::string> members;
     for (const BondMember& m : saved.members) members.push_back(m.name);
     steps.push_back({"wait until ovs-rdma-bond-agent has undone its RoCE "
-                     "plumbing of " + Join(members, ", ") +
+                     "plumbing of " + JoinWords(members, ", ") +
                          " (no address of protocol 82 left)",
                      StepKind::kWaitUnplumbed,
                      {}});
@@ -530,7 +525,7 @@ std::string FormatSteps(const std::vector<Step>& steps, int first) {
           start = end + 1;
         }
       } else {
-        out += "       " + Join(c.argv, " ") + "\n";
+        out += "       " + JoinWords(c.argv, " ") + "\n";
       }
     }
   }
@@ -554,14 +549,14 @@ std::string FormatPlan(const LinuxBond& bond, const MigrationPlan& plan) {
   for (const BondMember& m : bond.members) {
     members.push_back(m.name + (m.active ? " (active)" : ""));
   }
-  out += "  members " + Join(members, ", ") + "\n";
+  out += "  members " + JoinWords(members, ", ") + "\n";
   out += "  mtu " + std::to_string(bond.mtu) + ", mac " + bond.mac + ", " +
          (bond.up ? "up" : "down") + "\n";
   for (const BondAddress& a : bond.addresses) {
     out += "  address " + a.ip + "/" + std::to_string(a.prefix_len) + "\n";
   }
   for (const BondRoute& r : bond.routes) {
-    out += "  route " + RouteDst(r) +
+    out += "  route " + RouteDestination(r) +
            (r.gateway.empty() ? "" : " via " + r.gateway) + " table " +
            std::to_string(r.table) + " metric " + std::to_string(r.metric) +
            "\n";

@@ -82,6 +82,10 @@ struct MigrationPlan {
   size_t first_disruptive_step = 0;
 };
 
+// A route's destination as `ip` takes it without "-6": IPv6's "default"
+// is "::/0".
+std::string RouteDestination(const BondRoute& route);
+
 // The bridge's name for 'bond' and 'options'.
 std::string BridgeName(const LinuxBond& bond, const MigrateOptions& options);
 

@@ -155,8 +155,7 @@ std::string IfupdownStanzas(const LinuxBond& bond, const MigrationPlan& plan) {
            std::to_string(a.prefix_len) + " dev " + br + "\n";
   }
   for (const BondRoute& r : bond.routes) {
-    std::string dst = r.dst == "default" && r.family == 6 ? "::/0" : r.dst;
-    out += "    up ip route add " + dst +
+    out += "    up ip route add " + RouteDestination(r) +
            (r.gateway.empty() ? "" : " via " + r.gateway) + " dev " + br +
            " table " + std::to_string(r.table) + " metric " +
            std::to_string(r.metric) + "\n";
