@@ -53,6 +53,14 @@ extern "C" {
 void rdma_bond_record_store(struct rdma_bond_record *dst,
                             const struct rdma_bond_record *src);
 
+/* Likewise, and copies the RDMA_BOND_MAX_MEMBERS member locations
+ * 'src_locs' into the slot's locations 'dst_locs' under the same count
+ * (both null: none). */
+void rdma_bond_record_store_locations(
+    struct rdma_bond_record *dst, const struct rdma_bond_record *src,
+    struct rdma_bond_member_location *dst_locs,
+    const struct rdma_bond_member_location *src_locs);
+
 /* Stores 'now_ns' (CLOCK_MONOTONIC) as the table's heartbeat. */
 void rdma_bond_table_set_heartbeat(struct rdma_bond_table_header *,
                                    uint64_t now_ns);

@@ -49,6 +49,24 @@ void
 rdma_bond_record_store(struct rdma_bond_record *dst,
                        const struct rdma_bond_record *src)
 {
+    rdma_bond_record_store_locations(dst, src, NULL, NULL);
+}
+
+void
+rdma_bond_record_store_locations(
+    struct rdma_bond_record *dst, const struct rdma_bond_record *src,
+    struct rdma_bond_member_location *dst_locs,
+    const struct rdma_bond_member_location *src_locs)
+{
+    BUILD_ASSERT_DECL(sizeof *src_locs % sizeof(uint64_t) == 0);
+    /* The area is 8-byte aligned (RDMA_BOND_LOCATIONS_OFFSET) and holds
+     * whole words per slot. */
+    const uint64_t *from_locs = (const uint64_t *) (const void *) src_locs;
+    uint64_t *to_locs = (uint64_t *) (void *) dst_locs;
+    size_t n_locs = (dst_locs && src_locs
+                     ? RDMA_BOND_MAX_MEMBERS * sizeof *src_locs
+                       / sizeof(uint64_t)
+                     : 0);
     BUILD_ASSERT_DECL(offsetof(struct rdma_bond_record, seq) == 0);
     BUILD_ASSERT_DECL(sizeof *src % sizeof(uint64_t) == 0);
     const uint64_t *from = (const uint64_t *) src;
@@ -68,6 +86,10 @@ rdma_bond_record_store(struct rdma_bond_record *dst,
     /* Copy every word but the count. */
     for (size_t i = 1; i < n; i++) {
         atomic_store_relaxed(word64(&to[i]), from[i]);
+    }
+    /* The member locations, under the same count. */
+    for (size_t i = 0; i < n_locs; i++) {
+        atomic_store_relaxed(word64(&to_locs[i]), from_locs[i]);
     }
 
     /* Make the count even again.  The release store synchronizes with the

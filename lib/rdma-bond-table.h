@@ -83,6 +83,19 @@
  * RDMA_BOND_HEARTBEAT_MS milliseconds; a reader that sees it older than
  * RDMA_BOND_STALE_MS considers the writer hung or dead.
  *
+ * Additions
+ * ---------
+ *
+ * ABI v1 grows only compatibly: a new field takes the place of reserved
+ * zeros or goes after everything that exists, and a header feature bit
+ * says it is there.  Old readers map RDMA_BOND_TABLE_SIZE bytes, accept a
+ * longer file and ignore the rest; new readers use an addition only when
+ * its feature bit is set and the file is long enough, so an old writer's
+ * table still reads (without the addition).  v1.1 (RDMA_BOND_ABI_MINOR 1)
+ * adds each member's location: its OVS type, PCI function, kernel netdev,
+ * DPDK port and devargs, which a reader needs to find the RDMA device of a
+ * member that is not a kernel netdev (a DPDK port).
+ *
  * Thread-safety
  * -------------
  *
@@ -106,6 +119,15 @@ extern "C" {
 
 /* Version of the layout below.  Any incompatible change bumps it. */
 #define RDMA_BOND_ABI_VERSION 1
+
+/* Compatible additions to ABI v1 ('minor_version'): 0, the original;
+ * 1, the member locations (RDMA_BOND_FEATURE_LOCATIONS). */
+#define RDMA_BOND_ABI_MINOR 1
+
+/* Header feature bits ('features'): what this writer adds to ABI v1. */
+enum rdma_bond_table_feature {
+    RDMA_BOND_FEATURE_LOCATIONS = 1 << 0, /* The location area. */
+};
 
 /* Name of the table file in $OVS_RUNDIR. */
 #define RDMA_BOND_TABLE_NAME "rdma-bond.shm"
@@ -263,8 +285,18 @@ struct rdma_bond_table_header {
     uint32_t n_used;             /* Atomic: number of slots in use. */
     uint32_t flags;              /* Atomic: enum rdma_bond_table_flag. */
     uint32_t pad0;               /* Zero. */
-    uint64_t reserved[6];        /* Zero: room for ABI v1 additions that
-                                  * old readers may ignore. */
+
+    /* ABI v1 additions (see "Additions" above).  Zero in a writer that
+     * predates them; old readers ignore them. */
+    uint32_t minor_version;      /* RDMA_BOND_ABI_MINOR of the writer. */
+    uint32_t features;           /* enum rdma_bond_table_feature. */
+    uint64_t locations_offset;   /* RDMA_BOND_FEATURE_LOCATIONS: offset of
+                                  * the location area from the start of
+                                  * the file (RDMA_BOND_LOCATIONS_OFFSET). */
+    uint32_t location_size;      /* sizeof(struct
+                                  * rdma_bond_member_location). */
+    uint32_t pad1;               /* Zero. */
+    uint64_t reserved[3];        /* Zero: room for more. */
 };
 
 /* One member of a published bond. */
@@ -275,6 +307,52 @@ struct rdma_bond_member {
     uint8_t mac[6];              /* Ethernet address. */
     uint16_t flags;              /* enum rdma_bond_member_flag. */
     uint32_t pad0[2];            /* Zero. */
+};
+
+/* Where a member's traffic really goes ('kind' in struct
+ * rdma_bond_member_location). */
+enum rdma_bond_member_kind {
+    RDMA_BOND_KIND_UNKNOWN = 0,     /* The writer could not tell. */
+    RDMA_BOND_KIND_KERNEL = 1,      /* A kernel network device ("system" and
+                                     * the other netdev-linux types): the
+                                     * member's name is its netdev. */
+    RDMA_BOND_KIND_DPDK = 2,        /* A DPDK port (type "dpdk"). */
+};
+
+/* Location flags ('flags' in struct rdma_bond_member_location). */
+enum rdma_bond_location_flag {
+    RDMA_BOND_L_DEVARGS_TRUNCATED = 1 << 0, /* 'devargs' was cut short. */
+    RDMA_BOND_L_RX_RSS = 1 << 1,    /* DPDK port with RSS on: packets it
+                                     * receives carry the NIC's RSS hash,
+                                     * which the userspace datapath uses as
+                                     * their bucket hash in the RECIRC and
+                                     * LB_OUTPUT regimes (not reproducible
+                                     * from the 5-tuple).  Traffic the host
+                                     * sends (internal, tap and vhost ports)
+                                     * is hashed in software as the regime
+                                     * says. */
+};
+
+/* How to find a member's device, for a reader that needs its RDMA device
+ * (RDMA_BOND_FEATURE_LOCATIONS).  Strings are null-terminated, "" when
+ * unknown; a PCI address is in the kernel's form "0000:03:00.0". */
+struct rdma_bond_member_location {
+    uint32_t kind;               /* enum rdma_bond_member_kind. */
+    uint32_t flags;              /* enum rdma_bond_location_flag. */
+    char netdev_type[16];        /* The interface's OVS type: "system",
+                                  * "dpdk", "afxdp"... */
+    char pci[16];                /* The PCI function: the kernel netdev's
+                                  * device, or the DPDK port's PCI device
+                                  * (dpdk-devargs "0000:03:00.0"). */
+    char kernel_netdev[16];      /* The kernel netdev of the port: the
+                                  * member for KERNEL; for DPDK, the one of
+                                  * its PCI function (bifurcated drivers
+                                  * such as mlx5) or the one named by
+                                  * "iface=" (net_af_packet, net_af_xdp). */
+    uint32_t dpdk_port;          /* DPDK port id, or UINT32_MAX. */
+    uint32_t pad0;               /* Zero. */
+    char devargs[96];            /* dpdk-devargs as the port was attached
+                                  * (DPDK's device name and arguments). */
 };
 
 /* One self-test vector: a 5-tuple and the hashes this very ovs-vswitchd
@@ -361,6 +439,11 @@ RDMA_BOND_STATIC_ASSERT(sizeof(struct rdma_bond_hash_vector) == 56,
                         "vector layout is part of ABI v1");
 RDMA_BOND_STATIC_ASSERT(sizeof(struct rdma_bond_record) == 2248,
                         "record layout is part of ABI v1");
+RDMA_BOND_STATIC_ASSERT(sizeof(struct rdma_bond_member_location) == 160,
+                        "location layout is part of ABI v1.1");
+RDMA_BOND_STATIC_ASSERT(offsetof(struct rdma_bond_table_header,
+                                 minor_version) == 112,
+                        "v1.1 fields take the place of v1.0's reserved");
 RDMA_BOND_STATIC_ASSERT(sizeof(struct rdma_bond_record) % 8 == 0,
                         "records are copied as 64-bit words");
 RDMA_BOND_STATIC_ASSERT(sizeof(struct rdma_bond_table_header) % 8 == 0,
@@ -369,10 +452,24 @@ RDMA_BOND_STATIC_ASSERT(offsetof(struct rdma_bond_table_header,
                                  change_word) % 4 == 0,
                         "the futex word must be 4-byte aligned");
 
-/* Total size of the table file. */
+/* Size of the header and the records: the whole file of ABI v1.0, and
+ * what every reader maps. */
 #define RDMA_BOND_TABLE_SIZE                                    \
     (sizeof(struct rdma_bond_table_header)                      \
      + RDMA_BOND_MAX_BONDS * sizeof(struct rdma_bond_record))
+
+/* The location area (RDMA_BOND_FEATURE_LOCATIONS): right after the
+ * records, RDMA_BOND_MAX_MEMBERS locations per slot, slot after slot.
+ * Location i of slot s describes members[i] of record s and is written
+ * under that record's 'seq'. */
+#define RDMA_BOND_LOCATIONS_OFFSET RDMA_BOND_TABLE_SIZE
+#define RDMA_BOND_LOCATIONS_SIZE                                \
+    (RDMA_BOND_MAX_BONDS * RDMA_BOND_MAX_MEMBERS                \
+     * sizeof(struct rdma_bond_member_location))
+
+/* Size of the file this writer creates. */
+#define RDMA_BOND_TABLE_FILE_SIZE                               \
+    (RDMA_BOND_LOCATIONS_OFFSET + RDMA_BOND_LOCATIONS_SIZE)
 
 #ifdef __cplusplus
 }

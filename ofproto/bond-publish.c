@@ -18,9 +18,11 @@
 
 #include "bond-publish.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,7 @@
 
 #include "dirs.h"
 #include "dpif-netdev.h"
+#include "openvswitch/hmap.h"
 #include "flow.h"
 #include "hash.h"
 #include "netdev.h"
@@ -53,6 +56,14 @@
 #include "unixctl.h"
 #include "util.h"
 
+#ifdef DPDK_NETDEV
+#include <rte_bus.h>
+#include <rte_dev.h>
+#include <rte_devargs.h>
+#include <rte_ethdev.h>
+#include "netdev-dpdk.h"
+#endif
+
 VLOG_DEFINE_THIS_MODULE(bond_publish);
 
 /* The heartbeat is refreshed every half of the period that the table's
@@ -71,12 +82,19 @@ BUILD_ASSERT_DECL(BOND_PUBLISH_HEARTBEAT_MS > 0);
 /* A slot of the table as the publisher last wrote it. */
 struct bond_publish_slot {
     struct rdma_bond_record rec; /* Last content stored into the table. */
+    struct rdma_bond_member_location locs[RDMA_BOND_MAX_MEMBERS];
+                                 /* ...and its members' locations. */
     bool matched;                /* Claimed by a bond in this pass. */
 };
+
+/* The locations of one record's members. */
+typedef struct rdma_bond_member_location
+    bond_publish_locs[RDMA_BOND_MAX_MEMBERS];
 
 /* The bonds seen by one bond_publish_collect() pass. */
 struct bond_publish_pass {
     struct rdma_bond_record *recs; /* Records built for published bonds. */
+    bond_publish_locs *locs;       /* Their members' locations. */
     size_t n_recs;                 /* Number of records in 'recs'. */
     size_t n_dropped;              /* Published bonds that did not fit. */
     struct sset unpublished;       /* Names of bonds with the key off. */
@@ -86,6 +104,7 @@ struct bond_publish_pass {
 static char *table_path;        /* $OVS_RUNDIR/rdma-bond.shm. */
 static struct rdma_bond_table_header *table_hdr; /* Mapping, or NULL. */
 static struct rdma_bond_record *table_recs;      /* Records in the mapping. */
+static bond_publish_locs *table_locs;  /* Location area in the mapping. */
 static struct bond_publish_slot slots[RDMA_BOND_MAX_BONDS];
 static long long int next_heartbeat = LLONG_MIN; /* In time_msec(). */
 static long long int next_create_retry = LLONG_MIN; /* In time_msec(). */
@@ -409,11 +428,237 @@ member_index(const struct bond_publish_member *sorted[], size_t n,
     return RDMA_BOND_NO_MEMBER;
 }
 
+/* A member's location as last computed, kept between passes because it
+ * costs system calls: computed again when the member's netdev or its
+ * change sequence changes (a new dpdk-devargs reconfigures the port). */
+struct location_entry {
+    struct hmap_node node;       /* In 'locations', by hash of 'name'. */
+    char *name;                  /* Member name. */
+    const struct netdev *netdev; /* The netdev it was computed for. */
+    uint64_t change_seq;         /* netdev_get_change_seq() then. */
+    uint64_t pass;               /* Last pass that used it. */
+    struct rdma_bond_member_location loc;
+};
+static struct hmap locations = HMAP_INITIALIZER(&locations);
+static uint64_t location_pass;
+
+/* Whether 's' is a PCI address as the kernel and DPDK write it,
+ * "0000:03:00.0". */
+static bool
+is_pci_address(const char *s)
+{
+    static const char form[] = "xxxx:xx:xx.x";
+
+    if (strlen(s) != sizeof form - 1) {
+        return false;
+    }
+    for (size_t i = 0; i < sizeof form - 1; i++) {
+        if (form[i] == 'x' ? !isxdigit((unsigned char) s[i])
+                             || isupper((unsigned char) s[i])
+                           : s[i] != form[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Copies 'src' into 'dst' if it fits, else leaves 'dst' empty: a cut PCI
+ * address or netdev name would name another device. */
+static void
+copy_if_fits(char *dst, size_t size, const char *src)
+{
+    if (src && strlen(src) < size) {
+        ovs_strlcpy(dst, src, size);
+    }
+}
+
+/* Stores in 'loc->pci' the PCI function that sysfs link 'link' (a netdev's
+ * "device") points to, if it is one. */
+static void
+pci_of_device_link(const char *link, struct rdma_bond_member_location *loc)
+{
+    char target[PATH_MAX];
+    ssize_t n = readlink(link, target, sizeof target - 1);
+
+    if (n > 0) {
+        const char *base;
+
+        target[n] = '\0';
+        base = strrchr(target, '/');
+        base = base ? base + 1 : target;
+        if (is_pci_address(base)) {
+            ovs_strlcpy(loc->pci, base, sizeof loc->pci);
+        }
+    }
+}
+
+#ifdef DPDK_NETDEV
+/* The only netdev of PCI function 'pci' (a bifurcated driver's, mlx5's),
+ * or NULL if it has none or several.  Returns a string to free. */
+static char *
+pci_only_netdev(const char *pci)
+{
+    char *dir = xasprintf("/sys/bus/pci/devices/%s/net", pci);
+    DIR *d = opendir(dir);
+    char *found = NULL;
+    int n = 0;
+
+    free(dir);
+    if (!d) {
+        return NULL;
+    }
+    for (struct dirent *de; (de = readdir(d)) != NULL; ) {
+        if (de->d_name[0] != '.') {
+            n++;
+            free(found);
+            found = xstrdup(de->d_name);
+        }
+    }
+    closedir(d);
+    if (n != 1) {
+        free(found);
+        found = NULL;
+    }
+    return found;
+}
+
+/* Fills 'loc' for DPDK port 'netdev'. */
+static void
+dpdk_location(struct netdev *netdev, struct rdma_bond_member_location *loc)
+{
+    struct rte_eth_dev_info info;
+    const struct rte_devargs *da;
+    const char *bus, *iface;
+    int port = netdev_dpdk_get_port_id(netdev);
+
+    if (port < 0 || !rte_eth_dev_is_valid_port(port)
+        || rte_eth_dev_info_get(port, &info) || !info.device) {
+        return;                 /* Not attached (yet): no devargs. */
+    }
+    loc->dpdk_port = port;
+    bus = rte_bus_name(rte_dev_bus(info.device));
+    if (bus && !strcmp(bus, "pci")
+        && is_pci_address(rte_dev_name(info.device))) {
+        ovs_strlcpy(loc->pci, rte_dev_name(info.device), sizeof loc->pci);
+    }
+    da = rte_dev_devargs(info.device);
+    if (da) {
+        char *text = (da->data && da->data[0]
+                      ? xstrdup(da->data)
+                      : da->args && da->args[0]
+                      ? xasprintf("%s,%s", da->name, da->args)
+                      : xstrdup(da->name));
+
+        if (strlen(text) >= sizeof loc->devargs) {
+            loc->flags |= RDMA_BOND_L_DEVARGS_TRUNCATED;
+        }
+        ovs_strlcpy(loc->devargs, text, sizeof loc->devargs);
+        free(text);
+    }
+    /* The kernel netdev: the one named by "iface=" (net_af_packet,
+     * net_af_xdp), else the PCI function's only one. */
+    iface = da && da->args ? strstr(da->args, "iface=") : NULL;
+    if (iface && (iface == da->args || iface[-1] == ',')) {
+        char *name = xstrdup(iface + strlen("iface="));
+
+        name[strcspn(name, ",")] = '\0';
+        copy_if_fits(loc->kernel_netdev, sizeof loc->kernel_netdev, name);
+        free(name);
+    } else if (loc->pci[0]) {
+        char *name = pci_only_netdev(loc->pci);
+
+        copy_if_fits(loc->kernel_netdev, sizeof loc->kernel_netdev, name);
+        free(name);
+    }
+    /* netdev-dpdk turns RSS on whenever the NIC hashes IP, UDP or TCP
+     * (dpdk_eth_dev_port_config()); received packets then carry the NIC's
+     * hash, which the datapath uses as theirs. */
+    if (info.flow_type_rss_offloads
+        & (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP | RTE_ETH_RSS_TCP)) {
+        loc->flags |= RDMA_BOND_L_RX_RSS;
+    }
+}
+#endif
+
+/* Computes the location of member 'name' with netdev 'netdev'. */
+static void
+compute_location(const char *name, struct netdev *netdev,
+                 struct rdma_bond_member_location *loc)
+{
+    const char *type = netdev_get_type(netdev);
+
+    memset(loc, 0, sizeof *loc);
+    loc->dpdk_port = UINT32_MAX;
+    copy_if_fits(loc->netdev_type, sizeof loc->netdev_type, type);
+    if (!strcmp(type, "system") || !strcmp(type, "internal")
+        || !strcmp(type, "tap") || !strncmp(type, "afxdp", 5)) {
+        char *link;
+
+        loc->kind = RDMA_BOND_KIND_KERNEL;
+        copy_if_fits(loc->kernel_netdev, sizeof loc->kernel_netdev, name);
+        link = xasprintf("/sys/class/net/%s/device", name);
+        if (!strchr(name, '/')) {
+            pci_of_device_link(link, loc);
+        }
+        free(link);
+    } else if (!strcmp(type, "dpdk")) {
+        loc->kind = RDMA_BOND_KIND_DPDK;
+#ifdef DPDK_NETDEV
+        dpdk_location(netdev, loc);
+#endif
+    }
+}
+
+/* Stores in 'loc' the location of member 'name' with netdev 'netdev',
+ * from the cache when it is still good. */
+static void
+member_location(const char *name, struct netdev *netdev,
+                struct rdma_bond_member_location *loc)
+{
+    uint32_t hash = hash_string(name, 0);
+    uint64_t seq = netdev_get_change_seq(netdev);
+    struct location_entry *e;
+
+    HMAP_FOR_EACH_WITH_HASH (e, node, hash, &locations) {
+        if (!strcmp(e->name, name)) {
+            break;
+        }
+    }
+    if (!e) {
+        e = xzalloc(sizeof *e);
+        e->name = xstrdup(name);
+        hmap_insert(&locations, &e->node, hash);
+    }
+    if (e->netdev != netdev || e->change_seq != seq || !e->pass) {
+        e->netdev = netdev;
+        e->change_seq = seq;
+        compute_location(name, netdev, &e->loc);
+    }
+    e->pass = location_pass;
+    *loc = e->loc;
+}
+
+/* Forgets the locations of members that no pass used since
+ * location_pass began. */
+static void
+locations_sweep(void)
+{
+    struct location_entry *e;
+
+    HMAP_FOR_EACH_SAFE (e, node, &locations) {
+        if (e->pass != location_pass) {
+            hmap_remove(&locations, &e->node);
+            free(e->name);
+            free(e);
+        }
+    }
+}
+
 /* Builds in 'rec' the record that publishes 'view'.  The bookkeeping fields
  * (seq, generation, change time, reasons) and the vectors are left zero. */
 static void
 record_from_view(const struct bond_publish_view *view,
-                 struct rdma_bond_record *rec)
+                 struct rdma_bond_record *rec, bond_publish_locs locs)
 {
     const struct bond_publish_member *sorted[ARRAY_SIZE(view->members)];
     const struct dpif_backer *backer = view->ofproto->backer;
@@ -421,6 +666,10 @@ record_from_view(const struct bond_publish_view *view,
     size_t n;
 
     memset(rec, 0, sizeof *rec);
+    memset(locs, 0, sizeof(bond_publish_locs));
+    for (size_t i = 0; i < RDMA_BOND_MAX_MEMBERS; i++) {
+        locs[i].dpdk_port = UINT32_MAX;
+    }
     rec->in_use = 1;
     copy_name(rec->name, sizeof rec->name, view->name, &rec->flags);
     copy_name(rec->dp_type, sizeof rec->dp_type, view->ofproto->up.type,
@@ -474,6 +723,7 @@ record_from_view(const struct bond_publish_view *view,
                      | (netdev_get_carrier(m->netdev) ? RDMA_BOND_M_CARRIER
                         : 0)
                      | (m->is_primary ? RDMA_BOND_M_PRIMARY : 0));
+        member_location(m->name, m->netdev, &locs[i]);
     }
 
     rec->active_member = member_index(sorted, n, view->active);
@@ -598,12 +848,12 @@ table_create(void)
         free(tmp);
         return error;
     }
-    if (fchmod(fd, 0640) || ftruncate(fd, RDMA_BOND_TABLE_SIZE)) {
+    if (fchmod(fd, 0640) || ftruncate(fd, RDMA_BOND_TABLE_FILE_SIZE)) {
         error = errno;
         VLOG_ERR("%s: sizing failed (%s)", tmp, ovs_strerror(error));
         goto error;
     }
-    map = mmap(NULL, RDMA_BOND_TABLE_SIZE, PROT_READ | PROT_WRITE,
+    map = mmap(NULL, RDMA_BOND_TABLE_FILE_SIZE, PROT_READ | PROT_WRITE,
                MAP_SHARED, fd, 0);
     if (map == MAP_FAILED) {
         error = errno;
@@ -626,12 +876,16 @@ table_create(void)
     hdr->hash_impl = compiled_hash_impl();
     ovs_strlcpy(hdr->ovs_version, VERSION, sizeof hdr->ovs_version);
     hdr->heartbeat_ns = hdr->start_ns;
+    hdr->minor_version = RDMA_BOND_ABI_MINOR;
+    hdr->features = RDMA_BOND_FEATURE_LOCATIONS;
+    hdr->locations_offset = RDMA_BOND_LOCATIONS_OFFSET;
+    hdr->location_size = sizeof(struct rdma_bond_member_location);
 
     if (rename(tmp, table_path)) {
         error = errno;
         VLOG_ERR("%s: rename to %s failed (%s)", tmp, table_path,
                  ovs_strerror(error));
-        munmap(map, RDMA_BOND_TABLE_SIZE);
+        munmap(map, RDMA_BOND_TABLE_FILE_SIZE);
         goto error;
     }
     close(fd);
@@ -639,6 +893,7 @@ table_create(void)
 
     table_hdr = hdr;
     table_recs = (struct rdma_bond_record *) (hdr + 1);
+    table_locs = (void *) ((char *) map + RDMA_BOND_LOCATIONS_OFFSET);
     memset(slots, 0, sizeof slots);
     VLOG_INFO("%s: publishing rdma-bond table (instance %#"PRIx64")",
               table_path, hdr->instance_id);
@@ -662,7 +917,9 @@ collect_cb(const struct bond_publish_view *view, void *pass_)
     } else if (pass->n_recs >= RDMA_BOND_MAX_BONDS) {
         pass->n_dropped++;
     } else {
-        record_from_view(view, &pass->recs[pass->n_recs++]);
+        record_from_view(view, &pass->recs[pass->n_recs],
+                         pass->locs[pass->n_recs]);
+        pass->n_recs++;
     }
 }
 
@@ -685,7 +942,8 @@ slot_store(struct bond_publish_slot *slot, uint32_t reasons, uint64_t now)
     slot->rec.generation++;
     slot->rec.change_ns = now;
     slot->rec.reasons = reasons;
-    rdma_bond_record_store(&table_recs[slot - slots], &slot->rec);
+    rdma_bond_record_store_locations(&table_recs[slot - slots], &slot->rec,
+                                     table_locs[slot - slots], slot->locs);
 }
 
 /* Publishes the bonds of 'pass'.  Returns true if any record changed. */
@@ -748,6 +1006,9 @@ publish_pass(struct bond_publish_pass *pass)
 
         if (slot) {
             reasons = record_diff(&slot->rec, new);
+            if (memcmp(slot->locs, pass->locs[i], sizeof slot->locs)) {
+                reasons |= RDMA_BOND_REASON_RECONFIGURE;
+            }
         } else {
             for (size_t j = 0; j < RDMA_BOND_MAX_BONDS && !slot; j++) {
                 if (!slots[j].rec.in_use) {
@@ -761,6 +1022,7 @@ publish_pass(struct bond_publish_pass *pass)
             uint64_t generation = slot->rec.generation;
 
             slot->rec = *new;
+            memcpy(slot->locs, pass->locs[i], sizeof slot->locs);
             slot->rec.generation = generation;
             slot_store(slot, reasons, now);
             changed = true;
@@ -795,6 +1057,8 @@ bond_publish_run(void)
     bool any_published;
 
     pass.recs = xmalloc(RDMA_BOND_MAX_BONDS * sizeof *pass.recs);
+    pass.locs = xmalloc(RDMA_BOND_MAX_BONDS * sizeof *pass.locs);
+    location_pass++;
     pass.n_recs = 0;
     pass.n_dropped = 0;
     sset_init(&pass.unpublished);
@@ -841,6 +1105,8 @@ bond_publish_run(void)
     sset_swap(&unpublished_bonds, &pass.unpublished);
     sset_destroy(&pass.unpublished);
     free(pass.recs);
+    free(pass.locs);
+    locations_sweep();
 }
 
 /* Arranges for the main loop to wake up when the heartbeat is due. */
@@ -863,9 +1129,10 @@ bond_publish_exit(void)
         rdma_bond_table_set_heartbeat(table_hdr, monotonic_ns());
         rdma_bond_table_set_flags(table_hdr, RDMA_BOND_TABLE_WRITER_EXITED);
         rdma_bond_table_notify(table_hdr);
-        munmap(table_hdr, RDMA_BOND_TABLE_SIZE);
+        munmap(table_hdr, RDMA_BOND_TABLE_FILE_SIZE);
         table_hdr = NULL;
         table_recs = NULL;
+        table_locs = NULL;
     }
 }
 
@@ -896,6 +1163,32 @@ reply_not_published(struct unixctl_conn *conn, const char *name)
 }
 
 static void
+format_location(struct ds *ds, const struct rdma_bond_member_location *loc)
+{
+    ds_put_format(ds, "    type %s", loc->netdev_type[0]
+                  ? loc->netdev_type : "?");
+    if (loc->kind == RDMA_BOND_KIND_DPDK) {
+        if (loc->dpdk_port != UINT32_MAX) {
+            ds_put_format(ds, ", dpdk port %"PRIu32, loc->dpdk_port);
+        } else {
+            ds_put_cstr(ds, ", not attached");
+        }
+        if (loc->devargs[0]) {
+            ds_put_format(ds, ", devargs \"%s%s\"", loc->devargs,
+                          loc->flags & RDMA_BOND_L_DEVARGS_TRUNCATED
+                          ? "..." : "");
+        }
+    }
+    ds_put_format(ds, ", pci %s, kernel netdev %s",
+                  loc->pci[0] ? loc->pci : "none",
+                  loc->kernel_netdev[0] ? loc->kernel_netdev : "none");
+    if (loc->flags & RDMA_BOND_L_RX_RSS) {
+        ds_put_cstr(ds, ", rx RSS hash");
+    }
+    ds_put_char(ds, '\n');
+}
+
+static void
 format_member(struct ds *ds, const struct rdma_bond_member *m)
 {
     ds_put_format(ds, "  member %s: %s", m->name,
@@ -913,9 +1206,45 @@ format_member(struct ds *ds, const struct rdma_bond_member *m)
                   ETH_ADDR_BYTES_ARGS(m->mac));
 }
 
+/* With DPDK members in a regime that hashes in the datapath, says which
+ * traffic the regime's hash predicts: the datapath takes a packet's RSS
+ * hash when its NIC supplied one and computes miniflow_hash_5tuple(t, 0)
+ * in software otherwise (dpif-netdev.c). */
+static void
+format_dpdk_hash(struct ds *ds, const struct rdma_bond_record *rec,
+                 const struct rdma_bond_member_location *locs)
+{
+    struct ds rss = DS_EMPTY_INITIALIZER;
+    bool dpdk = false;
+
+    for (size_t i = 0; i < rec->n_members; i++) {
+        if (locs[i].kind == RDMA_BOND_KIND_DPDK) {
+            dpdk = true;
+            if (locs[i].flags & RDMA_BOND_L_RX_RSS) {
+                ds_put_format(&rss, "%s%s", rss.length ? ", " : "",
+                              rec->members[i].name);
+            }
+        }
+    }
+    if (dpdk && (rec->regime == RDMA_BOND_REGIME_RECIRC
+                 || rec->regime == RDMA_BOND_REGIME_LB_OUTPUT)) {
+        ds_put_cstr(ds, "hash on dpdk: the host's own traffic (internal, "
+                    "tap and vhost ports) is hashed in software as above "
+                    "(predicted); ");
+        if (rss.length) {
+            ds_put_format(ds, "traffic received on a NIC with RSS (%s) "
+                          "carries the NIC's hash (not reproducible)\n",
+                          ds_cstr(&rss));
+        } else {
+            ds_put_cstr(ds, "no member's NIC supplies an RSS hash\n");
+        }
+    }
+    ds_destroy(&rss);
+}
+
 static void
 format_record(struct ds *ds, const struct rdma_bond_record *rec,
-              uint64_t now)
+              const struct rdma_bond_member_location *locs, uint64_t now)
 {
     const char *active = member_name(rec, rec->active_member);
 
@@ -931,6 +1260,7 @@ format_record(struct ds *ds, const struct rdma_bond_record *rec,
                   rec->lacp_fallback_ab ? "true" : "false");
     ds_put_format(ds, "hash regime: %s (%s)\n", regime_name(rec->regime),
                   regime_description(rec->regime));
+    format_dpdk_hash(ds, rec, locs);
     ds_put_format(ds, "hash basis: %"PRIu32"\n", rec->basis);
     ds_put_format(ds, "datapath: %s (%s, %s recirculation)\n", rec->dp_type,
                   rec->flags & RDMA_BOND_F_USERSPACE_DP ? "userspace"
@@ -944,6 +1274,7 @@ format_record(struct ds *ds, const struct rdma_bond_record *rec,
     ds_put_format(ds, "active member: %s\n", active ? active : "none");
     for (size_t i = 0; i < rec->n_members; i++) {
         format_member(ds, &rec->members[i]);
+        format_location(ds, &locs[i]);
     }
     if (rec->flags & RDMA_BOND_F_TOO_MANY_MEMBERS) {
         ds_put_format(ds, "  (more than %d members: the rest are not "
@@ -1179,7 +1510,8 @@ bond_publish_unixctl_show(struct unixctl_conn *conn, int argc,
     }
 
     if (table_hdr) {
-        ds_put_format(&ds, "table: %s\n", table_path);
+        ds_put_format(&ds, "table: %s (ABI %d.%d)\n", table_path,
+                      RDMA_BOND_ABI_VERSION, RDMA_BOND_ABI_MINOR);
         ds_put_format(&ds, "instance: %#"PRIx64", hash implementation: "
                       "%s\n", table_hdr->instance_id,
                       hash_impl_name(table_hdr->hash_impl));
@@ -1193,7 +1525,7 @@ bond_publish_unixctl_show(struct unixctl_conn *conn, int argc,
     }
     for (size_t i = 0; i < n; i++) {
         ds_put_char(&ds, '\n');
-        format_record(&ds, &sorted[i]->rec, now);
+        format_record(&ds, &sorted[i]->rec, sorted[i]->locs, now);
     }
     unixctl_command_reply(conn, ds_cstr(&ds));
     ds_destroy(&ds);

@@ -30,6 +30,7 @@ endif
 rdma_bond_table_table_tests_SOURCES = \
 	rdma-bond/table/change_notifier_test.cc \
 	rdma-bond/table/fault_guard_test.cc \
+	rdma-bond/table/member_location_test.cc \
 	rdma-bond/table/seqlock_test.cc \
 	rdma-bond/table/table_format_test.cc \
 	rdma-bond/table/table_reader_test.cc \

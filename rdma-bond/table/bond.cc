@@ -46,9 +46,64 @@ Status UnknownValue(size_t slot, const char* field, unsigned value,
                              ": upgrade ovs-rdma-bond");
 }
 
-Result<std::vector<Member>> DecodeMembers(size_t slot,
-                                          const rdma_bond_record& record,
-                                          const std::string& bond_name) {
+// A name the kernel would accept for a netdev (dev_valid_name()): at most
+// 15 bytes, not "." or "..", no '/', ':' or white space.  It becomes a
+// path under /sys/class/net.
+bool IsNetdevName(std::string_view name) {
+  if (name.empty() || name.size() > 15 || name == "." || name == "..") {
+    return false;
+  }
+  for (char c : name) {
+    if (c == '/' || c == ':' || c <= ' ' || c == 0x7f) return false;
+  }
+  return true;
+}
+
+// Decodes location 'i' of 'bond_name''s members.
+Result<MemberLocation> DecodeLocation(size_t slot, size_t i,
+                                      const rdma_bond_member_location& raw,
+                                      const std::string& bond_name) {
+  const std::string field = "locations[" + Num(i) + "].";
+  std::optional<std::string> type = TerminatedString(raw.netdev_type);
+  std::optional<std::string> pci = TerminatedString(raw.pci);
+  std::optional<std::string> netdev = TerminatedString(raw.kernel_netdev);
+  std::optional<std::string> devargs = TerminatedString(raw.devargs);
+  const char* unterminated = !type ? "netdev_type" : !pci ? "pci"
+                             : !netdev ? "kernel_netdev"
+                             : !devargs ? "devargs" : nullptr;
+  if (unterminated) {
+    return SlotError(slot, field + unterminated +
+                               " is not null-terminated" + OfBond(bond_name));
+  }
+  // Both become sysfs paths in readers: nothing else is accepted.
+  if (!pci->empty() && !IsPciAddress(*pci)) {
+    return SlotError(slot, field + "pci \"" + EscapeControl(*pci) +
+                               "\" is not a PCI address" + OfBond(bond_name));
+  }
+  if (!netdev->empty() && !IsNetdevName(*netdev)) {
+    return SlotError(slot, field + "kernel_netdev \"" +
+                               EscapeControl(*netdev) +
+                               "\" is not a netdev name" + OfBond(bond_name));
+  }
+  MemberLocation location;
+  // A kind from a later minor version reads as unknown.
+  location.kind = raw.kind <= uint32_t{RDMA_BOND_KIND_DPDK}
+                      ? raw.kind
+                      : uint32_t{RDMA_BOND_KIND_UNKNOWN};
+  location.flags = raw.flags;
+  location.netdev_type = std::move(*type);
+  location.pci = std::move(*pci);
+  location.kernel_netdev = std::move(*netdev);
+  if (raw.dpdk_port != UINT32_MAX && location.kind == RDMA_BOND_KIND_DPDK) {
+    location.dpdk_port = raw.dpdk_port;
+  }
+  location.devargs = std::move(*devargs);
+  return location;
+}
+
+Result<std::vector<Member>> DecodeMembers(
+    size_t slot, const rdma_bond_record& record, const std::string& bond_name,
+    const rdma_bond_member_location* locations) {
   std::vector<Member> members;
   members.reserve(record.n_members);
   for (size_t i = 0; i < record.n_members; i++) {
@@ -69,6 +124,12 @@ Result<std::vector<Member>> DecodeMembers(size_t slot,
     member.ofport = raw.ofport;
     std::memcpy(member.mac.data(), raw.mac, sizeof raw.mac);
     member.flags = raw.flags;
+    if (locations) {
+      Result<MemberLocation> location =
+          DecodeLocation(slot, i, locations[i], bond_name);
+      if (!location.ok()) return location.status();
+      member.location = std::move(*location);
+    }
     members.push_back(std::move(member));
   }
   return members;
@@ -234,7 +295,23 @@ size_t Bond::UnassignedBuckets() const {
   return n;
 }
 
-Result<Bond> DecodeBondRecord(size_t slot, const rdma_bond_record& record) {
+bool IsPciAddress(std::string_view text) {
+  // dddd:bb:dd.f
+  static constexpr std::string_view kForm = "xxxx:xx:xx.x";
+  if (text.size() != kForm.size()) return false;
+  for (size_t i = 0; i < text.size(); i++) {
+    const char c = text[i];
+    if (kForm[i] != 'x') {
+      if (c != kForm[i]) return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+Result<Bond> DecodeBondRecord(size_t slot, const rdma_bond_record& record,
+                              const rdma_bond_member_location* locations) {
   if (record.in_use != 1) {
     return SlotError(slot, "in_use " + Num(record.in_use) + " is not 0 or 1");
   }
@@ -299,7 +376,8 @@ Result<Bond> DecodeBondRecord(size_t slot, const rdma_bond_record& record) {
                                Num(RDMA_BOND_N_VECTORS) + OfBond(*name));
   }
 
-  Result<std::vector<Member>> members = DecodeMembers(slot, record, *name);
+  Result<std::vector<Member>> members =
+      DecodeMembers(slot, record, *name, locations);
   if (!members.ok()) {
     return members.status();
   }

@@ -38,6 +38,13 @@ constexpr uint64_t kNsPerMs = 1000 * 1000;
 constexpr size_t kRecordWords = sizeof(rdma_bond_record) / sizeof(uint64_t);
 // Words up to and including 'in_use': a free slot is recognized after
 // copying only these.
+// The member locations of one slot (ABI v1.1), copied the same way.
+constexpr size_t kLocationWords = RDMA_BOND_MAX_MEMBERS *
+                                  sizeof(rdma_bond_member_location) /
+                                  sizeof(uint64_t);
+static_assert(sizeof(rdma_bond_member_location) % sizeof(uint64_t) == 0 &&
+                  RDMA_BOND_LOCATIONS_OFFSET % sizeof(uint64_t) == 0,
+              "locations are copied as whole, aligned 64-bit words");
 constexpr size_t kInUseWords =
     offsetof(rdma_bond_record, in_use) / sizeof(uint64_t) + 1;
 
@@ -170,6 +177,17 @@ Status ValidateHeader(const std::string& label,
   return Status::OK();
 }
 
+// Whether a table of 'size' bytes with 'header' (validated) has the
+// location area of ABI v1.1 where this reader knows it.  A writer's
+// feature bit with another offset or entry size is a layout this reader
+// does not know: read without it, as from an old writer.
+bool HasLocations(const rdma_bond_table_header& header, uint64_t size) {
+  return (header.features & RDMA_BOND_FEATURE_LOCATIONS) &&
+         header.locations_offset == RDMA_BOND_LOCATIONS_OFFSET &&
+         header.location_size == sizeof(rdma_bond_member_location) &&
+         size >= RDMA_BOND_TABLE_FILE_SIZE;
+}
+
 // Whether process 'pid' exists.  EPERM means it exists but belongs to
 // someone else; any error but ESRCH is taken as "alive" rather than raise a
 // false alarm.
@@ -259,8 +277,10 @@ Result<std::unique_ptr<TableReader>> TableReader::Open(std::string path) {
     return status;
   }
 
-  void* base = mmap(nullptr, RDMA_BOND_TABLE_SIZE, PROT_READ, MAP_SHARED,
-                    fd.get(), 0);
+  const bool locations = HasLocations(header, size);
+  const size_t readable =
+      locations ? RDMA_BOND_TABLE_FILE_SIZE : RDMA_BOND_TABLE_SIZE;
+  void* base = mmap(nullptr, readable, PROT_READ, MAP_SHARED, fd.get(), 0);
   if (base == MAP_FAILED) {
     return Status::FromErrno("mmap " + path, errno);
   }
@@ -268,7 +288,9 @@ Result<std::unique_ptr<TableReader>> TableReader::Open(std::string path) {
   std::unique_ptr<TableReader> reader(new TableReader());
   reader->label_ = std::move(path);
   reader->base_ = static_cast<const std::byte*>(base);
-  reader->mapped_size_ = RDMA_BOND_TABLE_SIZE;
+  reader->readable_ = readable;
+  reader->locations_ = locations;
+  reader->mapped_size_ = readable;
   reader->owns_mapping_ = true;
   reader->has_file_ = true;
   reader->mapped_fd_ = fd.release();
@@ -303,6 +325,9 @@ Result<std::unique_ptr<TableReader>> TableReader::FromMemory(
   std::unique_ptr<TableReader> reader(new TableReader());
   reader->label_ = std::move(label);
   reader->base_ = static_cast<const std::byte*>(table);
+  reader->locations_ = HasLocations(header, size);
+  reader->readable_ =
+      reader->locations_ ? RDMA_BOND_TABLE_FILE_SIZE : RDMA_BOND_TABLE_SIZE;
   reader->instance_id_ = header.instance_id;
   return reader;
 }
@@ -333,6 +358,8 @@ Status TableReader::CheckStillMapped() const {
 void TableReader::Swap(TableReader& other) noexcept {
   std::swap(label_, other.label_);
   std::swap(base_, other.base_);
+  std::swap(readable_, other.readable_);
+  std::swap(locations_, other.locations_);
   std::swap(mapped_size_, other.mapped_size_);
   std::swap(owns_mapping_, other.owns_mapping_);
   std::swap(has_file_, other.has_file_);
@@ -353,12 +380,18 @@ const uint64_t* TableReader::RecordWords(size_t slot) const {
       slot * sizeof(rdma_bond_record));
 }
 
+const uint64_t* TableReader::LocationWords(size_t slot) const {
+  return reinterpret_cast<const uint64_t*>(
+      base_ + RDMA_BOND_LOCATIONS_OFFSET +
+      slot * RDMA_BOND_MAX_MEMBERS * sizeof(rdma_bond_member_location));
+}
+
 std::optional<uint32_t> TableReader::LoadChangeWord() const {
   uint32_t word = 0;
   // Acquire: synchronizes with the release increment in
   // rdma_bond_table_notify(), so records published before that increment
   // are visible (they are still read under their seqlocks).
-  if (!RunGuarded(base_, RDMA_BOND_TABLE_SIZE, [&] {
+  if (!RunGuarded(base_, readable_, [&] {
         word = AtomicLoad(&header()->change_word, std::memory_order_acquire);
       })) {
     return std::nullopt;
@@ -453,9 +486,13 @@ Status TableReader::WakeWaiters() const {
 }
 
 Result<bool> TableReader::CopyRecord(size_t slot, rdma_bond_record* out,
+                                     rdma_bond_member_location* locations,
                                      uint64_t deadline_ns) const {
   const uint64_t* shared = RecordWords(slot);
+  const uint64_t* shared_locations =
+      locations && locations_ ? LocationWords(slot) : nullptr;
   std::array<uint64_t, kRecordWords> copy{};
+  std::array<uint64_t, kLocationWords> location_copy{};
   uint64_t stuck_seq = 0;        // Odd count seen on the last attempt...
   uint64_t stuck_since_ns = 0;   // ...and since when (0: not timing).
 
@@ -480,6 +517,11 @@ Result<bool> TableReader::CopyRecord(size_t slot, rdma_bond_record* out,
         for (size_t i = kInUseWords; i < kRecordWords; i++) {
           copy[i] = AtomicLoad(&shared[i], std::memory_order_relaxed);
         }
+        // Written under the record's count, like its own fields.
+        for (size_t i = 0; shared_locations && i < kLocationWords; i++) {
+          location_copy[i] =
+              AtomicLoad(&shared_locations[i], std::memory_order_relaxed);
+        }
       }
       // Acquire fence: synchronizes with the release fence that follows
       // the writer's odd count in rdma_bond_record_store().  If any load
@@ -493,6 +535,10 @@ Result<bool> TableReader::CopyRecord(size_t slot, rdma_bond_record* out,
         }
         if (in_use != 0) {
           *out = std::bit_cast<rdma_bond_record>(copy);
+          if (shared_locations) {
+            std::memcpy(locations, location_copy.data(),
+                        sizeof location_copy);
+          }
         }
         return in_use != 0;
       }
@@ -545,7 +591,7 @@ std::optional<TableInfo> TableReader::ReadInfo() const {
   // Copied under the guard into plain memory first; the strings are built
   // from the copy, so that a fault never interrupts an allocation.
   rdma_bond_table_header h;
-  const bool read = RunGuarded(base_, RDMA_BOND_TABLE_SIZE, [&] {
+  const bool read = RunGuarded(base_, readable_, [&] {
     const rdma_bond_table_header* shared = header();
     // The fields up to 'ovs_version' are written before the file is
     // renamed into place and never change.
@@ -556,6 +602,8 @@ std::optional<TableInfo> TableReader::ReadInfo() const {
     h.writer_pid = shared->writer_pid;
     h.hash_impl = shared->hash_impl;
     std::memcpy(h.ovs_version, shared->ovs_version, sizeof h.ovs_version);
+    h.minor_version = shared->minor_version;
+    h.features = shared->features;
     // Acquire: synchronizes with the release store in
     // rdma_bond_table_set_flags(): a reader that sees WRITER_EXITED sees
     // the final records, which are read after this.
@@ -583,6 +631,9 @@ std::optional<TableInfo> TableReader::ReadInfo() const {
   info.ovs_version.assign(h.ovs_version,
                           strnlen(h.ovs_version, sizeof h.ovs_version));
   info.flags = h.flags;
+  info.minor_version = h.minor_version;
+  info.features = h.features;
+  info.locations = locations_;
   info.change_word = h.change_word;
   info.n_used = h.n_used;
   info.heartbeat_ns = h.heartbeat_ns;
@@ -663,9 +714,10 @@ Result<TableSnapshot> TableReader::Snapshot(uint64_t now_ns) const {
   snapshot.table = std::move(*info);
   for (size_t slot = 0; slot < RDMA_BOND_MAX_BONDS; slot++) {
     rdma_bond_record record;
+    std::array<rdma_bond_member_location, RDMA_BOND_MAX_MEMBERS> locations;
     Result<bool> in_use = false;
-    if (!RunGuarded(base_, RDMA_BOND_TABLE_SIZE, [&] {
-          in_use = CopyRecord(slot, &record, deadline_ns);
+    if (!RunGuarded(base_, readable_, [&] {
+          in_use = CopyRecord(slot, &record, locations.data(), deadline_ns);
         })) {
       return TruncatedError();
     }
@@ -675,7 +727,8 @@ Result<TableSnapshot> TableReader::Snapshot(uint64_t now_ns) const {
     if (!*in_use) {
       continue;
     }
-    Result<Bond> bond = DecodeBondRecord(slot, record);
+    Result<Bond> bond = DecodeBondRecord(
+        slot, record, locations_ ? locations.data() : nullptr);
     if (!bond.ok()) {
       return bond.status().WithPrefix(label_);
     }
@@ -700,7 +753,7 @@ Result<Reattachment> TableReader::Reattach() {
     return ErrnoWithHint(label_, errno);
   }
   uint64_t mapped_id = 0;
-  const bool read = RunGuarded(base_, RDMA_BOND_TABLE_SIZE, [&] {
+  const bool read = RunGuarded(base_, readable_, [&] {
     mapped_id = AtomicLoad(&header()->instance_id, std::memory_order_relaxed);
   });
   if (read && st.st_dev == dev_ && st.st_ino == ino_ &&

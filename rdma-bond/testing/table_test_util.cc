@@ -47,14 +47,15 @@ std::unique_ptr<WritableTable> WritableTable::Create(
     return nullptr;
   }
   // open() applies the umask; the writer's file is 0640 exactly.
-  if (fchmod(fd, 0640) < 0 || ftruncate(fd, RDMA_BOND_TABLE_SIZE) < 0) {
+  const size_t size = options.locations ? RDMA_BOND_TABLE_FILE_SIZE
+                                         : RDMA_BOND_TABLE_SIZE;
+  if (fchmod(fd, 0640) < 0 || ftruncate(fd, size) < 0) {
     ADD_FAILURE() << "fchmod/ftruncate " << tmp << ": "
                   << std::strerror(errno);
     close(fd);
     return nullptr;
   }
-  void* base = mmap(nullptr, RDMA_BOND_TABLE_SIZE, PROT_READ | PROT_WRITE,
-                    MAP_SHARED, fd, 0);
+  void* base = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   close(fd);
   if (base == MAP_FAILED) {
     ADD_FAILURE() << "mmap " << tmp << ": " << std::strerror(errno);
@@ -63,6 +64,7 @@ std::unique_ptr<WritableTable> WritableTable::Create(
 
   std::unique_ptr<WritableTable> table(new WritableTable());
   table->header_ = static_cast<rdma_bond_table_header*>(base);
+  table->size_ = size;
   rdma_bond_table_header* h = table->header_;
   h->magic = RDMA_BOND_TABLE_MAGIC;
   h->abi_version = RDMA_BOND_ABI_VERSION;
@@ -79,6 +81,12 @@ std::unique_ptr<WritableTable> WritableTable::Create(
   SetName(h->ovs_version, options.ovs_version);
   h->heartbeat_ns =
       options.heartbeat_ns != 0 ? options.heartbeat_ns : MonotonicNowNs();
+  if (options.locations) {
+    h->minor_version = RDMA_BOND_ABI_MINOR;
+    h->features = RDMA_BOND_FEATURE_LOCATIONS;
+    h->locations_offset = RDMA_BOND_LOCATIONS_OFFSET;
+    h->location_size = sizeof(rdma_bond_member_location);
+  }
 
   if (rename(tmp.c_str(), path.c_str()) < 0) {
     ADD_FAILURE() << "rename " << tmp << " to " << path << ": "
@@ -89,7 +97,7 @@ std::unique_ptr<WritableTable> WritableTable::Create(
 }
 
 WritableTable::~WritableTable() {
-  munmap(header_, RDMA_BOND_TABLE_SIZE);
+  munmap(header_, size_);
 }
 
 rdma_bond_record* WritableTable::record(size_t slot) {
@@ -100,6 +108,22 @@ rdma_bond_record* WritableTable::record(size_t slot) {
 
 void WritableTable::Store(size_t slot, const rdma_bond_record& record) {
   rdma_bond_record_store(this->record(slot), &record);
+}
+
+void WritableTable::Store(size_t slot, const rdma_bond_record& record,
+                          const rdma_bond_member_location* locs) {
+  auto* area = reinterpret_cast<rdma_bond_member_location*>(
+      reinterpret_cast<char*>(header_) + RDMA_BOND_LOCATIONS_OFFSET);
+  rdma_bond_record_store_locations(this->record(slot), &record,
+                                   area + slot * RDMA_BOND_MAX_MEMBERS, locs);
+}
+
+std::array<rdma_bond_member_location, RDMA_BOND_MAX_MEMBERS>
+EmptyLocations() {
+  std::array<rdma_bond_member_location, RDMA_BOND_MAX_MEMBERS> locs;
+  std::memset(locs.data(), 0, sizeof locs);
+  for (rdma_bond_member_location& l : locs) l.dpdk_port = UINT32_MAX;
+  return locs;
 }
 
 rdma_bond_record MakeRecord(std::string_view name,

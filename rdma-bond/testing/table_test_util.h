@@ -16,6 +16,7 @@
 #ifndef RDMA_BOND_TABLE_TEST_UTIL_H_
 #define RDMA_BOND_TABLE_TEST_UTIL_H_
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -54,6 +55,9 @@ struct TableOptions {
   uint32_t hash_impl = RDMA_BOND_HASH_MHASH;
   const char* ovs_version = "3.1.0";
   uint64_t heartbeat_ns = 0;      // 0: now (CLOCK_MONOTONIC).
+  // ABI v1.1: the location area and its header fields, as ovs-vswitchd
+  // writes them.  false: a v1.0 table, as a writer before them.
+  bool locations = false;
 };
 
 class WritableTable {
@@ -70,15 +74,25 @@ class WritableTable {
   rdma_bond_table_header* header() { return header_; }
   rdma_bond_record* record(size_t slot);
   void* base() { return header_; }
-  size_t size() const { return RDMA_BOND_TABLE_SIZE; }
+  size_t size() const { return size_; }
 
   // Stores 'record' into 'slot' with rdma_bond_record_store().
   void Store(size_t slot, const rdma_bond_record& record);
+  // Stores 'record' and its RDMA_BOND_MAX_MEMBERS member locations 'locs'
+  // with rdma_bond_record_store_locations().
+  // REQUIRES: created with options.locations.
+  void Store(size_t slot, const rdma_bond_record& record,
+             const rdma_bond_member_location* locs);
 
  private:
   WritableTable() = default;
   rdma_bond_table_header* header_ = nullptr;
+  size_t size_ = RDMA_BOND_TABLE_SIZE;
 };
+
+// RDMA_BOND_MAX_MEMBERS zeroed locations (dpdk_port UINT32_MAX), as the
+// writer starts them.
+std::array<rdma_bond_member_location, RDMA_BOND_MAX_MEMBERS> EmptyLocations();
 
 // Copies 'text' into a fixed-size name field, null-terminated (truncated
 // if needed).

@@ -89,12 +89,42 @@ inline constexpr std::string_view kKernelRegimeNote =
     "reproduced outside the datapath";
 
 // One member of a bond (struct rdma_bond_member).
+// Where a member's device is (struct rdma_bond_member_location), from a
+// writer of ABI v1.1; from an older one 'kind' is RDMA_BOND_KIND_UNKNOWN
+// and the strings are empty.  Validated: 'pci' is empty or a PCI address
+// "0000:03:00.0", 'kernel_netdev' empty or a usable netdev name.
+struct MemberLocation {
+  uint32_t kind = RDMA_BOND_KIND_UNKNOWN;  // enum rdma_bond_member_kind.
+  uint32_t flags = 0;             // enum rdma_bond_location_flag.
+  std::string netdev_type;        // OVS interface type ("system", "dpdk").
+  std::string pci;
+  std::string kernel_netdev;
+  std::optional<uint32_t> dpdk_port;
+  std::string devargs;
+
+  bool dpdk() const { return kind == RDMA_BOND_KIND_DPDK; }
+  // Packets received on it carry the NIC's RSS hash (not reproducible).
+  bool rx_rss() const { return flags & RDMA_BOND_L_RX_RSS; }
+
+  friend bool operator==(const MemberLocation&,
+                         const MemberLocation&) = default;
+};
+
 struct Member {
   std::string name;
   uint32_t ifindex = 0;           // 0 if none (dummy interfaces).
   uint32_t ofport = 0;
   std::array<uint8_t, 6> mac{};
   uint16_t flags = 0;             // enum rdma_bond_member_flag.
+  MemberLocation location;
+
+  // The kernel netdev that carries the member's traffic, whose RDMA device
+  // is the member's: the published one, else the member's own name unless
+  // the writer says it is not a kernel netdev (a DPDK port without one).
+  std::string Netdev() const {
+    if (!location.kernel_netdev.empty()) return location.kernel_netdev;
+    return location.kind == RDMA_BOND_KIND_DPDK ? std::string() : name;
+  }
 
   bool enabled() const { return flags & RDMA_BOND_M_ENABLED; }
   bool may_enable() const { return flags & RDMA_BOND_M_MAY_ENABLE; }
@@ -175,8 +205,16 @@ struct Bond {
 // enum is made before the value is used, so a corrupt record is never read
 // out of bounds.  A failure names the slot and the field, for example
 //   slot 3: active_member 7 is out of range (bond "bond0" has 2 members)
+// 'locations', when not null, are the record's RDMA_BOND_MAX_MEMBERS
+// member locations (ABI v1.1), copied under the same seqlock.
 // REQUIRES: record.in_use != 0 (free slots are skipped, not decoded).
-Result<Bond> DecodeBondRecord(size_t slot, const rdma_bond_record& record);
+Result<Bond> DecodeBondRecord(
+    size_t slot, const rdma_bond_record& record,
+    const rdma_bond_member_location* locations = nullptr);
+
+// Whether 'text' is a PCI address as the kernel writes it, "0000:03:00.0"
+// (domain:bus:device.function, lower-case hex).
+bool IsPciAddress(std::string_view text);
 
 }  // namespace rdma_bond
 

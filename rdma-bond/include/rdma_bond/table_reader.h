@@ -83,6 +83,13 @@ struct TableInfo {
   uint32_t change_word = 0;
   uint32_t n_used = 0;
   uint32_t flags = 0;           // enum rdma_bond_table_flag.
+  // ABI v1 additions: the writer's minor version and feature bits
+  // (enum rdma_bond_table_feature), 0 from a writer before them.
+  uint32_t minor_version = 0;
+  uint32_t features = 0;
+  // The members carry their locations (RDMA_BOND_FEATURE_LOCATIONS, in
+  // a file long enough for them).
+  bool locations = false;
 };
 
 // What the reader can tell about the writer.
@@ -269,8 +276,12 @@ class TableReader {
   // Copies slot 'slot' into '*out' under its seqlock.  Returns whether the
   // slot is in use ('*out' is only written if it is).
   // Gives up with Unavailable at MonotonicNowNs() 'deadline_ns'.
+  // With the location area, 'locations' (RDMA_BOND_MAX_MEMBERS entries)
+  // gets the slot's member locations under the same seqlock.
   Result<bool> CopyRecord(size_t slot, rdma_bond_record* out,
+                          rdma_bond_member_location* locations,
                           uint64_t deadline_ns) const;
+  const uint64_t* LocationWords(size_t slot) const;
 
   // Reads the header's static and atomic fields.
   // The header's fields; std::nullopt if the file was truncated under the
@@ -287,7 +298,11 @@ class TableReader {
   Status CheckStillMapped() const;
 
   std::string label_;
-  const std::byte* base_ = nullptr;   // The table, RDMA_BOND_TABLE_SIZE bytes.
+  const std::byte* base_ = nullptr;   // The table, 'readable_' bytes.
+  size_t readable_ = 0;               // RDMA_BOND_TABLE_SIZE, or
+                                      // RDMA_BOND_TABLE_FILE_SIZE with
+                                      // the location area.
+  bool locations_ = false;            // The location area is read.
   size_t mapped_size_ = 0;            // munmap() size if 'owns_mapping_'.
   bool owns_mapping_ = false;
   bool has_file_ = false;             // Opened from a path (not memory).
