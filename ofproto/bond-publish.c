@@ -543,9 +543,9 @@ dpdk_location(struct netdev *netdev, struct rdma_bond_member_location *loc)
     }
     da = rte_dev_devargs(info.device);
     if (da) {
-        char *text = (da->data && da->data[0]
-                      ? xstrdup(da->data)
-                      : da->args && da->args[0]
+        /* As given to dpdk-devargs: the device's name, then its
+         * arguments. */
+        char *text = (da->args && da->args[0]
                       ? xasprintf("%s,%s", da->name, da->args)
                       : xstrdup(da->name));
 
@@ -712,7 +712,11 @@ record_from_view(const struct bond_publish_view *view,
         int ifindex;
 
         copy_name(rm->name, sizeof rm->name, m->name, &rec->flags);
-        ifindex = netdev_get_ifindex(m->netdev);
+        member_location(m->name, m->netdev, &locs[i]);
+        /* A DPDK port's "ifindex" is a hash of its name (netdev-dpdk.c),
+         * which no kernel knows: the ABI's "0 if none". */
+        ifindex = (locs[i].kind == RDMA_BOND_KIND_DPDK ? 0
+                   : netdev_get_ifindex(m->netdev));
         rm->ifindex = ifindex > 0 ? ifindex : 0;
         rm->ofport = ofp_to_u16(m->ofp_port);
         if (!netdev_get_etheraddr(m->netdev, &mac)) {
@@ -723,7 +727,6 @@ record_from_view(const struct bond_publish_view *view,
                      | (netdev_get_carrier(m->netdev) ? RDMA_BOND_M_CARRIER
                         : 0)
                      | (m->is_primary ? RDMA_BOND_M_PRIMARY : 0));
-        member_location(m->name, m->netdev, &locs[i]);
     }
 
     rec->active_member = member_index(sorted, n, view->active);

@@ -189,6 +189,8 @@ void WriteTableJson(const TableSnapshot& snapshot, JsonWriter* json) {
   json->BeginObject();
   json->Key("path"); json->String(table.path);
   json->Key("abi_version"); json->Uint(table.abi_version);
+  json->Key("abi_minor"); json->Uint(table.minor_version);
+  json->Key("locations"); json->Bool(table.locations);
   json->Key("instance_id"); json->String(Hex64(table.instance_id));
   json->Key("writer_pid"); json->Uint(table.writer_pid);
   json->Key("writer_alive"); json->Bool(health.alive);
@@ -213,6 +215,28 @@ void WriteMemberJson(const Member& member, JsonWriter* json) {
   json->Key("may_enable"); json->Bool(member.may_enable());
   json->Key("carrier"); json->Bool(member.carrier());
   json->Key("primary"); json->Bool(member.primary());
+  // The kernel netdev that carries its traffic ("" for a DPDK port
+  // without one) and where the writer says it is (ABI v1.1).
+  json->Key("netdev"); json->String(member.Netdev());
+  const MemberLocation& l = member.location;
+  json->Key("location");
+  json->BeginObject();
+  json->Key("kind");
+  json->String(l.kind == RDMA_BOND_KIND_DPDK     ? "dpdk"
+               : l.kind == RDMA_BOND_KIND_KERNEL ? "kernel"
+                                                 : "unknown");
+  json->Key("type"); json->String(l.netdev_type);
+  json->Key("pci"); json->String(l.pci);
+  json->Key("kernel_netdev"); json->String(l.kernel_netdev);
+  json->Key("dpdk_port");
+  if (l.dpdk_port) {
+    json->Uint(*l.dpdk_port);
+  } else {
+    json->Null();
+  }
+  json->Key("devargs"); json->String(l.devargs);
+  json->Key("rx_rss"); json->Bool(l.rx_rss());
+  json->EndObject();
   json->EndObject();
 }
 

@@ -155,11 +155,33 @@ TEST_F(TableFormatTest, TextOfEmptyTable) {
             "no bonds published\n");
 }
 
+// One member of the JSON document, from a table without locations.
+std::string MemberJson(const char* name, int ofport, int ifindex,
+                       const char* mac, bool enabled, bool may_enable,
+                       bool carrier, bool primary, bool last) {
+  auto b = [](bool v) { return v ? "true" : "false"; };
+  return std::string("        {\n") +
+         "          \"name\": \"" + name + "\",\n" +
+         "          \"ofport\": " + std::to_string(ofport) + ",\n" +
+         "          \"ifindex\": " + std::to_string(ifindex) + ",\n" +
+         "          \"mac\": \"" + mac + "\",\n" +
+         "          \"enabled\": " + b(enabled) + ",\n" +
+         "          \"may_enable\": " + b(may_enable) + ",\n" +
+         "          \"carrier\": " + b(carrier) + ",\n" +
+         "          \"primary\": " + b(primary) + ",\n" +
+         "          \"netdev\": \"" + name + "\",\n" +
+         "          \"location\": {\"kind\": \"unknown\", \"type\": \"\", "
+         "\"pci\": \"\", \"kernel_netdev\": \"\", \"dpdk_port\": null, "
+         "\"devargs\": \"\", \"rx_rss\": false}\n" +
+         "        }" + (last ? "\n" : ",\n");
+}
+
 // The "table" member of the JSON document of the fixture's header.
 std::string TableJson(const char* change_word, const char* n_used) {
   return std::string(
              "  \"table\": {\"path\": \"/run/openvswitch/rdma-bond.shm\", "
-             "\"abi_version\": 1, \"instance_id\": \"0x0123456789abcdef\", "
+             "\"abi_version\": 1, \"abi_minor\": 0, \"locations\": false, "
+             "\"instance_id\": \"0x0123456789abcdef\", "
              "\"writer_pid\": 1, \"writer_alive\": true, "
              "\"writer_exited\": false, \"ovs_version\": \"3.1.0\", "
              "\"hash_impl\": \"mhash\", \"heartbeat_age_ms\": 12, "
@@ -274,13 +296,9 @@ TEST_F(TableFormatTest, JsonSortsBondsByName) {
       "      \"active_member\": \"p2\",\n"
       "      \"change_age_ms\": 1500,\n"
       "      \"reasons\": [\"active-member\", \"member-state\"],\n"
-      "      \"members\": [\n"
-      "        {\"name\": \"p1\", \"ofport\": 1, \"ifindex\": 0, "
-      "\"mac\": \"aa:55:aa:55:00:01\", \"enabled\": false, "
-      "\"may_enable\": true, \"carrier\": false, \"primary\": false},\n"
-      "        {\"name\": \"p2\", \"ofport\": 2, \"ifindex\": 0, "
-      "\"mac\": \"aa:55:aa:55:00:02\", \"enabled\": true, "
-      "\"may_enable\": true, \"carrier\": true, \"primary\": false}\n"
+      "      \"members\": [\n" +
+      MemberJson("p1", 1, 0, "aa:55:aa:55:00:01", false, true, false, false, false) +
+      MemberJson("p2", 2, 0, "aa:55:aa:55:00:02", true, true, true, false, true) +
       "      ],\n" +
       kNoBuckets +
       "      \"bucket_counts\": {\"p1\": 0, \"p2\": 0},\n"
@@ -327,13 +345,9 @@ TEST_F(TableFormatTest, JsonSortsBondsByName) {
       "      \"active_member\": \"p2\",\n"
       "      \"change_age_ms\": 5,\n"
       "      \"reasons\": [\"added\", \"rebalance\"],\n"
-      "      \"members\": [\n"
-      "        {\"name\": \"p1\", \"ofport\": 1, \"ifindex\": 10, "
-      "\"mac\": \"aa:55:aa:55:00:01\", \"enabled\": true, "
-      "\"may_enable\": true, \"carrier\": true, \"primary\": false},\n"
-      "        {\"name\": \"p2\", \"ofport\": 2, \"ifindex\": 11, "
-      "\"mac\": \"aa:55:aa:55:00:02\", \"enabled\": true, "
-      "\"may_enable\": true, \"carrier\": true, \"primary\": true}\n"
+      "      \"members\": [\n" +
+      MemberJson("p1", 1, 10, "aa:55:aa:55:00:01", true, true, true, false, false) +
+      MemberJson("p2", 2, 11, "aa:55:aa:55:00:02", true, true, true, true, true) +
       "      ],\n"
       "      \"buckets\": [" +
       Repeat("\"p1\", ", 128) + Repeat("\"p2\", ", 127) + "null],\n"
