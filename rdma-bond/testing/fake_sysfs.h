@@ -72,6 +72,15 @@ class FakeSysfs {
       MakeDirectory(base + "/gid_attrs/ndevs");
     }
   }
+  // PCI function 'pci' carries RDMA device 'device' and, unless
+  // 'netdev' is empty, netdev 'netdev' (/sys/bus/pci/devices/<pci>/...).
+  void AddPciFunction(const std::string& pci, const std::string& device,
+                      const std::string& netdev) {
+    MakeDirectory("bus/pci/devices/" + pci + "/infiniband/" + device);
+    if (!netdev.empty()) {
+      MakeDirectory("bus/pci/devices/" + pci + "/net/" + netdev);
+    }
+  }
   // The netdev's PCI function carries 'device' (a physical RNIC).
   void LinkHardware(const std::string& netdev, const std::string& device) {
     MakeDirectory("class/net/" + netdev + "/device/infiniband/" + device);

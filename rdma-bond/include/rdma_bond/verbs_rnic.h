@@ -54,6 +54,13 @@ struct VerbsRnicOptions {
   std::string member;               // The bond member netdev ("eth1").
   IpAddress local_ip;               // The RoCEv2 address (on the member or
                                     // an upper device of it: the bond).
+  // A member whose name is no kernel netdev (a DPDK port, "dpdk0"): the
+  // kernel netdev that carries its traffic and its PCI function, as the
+  // table publishes them (Member::Netdev(), Member::location.pci).  The
+  // RDMA device is found through 'netdev', else through 'pci'; the GID
+  // and MAC are the netdev's.  Empty: 'member' is the netdev.
+  std::string netdev;
+  std::string pci;
   std::string sysfs_root = "/sys";
   // Override sysfs discovery: the RDMA device ("" = find it behind
   // 'member') and its port (0 = the port naming 'member', or 1).

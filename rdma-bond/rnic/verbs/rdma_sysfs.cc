@@ -268,6 +268,75 @@ Result<RdmaPortRef> RdmaSysfs::FindRdmaPort(std::string_view netdev) const {
   return ref;
 }
 
+Result<RdmaPortRef> RdmaSysfs::FindRdmaPortByPci(std::string_view pci) const {
+  // It becomes a path: the kernel's form only ("0000:03:00.0").
+  static constexpr std::string_view kForm = "xxxx:xx:xx.x";
+  bool valid = pci.size() == kForm.size();
+  for (size_t i = 0; valid && i < pci.size(); i++) {
+    const char c = pci[i];
+    valid = kForm[i] == 'x' ? (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
+                            : c == kForm[i];
+  }
+  const std::string name(pci);
+  if (!valid) {
+    return Status::InvalidArgument("\"" + name +
+                                   "\" is not a PCI address (0000:03:00.0)");
+  }
+  const std::string dev = root_ + "/bus/pci/devices/" + name;
+  if (!Exists(dev)) {
+    return Status::NotFound("PCI function " + name + " does not exist (no " +
+                            dev + ")");
+  }
+  Result<std::vector<std::string>> devices =
+      ListDirectory(dev + "/infiniband");
+  if (!devices.ok() || devices->empty()) {
+    return Status::NotFound(
+        "no RDMA device at PCI function " + name + " (no " + dev +
+        "/infiniband/*: is the NIC's RDMA driver, mlx5_ib for ConnectX, "
+        "loaded?)");
+  }
+  RdmaPortRef ref;
+  ref.device = devices->front();
+  ref.port = 1;
+  Result<std::vector<std::string>> netdevs = ListDirectory(dev + "/net");
+  if (netdevs.ok() && !netdevs->empty()) {
+    const std::vector<uint32_t> ports =
+        PortsNaming(ref.device, netdevs->front());
+    uint32_t index;
+    Result<std::string> dev_port =
+        ReadAttribute(dev + "/net/" + netdevs->front() + "/dev_port");
+    if (!ports.empty()) {
+      ref.port = ports.front();
+    } else if (dev_port.ok() && ParseIndex(*dev_port, &index) &&
+               Exists(PortPath({ref.device, index + 1}))) {
+      ref.port = index + 1;
+    }
+  }
+  return ref;
+}
+
+Result<RdmaPortRef> RdmaSysfs::FindMemberRdmaPort(std::string_view name,
+                                                  std::string_view netdev,
+                                                  std::string_view pci) const {
+  if (!netdev.empty()) {
+    Result<RdmaPortRef> by_netdev = FindRdmaPort(netdev);
+    if (by_netdev.ok() || pci.empty()) return by_netdev;
+    Result<RdmaPortRef> by_pci = FindRdmaPortByPci(pci);
+    if (by_pci.ok()) return by_pci;
+    return by_netdev;
+  }
+  if (!pci.empty()) {
+    Result<RdmaPortRef> by_pci = FindRdmaPortByPci(pci);
+    if (by_pci.ok()) return by_pci;
+    return by_pci.status().WithPrefix("member \"" + std::string(name) +
+                                      "\"");
+  }
+  return Status::NotFound(
+      "member \"" + std::string(name) +
+      "\" is neither a kernel netdev nor at a PCI function the table names "
+      "(a DPDK vdev?): no RDMA device can be found for it");
+}
+
 Result<std::vector<SysfsGid>> RdmaSysfs::ReadGids(
     const RdmaPortRef& port) const {
   const std::string base = PortPath(port);

@@ -115,6 +115,24 @@ class RdmaSysfs {
   // to create an rxe device); IOError when sysfs cannot be read.
   Result<RdmaPortRef> FindRdmaPort(std::string_view netdev) const;
 
+  // The RDMA device and port of PCI function 'pci' ("0000:03:00.0"): a
+  // DPDK port's, whose name is no netdev (the table publishes its PCI
+  // address, lib/rdma-bond-table.h).  The device under
+  // /sys/bus/pci/devices/<pci>/infiniband; its port the one whose GID
+  // table names the function's netdev when it has one (mlx5's bifurcated
+  // driver keeps it), else the function's dev_port + 1, else 1.
+  // InvalidArgument for what is no PCI address; NotFound when the function
+  // or its RDMA device does not exist.
+  Result<RdmaPortRef> FindRdmaPortByPci(std::string_view pci) const;
+
+  // The RDMA port of a bond member: through 'netdev' (the kernel netdev
+  // that carries its traffic, Member::Netdev()) when it is not empty, and
+  // through 'pci' when that finds nothing or there is no netdev.  'name'
+  // is the member's, for messages.
+  Result<RdmaPortRef> FindMemberRdmaPort(std::string_view name,
+                                         std::string_view netdev,
+                                         std::string_view pci) const;
+
   // The populated (non-zero) GID table entries of 'port', by index.
   Result<std::vector<SysfsGid>> ReadGids(const RdmaPortRef& port) const;
 

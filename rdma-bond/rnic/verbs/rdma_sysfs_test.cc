@@ -95,6 +95,68 @@ TEST(RdmaSysfsTest, FindsMlx5DeviceThroughDeviceLinkOnSecondPort) {
   EXPECT_EQ(*eth1, (RdmaPortRef{"mlx5_0", 1}));
 }
 
+// A DPDK member ("dpdk0", no netdev of that name) whose devargs name a
+// ConnectX function: the table publishes its PCI address, which finds the
+// RDMA device; the port is the one whose GID table names the function's
+// netdev (mlx5's bifurcated driver keeps it).
+TEST(RdmaSysfsTest, FindsDpdkMemberThroughItsPciAddress) {
+  FakeSysfs sysfs;
+  sysfs.AddRdmaDevice("mlx5_0", 1);
+  sysfs.AddRdmaDevice("mlx5_1", 1);
+  sysfs.AddPciFunction("0000:03:00.0", "mlx5_0", "ens1f0np0");
+  sysfs.AddPciFunction("0000:03:00.1", "mlx5_1", "ens1f1np1");
+  sysfs.SetGid("mlx5_1", 1, 0, kLinkLocalGid, "RoCE v2", "ens1f1np1");
+  RdmaSysfs reader(sysfs.root());
+
+  Result<RdmaPortRef> p = reader.FindRdmaPortByPci("0000:03:00.1");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(*p, (RdmaPortRef{"mlx5_1", 1}));
+  // As a member: no netdev published (a name such as "dpdk0" is none).
+  p = reader.FindMemberRdmaPort("dpdk1", "", "0000:03:00.1");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(*p, (RdmaPortRef{"mlx5_1", 1}));
+  p = reader.FindMemberRdmaPort("dpdk0", "", "0000:03:00.0");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(*p, (RdmaPortRef{"mlx5_0", 1}));
+  // A published netdev that sysfs does not show (another namespace) falls
+  // back to the PCI function.
+  p = reader.FindMemberRdmaPort("dpdk0", "ens1f0np0", "0000:03:00.0");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(*p, (RdmaPortRef{"mlx5_0", 1}));
+}
+
+TEST(RdmaSysfsTest, PciFunctionsWithoutRdmaAreNamed) {
+  FakeSysfs sysfs;
+  sysfs.MakeDirectory("bus/pci/devices/0000:81:00.0/net/enp129s0");
+  RdmaSysfs reader(sysfs.root());
+  Result<RdmaPortRef> p = reader.FindRdmaPortByPci("0000:81:00.0");
+  ASSERT_FALSE(p.ok());
+  EXPECT_TRUE(p.status().IsNotFound());
+  EXPECT_NE(p.status().ToString().find(
+                "no RDMA device at PCI function 0000:81:00.0"),
+            std::string::npos)
+      << p.status().ToString();
+  p = reader.FindRdmaPortByPci("0000:82:00.0");
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().ToString().find(
+                "PCI function 0000:82:00.0 does not exist"),
+            std::string::npos)
+      << p.status().ToString();
+  // Never a path outside the PCI devices.
+  p = reader.FindRdmaPortByPci("../../class/net");
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().code(), Status::Code::kInvalidArgument)
+      << p.status().ToString();
+  // A DPDK vdev: neither a netdev nor a PCI function.
+  p = reader.FindMemberRdmaPort("dpdk0", "", "");
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().ToString().find(
+                "member \"dpdk0\" is neither a kernel netdev nor at a PCI "
+                "function"),
+            std::string::npos)
+      << p.status().ToString();
+}
+
 TEST(RdmaSysfsTest, UsesDevPortWhenTheGidTableDoesNotNameTheNetdev) {
   FakeSysfs sysfs;
   sysfs.AddNetdev("eth2", "52:54:00:00:00:02");

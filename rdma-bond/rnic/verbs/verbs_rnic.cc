@@ -202,8 +202,14 @@ struct SysfsPort {
 // Finds the device, port and GID behind options.member in sysfs.
 Status FindSysfsPort(const VerbsRnicOptions& options, SysfsPort* out) {
   const RdmaSysfs sysfs(options.sysfs_root);
+  // The netdev of the member's traffic: its own name unless the table
+  // said otherwise (a DPDK port).
+  const std::string& netdev =
+      options.netdev.empty() && options.pci.empty() ? options.member
+                                                    : options.netdev;
   if (options.device.empty()) {
-    Result<RdmaPortRef> found = sysfs.FindRdmaPort(options.member);
+    Result<RdmaPortRef> found =
+        sysfs.FindMemberRdmaPort(options.member, netdev, options.pci);
     if (!found.ok()) return found.status();
     out->port = *found;
   } else {
@@ -211,11 +217,18 @@ Status FindSysfsPort(const VerbsRnicOptions& options, SysfsPort* out) {
     out->port.port = 1;
   }
   if (options.port != 0) out->port.port = options.port;
+  if (netdev.empty()) {
+    return Status::NotFound(
+        "member \"" + options.member + "\" (" + ToString(out->port) +
+        ") has no kernel netdev: RoCE takes its GID from the netdev that "
+        "holds the address (for a DPDK port, keep the NIC's netdev: "
+        "mlx5's bifurcated driver does, see docs/dpdk.md)");
+  }
   Result<RoceGid> gid =
-      sysfs.FindRoceV2Gid(out->port, options.member, options.local_ip);
+      sysfs.FindRoceV2Gid(out->port, netdev, options.local_ip);
   if (!gid.ok()) return gid.status();
   out->gid = *gid;
-  Result<MacAddress> mac = sysfs.ReadNetdevMac(options.member);
+  Result<MacAddress> mac = sysfs.ReadNetdevMac(netdev);
   if (!mac.ok()) return mac.status();
   out->mac = *mac;
   return Status::OK();

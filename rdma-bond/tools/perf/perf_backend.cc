@@ -25,6 +25,10 @@ Result<std::vector<std::unique_ptr<Rnic>>> OpenBackend(
     for (const Member& member : found.bond.members) {
       VerbsRnicOptions options;
       options.member = member.name;
+      if (member.location.kind == RDMA_BOND_KIND_DPDK) {
+        options.netdev = member.Netdev();
+        options.pci = member.location.pci;
+      }
       options.local_ip = local;
       Result<std::unique_ptr<VerbsRnic>> rnic = VerbsRnic::Open(options);
       if (!rnic.ok()) {
