@@ -177,10 +177,16 @@ std::vector<HostQpView> ClassifyHostQps(const HostQpInputs& in) {
         if (p.port == qp.port) break;
       }
     }
-    if (in.snapshot) {
+    v.netdev = v.member;
+    if (in.snapshot && !v.netdev.empty()) {
       for (const Bond& b : in.snapshot->bonds) {
         for (const Member& m : b.members) {
-          if (!v.member.empty() && m.name == v.member) v.bond = b.name;
+          // A DPDK member's RNIC is behind the netdev the table
+          // publishes for it, not behind its name.
+          if (m.name == v.netdev || m.Netdev() == v.netdev) {
+            v.bond = b.name;
+            v.member = m.name;
+          }
         }
       }
     }
@@ -215,7 +221,7 @@ std::vector<HostQpView> ClassifyHostQps(const HostQpInputs& in) {
                        "active side's rdma_cm ports";
     } else if ((qp.type == kQpTypeRc || qp.type == kQpTypeUc) && qp.rqpn) {
       std::vector<IpAddress> mine =
-          in.addresses && !v.member.empty() ? in.addresses(v.member)
+          in.addresses && !v.netdev.empty() ? in.addresses(v.netdev)
                                             : std::vector<IpAddress>{};
       FiveTuple t;
       t.sport = QpUdpSport(0, qp.lqpn, *qp.rqpn);
@@ -226,9 +232,9 @@ std::vector<HostQpView> ClassifyHostQps(const HostQpInputs& in) {
         t.src = mine[0];
         t.dst.version = t.src.version;
         v.tuple = t;
-        v.tuple_source += "; source: " + v.member + "'s only IPv4 address";
+        v.tuple_source += "; source: " + v.netdev + "'s only IPv4 address";
       } else {
-        v.tuple_source += "; source unknown (" + v.member + " has " +
+        v.tuple_source += "; source unknown (" + v.netdev + " has " +
                           std::to_string(mine.size()) + " IPv4 addresses)";
       }
       v.tuple_source += "; destination unknown (no rdma_cm ID)";

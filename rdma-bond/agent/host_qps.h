@@ -57,7 +57,10 @@ struct HostQpView {
     kNoBond,        // Its RNIC is not behind a published bond's member.
   };
   HostQp qp;
-  std::string member;             // The netdev behind its port, "" none.
+  std::string member;             // The netdev behind its port, "" none;
+                                  // the member's name in the table when
+                                  // that differs (a DPDK port).
+  std::string netdev;             // The netdev behind its port.
   std::string bond;
   bool managed = false;           // Registered with the agent.
   std::optional<FiveTuple> tuple; // With 'dst' unset when unknown.

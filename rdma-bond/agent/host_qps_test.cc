@@ -77,6 +77,34 @@ TEST(HostQpsTest, RdmaCmPortFollowsTheKernelsFlowLabel) {
             FlowLabelToUdpSport((65535u * 31 + 65535) & 0xFFFFF));
 }
 
+// OVS-DPDK on a bifurcated NIC: the members are DPDK ports ("dpdk0"),
+// their RNICs are behind the netdevs the table publishes for them.
+TEST(HostQpsTest, DpdkMembersAreFoundThroughTheirPublishedNetdev) {
+  Bond bond = testing::AbBond(/*active=*/0);
+  bond.members[0].name = "dpdk0";
+  bond.members[0].location.kind = RDMA_BOND_KIND_DPDK;
+  bond.members[0].location.kernel_netdev = "p1";
+  bond.members[1].name = "dpdk1";
+  bond.members[1].location.kind = RDMA_BOND_KIND_DPDK;
+  bond.members[1].location.kernel_netdev = "p2";
+  Host h(std::move(bond));
+  h.AddQp("rxe0", 17, 33);                     // Behind dpdk0, active.
+  h.AddQp("rxe1", 18, 34);                     // Behind dpdk1, standby.
+  std::vector<HostQpView> v = h.Classify();
+  const HostQpView& active = Find(v, "rxe0", 17);
+  EXPECT_EQ(active.bond, "bond0");
+  EXPECT_EQ(active.member, "dpdk0");
+  EXPECT_EQ(active.netdev, "p1");
+  EXPECT_EQ(active.state, HostQpView::State::kPinned);
+  const HostQpView& standby = Find(v, "rxe1", 18);
+  EXPECT_EQ(standby.member, "dpdk1");
+  EXPECT_EQ(standby.ovs_member, "dpdk0");
+  EXPECT_EQ(standby.state, HostQpView::State::kMispinned);
+  // The source address is the netdev's.
+  ASSERT_TRUE(standby.tuple);
+  EXPECT_EQ(standby.tuple->src, Ip("10.79.0.1"));
+}
+
 TEST(HostQpsTest, ActiveBackupJudgesByMemberAlone) {
   Host h(testing::AbBond(/*active=*/0));      // p1 active.
   h.AddQp("rxe0", 17, 33);                     // On the active member.

@@ -194,6 +194,9 @@ struct BondProbe {
   IpAddress local_ip;
   MacAddress local_mac{};
   std::vector<std::string> members;       // By index, as in the table.
+  // The kernel netdev each probes through: the member's own name, or
+  // the one the table publishes for a DPDK port (Member::Netdev()).
+  std::vector<std::string> netdevs;
   std::vector<std::unique_ptr<ProbeLink>> links;  // Same order: AF_PACKET,
   std::vector<std::unique_ptr<UdProbeLink>> ud;   // or UD, or neither.
   std::vector<std::string> transport;     // What each member uses, said.
@@ -494,7 +497,7 @@ struct ProbeService::Impl {
   // member's RDMA device has no GID of the address yet: Resolve() tries
   // again).  Says what it did in probe.transport[i], logged on a change.
   void OpenMember(BondProbe& probe, size_t i) {
-    const std::string& name = probe.members[i];
+    const std::string& name = probe.netdevs[i];
     probe.links[i].reset();
     probe.ud[i].reset();
     std::string said, note;
@@ -676,10 +679,16 @@ struct ProbeService::Impl {
     }
 
     // Members and their links (reopened only when the set changes).
-    std::vector<std::string> names;
-    for (const Member& m : bond.members) names.push_back(m.name);
-    if (names != probe->members) {
+    std::vector<std::string> names, netdevs;
+    for (const Member& m : bond.members) {
+      names.push_back(m.name);
+      // A DPDK port without a netdev keeps its name: opening it fails and
+      // says so.
+      netdevs.push_back(m.Netdev().empty() ? m.name : m.Netdev());
+    }
+    if (names != probe->members || netdevs != probe->netdevs) {
       probe->members = names;
+      probe->netdevs = netdevs;
       probe->links.clear();
       probe->ud.clear();
       probe->links.resize(names.size());

@@ -124,16 +124,22 @@ std::vector<PlumbingBond> RocePlumbing::Bonds(uint64_t now_ms) {
     PlumbingBond b;
     b.name = bond.name;
     if (bond.mode == BondMode::kActiveBackup && bond.active()) {
-      b.active = bond.active()->name;
+      const Member& a = *bond.active();
+      b.active = a.Netdev().empty() ? a.name : a.Netdev();
     }
     if (auto n = newest_.find(bond.name); n != newest_.end()) {
       b.newest = n->second;
     }
     for (const Member& m : bond.members) {
-      b.members.push_back(m.name);
-      auto known = rdma_port_of_.find(m.name);
+      // The kernel netdev that carries the member's traffic: a DPDK
+      // port's is the one the table publishes (the NIC's own netdev,
+      // which mlx5's bifurcated driver keeps); the addresses and the
+      // RDMA device are that netdev's.
+      const std::string netdev = m.Netdev().empty() ? m.name : m.Netdev();
+      b.members.push_back(netdev);
+      auto known = rdma_port_of_.find(netdev);
       if (known == rdma_port_of_.end()) {
-        known = rdma_port_of_.emplace(m.name, options_.rdma_port(m.name)).first;
+        known = rdma_port_of_.emplace(netdev, options_.rdma_port(netdev)).first;
       }
       b.rnics.push_back(known->second);
     }

@@ -115,12 +115,17 @@ void PreloadCore::SetTable(std::optional<TableSnapshot> snapshot) {
   table_ = std::move(snapshot);
 }
 
+Result<RdmaPortRef> PreloadCore::PortOf(const Member& m) const {
+  // A DPDK member's name is no netdev: the table says where it is.
+  return sysfs_.FindMemberRdmaPort(m.name, m.Netdev(), m.location.pci);
+}
+
 const Bond* PreloadCore::BondOfMember(std::string_view netdev) const {
   if (!table_ || netdev.empty()) return nullptr;
   for (const Bond& b : table_->bonds) {
     if (!config_.bond.empty() && b.name != config_.bond) continue;
     for (const Member& m : b.members) {
-      if (m.name == netdev) return &b;
+      if (m.name == netdev || m.Netdev() == netdev) return &b;
     }
   }
   return nullptr;
@@ -132,7 +137,7 @@ std::string PreloadCore::MemberOfDevice(std::string_view device,
   for (const Bond& b : table_->bonds) {
     if (!config_.bond.empty() && b.name != config_.bond) continue;
     for (const Member& m : b.members) {
-      Result<RdmaPortRef> p = sysfs_.FindRdmaPort(m.name);
+      Result<RdmaPortRef> p = PortOf(m);
       if (p.ok() && p->device == device && (port == 0 || p->port == port)) {
         return m.name;
       }
@@ -149,12 +154,13 @@ std::optional<AddressOwner> PreloadCore::BondOfAddress(
     if (!config_.bond.empty() && b.name != config_.bond) continue;
     AddressOwner owner{b.name, {}};
     for (const Member& m : b.members) {
-      Result<RdmaPortRef> p = sysfs_.FindRdmaPort(m.name);
+      Result<RdmaPortRef> p = PortOf(m);
       if (!p.ok()) continue;
       Result<std::vector<SysfsGid>> gids = sysfs_.ReadGids(*p);
       if (!gids.ok()) continue;
       for (const SysfsGid& g : *gids) {
-        if (g.gid == want && g.type == kGidTypeRoceV2 && g.ndev == m.name) {
+        if (g.gid == want && g.type == kGidTypeRoceV2 &&
+            g.ndev == m.Netdev()) {
           owner.members.push_back(m.name);
           break;
         }
@@ -224,7 +230,7 @@ std::optional<DeviceRedirect> PreloadCore::RedirectFor(
   if (!active || active->name == member || !active->enabled()) {
     return std::nullopt;
   }
-  Result<RdmaPortRef> to = sysfs_.FindRdmaPort(active->name);
+  Result<RdmaPortRef> to = PortOf(*active);
   if (!to.ok()) return std::nullopt;
   return DeviceRedirect{bond->name, member, to->device, active->name};
 }

@@ -181,6 +181,8 @@ class PreloadCore {
 
   // The bond (by name) whose members include 'netdev', honouring
   // config.bond; nullptr if none.
+  // The RDMA port of member 'm' (through its published location).
+  Result<RdmaPortRef> PortOf(const Member& m) const;
   const Bond* BondOfMember(std::string_view netdev) const;
 
   // The netdev behind RDMA device 'device' port 'port' among the members

@@ -133,6 +133,32 @@ TEST_F(PreloadCoreTest, RedirectsStandbyDeviceToActiveInActiveBackup) {
   EXPECT_EQ(other.RedirectFor("rxe0")->to_device, "rxe1");
 }
 
+// OVS-DPDK: the members are DPDK ports; their devices are found through
+// the location the table publishes: dpdk0 through its netdev p1, dpdk1
+// (no netdev published) through its PCI function.
+TEST_F(PreloadCoreTest, DpdkMembersAreFoundThroughTheirLocations) {
+  sysfs_.AddPciFunction("0000:03:00.1", "rxe1", "");
+  Bond bond = testing::AbBond(0);
+  bond.members[0].name = "dpdk0";
+  bond.members[0].location.kind = RDMA_BOND_KIND_DPDK;
+  bond.members[0].location.kernel_netdev = "p1";
+  bond.members[1].name = "dpdk1";
+  bond.members[1].location.kind = RDMA_BOND_KIND_DPDK;
+  bond.members[1].location.pci = "0000:03:00.1";
+  PreloadCore core = Core(bond);
+  std::optional<DeviceRedirect> r = core.RedirectFor("rxe1");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->from_member, "dpdk1");
+  EXPECT_EQ(r->to_device, "rxe0");
+  EXPECT_EQ(r->to_member, "dpdk0");
+  EXPECT_FALSE(core.RedirectFor("rxe0"));
+  // Without the locations (a writer before ABI v1.1) the names find
+  // nothing: no redirect rather than a wrong one.
+  bond.members[0].location = {};
+  bond.members[1].location = {};
+  EXPECT_FALSE(Core(bond).RedirectFor("rxe1"));
+}
+
 TEST_F(PreloadCoreTest, NoRedirectInBalanceTcpOrForAnotherBond) {
   EXPECT_FALSE(Core(testing::TcpBond()).RedirectFor("rxe1"));
   EXPECT_FALSE(Core(testing::AbBond(0), "bond9").RedirectFor("rxe1"));
