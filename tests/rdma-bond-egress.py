@@ -77,11 +77,24 @@ def udp_flow(frame, dport):
     return socket.inet_ntoa(frame[offset + 16:offset + 20]), sport
 
 
+SO_RCVBUFFORCE = 33       # <asm-generic/socket.h>
+SOL_PACKET = 263          # <linux/socket.h>
+PACKET_STATISTICS = 6     # <linux/if_packet.h>
+
+
 def capture(args):
     socks = {}
     for iface in args.ifaces:
         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
                           socket.htons(ETH_P_ALL))
+        # Room for a burst: a DPDK datapath sends the frames of a poll
+        # at once, faster than this loop reads them, and a frame dropped
+        # here would count as one that never left.  (SO_RCVBUFFORCE: as
+        # root, past net.core.rmem_max.)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 32 << 20)
+        except OSError:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 << 20)
         s.bind((iface, 0))
         socks[s.fileno()] = (s, iface)
     stop = []
@@ -103,6 +116,14 @@ def capture(args):
                 if flow is not None:
                     out.write("%s %d %s\n" % (flow[0], flow[1], iface))
                     out.flush()
+    # Frames the kernel could not queue to us (struct tpacket_stats), so
+    # that a short capture says where the frames went.
+    for s, iface in socks.values():
+        _, drops = struct.unpack("II", s.getsockopt(SOL_PACKET,
+                                                    PACKET_STATISTICS, 8))
+        if drops:
+            print("capture: %s: %d frames dropped by the socket"
+                  % (iface, drops), file=sys.stderr, flush=True)
 
 
 def main():
