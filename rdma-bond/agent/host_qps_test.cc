@@ -80,14 +80,7 @@ TEST(HostQpsTest, RdmaCmPortFollowsTheKernelsFlowLabel) {
 // OVS-DPDK on a bifurcated NIC: the members are DPDK ports ("dpdk0"),
 // their RNICs are behind the netdevs the table publishes for them.
 TEST(HostQpsTest, DpdkMembersAreFoundThroughTheirPublishedNetdev) {
-  Bond bond = testing::AbBond(/*active=*/0);
-  bond.members[0].name = "dpdk0";
-  bond.members[0].location.kind = RDMA_BOND_KIND_DPDK;
-  bond.members[0].location.kernel_netdev = "p1";
-  bond.members[1].name = "dpdk1";
-  bond.members[1].location.kind = RDMA_BOND_KIND_DPDK;
-  bond.members[1].location.kernel_netdev = "p2";
-  Host h(std::move(bond));
+  Host h(testing::WithDpdkMembers(testing::AbBond(/*active=*/0)));
   h.AddQp("rxe0", 17, 33);                     // Behind dpdk0, active.
   h.AddQp("rxe1", 18, 34);                     // Behind dpdk1, standby.
   std::vector<HostQpView> v = h.Classify();

@@ -138,12 +138,8 @@ TEST_F(PreloadCoreTest, RedirectsStandbyDeviceToActiveInActiveBackup) {
 // (no netdev published) through its PCI function.
 TEST_F(PreloadCoreTest, DpdkMembersAreFoundThroughTheirLocations) {
   sysfs_.AddPciFunction("0000:03:00.1", "rxe1", "");
-  Bond bond = testing::AbBond(0);
-  bond.members[0].name = "dpdk0";
-  bond.members[0].location.kind = RDMA_BOND_KIND_DPDK;
-  bond.members[0].location.kernel_netdev = "p1";
-  bond.members[1].name = "dpdk1";
-  bond.members[1].location.kind = RDMA_BOND_KIND_DPDK;
+  Bond bond = testing::WithDpdkMembers(testing::AbBond(0));
+  bond.members[1].location.kernel_netdev.clear();
   bond.members[1].location.pci = "0000:03:00.1";
   PreloadCore core = Core(bond);
   std::optional<DeviceRedirect> r = core.RedirectFor("rxe1");

@@ -116,4 +116,15 @@ Bond AbBond(size_t active) {
   return bond;
 }
 
+Bond WithDpdkMembers(Bond bond) {
+  for (size_t i = 0; i < bond.members.size(); i++) {
+    Member& m = bond.members[i];
+    m.location.kind = RDMA_BOND_KIND_DPDK;
+    m.location.netdev_type = "dpdk";
+    m.location.kernel_netdev = m.name;
+    m.name = "dpdk" + std::to_string(i);
+  }
+  return bond;
+}
+
 }  // namespace rdma_bond::testing

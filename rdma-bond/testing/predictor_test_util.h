@@ -63,6 +63,10 @@ Bond TcpBond(uint32_t basis = 7, size_t n_members = 2);
 // 'active', with its mhash vectors.
 Bond AbBond(size_t active);
 
+// 'bond' with its members made DPDK ports "dpdk0", "dpdk1"...: each
+// located (ABI v1.1) at the netdev that was its name.
+Bond WithDpdkMembers(Bond bond);
+
 }  // namespace rdma_bond::testing
 
 #endif  // RDMA_BOND_PREDICTOR_TEST_UTIL_H_
