@@ -81,7 +81,9 @@ struct AgentOptions {
   // agent's directory.
   std::string roce_state_path;
   // Overrides for tests (RocePlumbing::Options); empty = the real ones.
-  std::function<std::string(const std::string&)> rdma_port;
+  std::function<std::string(const std::string& netdev,
+                            const std::string& pci)>
+      rdma_port;
   std::function<std::string(const std::string&)> bridge_of;
   // How long a learned peer that nothing names is kept (tests shorten it).
   uint64_t peer_idle_ms = kPeerIdleMs;

@@ -23,9 +23,10 @@ namespace {
 
 uint64_t NowMs() { return MonotonicNowNs() / 1000000; }
 
-std::string DefaultRdmaPort(const std::string& netdev) {
+std::string DefaultRdmaPort(const std::string& netdev,
+                            const std::string& pci) {
   RdmaSysfs sysfs;
-  Result<RdmaPortRef> port = sysfs.FindRdmaPort(netdev);
+  Result<RdmaPortRef> port = sysfs.FindMemberRdmaPort(netdev, netdev, pci);
   return port.ok() ? ToString(*port) : "";
 }
 
@@ -139,7 +140,10 @@ std::vector<PlumbingBond> RocePlumbing::Bonds(uint64_t now_ms) {
       b.members.push_back(netdev);
       auto known = rdma_port_of_.find(netdev);
       if (known == rdma_port_of_.end()) {
-        known = rdma_port_of_.emplace(netdev, options_.rdma_port(netdev)).first;
+        known = rdma_port_of_
+                    .emplace(netdev,
+                             options_.rdma_port(netdev, m.location.pci))
+                    .first;
       }
       b.rnics.push_back(known->second);
     }

@@ -57,9 +57,13 @@ class RocePlumbing {
     // Where the sysctls' original values are kept ("" = nowhere: tests).
     std::string state_path;
     std::string sysctl_root = "/proc/sys";
-    // The RDMA port behind a netdev ("rxe0:1"), "" if none; default:
-    // RdmaSysfs::FindRdmaPort().
-    std::function<std::string(const std::string& netdev)> rdma_port;
+    // The RDMA port behind a member ("rxe0:1"), "" if none: through its
+    // netdev, else through its PCI function ("" if the table names none;
+    // a DPDK port whose netdev is not visible here); default:
+    // RdmaSysfs::FindMemberRdmaPort().
+    std::function<std::string(const std::string& netdev,
+                              const std::string& pci)>
+        rdma_port;
     // The bridge of a bond; default: ovs-vsctl port-to-br.
     BridgeLookup::LookupFn bridge_of;
     uint64_t removal_grace_ms = kPlumbingRemovalGraceMs;

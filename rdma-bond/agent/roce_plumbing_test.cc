@@ -118,7 +118,8 @@ class RocePlumbingTest : public ::testing::Test {
     RocePlumbing::Options o;
     o.registered_rnics = std::move(registered);
     o.state_path = dir_ + "/state";
-    o.rdma_port = [](const std::string& netdev) {
+    o.rdma_port = [this](const std::string& netdev, const std::string& pci) {
+      asked_.push_back(netdev + " " + pci);
       return netdev == "eth0" ? std::string("rxe0:1")
              : netdev == "eth1" ? std::string("rxe1:1")
                                 : std::string();
@@ -147,7 +148,36 @@ class RocePlumbingTest : public ::testing::Test {
   }
 
   std::string dir_;
+  std::vector<std::string> asked_;   // "netdev pci" of each rdma_port().
 };
+
+// OVS-DPDK: the members are DPDK ports located at the netdevs eth0 and
+// eth1 (ConnectX's bifurcated driver keeps them): the plumbing works on
+// those netdevs and asks for their RNICs with their PCI functions.
+TEST_F(RocePlumbingTest, PlumbsDpdkMembersOnTheirPublishedNetdevs) {
+  std::string why;
+  ASSERT_TRUE(InNewNetns([&] {
+    MakeHost();
+    std::unique_ptr<RocePlumbing> p = Make();
+    ASSERT_TRUE(p);
+    TableSnapshot s = Snapshot();
+    for (size_t i = 0; i < 2; i++) {
+      Member& m = s.bonds[0].members[i];
+      m.location.kind = RDMA_BOND_KIND_DPDK;
+      m.location.kernel_netdev = m.name;
+      m.location.pci = i == 0 ? "0000:03:00.0" : "0000:03:00.1";
+      m.name = "dpdk" + std::to_string(i);
+    }
+    p->Update(s);
+    ASSERT_TRUE(RunUntil(p.get(), [&] { return Complete(*p); }))
+        << p->ShowText();
+    EXPECT_NE(ShOut("ip -4 -o addr show dev eth1").find("10.79.0.1/32"),
+              std::string::npos);
+    EXPECT_NE(std::find(asked_.begin(), asked_.end(), "eth1 0000:03:00.1"),
+              asked_.end())
+        << ::testing::PrintToString(asked_);
+  }, &why)) << why;
+}
 
 TEST_F(RocePlumbingTest, PlumbsRestartsWithoutChangesAndCleansUpExactly) {
   std::string why;
