@@ -45,6 +45,11 @@ bool ParseHexGroups(std::string_view text, size_t group_bytes,
 // \xNN, so that it stays on one line.
 std::string EscapeControl(std::string_view text);
 
+// Whether 'text' is a PCI address as the kernel writes it, "0000:03:00.0"
+// (domain:bus:device.function, lower-case hex): safe to make a sysfs path
+// of.
+bool IsPciAddress(std::string_view text);
+
 }  // namespace rdma_bond
 
 #endif  // RDMA_BOND_COMMON_HEX_H_

@@ -295,21 +295,6 @@ size_t Bond::UnassignedBuckets() const {
   return n;
 }
 
-bool IsPciAddress(std::string_view text) {
-  // dddd:bb:dd.f
-  static constexpr std::string_view kForm = "xxxx:xx:xx.x";
-  if (text.size() != kForm.size()) return false;
-  for (size_t i = 0; i < text.size(); i++) {
-    const char c = text[i];
-    if (kForm[i] != 'x') {
-      if (c != kForm[i]) return false;
-    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 Result<Bond> DecodeBondRecord(size_t slot, const rdma_bond_record& record,
                               const rdma_bond_member_location* locations) {
   if (record.in_use != 1) {

@@ -13,6 +13,7 @@
 
 #include "rdma_bond/bond.h"
 #include "rdma_bond/table_reader.h"
+#include "common/hex.h"
 #include "testing/table_test_util.h"
 
 namespace rdma_bond {

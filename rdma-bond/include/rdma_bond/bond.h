@@ -212,10 +212,6 @@ Result<Bond> DecodeBondRecord(
     size_t slot, const rdma_bond_record& record,
     const rdma_bond_member_location* locations = nullptr);
 
-// Whether 'text' is a PCI address as the kernel writes it, "0000:03:00.0"
-// (domain:bus:device.function, lower-case hex).
-bool IsPciAddress(std::string_view text);
-
 }  // namespace rdma_bond
 
 #endif  // RDMA_BOND_BOND_H_

@@ -269,16 +269,9 @@ Result<RdmaPortRef> RdmaSysfs::FindRdmaPort(std::string_view netdev) const {
 }
 
 Result<RdmaPortRef> RdmaSysfs::FindRdmaPortByPci(std::string_view pci) const {
-  // It becomes a path: the kernel's form only ("0000:03:00.0").
-  static constexpr std::string_view kForm = "xxxx:xx:xx.x";
-  bool valid = pci.size() == kForm.size();
-  for (size_t i = 0; valid && i < pci.size(); i++) {
-    const char c = pci[i];
-    valid = kForm[i] == 'x' ? (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
-                            : c == kForm[i];
-  }
+  // It becomes a path: the kernel's form only.
   const std::string name(pci);
-  if (!valid) {
+  if (!IsPciAddress(pci)) {
     return Status::InvalidArgument("\"" + name +
                                    "\" is not a PCI address (0000:03:00.0)");
   }
