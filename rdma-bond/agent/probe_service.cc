@@ -682,9 +682,7 @@ struct ProbeService::Impl {
     std::vector<std::string> names, netdevs;
     for (const Member& m : bond.members) {
       names.push_back(m.name);
-      // A DPDK port without a netdev keeps its name: opening it fails and
-      // says so.
-      netdevs.push_back(m.Netdev().empty() ? m.name : m.Netdev());
+      netdevs.push_back(m.NetdevOrName());
     }
     if (names != probe->members || netdevs != probe->netdevs) {
       probe->members = names;

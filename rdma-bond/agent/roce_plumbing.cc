@@ -125,8 +125,7 @@ std::vector<PlumbingBond> RocePlumbing::Bonds(uint64_t now_ms) {
     PlumbingBond b;
     b.name = bond.name;
     if (bond.mode == BondMode::kActiveBackup && bond.active()) {
-      const Member& a = *bond.active();
-      b.active = a.Netdev().empty() ? a.name : a.Netdev();
+      b.active = bond.active()->NetdevOrName();
     }
     if (auto n = newest_.find(bond.name); n != newest_.end()) {
       b.newest = n->second;
@@ -136,7 +135,7 @@ std::vector<PlumbingBond> RocePlumbing::Bonds(uint64_t now_ms) {
       // port's is the one the table publishes (the NIC's own netdev,
       // which mlx5's bifurcated driver keeps); the addresses and the
       // RDMA device are that netdev's.
-      const std::string netdev = m.Netdev().empty() ? m.name : m.Netdev();
+      const std::string netdev = m.NetdevOrName();
       b.members.push_back(netdev);
       auto known = rdma_port_of_.find(netdev);
       if (known == rdma_port_of_.end()) {

@@ -125,6 +125,12 @@ struct Member {
     if (!location.kernel_netdev.empty()) return location.kernel_netdev;
     return location.kind == RDMA_BOND_KIND_DPDK ? std::string() : name;
   }
+  // The netdev to act on: Netdev(), or the member's name for a DPDK port
+  // without one, so that acting on it fails and names the member.
+  std::string NetdevOrName() const {
+    std::string netdev = Netdev();
+    return netdev.empty() ? name : netdev;
+  }
 
   bool enabled() const { return flags & RDMA_BOND_M_ENABLED; }
   bool may_enable() const { return flags & RDMA_BOND_M_MAY_ENABLE; }
