@@ -46,7 +46,12 @@ void Connection::FetchAgentPaths() {
   Result<std::vector<AgentPath>> paths =
       options_.agent->Paths(planner_->bond_name(), options_.remote);
   TraceSlowAgentCall("PATHS", start);
-  if (paths.ok()) agent_paths_ = std::move(*paths);
+  if (paths.ok()) {
+    agent_paths_ = std::move(*paths);
+  } else if (Tracing()) {
+    Trace(nullptr, "no ports from the agent (" + paths.status().message() +
+                       "): the paths start on ports of their own");
+  }
   if (const AgentPathsAnswer* answer =
           options_.agent->LatestPaths(planner_->bond_name(), options_.remote)) {
     agent_paths_answer_ = answer->number;

@@ -39,6 +39,8 @@ void PrintUsage() {
       "  --agent-socket PATH the ovs-rdma-bond-agent's registry socket\n"
       "                      (default rdma-bond-agent/registry.sock next to the table)\n"
       "  --no-agent          do not register with the agent\n"
+      "  --agent-timeout-ms N  how long to wait for each answer of the agent\n"
+      "                      (1..60000, default 100)\n"
       "  --side-channel-key FILE  authenticate the side channel with the\n"
       "                      key in FILE (the same on both hosts, mode 600)\n"
       "  --local IP          server: the address to listen on (default all)\n"
@@ -215,6 +217,14 @@ std::string SetAckTimeoutUs(const std::string& v, Options* o) {
   return "";
 }
 
+// --agent-timeout-ms N.
+std::string SetAgentTimeoutMs(const std::string& v, Options* o) {
+  auto n = ParseUint(v, 1, 60000);
+  if (!n) return "--agent-timeout-ms: \"" + v + "\" is not 1..60000";
+  o->agent_timeout_ms = static_cast<uint32_t>(*n);
+  return "";
+}
+
 // Options that take a word or a name.
 
 // --backend B.
@@ -308,6 +318,7 @@ constexpr ValueOption kValueOptions[] = {
     {"--netdev", SetNetdevs},
     {"--ack-timeout-us", SetAckTimeoutUs},
     {"--agent-socket", SetAgentSocket},
+    {"--agent-timeout-ms", SetAgentTimeoutMs},
     {"--side-channel-key", SetSideChannelKey},
     {"--timeline-ms", SetTimelineMs},
     {"--inject-fatal", SetInjectFatal},
@@ -375,8 +386,8 @@ std::string ValidateOptions(Options* o) {
   if (o->baseline && !o->netdevs.empty()) {
     return "--baseline runs over the bond's members: not with --netdev";
   }
-  if (o->no_agent && !o->agent_socket.empty()) {
-    return "give --agent-socket or --no-agent, not both";
+  if (o->no_agent && (!o->agent_socket.empty() || o->agent_timeout_ms != 0)) {
+    return "--no-agent: not with --agent-socket or --agent-timeout-ms";
   }
   if (o->fatal_at_s >= 0 && o->backend != "emulated") {
     return "--inject-fatal needs --backend emulated";

@@ -40,6 +40,7 @@ struct Options {
   std::string agent_socket;        // "" = next to the table.
   std::string side_channel_key;    // Key file; "" = unauthenticated.
   bool no_agent = false;
+  uint32_t agent_timeout_ms = 0;   // 0: AgentClientOptions' default.
   std::string local;               // --local IP (server: bind address).
   std::vector<std::string> netdevs;  // --netdev: RNICs without a bond.
   uint32_t ack_timeout_us = 0;     // 0: QpOptions' default.

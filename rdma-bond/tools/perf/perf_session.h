@@ -90,6 +90,10 @@ class Session {
                                  : options_.agent_socket;
     AgentClientOptions agent_options;
     agent_options.name = "rdma-bond-perf";
+    if (options_.agent_timeout_ms != 0) {
+      agent_options.timeout =
+          std::chrono::milliseconds(options_.agent_timeout_ms);
+    }
     auto agent = std::make_unique<AgentClient>(agent_options);
     Status status = agent->Connect(path);
     if (status.IsNotFound()) {
