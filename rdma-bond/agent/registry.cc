@@ -472,9 +472,10 @@ bool RegistryServer::Handle(Client& client, std::string_view line) {
   if (verb == "QP") return HandleQp(client, *request);
   if (verb == "DEL") return HandleDel(client, *request);
   if (verb == "PATHS") return HandlePaths(client, *request);
+  if (verb == "LOAD") return HandleLoad(client, *request);
   bad_requests_++;
   client.out += "ERR unknown request " + verb +
-                " (expected HELLO, QP, DEL or PATHS)\n";
+                " (expected HELLO, QP, DEL, PATHS or LOAD)\n";
   return true;
 }
 
@@ -550,6 +551,9 @@ bool RegistryServer::HandleQp(Client& client, const RegistryRequest& request) {
                old.role != qp->role;
     qp->repins = old.repins + repinned;
     if (!qp->repin_ns) qp->repin_ns = old.repin_ns;
+    qp->tx_bytes = old.tx_bytes;
+    qp->tx_reported = old.tx_reported;
+    qp->load_reports = old.load_reports;
   }
   qp->client = client.id;
   qp->pid = client.creds.pid;
@@ -563,14 +567,15 @@ bool RegistryServer::HandleQp(Client& client, const RegistryRequest& request) {
 }
 
 // DEL: forgets one of the client's QPs.
-bool RegistryServer::HandleDel(Client& client, const RegistryRequest& request) {
+std::variant<QpMap::iterator, std::string> RegistryServer::FindClientQp(
+    const Client& client, const RegistryRequest& request) {
+  const std::string& verb = request.verb;
   Result<std::string> text = request.Get("qpn");
   std::optional<uint64_t> qpn_value =
       text.ok() ? ParseRegistryNumber(*text, UINT32_MAX) : std::nullopt;
   if (!qpn_value) {
     bad_requests_++;
-    client.out += "ERR DEL: missing or malformed qpn=\n";
-    return true;
+    return "ERR " + verb + ": missing or malformed qpn=\n";
   }
   const uint32_t qpn = static_cast<uint32_t>(*qpn_value);
   // rnic= names the QP's RNIC; without it the QP number must be unique
@@ -586,20 +591,57 @@ bool RegistryServer::HandleDel(Client& client, const RegistryRequest& request) {
     }
   }
   if (matches.empty()) {
-    client.out += "ERR DEL: no QP qpn=" + *text +
-                  " registered on this connection\n";
-    return true;
+    return "ERR " + verb + ": no QP qpn=" + *text +
+           " registered on this connection\n";
   }
   if (matches.size() > 1) {
-    client.out += "ERR DEL: qpn=" + *text +
-                  " is registered on several RNICs (add rnic=)\n";
+    return "ERR " + verb + ": qpn=" + *text +
+           " is registered on several RNICs (add rnic=)\n";
+  }
+  return matches[0];
+}
+
+bool RegistryServer::HandleDel(Client& client, const RegistryRequest& request) {
+  auto found = FindClientQp(client, request);
+  if (std::string* err = std::get_if<std::string>(&found)) {
+    client.out += *err;
     return true;
   }
-  qps_.erase(matches[0]);
+  qps_.erase(std::get<QpMap::iterator>(found));
   client.qps--;
   ForgetQps(client.creds.uid, 1);
   client.out += "OK\n";
   Changed();
+  return true;
+}
+
+// LOAD: the bytes one of the client's QPs sent since it was created.
+bool RegistryServer::HandleLoad(Client& client,
+                                const RegistryRequest& request) {
+  Result<std::string> text = request.Get("tx_bytes");
+  std::optional<uint64_t> tx =
+      text.ok() ? ParseRegistryNumber(*text, UINT64_MAX) : std::nullopt;
+  if (!tx) {
+    bad_requests_++;
+    client.out += "ERR LOAD: missing or malformed tx_bytes=\n";
+    return true;
+  }
+  auto found = FindClientQp(client, request);
+  if (std::string* err = std::get_if<std::string>(&found)) {
+    client.out += *err;
+    return true;
+  }
+  QpRecord& qp = std::get<QpMap::iterator>(found)->second;
+  // A count lower than the last one is a QP whose counter started again:
+  // what it says now is all new.
+  const uint64_t bytes = !qp.tx_reported ? 0
+                         : *tx >= qp.tx_bytes ? *tx - qp.tx_bytes
+                                              : *tx;
+  qp.tx_bytes = *tx;
+  qp.tx_reported = true;
+  qp.load_reports++;
+  client.out += "OK\n";
+  if (options_.load) options_.load(qp, bytes);
   return true;
 }
 

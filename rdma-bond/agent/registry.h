@@ -35,6 +35,7 @@
 #include <string_view>
 #include <tuple>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "conn/registry_protocol.h"
@@ -112,6 +113,11 @@ struct QpRecord {
   uint64_t updates = 0;         // QP lines after the first.
   uint64_t repins = 0;          // Updates that changed member, sport or
                                 // role.
+  // LOAD: the bytes the application last said the QP sent since it was
+  // created ('tx_reported' once it said it), and how many LOAD lines.
+  uint64_t tx_bytes = 0;
+  bool tx_reported = false;
+  uint64_t load_reports = 0;
 };
 
 // Builds the record of a QP request; InvalidArgument naming the first
@@ -136,6 +142,10 @@ class RegistryServer {
   // changed; 'repin_reported' if this line carried repin_ns.
   using QpHandler = std::function<void(const QpRecord& qp, bool repinned,
                                        bool repin_reported)>;
+  // Called for every LOAD line accepted, with the QP and the bytes it
+  // sent since the previous one (0 for its first: that one only sets the
+  // baseline, since the bytes before it may be from long ago).
+  using LoadHandler = std::function<void(const QpRecord& qp, uint64_t bytes)>;
   // Logs one line (level: 0 info, 1 warning).
   using LogHandler = std::function<void(int level, const std::string&)>;
 
@@ -148,6 +158,7 @@ class RegistryServer {
     PathsHandler paths;
     ChangeHandler changed;
     QpHandler updated;
+    LoadHandler load;
     LogHandler log;
     size_t max_clients_per_uid = kMaxClientsPerUid;
     size_t max_qps_per_uid = kMaxQpsPerUid;
@@ -188,6 +199,11 @@ class RegistryServer {
   bool HandleHello(Client& client, const RegistryRequest& request);
   bool HandleQp(Client& client, const RegistryRequest& request);
   bool HandleDel(Client& client, const RegistryRequest& request);
+  bool HandleLoad(Client& client, const RegistryRequest& request);
+  // The client's QP that 'request' names by qpn= and rnic=, or the ERR
+  // line (with its newline) that says why none.
+  std::variant<QpMap::iterator, std::string> FindClientQp(
+      const Client& client, const RegistryRequest& request);
   bool HandlePaths(Client& client, const RegistryRequest& request);
   void Drop(uint64_t id);
   void Changed();

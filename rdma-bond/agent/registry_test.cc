@@ -155,6 +155,9 @@ class RegistryServerTest : public ::testing::Test {
                          "END\n");
     };
     options.changed = [this] { changes_++; };
+    options.load = [this](const QpRecord& qp, uint64_t bytes) {
+      loads_.push_back({qp.qpn, bytes});
+    };
     options.log = [this](int, const std::string& line) {
       log_ += line + "\n";
     };
@@ -213,7 +216,55 @@ class RegistryServerTest : public ::testing::Test {
   int changes_ = 0;
   std::string paths_asked_;
   std::string log_;
+  std::vector<std::pair<uint32_t, uint64_t>> loads_;  // (qpn, bytes).
 };
+
+// LOAD: the first report of a QP only sets its baseline; later ones hand
+// the difference to the handler; a re-registration keeps the count; a
+// count that went down is all new; anything malformed is refused.
+TEST_F(RegistryServerTest, LoadReportsHandTheDifference) {
+  int fd = Connect();
+  EXPECT_EQ(Ask(fd, "HELLO version=1 name=perf\n"),
+            "OK version=1 agent=" + std::to_string(getpid()) + "\n");
+  EXPECT_EQ(Ask(fd, std::string(kQp) + " rnic=rxe0\n"), "OK\n");
+  EXPECT_EQ(Ask(fd, "LOAD qpn=0x12 rnic=rxe0 tx_bytes=1000000\n"), "OK\n");
+  EXPECT_EQ(Ask(fd, "LOAD qpn=0x12 tx_bytes=1500000\n"), "OK\n");
+  std::string moved = kQp;
+  moved.replace(moved.find("49152"), 5, "49999");
+  EXPECT_EQ(Ask(fd, moved + " rnic=rxe0\n"), "OK\n");
+  EXPECT_EQ(Ask(fd, "LOAD qpn=0x12 rnic=rxe0 tx_bytes=0x200000\n"), "OK\n");
+  EXPECT_EQ(Ask(fd, "LOAD qpn=0x12 tx_bytes=700\n"), "OK\n");
+  const std::vector<std::pair<uint32_t, uint64_t>> expected = {
+      {0x12, 0}, {0x12, 500000}, {0x12, 0x200000 - 1500000}, {0x12, 700}};
+  EXPECT_EQ(loads_, expected);
+  ASSERT_EQ(server_->qps().size(), 1u);
+  EXPECT_EQ(server_->qps().begin()->second.tx_bytes, 700u);
+  EXPECT_EQ(server_->qps().begin()->second.load_reports, 4u);
+
+  EXPECT_EQ(Ask(fd, "LOAD qpn=0x12\n"),
+            "ERR LOAD: missing or malformed tx_bytes=\n");
+  EXPECT_EQ(Ask(fd, "LOAD qpn=0x12 tx_bytes=-5\n"),
+            "ERR LOAD: missing or malformed tx_bytes=\n");
+  EXPECT_EQ(Ask(fd, "LOAD qpn=0x12 tx_bytes=18446744073709551616\n"),
+            "ERR LOAD: missing or malformed tx_bytes=\n");
+  EXPECT_EQ(Ask(fd, "LOAD tx_bytes=5\n"),
+            "ERR LOAD: missing or malformed qpn=\n");
+  EXPECT_EQ(Ask(fd, "LOAD qpn=0x13 tx_bytes=5\n"),
+            "ERR LOAD: no QP qpn=0x13 registered on this connection\n");
+  EXPECT_EQ(Ask(fd, "LOAD qpn=0x12 rnic=rxe1 tx_bytes=5\n"),
+            "ERR LOAD: no QP qpn=0x12 registered on this connection\n");
+  EXPECT_EQ(loads_.size(), expected.size());
+
+  // Another connection cannot report the first one's QP.
+  int other = Connect();
+  EXPECT_EQ(Ask(other, "HELLO version=1\n"),
+            "OK version=1 agent=" + std::to_string(getpid()) + "\n");
+  EXPECT_EQ(Ask(other, "LOAD qpn=0x12 tx_bytes=5\n"),
+            "ERR LOAD: no QP qpn=0x12 registered on this connection\n");
+  EXPECT_EQ(loads_.size(), expected.size());
+  close(other);
+  close(fd);
+}
 
 TEST_F(RegistryServerTest, RegistersUpdatesAndDeletes) {
   int fd = Connect();
@@ -244,8 +295,8 @@ TEST_F(RegistryServerTest, RegistersUpdatesAndDeletes) {
   EXPECT_EQ(server_->qps().begin()->second.repin_ns, 5000u);
 
   EXPECT_EQ(Ask(fd, "QP qpn=1\n"), "ERR QP: missing bond=\n");
-  EXPECT_EQ(Ask(fd, "FROB\n"),
-            "ERR unknown request FROB (expected HELLO, QP, DEL or PATHS)\n");
+  EXPECT_EQ(Ask(fd, "FROB\n"), "ERR unknown request FROB (expected HELLO, "
+                               "QP, DEL, PATHS or LOAD)\n");
   EXPECT_EQ(Ask(fd, "DEL qpn=0x13\n"),
             "ERR DEL: no QP qpn=0x13 registered on this connection\n");
   EXPECT_EQ(Ask(fd, "DEL qpn=0x12\n"), "OK\n");
