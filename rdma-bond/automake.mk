@@ -60,6 +60,7 @@ $(RDMA_BOND_OVS_LIB):
 # Every header of the tree: the prerequisites of the objects that are built
 # by plain rules (sanitizers, fuzzer).
 RDMA_BOND_ALL_HDRS = $(wildcard $(srcdir)/lib/rdma-bond-table*.h \
+	$(srcdir)/lib/rdma-bond-load.h \
 	$(srcdir)/rdma-bond/include/rdma_bond/*.h \
 	$(srcdir)/rdma-bond/*/*.h $(srcdir)/rdma-bond/*/*/*.h)
 
@@ -200,16 +201,29 @@ rdma-bond/testing/tsan/rdma-bond-table-writer.o: $(RDMA_BOND_WRITER_DEPS)
 		$(AM_CFLAGS) $(CFLAGS) $(RDMA_BOND_TSAN_FLAGS) \
 		-c $(srcdir)/lib/rdma-bond-table.c -o $@
 
+rdma-bond/testing/asan/rdma-bond-load-reader.o: $(RDMA_BOND_LOAD_READER_DEPS)
+	@$(MKDIR_P) $(@D)
+	$(AM_V_CC)$(CC) $(AM_CPPFLAGS) $(RDMA_BOND_OVS_CPPFLAGS) $(CPPFLAGS) \
+		$(AM_CFLAGS) $(CFLAGS) $(RDMA_BOND_ASAN_FLAGS) \
+		-c $(srcdir)/lib/rdma-bond-load.c -o $@
+rdma-bond/testing/tsan/rdma-bond-load-reader.o: $(RDMA_BOND_LOAD_READER_DEPS)
+	@$(MKDIR_P) $(@D)
+	$(AM_V_CC)$(CC) $(AM_CPPFLAGS) $(RDMA_BOND_OVS_CPPFLAGS) $(CPPFLAGS) \
+		$(AM_CFLAGS) $(CFLAGS) $(RDMA_BOND_TSAN_FLAGS) \
+		-c $(srcdir)/lib/rdma-bond-load.c -o $@
+
 RDMA_BOND_ASAN_LIB_OBJS = \
 	$(call RDMA_BOND_SAN_OBJS,rdma-bond/testing/asan,$(RDMA_BOND_SAN_ALL_LIBS))
 RDMA_BOND_TSAN_LIB_OBJS = \
 	$(call RDMA_BOND_SAN_OBJS,rdma-bond/testing/tsan,$(RDMA_BOND_SAN_TABLE_LIBS))
 
 rdma-bond/testing/asan/libasan.a: $(RDMA_BOND_ASAN_LIB_OBJS) \
-		rdma-bond/testing/asan/rdma-bond-table-writer.o
+		rdma-bond/testing/asan/rdma-bond-table-writer.o \
+		rdma-bond/testing/asan/rdma-bond-load-reader.o
 	$(AM_V_AR)rm -f $@ && $(AR) rcs $@ $^
 rdma-bond/testing/tsan/libtsan.a: $(RDMA_BOND_TSAN_LIB_OBJS) \
-		rdma-bond/testing/tsan/rdma-bond-table-writer.o
+		rdma-bond/testing/tsan/rdma-bond-table-writer.o \
+		rdma-bond/testing/tsan/rdma-bond-load-reader.o
 	$(AM_V_AR)rm -f $@ && $(AR) rcs $@ $^
 
 rdma-bond/testing/tests-asan: rdma-bond/testing/asan/libasan.a \

@@ -126,6 +126,9 @@ Result<std::unique_ptr<AgentCore>> AgentCore::Create(AgentOptions options) {
         HostQpKey(qp.rnic.substr(0, qp.rnic.find(':')), qp.qpn,
                   static_cast<uint32_t>(qp.pid)));
   };
+  registry.load = [self](const QpRecord& qp, uint64_t bytes) {
+    self->AccountLoad(qp, bytes);
+  };
   registry.log = [self](int level, const std::string& message) {
     self->Log(level ? 2 : 1, message);
   };
@@ -133,6 +136,22 @@ Result<std::unique_ptr<AgentCore>> AgentCore::Create(AgentOptions options) {
       RegistryServer::Listen(std::move(registry));
   if (!server.ok()) return server.status();
   self->registry_ = std::move(*server);
+
+  // Without the load table the agent works as before; ovs-vswitchd's
+  // rebalancing then counts no RDMA load (and says so).
+  if (self->options_.load_path.empty()) {
+    self->options_.load_path = DirectoryOf(self->options_.socket_path) +
+                               "/" + RDMA_BOND_LOAD_NAME;
+  }
+  Result<std::unique_ptr<LoadTable>> load =
+      LoadTable::Create(self->options_.load_path, MonotonicNowNs());
+  if (load.ok()) {
+    self->load_table_ = std::move(*load);
+  } else {
+    self->load_table_error_ = load.status().message();
+    self->Log(2, load.status().message() +
+                     ": ovs-vswitchd will not see the RDMA load");
+  }
 
   if (self->options_.probe) {
     ProbeService::Options probe;
@@ -427,7 +446,61 @@ void AgentCore::Run() {
     ScanHostQps(/*warn=*/true);
   }
   if (evaluate_pending_) Evaluate();
+  if (load_table_ && now_ms >= next_load_publish_ms_) PublishLoad();
   WriteMetrics(now_ms);
+}
+
+std::optional<std::pair<bool, uint8_t>> AgentCore::LoadPlace(
+    const QpRecord& qp) const {
+  const Predictor* predictor = PredictorFor(qp.bond);
+  if (!predictor) return std::nullopt;
+  bool member_known = false;
+  for (const Member& m : predictor->bond().members) {
+    member_known |= m.name == qp.member;
+  }
+  // Made-up names must not grow the agent's maps.
+  if (!member_known) return std::nullopt;
+  if (!qp.conn.empty()) {
+    Result<FiveTuple> tuple = MakeUdpTuple(qp.src, qp.dst, qp.sport);
+    if (tuple.ok()) {
+      const Prediction p = predictor->Predict(FlowKey(*tuple));
+      if (p.hashed) return std::make_pair(true, p.bucket);
+    }
+  }
+  return std::make_pair(false, uint8_t{0});
+}
+
+void AgentCore::AccountLoad(const QpRecord& qp, uint64_t bytes) {
+  if (bytes == 0) return;
+  std::optional<std::pair<bool, uint8_t>> place = LoadPlace(qp);
+  if (!place) return;
+  BondLoad& load = loads_[qp.bond];
+  if (place->first) {
+    load.buckets[place->second] += bytes;
+  } else {
+    load.pinned[qp.member] += bytes;
+  }
+}
+
+void AgentCore::PublishLoad() {
+  next_load_publish_ms_ = NowMs() + kLoadPublishMs;
+  // Bonds no longer published are dropped, the others counted afresh.
+  for (auto it = loads_.begin(); it != loads_.end();) {
+    if (PredictorFor(it->first)) {
+      it->second.movable_qps = it->second.pinned_qps = 0;
+      ++it;
+    } else {
+      it = loads_.erase(it);
+    }
+  }
+  for (const auto& [key, qp] : registry_->qps()) {
+    if (!qp.tx_reported) continue;
+    std::optional<std::pair<bool, uint8_t>> place = LoadPlace(qp);
+    if (!place) continue;
+    BondLoad& load = loads_[qp.bond];
+    (place->first ? load.movable_qps : load.pinned_qps)++;
+  }
+  if (load_table_) load_table_->Publish(loads_, MonotonicNowNs());
 }
 
 int AgentCore::Wait(std::vector<int>* fds) {

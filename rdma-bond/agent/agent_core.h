@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "agent/host_qps.h"
+#include "agent/load_table.h"
 #include "agent/probe_service.h"
 #include "common/trusted_file.h"  // WriteAtomically()
 #include "agent/rdma_netlink.h"
@@ -67,6 +68,9 @@ struct AgentOptions {
   std::string table_path;       // "" = DefaultTablePath().
   std::string socket_path;      // "" = in the agent's directory.
   std::string summary_path;     // "" = in the agent's directory.
+  // The load table (load_table.h); "" = RDMA_BOND_LOAD_NAME next to the
+  // registry socket.
+  std::string load_path;
   std::string metrics_file;     // "" = none.
   AccessPolicy policy;
   std::vector<IpAddress> peers;
@@ -158,8 +162,19 @@ class AgentCore {
     return counters_;
   }
   std::string MetricsText() const;
+  // The RDMA load measured per published bond (LOAD), cumulative.
+  const std::map<std::string, BondLoad>& loads() const { return loads_; }
+  const LoadTable* load_table() const { return load_table_.get(); }
+  // Publishes the load now (Run() does every kLoadPublishMs).
+  void PublishLoad();
 
  private:
+  // Adds 'bytes' that 'qp' sent (LOAD) to its bond's load.
+  void AccountLoad(const QpRecord& qp, uint64_t bytes);
+  // Where 'qp''s bytes count: true and its bucket if it follows its
+  // bucket; false if they stay on its member.  nullopt: not counted (its
+  // bond or member is not published).
+  std::optional<std::pair<bool, uint8_t>> LoadPlace(const QpRecord& qp) const;
   explicit AgentCore(AgentOptions options);
   void Log(int level, const std::string& message) const;
   void TryAttach(uint64_t now_ms);
@@ -226,6 +241,11 @@ class AgentCore {
   int host_warnings_this_minute_ = 0;
   uint64_t host_warnings_suppressed_ = 0;
   bool evaluate_pending_ = false;
+  // The RDMA load (load_table.h).
+  std::map<std::string, BondLoad> loads_;
+  std::unique_ptr<LoadTable> load_table_;
+  std::string load_table_error_;
+  uint64_t next_load_publish_ms_ = 0;
 };
 
 }  // namespace rdma_bond::agent

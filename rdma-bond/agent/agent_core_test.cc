@@ -29,6 +29,7 @@
 #include "agent/report_text.h"
 #include "common/hex.h"
 #include "probe/probe_keys.h"
+#include "rdma-bond-load.h"
 #include "rdma-bond-table-writer.h"
 #include "rdma_bond/predictor.h"
 #include "testing/predictor_test_util.h"
@@ -582,6 +583,78 @@ TEST_F(AgentCoreTest, JudgesBalanceTcpByOvsHash) {
   std::string explain = Command({"explain", "3"});
   EXPECT_NE(explain.find("bucket"), std::string::npos) << explain;
   EXPECT_NE(explain.find("balance-tcp"), std::string::npos) << explain;
+}
+
+// LOAD: a connection's QP counts in the bucket of its 5-tuple, a QP
+// without a connection on its member; the load table carries both to
+// ovs-vswitchd.
+TEST_F(AgentCoreTest, CountsRdmaLoadByBucketAndPublishesIt) {
+  Bond bond = MakeBalanceTcp();
+  Publish(true);
+  StartAgent();
+  ASSERT_TRUE(core_->attached());
+  ASSERT_NE(core_->load_table(), nullptr);
+  EXPECT_EQ(core_->load_table()->path(),
+            dir_.File("rdma-bond-agent/" RDMA_BOND_LOAD_NAME));
+
+  Predictor predictor = *Predictor::Create(bond, RDMA_BOND_HASH_MHASH);
+  IpAddress src = *ParseIpAddress(kSrc), dst = *ParseIpAddress(kDst);
+  const uint16_t sport = 0xc123;
+  const Prediction p =
+      predictor.Predict(FlowKey(*MakeUdpTuple(src, dst, sport)));
+  ASSERT_TRUE(p.hashed);
+  const std::string member = record_.members[p.member].name;
+
+  Client client(core_->options().socket_path);
+  auto pump = [this] { Pump(); };
+  ASSERT_EQ(client.Ask("HELLO version=1", pump).rfind("OK", 0), 0u);
+  ASSERT_EQ(client.Ask(Qp(1, member, sport, "active", " conn=7 path=0,0"),
+                       pump),
+            "OK");
+  ASSERT_EQ(client.Ask(Qp(2, "nic1", 0xc200, "active"), pump), "OK");
+  // A bond and a member nobody published: not counted.
+  ASSERT_EQ(client.Ask("QP qpn=3 bond=bondx member=nic0 src=10.77.0.1 "
+                       "dst=10.77.0.2 sport=49152 role=active conn=1",
+                       pump),
+            "OK");
+  ASSERT_EQ(client.Ask(Qp(4, "nicx", 0xc300, "active"), pump), "OK");
+  for (int qpn = 1; qpn <= 4; qpn++) {
+    const std::string q = "LOAD qpn=" + std::to_string(qpn);
+    ASSERT_EQ(client.Ask(q + " tx_bytes=1000", pump), "OK");
+    ASSERT_EQ(client.Ask(q + " tx_bytes=" + std::to_string(1000 + qpn * 1000000),
+                         pump),
+              "OK");
+  }
+  ASSERT_EQ(core_->loads().size(), 1u);
+  const BondLoad& load = core_->loads().at("bond0");
+  EXPECT_EQ(load.buckets[p.bucket], 1000000u);
+  EXPECT_EQ(load.movable_total(), 1000000u);
+  ASSERT_EQ(load.pinned.size(), 1u);
+  EXPECT_EQ(load.pinned.at("nic1"), 2000000u);
+
+  core_->PublishLoad();
+  rdma_bond_load_record rec{};
+  uint64_t instance = 0;
+  char why[RDMA_BOND_LOAD_WHY_LEN] = "";
+  ASSERT_EQ(rdma_bond_load_read(core_->load_table()->path().c_str(), "bond0",
+                                MonotonicNowNs(), &rec, &instance, why),
+            0)
+      << why;
+  EXPECT_EQ(instance, core_->load_table()->instance_id());
+  EXPECT_EQ(rec.bucket_bytes[p.bucket], 1000000u);
+  EXPECT_EQ(rec.movable_qps, 1u);
+  EXPECT_EQ(rec.pinned_qps, 1u);
+  ASSERT_EQ(rec.n_members, 1u);
+  EXPECT_STREQ(rec.members[0].name, "nic1");
+  EXPECT_EQ(rec.members[0].pinned_bytes, 2000000u);
+  EXPECT_EQ(rdma_bond_load_read(core_->load_table()->path().c_str(), "bondx",
+                                MonotonicNowNs(), &rec, &instance, why),
+            ESRCH);
+
+  // The agent exits: no table is left to go stale.
+  const std::string path = core_->load_table()->path();
+  core_.reset();
+  EXPECT_NE(access(path.c_str(), F_OK), 0);
 }
 
 TEST_F(AgentCoreTest, ReattachesAfterVswitchdRestart) {

@@ -17,6 +17,8 @@ rdma_bond_agent_libagent_a_SOURCES = \
 	rdma-bond/agent/bridge_lookup.h \
 	rdma-bond/agent/host_qps.cc \
 	rdma-bond/agent/host_qps.h \
+	rdma-bond/agent/load_table.cc \
+	rdma-bond/agent/load_table.h \
 	rdma-bond/agent/netlink_attr.h \
 	rdma-bond/agent/probe_service.cc \
 	rdma-bond/agent/probe_service.h \
@@ -77,6 +79,7 @@ endif
 rdma_bond_agent_agent_tests_SOURCES = \
 	rdma-bond/agent/agent_core_test.cc \
 	rdma-bond/agent/host_qps_test.cc \
+	rdma-bond/agent/load_table_test.cc \
 	rdma-bond/agent/registry_test.cc \
 	rdma-bond/agent/roce_plan_test.cc \
 	rdma-bond/agent/roce_plumbing_test.cc \

@@ -23,6 +23,19 @@ rdma-bond/testing/rdma-bond-table-writer.o: $(RDMA_BOND_WRITER_DEPS)
 EXTRA_DIST += lib/rdma-bond-table.c lib/rdma-bond-table-writer.h
 CLEANFILES += rdma-bond/testing/rdma-bond-table-writer.o
 
+# The load table's reader (lib/rdma-bond-load.c), ovs-vswitchd's code,
+# for the tests of the agent's writer.
+RDMA_BOND_LOAD_READER_DEPS = \
+	$(srcdir)/lib/rdma-bond-load.c \
+	$(srcdir)/lib/rdma-bond-load.h \
+	$(srcdir)/lib/rdma-bond-table.h
+rdma-bond/testing/rdma-bond-load-reader.o: $(RDMA_BOND_LOAD_READER_DEPS)
+	@$(MKDIR_P) rdma-bond/testing
+	$(AM_V_CC)$(CC) $(AM_CPPFLAGS) $(RDMA_BOND_OVS_CPPFLAGS) $(CPPFLAGS) \
+		$(AM_CFLAGS) $(CFLAGS) -c $(srcdir)/lib/rdma-bond-load.c -o $@
+EXTRA_DIST += lib/rdma-bond-load.c lib/rdma-bond-load.h
+CLEANFILES += rdma-bond/testing/rdma-bond-load-reader.o
+
 noinst_LIBRARIES += rdma-bond/testing/libtesting.a
 rdma_bond_testing_libtesting_a_SOURCES = \
 	rdma-bond/testing/connection_test_util.cc \
@@ -41,7 +54,8 @@ rdma_bond_testing_libtesting_a_SOURCES = \
 	rdma-bond/testing/wait_test_util.cc \
 	rdma-bond/testing/wait_test_util.h
 rdma_bond_testing_libtesting_a_LIBADD = \
-	rdma-bond/testing/rdma-bond-table-writer.o
+	rdma-bond/testing/rdma-bond-table-writer.o \
+	rdma-bond/testing/rdma-bond-load-reader.o
 
 # The lab's attacker (utilities/ovs-rdma-bond-scenarios probe-attack):
 # forged probe frames through AF_PACKET.  Built with the tree, never

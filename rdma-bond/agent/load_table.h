@@ -1,0 +1,83 @@
+// Copyright (c) 2026 The ovs-rdma-bond authors.
+// Licensed under the Apache License, Version 2.0.
+//
+// The RDMA load the agent measured, per bond, and the writer of the load
+// table (lib/rdma-bond-load.h) through which ovs-vswitchd's rebalancing
+// counts it (docs/rebalance.md).
+//
+// The applications report how many bytes each registered QP was handed to
+// send (registry LOAD).  The agent adds each difference to its bond:
+//   - to the bucket of the QP's 5-tuple when the QP belongs to a
+//     librdmabond connection (conn=) on a bond that hashes its flows: such
+//     a connection holds a path on every member and moves the traffic of
+//     a bucket that OVS moves onto its path on the bucket's new member;
+//   - otherwise to the QP's member, as load that no bucket move shifts.
+// LoadTable publishes the counts every second.
+//
+// Thread-safety: none; the agent's main loop owns both.
+
+#ifndef RDMA_BOND_AGENT_LOAD_TABLE_H_
+#define RDMA_BOND_AGENT_LOAD_TABLE_H_
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "rdma-bond-load.h"
+#include "rdma_bond/status.h"
+
+namespace rdma_bond::agent {
+
+// How often the agent writes the load table.
+inline constexpr uint64_t kLoadPublishMs = 1000;
+
+// Cumulative bytes of one bond since the agent started.
+struct BondLoad {
+  std::array<uint64_t, RDMA_BOND_BUCKETS> buckets{};  // Movable, by bucket.
+  std::map<std::string, uint64_t> pinned;             // By member.
+  uint32_t movable_qps = 0;     // QPs counted in 'buckets' now.
+  uint32_t pinned_qps = 0;      // QPs counted in 'pinned' now.
+
+  uint64_t movable_total() const;
+  uint64_t pinned_total() const;
+};
+
+class LoadTable {
+ public:
+  // Creates the table at 'path' (through a temporary file and rename(),
+  // mode 0644), its heartbeat 'now_ns', with a new random instance id.
+  static Result<std::unique_ptr<LoadTable>> Create(const std::string& path,
+                                                   uint64_t now_ns);
+  // Unmaps the table and removes the file: a reader then finds no table
+  // rather than a stale one.
+  ~LoadTable();
+  LoadTable(const LoadTable&) = delete;
+  LoadTable& operator=(const LoadTable&) = delete;
+
+  // Writes one record per bond of 'loads' (a bond keeps its slot while it
+  // is there), releases the slots of the bonds that are gone, refreshes
+  // the heartbeat.  Bonds beyond RDMA_BOND_LOAD_MAX_BONDS, and members
+  // beyond RDMA_BOND_MAX_MEMBERS, are left out (counted in 'dropped()').
+  void Publish(const std::map<std::string, BondLoad>& loads,
+               uint64_t now_ns);
+
+  const std::string& path() const { return path_; }
+  uint64_t instance_id() const { return instance_id_; }
+  uint64_t dropped() const { return dropped_; }
+
+ private:
+  LoadTable(std::string path, void* base, uint64_t instance_id);
+  void Store(size_t slot, const rdma_bond_load_record& record);
+
+  std::string path_;
+  void* base_;
+  uint64_t instance_id_;
+  std::map<std::string, size_t> slots_;   // Bond name -> slot.
+  uint64_t dropped_ = 0;
+};
+
+}  // namespace rdma_bond::agent
+
+#endif  // RDMA_BOND_AGENT_LOAD_TABLE_H_
