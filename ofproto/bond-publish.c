@@ -17,6 +17,7 @@
 #include <config.h>
 
 #include "bond-publish.h"
+#include "bond-rdma-load.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -915,6 +916,17 @@ collect_cb(const struct bond_publish_view *view, void *pass_)
 {
     struct bond_publish_pass *pass = pass_;
 
+    if (view->rdma_rebalance) {
+        if (view->publish) {
+            bond_rdma_load_poll(view->name);
+        } else {
+            static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 60);
+
+            VLOG_WARN_RL(&rl, "bond %s: rdma-bond-rebalance=true counts "
+                         "nothing without rdma-bond=true (the agent "
+                         "measures only published bonds)", view->name);
+        }
+    }
     if (!view->publish) {
         sset_add(&pass->unpublished, view->name);
     } else if (pass->n_recs >= RDMA_BOND_MAX_BONDS) {
@@ -1110,6 +1122,7 @@ bond_publish_run(void)
     free(pass.recs);
     free(pass.locs);
     locations_sweep();
+    bond_rdma_load_sweep();
 }
 
 /* Arranges for the main loop to wake up when the heartbeat is due. */
@@ -1295,6 +1308,7 @@ format_record(struct ds *ds, const struct rdma_bond_record *rec,
         }
         ds_put_format(ds, " unassigned %d\n", counts[RDMA_BOND_MAX_MEMBERS]);
     }
+    bond_rdma_load_format(ds, rec);
 }
 
 /* Appends to 'ds' the processes other than this one that map the table:

@@ -80,6 +80,7 @@ struct bond_publish_member {
 struct bond_publish_view {
     const char *name;           /* Bond (port) name. */
     bool publish;               /* other_config:rdma-bond=true. */
+    bool rdma_rebalance;        /* other_config:rdma-bond-rebalance=true. */
     struct ofproto_dpif *ofproto; /* Bridge, for the datapath's features. */
     enum bond_mode balance;     /* Balancing mode. */
     enum lacp_status lacp_status; /* Status of LACP negotiations. */
