@@ -252,6 +252,8 @@ Status AgentClient::Open(Clock::time_point deadline,
   }
   backoff_ = std::chrono::milliseconds(0);
   last_error_ = Status::OK();
+  // This agent may be newer than the one that refused LOAD.
+  load_supported_ = true;
   // The agent forgot our QPs with the old connection: tell it again
   // (answers read by Poll(); a refusal forgets the registration).
   for (auto it = registrations_.begin(); it != registrations_.end();) {
@@ -463,6 +465,21 @@ bool AgentClient::TakeAnswer(const std::string& line) {
       pending_.pop_front();
       return true;
     }
+    case Ask::kLoad:
+      if (verb == "ERR") {
+        // An agent older than LOAD; the others refuse only a QP they no
+        // longer hold (a DEL or a reconnection crossed the report).
+        if (RegistryReason(line).rfind("unknown request", 0) == 0) {
+          load_supported_ = false;
+        }
+      } else if (verb != "OK") {
+        (void)Fail(Status::Corruption("agent " + path_ +
+                                      ": unexpected reply to LOAD: \"" +
+                                      line + "\""));
+        return false;
+      }
+      pending_.pop_front();
+      return true;
     case Ask::kPaths:
       break;
   }
@@ -523,6 +540,22 @@ Status AgentClient::RemoveQp(uint32_t qpn, const std::string& rnic) {
   std::string line = "DEL qpn=" + std::to_string(qpn);
   if (!rnic.empty()) line += " rnic=" + rnic;
   return Send(line, Pending{Ask::kDel, key, 0, {}, {}});
+}
+
+Status AgentClient::ReportLoad(uint32_t qpn, const std::string& rnic,
+                               uint64_t tx_bytes) {
+  if (fd_ < 0) return Status::Unavailable("agent: not connected");
+  if (!load_supported_) return Status::NotSupported("agent: no LOAD");
+  if (!rnic.empty() && !IsRegistryToken(rnic)) {
+    return Status::InvalidArgument("agent LOAD of QP " +
+                                   std::to_string(qpn) + ": rnic \"" + rnic +
+                                   "\" has a space, '=' or a control "
+                                   "character");
+  }
+  std::string line = "LOAD qpn=" + std::to_string(qpn);
+  if (!rnic.empty()) line += " rnic=" + rnic;
+  line += " tx_bytes=" + std::to_string(tx_bytes);
+  return Send(line, Pending{Ask::kLoad, {rnic, qpn}, 0, {}, {}});
 }
 
 std::string AgentClient::PathsKey(std::string_view bond,

@@ -451,3 +451,52 @@ TEST(AgentClientTest, AnswersArriveInOrderAndRefusalsForgetTheirQp) {
 
 }  // namespace
 }  // namespace rdma_bond
+
+namespace rdma_bond {
+namespace {
+
+// LOAD: one line per report, without waiting; an agent older than LOAD
+// refuses it once, and the client stops sending it until it connects
+// again.
+TEST(AgentClientLoadTest, ReportsAndStopsForAnAgentWithoutLoad) {
+  FakeAgent agent;
+  AgentClient client(TestOptions());
+  ASSERT_TRUE(client.Connect(agent.socket_path()).ok());
+  ASSERT_TRUE(client.RegisterQp(FullRegistration()).ok());
+  EXPECT_TRUE(client.ReportLoad(0x123, "fake:p1", 0).ok());
+  EXPECT_TRUE(client.ReportLoad(0x123, "fake:p1", 123456789012ull).ok());
+  AwaitAnswers(client);
+  agent.Settle();
+  EXPECT_EQ(agent.requests("LOAD"),
+            (std::vector<std::string>{
+                "LOAD qpn=291 rnic=fake:p1 tx_bytes=0",
+                "LOAD qpn=291 rnic=fake:p1 tx_bytes=123456789012"}));
+  EXPECT_TRUE(client.connected());
+  EXPECT_TRUE(client.load_supported());
+  EXPECT_FALSE(client.ReportLoad(0x123, "bad rnic", 1).ok());
+
+  // An agent that does not know LOAD: one refusal, then silence.
+  agent.SetKnowsLoad(false);
+  EXPECT_TRUE(client.ReportLoad(0x123, "fake:p1", 5).ok());
+  AwaitAnswers(client);
+  EXPECT_FALSE(client.load_supported());
+  EXPECT_TRUE(client.connected()) << "a refused LOAD is no protocol error";
+  EXPECT_TRUE(client.ReportLoad(0x123, "fake:p1", 6).IsNotSupported());
+  agent.Settle();
+  EXPECT_EQ(agent.requests("LOAD").size(), 3u);
+
+  // A new connection (the agent may have been upgraded) asks again.
+  agent.SetKnowsLoad(true);
+  client.Disconnect();
+  EXPECT_FALSE(client.ReportLoad(0x123, "fake:p1", 7).ok()) << "not connected";
+  ASSERT_TRUE(client.Connect(agent.socket_path()).ok());
+  EXPECT_TRUE(client.load_supported());
+  EXPECT_TRUE(client.ReportLoad(0x123, "fake:p1", 7).ok());
+  AwaitAnswers(client);
+  agent.Settle();
+  EXPECT_EQ(agent.requests("LOAD").back(),
+            "LOAD qpn=291 rnic=fake:p1 tx_bytes=7");
+}
+
+}  // namespace
+}  // namespace rdma_bond

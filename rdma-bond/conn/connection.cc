@@ -568,6 +568,7 @@ Status Connection::PostItem(Path& p, uint64_t seq, Item& item) {
   item.epoch = p.epoch;
   p.wrs_inflight++;
   p.stats.messages_sent++;
+  p.stats.bytes_sent += item.length;
   return Status::OK();
 }
 

@@ -27,6 +27,10 @@ namespace {
 // conn= ids: one per connection of this process.
 std::atomic<uint64_t> next_agent_conn_id{1};
 
+// How often the QPs' bytes are reported (LOAD): the agent publishes them
+// every second.
+constexpr auto kAgentLoadInterval = std::chrono::milliseconds(1000);
+
 // An agent request that held the connection this long is traced: the
 // connection moves nothing meanwhile.
 constexpr auto kSlowAgentCall = std::chrono::milliseconds(2);
@@ -178,6 +182,7 @@ void Connection::SyncAgent(std::optional<uint64_t> repin_ns) {
     if (p->state != PathState::kIdle) SyncAgentPath(*p, repin_ns);
   }
   TraceSlowAgentCall("QP registrations", start);
+  ReportAgentLoad();
   // The answers that arrived; a restarted agent gets our registrations
   // again (rate-limited inside).
   const auto maintain = AgentCallStart();
@@ -224,6 +229,33 @@ void Connection::SyncAgentPath(Path& p, std::optional<uint64_t> repin_ns) {
   p.agent_qpn = p.qpn;
   p.agent_sport = p.sport;
   p.agent_role = role;
+}
+
+void Connection::ReportAgentLoad() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_agent_load_ || !options_.agent->connected() ||
+      !options_.agent->load_supported()) {
+    return;
+  }
+  next_agent_load_ = now + kAgentLoadInterval;
+  for (auto& path : paths_) {
+    Path& p = *path;
+    // A QP's first report only sets the agent's baseline: it is sent as
+    // soon as the QP is registered, even before it carried anything.
+    if (!p.agent_registered ||
+        (p.load_sent && p.load_qpn == p.agent_qpn &&
+         p.load_bytes == p.stats.bytes_sent)) {
+      continue;
+    }
+    if (!options_.agent->ReportLoad(p.agent_qpn, p.rnic->name(),
+                                    p.stats.bytes_sent)
+             .ok()) {
+      return;
+    }
+    p.load_sent = true;
+    p.load_qpn = p.agent_qpn;
+    p.load_bytes = p.stats.bytes_sent;
+  }
 }
 
 void Connection::UnregisterFromAgent() {

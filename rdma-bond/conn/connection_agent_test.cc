@@ -155,6 +155,79 @@ TEST(ConnectionAgentTest, RegistersEveryQpWithThePortAndRoleItReallyHas) {
   EXPECT_EQ(removed, replaced);
 }
 
+// LOAD: every registered QP's bytes, once a second, the first report as
+// soon as it is registered (the agent's baseline); the last report of
+// each QP is what it carried.
+TEST(ConnectionAgentTest, ReportsTheBytesOfEachQp) {
+  FakeAgent agent;
+  AgentClient client(TestOptions());
+  ASSERT_TRUE(client.Connect(agent.socket_path()).ok());
+  Harness h;
+  h.fabric.SetRule([&](const FakeFrame& f) {
+    return SwitchMember(f.side, f.sport) == f.dest_member
+               ? Verdict::kDeliver
+               : Verdict::kOtherMember;
+  });
+  h.agent[0] = &client;
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  h.Transfer(200);
+  h.ExpectExactlyOnceInOrder(200);
+  // The next report (at most a second later) holds the transfer.
+  const auto until =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(1300);
+  h.PumpUntil([&] { return std::chrono::steady_clock::now() > until; },
+              milliseconds(2000));
+  agent.Settle();
+
+  std::map<std::string, std::vector<uint64_t>> reports;  // By qpn.
+  for (const std::string& line : agent.requests("LOAD")) {
+    auto f = FakeAgent::Fields(line);
+    reports[f["qpn"]].push_back(std::stoull(f["tx_bytes"]));
+  }
+  uint64_t total = 0;
+  for (const PathStats& p : h.s[0].conn->stats().paths) {
+    SCOPED_TRACE("path " + p.local_member + "->" + p.remote_member);
+    const auto& r = reports[std::to_string(p.qpn)];
+    ASSERT_GE(r.size(), 1u) << "QP " << p.qpn << " never reported";
+    EXPECT_EQ(r.back(), p.bytes_sent);
+    EXPECT_TRUE(std::is_sorted(r.begin(), r.end())) << "counts only grow";
+    EXPECT_EQ(r.size(), std::set<uint64_t>(r.begin(), r.end()).size())
+        << "no report repeats an unchanged count";
+    total += p.bytes_sent;
+  }
+  EXPECT_GE(total, 200u * 64) << "every message's payload, once at least";
+  EXPECT_TRUE(client.load_supported());
+  EXPECT_EQ(client.last_refusal().ToString(), Status::OK().ToString());
+}
+
+// An agent older than LOAD: refused, not asked again, and nothing else
+// changes.
+TEST(ConnectionAgentTest, AnAgentWithoutLoadIsNotAskedAgain) {
+  FakeAgent agent;
+  agent.SetKnowsLoad(false);
+  AgentClient client(TestOptions());
+  ASSERT_TRUE(client.Connect(agent.socket_path()).ok());
+  Harness h;
+  h.agent[0] = &client;
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  h.Transfer(100);
+  const auto until =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(2300);
+  h.PumpUntil([&] { return std::chrono::steady_clock::now() > until; },
+              milliseconds(3000));
+  h.ExpectExactlyOnceInOrder(100);
+  agent.Settle();
+  EXPECT_FALSE(client.load_supported());
+  EXPECT_TRUE(client.connected());
+  // The first pass (one per QP, sent before the first refusal came back),
+  // and none in the two seconds after.
+  EXPECT_EQ(agent.requests("LOAD").size(), h.s[0].conn->stats().paths.size());
+  ExpectRegistered(agent, *h.s[0].conn, 0);
+}
+
 TEST(ConnectionAgentTest, ActiveBackupRegistersOnlyTheActivePathActive) {
   FakeAgent agents[2];
   AgentClient clients[2] = {AgentClient(TestOptions()),

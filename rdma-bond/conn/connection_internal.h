@@ -227,6 +227,10 @@ struct Connection::Path {
   uint32_t agent_qpn = 0;
   uint16_t agent_sport = 0;
   AgentQpRole agent_role = AgentQpRole::kDown;
+  // The last LOAD sent: for which QP, and the count it said.
+  uint32_t load_qpn = 0;
+  uint64_t load_bytes = 0;
+  bool load_sent = false;
   PathStats stats;
 };
 

@@ -105,6 +105,11 @@ void FakeAgent::RefuseQp(uint32_t qpn) {
   refused_qpns_.insert(qpn);
 }
 
+void FakeAgent::SetKnowsLoad(bool knows) {
+  std::lock_guard<std::mutex> lock(mu_);
+  knows_load_ = knows;
+}
+
 void FakeAgent::DropClients() {
   std::lock_guard<std::mutex> lock(mu_);
   for (Client& c : clients_) {
@@ -273,6 +278,15 @@ std::vector<std::string> FakeAgent::Answer(Client& c, const std::string& line,
     registry_.erase(qpn);
     c.qpns.erase(std::remove(c.qpns.begin(), c.qpns.end(), qpn),
                  c.qpns.end());
+    return {"OK"};
+  }
+  if (verb == "LOAD" && knows_load_) {
+    if (f.count("qpn") == 0 || f.count("tx_bytes") == 0) {
+      return {"ERR LOAD: missing key qpn or tx_bytes"};
+    }
+    const uint32_t qpn =
+        static_cast<uint32_t>(std::strtoul(f["qpn"].c_str(), nullptr, 10));
+    if (registry_.count(qpn) == 0) return {"ERR LOAD: no QP"};
     return {"OK"};
   }
   if (verb == "PATHS") {

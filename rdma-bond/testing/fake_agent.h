@@ -8,7 +8,8 @@
 // It listens on a Unix socket in a fresh temporary directory and serves
 // every client from one thread: it records each request line, in order,
 // and answers as the protocol says (HELLO -> "OK version=1 agent=4242",
-// QP and DEL -> OK or ERR naming a missing key, PATHS -> the scripted
+// QP and DEL -> OK or ERR naming a missing key, LOAD of a registered QP
+// -> OK, PATHS -> the scripted
 // PATH lines for that dst and END) while it keeps the registry the agent
 // would (qpn -> the fields of the last QP line, dropped on DEL and when
 // the client's connection closes).  Other modes refuse HELLO with the
@@ -70,6 +71,9 @@ class FakeAgent {
   void SetPaths(const std::string& dst, std::vector<std::string> lines);
   // Answers ERR to the next QP line of 'qpn'.
   void RefuseQp(uint32_t qpn);
+  // false: answers LOAD as an agent older than LOAD does ("ERR unknown
+  // request LOAD").  true by default: LOAD of a registered QP is OK.
+  void SetKnowsLoad(bool knows);
   // Closes every client connection (their QPs are dropped), as when the
   // agent restarts.
   void DropClients();
@@ -114,6 +118,7 @@ class FakeAgent {
   Mode mode_;
   std::map<std::string, std::vector<std::string>> paths_;
   std::set<uint32_t> refused_qpns_;
+  bool knows_load_ = true;
   std::vector<std::string> requests_;
   std::map<uint32_t, std::map<std::string, std::string>> registry_;
   std::vector<Client> clients_;

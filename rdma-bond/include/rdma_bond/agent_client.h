@@ -198,6 +198,14 @@ class AgentClient {
   // PATHS without waiting: Poll() puts the answer in LatestPaths().  Not
   // sent again while one for the same bond and 'dst' is under way.
   Status RequestPaths(std::string_view bond, const IpAddress& dst);
+  // LOAD: the bytes QP 'qpn' of RNIC 'rnic' was handed to send since it
+  // was created (a count that only grows), without waiting for the
+  // answer.  Not sent while disconnected (it is no registration: the next
+  // report says it again), nor to an agent that does not know LOAD (it
+  // answered "ERR unknown request"; asked again after a reconnection).
+  Status ReportLoad(uint32_t qpn, const std::string& rnic, uint64_t tx_bytes);
+  // Whether the agent took LOAD (false once it refused it as unknown).
+  bool load_supported() const { return load_supported_; }
   // The last answer to PATHS for 'bond' and 'dst' (nullptr before the
   // first), whoever asked.
   const AgentPathsAnswer* LatestPaths(std::string_view bond,
@@ -243,7 +251,7 @@ class AgentClient {
   using Clock = std::chrono::steady_clock;
 
   // A request sent, whose answer is due.
-  enum class Ask : uint8_t { kQp, kDel, kPaths };
+  enum class Ask : uint8_t { kQp, kDel, kPaths, kLoad };
   struct Pending {
     Ask ask;
     Key key;                        // kQp: the registration's.
@@ -289,6 +297,7 @@ class AgentClient {
   pid_t agent_pid_ = 0;
   Status last_error_;
   Status last_refusal_;
+  bool load_supported_ = true;
   Clock::time_point next_attempt_{};
   Clock::time_point next_maintain_{};
   std::chrono::milliseconds backoff_{0};

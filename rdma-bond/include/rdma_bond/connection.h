@@ -201,6 +201,8 @@ struct PathStats {
   uint16_t sport = 0;
   uint32_t qpn = 0;                 // Its current QP's number.
   uint64_t messages_sent = 0;       // Posted on it (writes included).
+  uint64_t bytes_sent = 0;          // Their payload bytes (the agent's
+                                    // LOAD: the RDMA load of its bucket).
   uint64_t messages_received = 0;   // Data and notices received on it.
   uint64_t resent_from = 0;         // Moved off it when it failed.
   uint64_t repins = 0;              // Source port changes (bond change).
@@ -471,6 +473,8 @@ class Connection {
   // it was last told; 'repin_ns' goes with each such registration.
   void SyncAgent(std::optional<uint64_t> repin_ns = std::nullopt);
   void SyncAgentPath(Path& path, std::optional<uint64_t> repin_ns);
+  // Every kAgentLoadInterval: each registered QP's bytes (LOAD).
+  void ReportAgentLoad();
   AgentQpRole AgentRole(const Path& path) const;
   // DEL for every registered QP.
   void UnregisterFromAgent();
@@ -502,6 +506,7 @@ class Connection {
   std::vector<AgentPath> agent_paths_;
   uint64_t agent_paths_answer_ = 0;   // AgentPathsAnswer::number taken.
   std::chrono::steady_clock::time_point next_agent_refresh_{};
+  std::chrono::steady_clock::time_point next_agent_load_{};
   // Whether this connection's RNICs change a QP's source port in place:
   // unknown until one did or refused (FollowAgentPaths() moves a port it
   // did not get from the agent unless one refused).
