@@ -94,7 +94,8 @@
  * table still reads (without the addition).  v1.1 (RDMA_BOND_ABI_MINOR 1)
  * adds each member's location: its OVS type, PCI function, kernel netdev,
  * DPDK port and devargs, which a reader needs to find the RDMA device of a
- * member that is not a kernel netdev (a DPDK port).
+ * member that is not a kernel netdev (a DPDK port).  v1.2 adds the record
+ * flag RDMA_BOND_F_RDMA_REBALANCE.
  *
  * Thread-safety
  * -------------
@@ -121,8 +122,10 @@ extern "C" {
 #define RDMA_BOND_ABI_VERSION 1
 
 /* Compatible additions to ABI v1 ('minor_version'): 0, the original;
- * 1, the member locations (RDMA_BOND_FEATURE_LOCATIONS). */
-#define RDMA_BOND_ABI_MINOR 1
+ * 1, the member locations (RDMA_BOND_FEATURE_LOCATIONS); 2, the record
+ * flag RDMA_BOND_F_RDMA_REBALANCE (old readers ignore a flag they do not
+ * know). */
+#define RDMA_BOND_ABI_MINOR 2
 
 /* Header feature bits ('features'): what this writer adds to ABI v1. */
 enum rdma_bond_table_feature {
@@ -252,6 +255,14 @@ enum rdma_bond_record_flag {
     RDMA_BOND_F_TOO_MANY_MEMBERS = 1 << 6,     /* Members beyond
                                                 * RDMA_BOND_MAX_MEMBERS
                                                 * are not shown. */
+    RDMA_BOND_F_RDMA_REBALANCE = 1 << 7,       /* v1.2: the bond counts
+                                                * the agent's RDMA load
+                                                * when it rebalances
+                                                * (rdma-bond-rebalance=
+                                                * true): a connection
+                                                * should move the
+                                                * traffic of a bucket
+                                                * that moves. */
 };
 
 /* Member flags ('flags' in struct rdma_bond_member). */

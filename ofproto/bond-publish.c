@@ -695,6 +695,9 @@ record_from_view(const struct bond_publish_view *view,
     if (dpif_is_netdev(backer->dpif)) {
         rec->flags |= RDMA_BOND_F_USERSPACE_DP;
     }
+    if (view->rdma_rebalance) {
+        rec->flags |= RDMA_BOND_F_RDMA_REBALANCE;
+    }
 
     /* Members, by name, so that indexes are stable across runs. */
     for (size_t i = 0; i < n_stored; i++) {

@@ -75,6 +75,21 @@ Result<std::unique_ptr<Connection>> Connection::Establish(
         prefix + ": max_message_size, send_window, recv_buffers, "
                  "write_region_size and max_probe_attempts must be positive");
   }
+  if (!options.member_shares.empty()) {
+    double total = 0;
+    for (double share : options.member_shares) {
+      if (!(share >= 0) || share > 1e9) {
+        return Status::InvalidArgument(
+            prefix + ": a member share must be between 0 and 1e9");
+      }
+      total += share;
+    }
+    if (options.member_shares.size() != rnics.size() || total <= 0) {
+      return Status::InvalidArgument(
+          prefix + ": give one member share per RNIC (" +
+          std::to_string(rnics.size()) + "), not all 0");
+    }
+  }
   if (!options.side_channel_key.empty()) {
     Status auth = side->Authenticate(options.side_channel_key, initiator);
     if (!auth.ok()) return auth.WithPrefix(prefix);
@@ -205,6 +220,10 @@ Status Connection::Handshake() {
       p.stats.local_member = local_members_[i];
       p.stats.remote_member = remote_members_[j];
       p.stats.rnic = p.rnic->name();
+      // A member's share is split over its paths.
+      p.share = options_.member_shares.empty()
+                    ? 1.0
+                    : options_.member_shares[i] / static_cast<double>(n_remote);
       paths_.push_back(std::move(path));
       s = CreatePathQp(p);
       if (!s.ok()) return s.WithPrefix(p.rnic->name());
@@ -428,11 +447,30 @@ Status Connection::Enqueue(uint8_t type, std::span<const uint8_t> data,
   return Status::OK();
 }
 
+bool Connection::SharesInUse() const {
+  return !options_.member_shares.empty() ||
+         (planner_->rdma_rebalance() &&
+          planner_->policy() == PathPolicy::kHashed);
+}
+
 Connection::Path* Connection::PickPath(size_t wrs) {
   const size_t limit =
       std::min<size_t>(options_.send_window, options_.qp.max_send_wr);
   Path* best = nullptr;
   const size_t n = paths_.size();
+  if (SharesInUse()) {
+    // The path with a share that carried least for its share; without
+    // one, any path that can (below).
+    for (auto& path : paths_) {
+      Path& p = *path;
+      if (p.share <= 0 || p.state != PathState::kUp || !Carries(p) ||
+          p.wrs_inflight + wrs > limit) {
+        continue;
+      }
+      if (!best || p.vbytes < best->vbytes) best = &p;
+    }
+    if (best) return best;
+  }
   for (size_t k = 0; k < n; k++) {
     Path& p = *paths_[(round_robin_ + k) % n];
     if (p.state != PathState::kUp || !Carries(p)) continue;
@@ -569,6 +607,7 @@ Status Connection::PostItem(Path& p, uint64_t seq, Item& item) {
   p.wrs_inflight++;
   p.stats.messages_sent++;
   p.stats.bytes_sent += item.length;
+  if (p.share > 0) p.vbytes += (kHeaderSize + item.length) / p.share;
   return Status::OK();
 }
 
@@ -984,6 +1023,7 @@ ConnectionStats Connection::stats() const {
     ps.sport = p->sport;
     ps.qpn = p->qpn;
     ps.agent_hint = p->candidate < p->agent_hints;
+    ps.share = SharesInUse() ? p->share : 0;
     s.paths.push_back(std::move(ps));
   }
   return s;

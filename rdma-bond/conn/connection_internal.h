@@ -218,6 +218,11 @@ struct Connection::Path {
   Clock::time_point retry_at{};
   Clock::time_point reset_deadline{};
   size_t wrs_inflight = 0;          // Our send-queue work requests.
+  // Shares (ConnectionOptions::member_shares): this path's, and the bytes
+  // it posted divided by it since the shares last changed (the path with
+  // the least carries next).
+  double share = 1;
+  double vbytes = 0;
   std::unique_ptr<uint8_t[]> recv_mem;
   MemoryRegion recv_mr;
   size_t recv_count = 0;

@@ -549,6 +549,36 @@ void Connection::NoteInPlace(const Status& s) {
   }
 }
 
+void Connection::FollowBucket(Path& p) {
+  if (!planner_->rdma_rebalance() || !SharesInUse() || p.share <= 0) return;
+  // Both members usable: OVS moved the bucket to balance the load, not
+  // away from a failure (a failed member's paths go down, and keep their
+  // share for when it is back).
+  const std::optional<size_t> to = planner_->MapsTo(p.sport);
+  if (!to || *to == p.local) return;
+  const size_t n_remote = remote_members_.size();
+  Path& q = *paths_[*to * n_remote + p.remote];
+  if (!Usable(q) || !planner_->member(p.local).usable) return;
+  q.share += p.share;
+  p.share = 0;
+  stats_.shares_followed++;
+  // The path that gained starts even with the others.
+  double least = -1;
+  for (auto& path : paths_) {
+    if (path->share > 0 && path.get() != &q &&
+        (least < 0 || path->vbytes < least)) {
+      least = path->vbytes;
+    }
+  }
+  q.vbytes = std::max(q.vbytes, least);
+  if (Tracing()) {
+    Trace(&p, "its bucket moved to " + local_members_[*to] +
+                  ": its share goes to the path " + local_members_[*to] +
+                  "->" + remote_members_[p.remote] + " (share now " +
+                  std::to_string(q.share) + ")");
+  }
+}
+
 bool Connection::RepinInPlace(Path& p, std::string_view why) {
   const uint16_t old = p.sport;
   p.round++;
@@ -608,9 +638,9 @@ void Connection::Reconcile(Path& p) {
                              : planner_->member(p.local).reason));
         return;
       }
-      if (hashed && !planner_->StillMaps(p.local, p.sport) &&
-          !RepinInPlace(p, "")) {
-        return;
+      if (hashed && !planner_->StillMaps(p.local, p.sport)) {
+        FollowBucket(p);
+        if (!RepinInPlace(p, "")) return;
       }
       if (p.state == PathState::kReady && carries) {
         StartProbe(p);

@@ -848,6 +848,159 @@ TEST(ConnectionTest, BucketMoveRepinsToAPortOfTheSameMember) {
   h.ExpectExactlyOnceInOrder(1000);
 }
 
+// Shares: {1, 0} puts every message on the paths of the first member,
+// split over its two paths; the second member's paths stay up, idle.
+TEST(ConnectionTest, SharesSendOnTheMembersTheyName) {
+  Harness h;
+  h.base.member_shares = {1, 0};
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  h.Transfer(2000);
+  h.ExpectExactlyOnceInOrder(2000);
+  for (int side = 0; side < 2; side++) {
+    for (const PathStats& p : h.s[side].conn->stats().paths) {
+      SCOPED_TRACE("side " + std::to_string(side) + " " + p.local_member +
+                   "->" + p.remote_member);
+      EXPECT_TRUE(p.up);
+      if (p.local_index == 0) {
+        EXPECT_EQ(p.share, 0.5);
+        EXPECT_GT(p.messages_sent, 2000u / 4);
+      } else {
+        EXPECT_EQ(p.share, 0);
+        EXPECT_EQ(p.messages_sent, 0u);
+      }
+    }
+  }
+}
+
+// Bad shares are refused at Establish().
+TEST(ConnectionTest, SharesMustNameEachRnicAndNotAllBeZero) {
+  for (const std::vector<double>& shares :
+       {std::vector<double>{1}, std::vector<double>{0, 0},
+        std::vector<double>{1, -1}, std::vector<double>{1, 0, 1}}) {
+    Harness h;
+    h.base.member_shares = shares;
+    const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+    const Status s = h.Establish(&bonds[0], &bonds[1]).first;
+    EXPECT_FALSE(s.ok());
+    EXPECT_NE(s.ToString().find("member share"), std::string::npos)
+        << s.ToString();
+  }
+}
+
+// The bond of side 0 with the bucket of each given (local, remote) path's
+// port moved to the other member.
+Bond MoveBucketsOf(const Harness& h, const Bond& bond,
+                   const std::set<std::pair<size_t, size_t>>& paths) {
+  Predictor before = *Predictor::Create(bond, kImpl);
+  Bond moved = bond;
+  moved.generation++;
+  for (const PathStats& p : h.s[0].conn->stats().paths) {
+    if (!paths.count({p.local_index, p.remote_index})) continue;
+    Prediction where = before.Predict(FlowKey(*MakeUdpTuple(
+        *ParseIpAddress(kIp[0]), *ParseIpAddress(kIp[1]), p.sport)));
+    moved.buckets[where.bucket] = 1 - p.local_index;
+  }
+  return moved;
+}
+
+// rdma-bond-rebalance: OVS moves the bucket of the port of path
+// (m0 -> m0) to m1; the path's share goes to (m1 -> m0), so the bytes OVS
+// moved really leave m0, and the path re-pins on m0 to carry nothing.
+TEST(ConnectionTest, AShareFollowsItsBucketOnARebalancingBond) {
+  Harness h;
+  h.base.member_shares = {1, 0};
+  Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  bonds[0].flags |= RDMA_BOND_F_RDMA_REBALANCE;
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  std::map<std::pair<size_t, size_t>, uint64_t> before;
+  Bond moved;
+  h.Transfer(2500, [&](uint64_t i) {
+    if (i != 500) return;
+    for (const PathStats& p : h.s[0].conn->stats().paths) {
+      before[{p.local_index, p.remote_index}] = p.messages_sent;
+    }
+    moved = MoveBucketsOf(h, bonds[0], {{0, 0}});
+    ASSERT_TRUE(h.s[0].conn->UpdateBond(moved, kImpl).ok());
+    ConnectionStats st = h.s[0].conn->stats();
+    EXPECT_EQ(st.shares_followed, 1u);
+    for (const PathStats& p : st.paths) {
+      const double expected = p.local_index == p.remote_index ? 0 : 0.5;
+      EXPECT_EQ(p.share, expected)
+          << p.local_member << "->" << p.remote_member;
+    }
+  });
+  h.ExpectExactlyOnceInOrder(2500);
+  Predictor after = *Predictor::Create(moved, kImpl);
+  for (const PathStats& p : h.s[0].conn->stats().paths) {
+    SCOPED_TRACE(p.local_member + "->" + p.remote_member);
+    const uint64_t sent = p.messages_sent - before[{p.local_index,
+                                                    p.remote_index}];
+    if (p.local_index == p.remote_index) {
+      EXPECT_EQ(sent, 0u);
+    } else {
+      EXPECT_GT(sent, 2000u / 4);
+    }
+    // Every port still maps to its path's member.
+    Prediction where = after.Predict(FlowKey(*MakeUdpTuple(
+        *ParseIpAddress(kIp[0]), *ParseIpAddress(kIp[1]), p.sport)));
+    EXPECT_EQ(where.member, p.local_index);
+  }
+  // The peer's bond does not rebalance with RDMA: its shares stay.
+  EXPECT_EQ(h.s[1].conn->stats().shares_followed, 0u);
+}
+
+// Without rdma-bond-rebalance a moved bucket only re-pins: the shares stay.
+TEST(ConnectionTest, SharesStayWhenTheBondDoesNotCountRdma) {
+  Harness h;
+  h.base.member_shares = {1, 0};
+  const Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  ASSERT_TRUE(h.s[0]
+                  .conn->UpdateBond(MoveBucketsOf(h, bonds[0], {{0, 0}}),
+                                    kImpl)
+                  .ok());
+  h.Transfer(1000);
+  h.ExpectExactlyOnceInOrder(1000);
+  const ConnectionStats st = h.s[0].conn->stats();
+  EXPECT_EQ(st.shares_followed, 0u);
+  EXPECT_GE(st.repins, 1u);
+  for (const PathStats& p : st.paths) {
+    EXPECT_EQ(p.share, p.local_index == 0 ? 0.5 : 0);
+    if (p.local_index == 1) {
+      EXPECT_EQ(p.messages_sent, 0u);
+    }
+  }
+}
+
+// A member with every share fails: the idle paths carry meanwhile, and
+// nothing is lost.
+TEST(ConnectionTest, PathsWithoutAShareCarryWhenTheOthersFail) {
+  Harness h;
+  h.base.member_shares = {1, 0};
+  Bond bonds[2] = {TcpBond(7), TcpBond(11)};
+  bonds[0].flags |= RDMA_BOND_F_RDMA_REBALANCE;
+  h.EstablishOrDie(&bonds[0], &bonds[1]);
+  ASSERT_TRUE(h.PumpUntil([&] { return h.AllUp(0) && h.AllUp(1); }));
+  h.Transfer(6000, [&](uint64_t i) {
+    if (i != 2000) return;
+    h.fabric.SetLinkDown(0, 0, true);
+    ASSERT_TRUE(h.s[0].conn->UpdateBond(Disable(bonds[0], 0), kImpl).ok());
+  });
+  h.ExpectExactlyOnceInOrder(6000);
+  const ConnectionStats st = h.s[0].conn->stats();
+  uint64_t on_m1 = 0;
+  for (const PathStats& p : st.paths) {
+    if (p.local_index == 1) on_m1 += p.messages_sent;
+  }
+  EXPECT_GT(on_m1, 6000u / 2);
+  // A failure is no rebalancing: the shares stay for the member's return.
+  EXPECT_EQ(st.shares_followed, 0u);
+}
+
 // Both ends retry a member's paths as soon as they hear it is back (side 0
 // from its table, side 1 from side 0's ACTIVE), not after failed_retry.
 TEST(ConnectionTest, ReEnabledMemberPathsAreResetAndProbed) {

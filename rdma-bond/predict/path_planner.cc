@@ -67,6 +67,7 @@ Result<PathPlanner> PathPlanner::Create(const Bond* bond,
   plan.remote_ = remote;
   plan.policy_ = bond ? PolicyOf(*bond) : PathPolicy::kFree;
   if (bond) plan.bond_name_ = bond->name;
+  plan.rdma_rebalance_ = bond && bond->rdma_rebalance();
   if (plan.policy_ == PathPolicy::kHashed) {
     Result<Predictor> predictor = Predictor::Create(*bond, table_hash_impl);
     if (!predictor.ok()) return predictor.status();
@@ -182,6 +183,20 @@ Result<std::vector<uint16_t>> PathPlanner::Candidates(size_t i,
         ((start + static_cast<uint32_t>(k) * stride) & kFlowLabelLowMask)));
   }
   return ports;
+}
+
+std::optional<size_t> PathPlanner::MapsTo(uint16_t sport) const {
+  if (policy_ != PathPolicy::kHashed || !IsRoceSport(sport)) {
+    return std::nullopt;
+  }
+  Result<FiveTuple> tuple = MakeUdpTuple(local_, remote_, sport);
+  if (!tuple.ok()) return std::nullopt;
+  const Prediction p = predictor_->Predict(FlowKey(*tuple));
+  if (!p.has_member()) return std::nullopt;
+  for (size_t i = 0; i < members_.size(); i++) {
+    if (members_[i].bond_index == p.member) return i;
+  }
+  return std::nullopt;
 }
 
 bool PathPlanner::StillMaps(size_t i, uint16_t sport) const {

@@ -123,6 +123,16 @@ class PathPlanner {
   // carries; kFree: member i is usable; kNone: false.
   bool StillMaps(size_t i, uint16_t sport) const;
 
+  // kHashed: the path-order index of the local member that the bond sends
+  // the flow of 'sport' out of now; nullopt when it is none of ours or the
+  // bond does not hash.
+  std::optional<size_t> MapsTo(uint16_t sport) const;
+
+  // The bond counts the RDMA load when it rebalances
+  // (Bond::rdma_rebalance()): a connection's traffic follows a bucket that
+  // OVS moves.
+  bool rdma_rebalance() const { return rdma_rebalance_; }
+
  private:
   PathPlanner() = default;
 
@@ -133,6 +143,7 @@ class PathPlanner {
   IpAddress local_;
   IpAddress remote_;
   std::string bond_name_;
+  bool rdma_rebalance_ = false;
 };
 
 }  // namespace rdma_bond

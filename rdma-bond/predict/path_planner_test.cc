@@ -116,6 +116,27 @@ TEST(PathPlannerTest, BalanceTcpPortsMapToTheirMember) {
   }
 }
 
+// MapsTo(): the path-order member a port's flow leaves on, by the RNICs'
+// order, not the bond's; only where the bond hashes.
+TEST(PathPlannerTest, MapsToNamesTheMemberOfAPort) {
+  Bond bond = TcpBond();
+  PathPlanner plan = Plan(&bond, {"p2", "p1"});
+  EXPECT_FALSE(plan.rdma_rebalance());
+  for (size_t m = 0; m < 2; m++) {
+    Result<std::vector<uint16_t>> ports = plan.Candidates(m, 7, 16);
+    ASSERT_TRUE(ports.ok());
+    for (uint16_t port : *ports) {
+      ASSERT_TRUE(plan.MapsTo(port).has_value());
+      EXPECT_EQ(*plan.MapsTo(port), m) << "port " << port;
+    }
+  }
+  EXPECT_FALSE(plan.MapsTo(4791).has_value()) << "not a RoCE port";
+  bond.flags |= RDMA_BOND_F_RDMA_REBALANCE;
+  EXPECT_TRUE(Plan(&bond).rdma_rebalance());
+  Bond ab = AbBond(0);
+  EXPECT_FALSE(Plan(&ab).MapsTo(0xc000).has_value());
+}
+
 TEST(PathPlannerTest, BucketMoveBreaksTheMapping) {
   Bond bond = TcpBond();
   PathPlanner before = Plan(&bond);

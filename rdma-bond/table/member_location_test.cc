@@ -73,7 +73,7 @@ TEST_F(MemberLocationTest, ReadsLocations) {
   Result<TableSnapshot> s = Snap();
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_TRUE(s->table.locations);
-  EXPECT_EQ(s->table.minor_version, 1u);
+  EXPECT_EQ(s->table.minor_version, uint32_t{RDMA_BOND_ABI_MINOR});
   EXPECT_EQ(s->table.features, uint32_t{RDMA_BOND_FEATURE_LOCATIONS});
   ASSERT_EQ(s->bonds.size(), 1u);
   const Member& dpdk = s->bonds[0].members[0];

@@ -154,6 +154,7 @@ void AppendBondText(const Bond& bond, uint64_t now_ns, std::string* out) {
   block.Add("dp type", bond.dp_type);
   block.Add("recirc id", Num(bond.recirc_id));
   block.Add("lb-output action", YesNo(bond.lb_output_active()));
+  block.Add("rdma rebalance", YesNo(bond.rdma_rebalance()));
   const Member* active = bond.active();
   block.Add("active member", active != nullptr ? active->name : "none");
   std::string change = Num(AgeMs(now_ns, bond.change_ns)) + " ms ago";
@@ -267,6 +268,7 @@ void WriteBondJson(const Bond& bond, uint64_t now_ns, JsonWriter* json) {
   json->Key("dp_type"); json->String(bond.dp_type);
   json->Key("recirc_id"); json->Uint(bond.recirc_id);
   json->Key("lb_output_action"); json->Bool(bond.lb_output_active());
+  json->Key("rdma_rebalance"); json->Bool(bond.rdma_rebalance());
   json->Key("may_recirc"); json->Bool(bond.may_recirc());
   json->Key("active_member");
   if (const Member* active = bond.active()) {

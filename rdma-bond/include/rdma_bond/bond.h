@@ -196,6 +196,9 @@ struct Bond {
     return flags & RDMA_BOND_F_LB_OUTPUT_ACTIVE;
   }
   bool may_recirc() const { return flags & RDMA_BOND_F_MAY_RECIRC; }
+  // The bond counts the RDMA load when it rebalances: connections move a
+  // bucket's traffic with the bucket (ABI v1.2).
+  bool rdma_rebalance() const { return flags & RDMA_BOND_F_RDMA_REBALANCE; }
 
   // Number of buckets assigned to each member (indexed like 'members').
   std::vector<size_t> BucketCounts() const;

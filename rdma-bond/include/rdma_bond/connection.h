@@ -163,6 +163,18 @@ struct ConnectionOptions {
   // connection: see AgentClient's failure policy.
   AgentClient* agent = nullptr;
   std::chrono::milliseconds agent_refresh{2000};
+  // Shares.  The part of its traffic the connection gives the paths of
+  // each local member (path order; empty: every carrying path carries, as
+  // the send window allows).  With shares, a path carries in proportion
+  // to its member's share, split evenly over the member's paths; a path
+  // whose share is 0 stays connected and carries only when no path with a
+  // share can.  On a bond with other_config:rdma-bond-rebalance=true
+  // (Bond::rdma_rebalance()) the shares, equal when not given, follow
+  // OVS's rebalancing: when OVS moves the bucket of a path's source port
+  // to another member, the path's share goes to the path toward the same
+  // peer member there, so that the bytes OVS counted in that bucket
+  // really move (docs/rebalance.md).
+  std::vector<double> member_shares;
   // TCP fallback.  When no path can carry for tcp_fallback_after (every
   // path down, both RNICs of a side failed), messages and writes go over
   // the side channel (a TCP connection through OVS), in the same order and
@@ -203,6 +215,8 @@ struct PathStats {
   uint64_t messages_sent = 0;       // Posted on it (writes included).
   uint64_t bytes_sent = 0;          // Their payload bytes (the agent's
                                     // LOAD: the RDMA load of its bucket).
+  double share = 0;                 // Of the connection's traffic, when
+                                    // shares are in use (else 0).
   uint64_t messages_received = 0;   // Data and notices received on it.
   uint64_t resent_from = 0;         // Moved off it when it failed.
   uint64_t repins = 0;              // Source port changes (bond change).
@@ -248,6 +262,8 @@ struct ConnectionStats {
   // Sent over TCP and, not acknowledged by the peer's TCP kTcpResendAfter
   // later while a path carried again, sent on a path too.
   uint64_t tcp_resent = 0;
+  // A path's share moved with its bucket (rdma-bond-rebalance).
+  uint64_t shares_followed = 0;
   std::vector<PathStats> paths;
 };
 
@@ -379,6 +395,11 @@ class Connection {
   void ReleaseTcpSent();
   Status HandleData(const SideMessage& m);
   Path* PickPath(size_t wrs);
+  // Shares: whether they are in use (given, or the bond rebalances with
+  // the RDMA load); a path whose bucket OVS moved gives its share to the
+  // path toward the same peer member on the bucket's new member.
+  bool SharesInUse() const;
+  void FollowBucket(Path& p);
   Status PostItem(Path& path, uint64_t seq, Item& item);
   void Deliver(uint64_t seq, uint8_t type, std::span<const uint8_t> payload,
                uint64_t offset, uint64_t length);
