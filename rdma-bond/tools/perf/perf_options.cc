@@ -39,6 +39,10 @@ void PrintUsage() {
       "  --agent-socket PATH the ovs-rdma-bond-agent's registry socket\n"
       "                      (default rdma-bond-agent/registry.sock next to the table)\n"
       "  --no-agent          do not register with the agent\n"
+      "  --shares S[,S...]   the part of each connection's traffic its paths\n"
+      "                      on each local member carry (member order, e.g.\n"
+      "                      1,0: all on the first); with rdma-bond-rebalance\n"
+      "                      on the bond they then follow OVS's rebalancing\n"
       "  --agent-timeout-ms N  how long to wait for each answer of the agent\n"
       "                      (1..60000, default 100)\n"
       "  --side-channel-key FILE  authenticate the side channel with the\n"
@@ -296,6 +300,27 @@ std::string SetNetdevs(const std::string& v, Options* o) {
   return "";
 }
 
+// --shares S[,S...].
+std::string SetShares(const std::string& v, Options* o) {
+  o->shares.clear();
+  size_t start = 0;
+  while (start <= v.size()) {
+    const size_t comma = std::min(v.find(',', start), v.size());
+    auto n = ParseUint(v.substr(start, comma - start), 0, 1000000);
+    if (!n) {
+      return "--shares: \"" + v + "\" is not a list of whole numbers "
+             "0..1000000";
+    }
+    o->shares.push_back(static_cast<double>(*n));
+    start = comma + 1;
+  }
+  if (o->shares.size() > 16) return "--shares: at most 16 members";
+  double total = 0;
+  for (double s : o->shares) total += s;
+  if (total == 0) return "--shares: not all 0";
+  return "";
+}
+
 // An option that takes a value.
 struct ValueOption {
   std::string_view name;
@@ -316,6 +341,7 @@ constexpr ValueOption kValueOptions[] = {
     {"--shm", SetShm},
     {"--local", SetLocal},
     {"--netdev", SetNetdevs},
+    {"--shares", SetShares},
     {"--ack-timeout-us", SetAckTimeoutUs},
     {"--agent-socket", SetAgentSocket},
     {"--agent-timeout-ms", SetAgentTimeoutMs},
@@ -382,6 +408,9 @@ std::string ValidateOptions(Options* o) {
       (!o->bond.empty() || !o->shm.empty() || !o->agent_socket.empty())) {
     return "--netdev runs without a bond: not with --bond, --shm or "
            "--agent-socket";
+  }
+  if (!o->shares.empty() && (o->baseline || !o->netdevs.empty())) {
+    return "--shares: not with --baseline or --netdev";
   }
   if (o->baseline && !o->netdevs.empty()) {
     return "--baseline runs over the bond's members: not with --netdev";

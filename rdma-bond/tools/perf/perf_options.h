@@ -43,6 +43,7 @@ struct Options {
   uint32_t agent_timeout_ms = 0;   // 0: AgentClientOptions' default.
   std::string local;               // --local IP (server: bind address).
   std::vector<std::string> netdevs;  // --netdev: RNICs without a bond.
+  std::vector<double> shares;      // --shares, per local member.
   uint32_t ack_timeout_us = 0;     // 0: QpOptions' default.
   bool busy_poll = false;
   uint32_t timeline_ms = 0;        // 0: no timeline in the server's JSON.

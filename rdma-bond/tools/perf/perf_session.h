@@ -187,6 +187,7 @@ class Session {
     co.spread_key = index * 7919 + (initiator ? 1 : 0);
     co.side_channel_key = side_channel_key_;
     co.agent = agent_.get();
+    co.member_shares = options_.shares;
     if (options_.trace) {
       // One line per event, with its CLOCK_MONOTONIC time, so that it can
       // be matched with the stalls of the server's timeline.

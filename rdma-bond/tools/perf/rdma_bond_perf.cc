@@ -109,7 +109,9 @@ struct Totals {
   uint64_t views_sent_on_paths = 0, views_from_paths = 0, ups_before_ack = 0;
   uint64_t side_rto_min_us = 0;  // The highest of the connections'.
   uint64_t tcp_sent = 0, tcp_received = 0, tcp_fallbacks = 0, tcp_resent = 0;
+  uint64_t shares_followed = 0;
   std::map<std::string, uint64_t> per_member_sent, per_member_received;
+  std::map<std::string, uint64_t> per_member_bytes_sent;
   std::vector<PathStats> paths;
 };
 
@@ -132,8 +134,10 @@ Totals Sum(std::vector<std::unique_ptr<Connection>>& conns) {
     t.tcp_received += s.tcp_messages_received;
     t.tcp_fallbacks += s.tcp_fallbacks;
     t.tcp_resent += s.tcp_resent;
+    t.shares_followed += s.shares_followed;
     for (const PathStats& p : s.paths) {
       t.per_member_sent[p.local_member] += p.messages_sent;
+      t.per_member_bytes_sent[p.local_member] += p.bytes_sent;
       t.per_member_received[p.local_member] += p.messages_received;
       t.paths.push_back(p);
     }
@@ -284,6 +288,10 @@ void WritePaths(JsonWriter& j, const std::vector<PathStats>& paths) {
     j.Uint(p.sport);
     j.Key("messages_sent");
     j.Uint(p.messages_sent);
+    j.Key("bytes_sent");
+    j.Uint(p.bytes_sent);
+    j.Key("share");
+    j.Double(p.share, 3);
     j.Key("failures");
     j.Uint(p.failures);
     j.Key("repins");
@@ -1044,6 +1052,15 @@ class ClientRun {
   void WriteJsonOutcome(JsonWriter& j, const ClientFigures& f) {
     j.Key("repins");
     j.Uint(totals_.repins);
+    j.Key("shares_followed");
+    j.Uint(totals_.shares_followed);
+    j.Key("bytes_sent_per_member");
+    j.BeginObject();
+    for (const auto& [m, n] : totals_.per_member_bytes_sent) {
+      j.Key(m);
+      j.Uint(n);
+    }
+    j.EndObject();
     j.Key("server_repins");
     j.Uint(f.server.repins);
     j.Key("path_failures");
