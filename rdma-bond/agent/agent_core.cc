@@ -480,6 +480,7 @@ void AgentCore::AccountLoad(const QpRecord& qp, uint64_t bytes) {
   } else {
     load.pinned[qp.member] += bytes;
   }
+  load.by_member[qp.member] += bytes;
 }
 
 void AgentCore::PublishLoad() {

@@ -651,6 +651,25 @@ TEST_F(AgentCoreTest, CountsRdmaLoadByBucketAndPublishesIt) {
                                 MonotonicNowNs(), &rec, &instance, why),
             ESRCH);
 
+  const std::string metrics = core_->MetricsText();
+  for (const char* line :
+       {"rdma_bond_load_table 1\n",
+        "rdma_bond_rdma_load_bytes_total{bond=\"bond0\",kind=\"movable\"} "
+        "1000000\n",
+        "rdma_bond_rdma_load_bytes_total{bond=\"bond0\",kind=\"pinned\"} "
+        "2000000\n",
+        "rdma_bond_rdma_load_qps{bond=\"bond0\",kind=\"movable\"} 1\n",
+        "rdma_bond_rdma_bytes_total{bond=\"bond0\",member=\"nic1\"} "}) {
+    EXPECT_NE(metrics.find(line), std::string::npos) << line << metrics;
+  }
+  EXPECT_EQ(metrics.find("bondx"), std::string::npos)
+      << "unpublished names are no labels";
+  const std::string show = Command({"show"});
+  EXPECT_NE(show.find("RDMA load of bond0: 976 kB in buckets (1 QPs that "
+                      "follow their bucket), 1953 kB pinned (1 QPs)"),
+            std::string::npos)
+      << show;
+
   // The agent exits: no table is left to go stale.
   const std::string path = core_->load_table()->path();
   core_.reset();

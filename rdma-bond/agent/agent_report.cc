@@ -88,6 +88,22 @@ std::string AgentCore::ShowText() const {
   s << "QPs: " << registry_->qps().size() << " (" << active << " active: "
     << pinned_ << " pinned, " << mispinned_ << " mispinned; " << standby
     << " standby or down)\n";
+  if (load_table_) {
+    s << "load table: " << load_table_->path() << " (for "
+      << "rdma-bond-rebalance)\n";
+  } else {
+    s << "load table: none (" << load_table_error_ << ")\n";
+  }
+  for (const auto& [bond, load] : loads_) {
+    s << "RDMA load of " << bond << ": " << load.movable_total() / 1024
+      << " kB in buckets (" << load.movable_qps << " QPs that follow "
+      << "their bucket), " << load.pinned_total() / 1024
+      << " kB pinned (" << load.pinned_qps << " QPs); by member:";
+    for (const auto& [member, bytes] : load.by_member) {
+      s << " " << member << " " << bytes / 1024 << " kB";
+    }
+    s << "\n";
+  }
   if (!host_qps_error_.empty()) {
     s << "host QPs: cannot list them (RDMA netlink): " << host_qps_error_
       << "\n";
@@ -405,6 +421,38 @@ std::string AgentCore::MetricsText() const {
       << roce_->actions_applied() << "\n"
       << "rdma_bond_roce_plumbing_actions_total{result=\"failed\"} "
       << roce_->actions_failed() << "\n";
+  }
+
+  // The RDMA load (load_table.h), for ovs-vswitchd's rebalancing.
+  help("rdma_bond_load_table", "gauge",
+       "1 if the agent writes the load table that ovs-vswitchd's "
+       "rdma-bond-rebalance reads.");
+  s << "rdma_bond_load_table " << (load_table_ ? 1 : 0) << "\n";
+  help("rdma_bond_rdma_bytes_total", "counter",
+       "Bytes the registered QPs were handed to send (LOAD), by bond and "
+       "the member they left on.");
+  for (const auto& [bond, load] : loads_) {
+    for (const auto& [member, bytes] : load.by_member) {
+      s << "rdma_bond_rdma_bytes_total{bond=\"" << LabelValue(bond)
+        << "\",member=\"" << LabelValue(member) << "\"} " << bytes << "\n";
+    }
+  }
+  help("rdma_bond_rdma_load_bytes_total", "counter",
+       "Of those, the bytes counted in the bond's buckets (QPs that follow "
+       "their bucket: kind movable) and those that no bucket move shifts "
+       "(kind pinned).");
+  help("rdma_bond_rdma_load_qps", "gauge",
+       "QPs whose bytes the load table counts, by kind.");
+  for (const auto& [bond, load] : loads_) {
+    const std::string b = LabelValue(bond);
+    s << "rdma_bond_rdma_load_bytes_total{bond=\"" << b
+      << "\",kind=\"movable\"} " << load.movable_total() << "\n"
+      << "rdma_bond_rdma_load_bytes_total{bond=\"" << b
+      << "\",kind=\"pinned\"} " << load.pinned_total() << "\n"
+      << "rdma_bond_rdma_load_qps{bond=\"" << b << "\",kind=\"movable\"} "
+      << load.movable_qps << "\n"
+      << "rdma_bond_rdma_load_qps{bond=\"" << b << "\",kind=\"pinned\"} "
+      << load.pinned_qps << "\n";
   }
   return s.str();
 }

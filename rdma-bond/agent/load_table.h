@@ -37,6 +37,10 @@ inline constexpr uint64_t kLoadPublishMs = 1000;
 struct BondLoad {
   std::array<uint64_t, RDMA_BOND_BUCKETS> buckets{};  // Movable, by bucket.
   std::map<std::string, uint64_t> pinned;             // By member.
+  // Every byte counted, movable or not, by the member that carried it
+  // (the QP's, which OVS agreed with when it was pinned): for the
+  // metrics, not in the table.
+  std::map<std::string, uint64_t> by_member;
   uint32_t movable_qps = 0;     // QPs counted in 'buckets' now.
   uint32_t pinned_qps = 0;      // QPs counted in 'pinned' now.
 
