@@ -464,7 +464,9 @@ std::optional<std::pair<bool, uint8_t>> AgentCore::LoadPlace(
     Result<FiveTuple> tuple = MakeUdpTuple(qp.src, qp.dst, qp.sport);
     if (tuple.ok()) {
       const Prediction p = predictor->Predict(FlowKey(*tuple));
-      if (p.hashed) return std::make_pair(true, p.bucket);
+      // The kernel datapath's bucket cannot be reproduced (only its
+      // member is known, by probing): its load stays on the member.
+      if (p.hashed && p.verified) return std::make_pair(true, p.bucket);
     }
   }
   return std::make_pair(false, uint8_t{0});

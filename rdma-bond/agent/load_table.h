@@ -8,7 +8,8 @@
 // The applications report how many bytes each registered QP was handed to
 // send (registry LOAD).  The agent adds each difference to its bond:
 //   - to the bucket of the QP's 5-tuple when the QP belongs to a
-//     librdmabond connection (conn=) on a bond that hashes its flows: such
+//     librdmabond connection (conn=) on a bond that hashes its flows in a
+//     way the agent reproduces (not the kernel datapath's): such
 //     a connection holds a path on every member and moves the traffic of
 //     a bucket that OVS moves onto its path on the bucket's new member;
 //   - otherwise to the QP's member, as load that no bucket move shifts.
