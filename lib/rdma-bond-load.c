@@ -154,6 +154,70 @@ check_record(const struct rdma_bond_load_record *r, char *why)
     return 0;
 }
 
+/* Opens 'path' for reading into '*fdp' and its status into '*st', if it is
+ * a regular file (not a link) that nobody but its owner may write, owned by
+ * root, by this process's user, or by the owner of the directory that holds
+ * it when only that owner may write the directory: the agent's own
+ * directory, where a packaged agent runs as a user of its own.  The file is
+ * opened through the directory checked, so that neither can be swapped in
+ * between.  Returns 0 or an errno value, saying why in 'why'. */
+static int
+open_trusted(const char *path, int *fdp, struct stat *st, char *why)
+{
+    const char *slash = strrchr(path, '/');
+    const char *name = slash ? slash + 1 : path;
+    char dir[4096];
+    struct stat dst;
+    int error = 0;
+    int dirfd;
+    int fd = -1;
+
+    if (!slash) {
+        strcpy(dir, ".");
+    } else if (slash == path) {
+        strcpy(dir, "/");
+    } else if ((size_t) (slash - path) < sizeof dir) {
+        memcpy(dir, path, slash - path);
+        dir[slash - path] = '\0';
+    } else {
+        say(why, "%s: path too long", path);
+        *fdp = -1;
+        return ENAMETOOLONG;
+    }
+    dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0 || fstat(dirfd, &dst) < 0) {
+        error = errno;
+        say(why, "%s: %s", dir, strerror(error));
+        goto out;
+    }
+    fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, st) < 0) {
+        error = errno;
+        say(why, "%s: %s", path, strerror(error));
+        goto out;
+    }
+    if (!S_ISREG(st->st_mode) || (st->st_mode & (S_IWGRP | S_IWOTH))
+        || !(st->st_uid == 0 || st->st_uid == geteuid()
+             || (st->st_uid == dst.st_uid
+                 && !(dst.st_mode & (S_IWGRP | S_IWOTH))))) {
+        say(why, "%s: not trusted (a regular file that only its owner may "
+            "write, owned by root, by uid %u or by the owner of a directory "
+            "that only its owner may write, is)", path,
+            (unsigned) geteuid());
+        error = EPERM;
+    }
+out:
+    if (dirfd >= 0) {
+        close(dirfd);
+    }
+    if (error && fd >= 0) {
+        close(fd);
+        fd = -1;
+    }
+    *fdp = fd;
+    return error;
+}
+
 int
 rdma_bond_load_read(const char *path, const char *bond, uint64_t now_ns,
                     struct rdma_bond_load_record *rec, uint64_t *instance_id,
@@ -166,25 +230,9 @@ rdma_bond_load_read(const char *path, const char *bond, uint64_t now_ns,
     int error;
     int fd;
 
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        error = errno;
-        say(why, "%s: %s", path, strerror(error));
+    error = open_trusted(path, &fd, &st, why);
+    if (error) {
         return error;
-    }
-    if (fstat(fd, &st) < 0) {
-        error = errno;
-        say(why, "%s: fstat: %s", path, strerror(error));
-        close(fd);
-        return error;
-    }
-    if (!S_ISREG(st.st_mode)
-        || (st.st_uid != 0 && st.st_uid != geteuid())
-        || (st.st_mode & (S_IWGRP | S_IWOTH))) {
-        say(why, "%s: not trusted (a regular file owned by root or uid "
-            "%u, written by nobody else, is)", path, (unsigned) geteuid());
-        close(fd);
-        return EPERM;
     }
     if (st.st_size != RDMA_BOND_LOAD_SIZE) {
         say(why, "%s: %lld bytes, a load table has %zu", path,

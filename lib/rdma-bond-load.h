@@ -48,8 +48,10 @@
  * "struct rdma_bond_load_record".  Host byte order, no pointers.  Readers
  * check 'magic', 'abi_version', 'header_size', 'record_size', 'n_slots',
  * 'n_buckets' and 'max_members' and refuse a file that does not match
- * exactly, or whose owner is neither root nor the reader's user, or that
- * group or others may write.
+ * exactly, or that group or others may write, or whose owner is neither
+ * root, nor the reader's user, nor the owner of the directory that holds
+ * it when only that owner may write the directory (the packaged agent runs
+ * as a user of its own, ovs-vswitchd as root).
  *
  * Counters
  * --------

@@ -200,6 +200,33 @@ TEST_F(LoadTableTest, UntrustedOrWrongFilesAreRefused) {
   ASSERT_EQ(truncate(path_.c_str(), 64), 0);
   EXPECT_EQ(Read("bond0"), EINVAL);
 
+  // A packaged agent runs as a user of its own: a table owned by the
+  // owner of its directory is believed while only that owner may write
+  // the directory; not when another user owns the file.
+  if (geteuid() == 0) {
+    const std::string dir = dir_.File("agent");
+    ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+    const std::string moved = dir + "/" RDMA_BOND_LOAD_NAME;
+    table_.reset();   // The one broken above goes; a new one is made.
+    Create();
+    table_->Publish({{"bond0", SomeLoad()}}, kNow);
+    ASSERT_EQ(rename(path_.c_str(), moved.c_str()), 0);
+    auto read = [&] {
+      return rdma_bond_load_read(moved.c_str(), "bond0", kNow, &rec_,
+                                 &instance_, why_);
+    };
+    ASSERT_EQ(chown(dir.c_str(), 4321, 4321), 0);
+    ASSERT_EQ(chown(moved.c_str(), 4321, 4321), 0);
+    EXPECT_EQ(read(), 0) << why_;
+    ASSERT_EQ(chmod(dir.c_str(), 0775), 0);
+    EXPECT_EQ(read(), EPERM) << "a directory others may write";
+    ASSERT_EQ(chmod(dir.c_str(), 0755), 0);
+    ASSERT_EQ(chown(moved.c_str(), 4322, 4322), 0);
+    EXPECT_EQ(read(), EPERM) << "a file of another user than the directory's";
+    ASSERT_EQ(chown(moved.c_str(), 0, 0), 0);
+    EXPECT_EQ(read(), 0) << why_;
+  }
+
   // A symbolic link is not followed.
   const std::string link = dir_.File("link.shm");
   ASSERT_EQ(symlink(path_.c_str(), link.c_str()), 0);
