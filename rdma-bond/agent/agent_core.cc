@@ -487,6 +487,13 @@ void AgentCore::AccountLoad(const QpRecord& qp, uint64_t bytes) {
 
 void AgentCore::PublishLoad() {
   next_load_publish_ms_ = NowMs() + kLoadPublishMs;
+  // Every published bond has a record, zeros until RDMA is counted: to
+  // ovs-vswitchd "no RDMA" is a load, not a missing table.
+  if (snapshot_) {
+    for (const Bond& bond : snapshot_->bonds) {
+      if (PredictorFor(bond.name)) loads_[bond.name];
+    }
+  }
   // Bonds no longer published are dropped, the others counted afresh.
   for (auto it = loads_.begin(); it != loads_.end();) {
     if (PredictorFor(it->first)) {

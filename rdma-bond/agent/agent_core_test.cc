@@ -596,6 +596,22 @@ TEST_F(AgentCoreTest, CountsRdmaLoadByBucketAndPublishesIt) {
   ASSERT_NE(core_->load_table(), nullptr);
   EXPECT_EQ(core_->load_table()->path(),
             dir_.File("rdma-bond-agent/" RDMA_BOND_LOAD_NAME));
+  {
+    // Before any RDMA: a record of zeros, not "no load of bond0".
+    core_->PublishLoad();
+    rdma_bond_load_record rec{};
+    uint64_t instance = 0;
+    char why[RDMA_BOND_LOAD_WHY_LEN] = "";
+    ASSERT_EQ(rdma_bond_load_read(core_->load_table()->path().c_str(),
+                                  "bond0", MonotonicNowNs(), &rec, &instance,
+                                  why),
+              0)
+        << why;
+    uint64_t total = 0;
+    for (uint64_t b : rec.bucket_bytes) total += b;
+    EXPECT_EQ(total, 0u);
+    EXPECT_EQ(rec.n_members, 0u);
+  }
 
   Predictor predictor = *Predictor::Create(bond, RDMA_BOND_HASH_MHASH);
   IpAddress src = *ParseIpAddress(kSrc), dst = *ParseIpAddress(kDst);
