@@ -129,8 +129,8 @@ static void bond_publish_unixctl_lookup(struct unixctl_conn *, int argc,
 /* Returns CLOCK_MONOTONIC in nanoseconds: the clock of the table's time
  * fields, shared with readers in other processes (unlike time_msec(), which
  * tests may warp). */
-static uint64_t
-monotonic_ns(void)
+uint64_t
+bond_publish_monotonic_ns(void)
 {
     struct timespec ts;
 
@@ -878,7 +878,7 @@ table_create(void)
     hdr->max_members = RDMA_BOND_MAX_MEMBERS;
     hdr->n_buckets = RDMA_BOND_BUCKETS;
     hdr->instance_id = random_uint64();
-    hdr->start_ns = monotonic_ns();
+    hdr->start_ns = bond_publish_monotonic_ns();
     hdr->writer_pid = getpid();
     hdr->hash_impl = compiled_hash_impl();
     ovs_strlcpy(hdr->ovs_version, VERSION, sizeof hdr->ovs_version);
@@ -969,7 +969,7 @@ static bool
 publish_pass(struct bond_publish_pass *pass)
 {
     struct bond_publish_slot *claimed[RDMA_BOND_MAX_BONDS];
-    uint64_t now = monotonic_ns();
+    uint64_t now = bond_publish_monotonic_ns();
     size_t n_used = 0;
     bool changed = false;
 
@@ -1111,7 +1111,8 @@ bond_publish_run(void)
         bool changed = any_published && publish_pass(&pass);
 
         if (changed || time_msec() >= next_heartbeat) {
-            rdma_bond_table_set_heartbeat(table_hdr, monotonic_ns());
+            rdma_bond_table_set_heartbeat(table_hdr,
+                                          bond_publish_monotonic_ns());
             next_heartbeat = time_msec() + BOND_PUBLISH_HEARTBEAT_MS;
         }
         if (changed) {
@@ -1145,7 +1146,7 @@ void
 bond_publish_exit(void)
 {
     if (table_hdr) {
-        rdma_bond_table_set_heartbeat(table_hdr, monotonic_ns());
+        rdma_bond_table_set_heartbeat(table_hdr, bond_publish_monotonic_ns());
         rdma_bond_table_set_flags(table_hdr, RDMA_BOND_TABLE_WRITER_EXITED);
         rdma_bond_table_notify(table_hdr);
         munmap(table_hdr, RDMA_BOND_TABLE_FILE_SIZE);
@@ -1505,7 +1506,7 @@ bond_publish_unixctl_show(struct unixctl_conn *conn, int argc,
 {
     const struct bond_publish_slot *sorted[RDMA_BOND_MAX_BONDS];
     struct ds ds = DS_EMPTY_INITIALIZER;
-    uint64_t now = monotonic_ns();
+    uint64_t now = bond_publish_monotonic_ns();
     size_t n_used = 0;
     size_t n = 0;
 

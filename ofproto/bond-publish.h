@@ -103,6 +103,10 @@ struct bond_publish_view {
 };
 
 void bond_publish_init(void);
+
+/* CLOCK_MONOTONIC in nanoseconds: the clock of the tables' time fields,
+ * shared with other processes (unlike time_msec(), which tests warp). */
+uint64_t bond_publish_monotonic_ns(void);
 void bond_publish_run(void);
 void bond_publish_wait(void);
 void bond_publish_exit(void);

@@ -17,10 +17,10 @@
 #include <config.h>
 
 #include "ofproto/bond-rdma-load.h"
+#include "ofproto/bond-publish.h"
 
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
 #include "dirs.h"
 #include "openvswitch/dynamic-string.h"
@@ -74,15 +74,6 @@ struct load_state {
 
 static struct shash states = SHASH_INITIALIZER(&states);
 static char *load_path;
-
-static uint64_t
-monotonic_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000 + (uint64_t) ts.tv_nsec;
-}
 
 const char *
 bond_rdma_load_path(void)
@@ -190,7 +181,7 @@ bond_rdma_load_take(const char *bond, struct bond_rdma_load *load)
 {
     struct load_state *s = state_for(bond);
     struct rdma_bond_load_record rec;
-    uint64_t now = monotonic_ns();
+    uint64_t now = bond_publish_monotonic_ns();
     uint64_t instance_id;
     uint64_t elapsed_ms, limit;
 
@@ -278,7 +269,7 @@ bond_rdma_load_poll(const char *bond)
 {
     struct load_state *s = state_for(bond);
     struct rdma_bond_load_record rec;
-    uint64_t now = monotonic_ns();
+    uint64_t now = bond_publish_monotonic_ns();
     uint64_t instance_id;
 
     s->polled = true;
@@ -323,7 +314,7 @@ bond_rdma_load_format(struct ds *ds, const struct rdma_bond_record *rec)
 {
     const struct load_state *s = shash_find_data(&states, rec->name);
     uint64_t per_member[RDMA_BOND_MAX_MEMBERS + 1] = { 0 };
-    uint64_t now = monotonic_ns();
+    uint64_t now = bond_publish_monotonic_ns();
     uint64_t total = 0;
     int top[8];
     size_t n_top = 0;
