@@ -112,6 +112,9 @@ fake_get_device_list_1_1(int *num)
 }
 __asm__(".symver fake_get_device_list_1_1,ibv_get_device_list@@IBVERBS_1.1");
 
+static int fake_post_send(struct ibv_qp *, struct ibv_send_wr *,
+                          struct ibv_send_wr **);
+
 struct ibv_context *fake_open_device_1_1(struct ibv_device *device);
 struct ibv_context *
 fake_open_device_1_1(struct ibv_device *device)
@@ -120,6 +123,7 @@ fake_open_device_1_1(struct ibv_device *device)
     struct ibv_context *ctx = calloc(1, sizeof *ctx);
     if (ctx) {
         ctx->device = device;
+        ctx->ops.post_send = fake_post_send;
     }
     return ctx;
 }
@@ -278,6 +282,40 @@ fake_resolve_addr(struct rdma_cm_id *id, struct sockaddr *src,
 }
 __asm__(".symver fake_resolve_addr,rdma_resolve_addr@@RDMACM_1.0");
 
+static int post_send_fail_at = -1;
+static int post_send_error;
+
+void
+fake_verbs_fail_post_send(int at, int error)
+{
+    pthread_mutex_lock(&mutex);
+    post_send_fail_at = at;
+    post_send_error = error;
+    pthread_mutex_unlock(&mutex);
+}
+
+/* A provider's post_send: records the call; fails as told. */
+static int
+fake_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
+               struct ibv_send_wr **bad_wr)
+{
+    pthread_mutex_lock(&mutex);
+    int at = post_send_fail_at, error = post_send_error;
+    post_send_fail_at = -1;
+    pthread_mutex_unlock(&mutex);
+    int rc = 0;
+    if (at >= 0) {
+        struct ibv_send_wr *w = wr;
+        for (int i = 0; i < at && w; i++) {
+            w = w->next;
+        }
+        *bad_wr = w;
+        rc = error;
+    }
+    record_full(FAKE_POST_SEND, qp, NULL, 0, NULL, NULL, rc);
+    return rc;
+}
+
 struct ibv_qp *
 fake_verbs_make_qp(const char *device, enum ibv_qp_type type, uint32_t qpn)
 {
@@ -300,6 +338,7 @@ fake_verbs_make_qp(const char *device, enum ibv_qp_type type, uint32_t qpn)
         return NULL;
     }
     ctx->device = dev;
+    ctx->ops.post_send = fake_post_send;
     qp->context = ctx;
     qp->qp_type = type;
     qp->qp_num = qpn;

@@ -32,6 +32,7 @@ enum fake_verbs_fn {
     FAKE_CM_DESTROY_ID,
     FAKE_CM_BIND_ADDR,
     FAKE_CM_RESOLVE_ADDR,
+    FAKE_POST_SEND,             /* The context's ops.post_send. */
 };
 
 struct fake_verbs_call {
@@ -61,6 +62,10 @@ struct ibv_qp *fake_verbs_make_qp(const char *device, enum ibv_qp_type type,
  * The next 'n' binds with a non-zero port fail with EADDRINUSE. */
 void fake_verbs_set_cm_device(const char *device);
 void fake_verbs_fail_binds(int n);
+/* The next post_send (a fake_verbs_make_qp() context's ops.post_send)
+ * fails with 'error' at its work request number 'at' (0 = the first),
+ * which it names in *bad_wr. */
+void fake_verbs_fail_post_send(int at, int error);
 
 /* The IBVERBS_1.0 QP wrapping 'qp' (layout of libibverbs's compat-1_0.c). */
 void *fake_verbs_make_qp_1_0(struct ibv_qp *qp);

@@ -34,9 +34,11 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -202,6 +204,135 @@ std::string ProgramName() {
   return s.empty() ? "?" : s;
 }
 
+// The bytes each tracked QP was handed to send, counted in the program's
+// own ibv_post_send(): that function is inline in <infiniband/verbs.h> and
+// calls qp->context->ops.post_send, where the preload puts CountingPostSend
+// (once per context; the provider's function is kept and called).  The
+// posting path takes no lock: a fixed table of slots found by the QP's
+// address, with atomic counters.  Programs that post with ibv_wr_*()
+// (extended QPs) are not counted.
+class SendCounters {
+ public:
+  static constexpr size_t kSlots = 8192;   // A power of 2.
+
+  // Starts counting 'qp' from 0.  REQUIRES: one caller at a time for
+  // Add() and Remove() (the runtime's mutex).  False when full.
+  bool Add(ibv_qp* qp) {
+    if (Find(qp)) return true;
+    for (size_t i = 0, h = Hash(qp); i < kSlots; i++) {
+      Slot& s = slots_[(h + i) & (kSlots - 1)];
+      ibv_qp* cur = s.qp.load(std::memory_order_relaxed);
+      if (cur == nullptr || cur == Tombstone()) {
+        s.bytes.store(0, std::memory_order_relaxed);
+        s.qp.store(qp, std::memory_order_release);
+        return true;
+      }
+    }
+    return false;
+  }
+  void Remove(ibv_qp* qp) {
+    if (Slot* s = Find(qp)) s->qp.store(Tombstone(), std::memory_order_release);
+  }
+  // Lock-free: adds 'bytes' to 'qp''s count if it is counted.
+  void Count(ibv_qp* qp, uint64_t bytes) {
+    if (Slot* s = Find(qp)) s->bytes.fetch_add(bytes, std::memory_order_relaxed);
+  }
+  std::optional<uint64_t> Read(ibv_qp* qp) {
+    Slot* s = Find(qp);
+    if (!s) return std::nullopt;
+    return s->bytes.load(std::memory_order_relaxed);
+  }
+
+ private:
+  struct Slot {
+    std::atomic<ibv_qp*> qp{nullptr};
+    std::atomic<uint64_t> bytes{0};
+  };
+  static ibv_qp* Tombstone() { return reinterpret_cast<ibv_qp*>(1); }
+  static size_t Hash(const ibv_qp* qp) {
+    return (reinterpret_cast<uintptr_t>(qp) >> 4) * 0x9e3779b97f4a7c15ull >>
+           51;
+  }
+  Slot* Find(const ibv_qp* qp) {
+    for (size_t i = 0, h = Hash(qp); i < kSlots; i++) {
+      Slot& s = slots_[(h + i) & (kSlots - 1)];
+      ibv_qp* cur = s.qp.load(std::memory_order_acquire);
+      if (cur == qp) return &s;
+      if (cur == nullptr) return nullptr;
+    }
+    return nullptr;
+  }
+  Slot slots_[kSlots];
+};
+
+SendCounters g_send_counters;
+
+using PostSendFn = int (*)(ibv_qp*, ibv_send_wr*, ibv_send_wr**);
+
+// The provider's post_send of each context the preload wrapped.
+struct WrappedContext {
+  std::atomic<ibv_context*> context{nullptr};
+  std::atomic<PostSendFn> post_send{nullptr};
+};
+constexpr size_t kMaxWrappedContexts = 64;
+WrappedContext g_wrapped[kMaxWrappedContexts];
+
+// The payload bytes of a send work request that leave this host.
+uint64_t SendBytes(const ibv_send_wr& wr) {
+  switch (wr.opcode) {
+    case IBV_WR_SEND:
+    case IBV_WR_SEND_WITH_IMM:
+    case IBV_WR_SEND_WITH_INV:
+    case IBV_WR_RDMA_WRITE:
+    case IBV_WR_RDMA_WRITE_WITH_IMM: {
+      uint64_t n = 0;
+      for (int i = 0; i < wr.num_sge; i++) n += wr.sg_list[i].length;
+      return n;
+    }
+    default:
+      return 0;   // Reads and atomics: their data comes from the peer.
+  }
+}
+
+int CountingPostSend(ibv_qp* qp, ibv_send_wr* wr, ibv_send_wr** bad_wr) {
+  PostSendFn real = nullptr;
+  for (WrappedContext& w : g_wrapped) {
+    if (w.context.load(std::memory_order_acquire) == qp->context) {
+      real = w.post_send.load(std::memory_order_relaxed);
+      break;
+    }
+  }
+  if (!real) return ENOSYS;   // Never: only wrapped contexts come here.
+  const int rc = real(qp, wr, bad_wr);
+  uint64_t bytes = 0;
+  for (ibv_send_wr* w = wr; w && !(rc != 0 && bad_wr && w == *bad_wr);
+       w = w->next) {
+    bytes += SendBytes(*w);
+  }
+  if (bytes) g_send_counters.Count(qp, bytes);
+  return rc;
+}
+
+// Puts CountingPostSend in 'context''s ops, once.  REQUIRES: one caller
+// at a time (the runtime's mutex).  nullptr, or why it cannot.
+const char* WrapPostSend(ibv_context* context) {
+  PostSendFn current = context->ops.post_send;
+  if (current == CountingPostSend) return nullptr;
+  if (current == nullptr) return "its device has no post_send";
+  for (WrappedContext& w : g_wrapped) {
+    if (w.context.load(std::memory_order_relaxed) == nullptr) {
+      w.post_send.store(current, std::memory_order_relaxed);
+      w.context.store(context, std::memory_order_release);
+      // Other threads may post on the context's other QPs meanwhile: one
+      // aligned pointer store (they read it without a lock either way).
+      __atomic_store_n(&context->ops.post_send, &CountingPostSend,
+                       __ATOMIC_RELEASE);
+      return nullptr;
+    }
+  }
+  return "more than 64 devices";
+}
+
 class Runtime {
  public:
   explicit Runtime(PreloadConfig config)
@@ -233,6 +364,9 @@ class Runtime {
     QpPinRequest req;
     QpPinPlan plan;
     bool mispinned = false;
+    // The last LOAD sent (the first sets the agent's baseline).
+    bool load_sent = false;
+    uint64_t load_bytes = 0;
   };
   using Key = std::pair<std::string, uint32_t>;   // (device, qpn)
 
@@ -243,6 +377,8 @@ class Runtime {
   void Refresh();
   void CheckQps();
   void Register(const Key& key, const Tracked& t, AgentQpRole role);
+  // Every second: each tracked QP's bytes to the agent (LOAD).
+  void ReportLoad();
   // mlx5 in balance-tcp: a new pinned port for a live QP, in RTS
   // (mlx5dv_modify_qp_udp_sport()).  False when it cannot.
   bool MoveInPlace(const Key& key, Tracked& t, const std::string& why);
@@ -256,6 +392,7 @@ class Runtime {
   std::chrono::steady_clock::time_point next_open_{};
   AgentClient agent_;
   bool agent_tried_ = false;
+  std::chrono::steady_clock::time_point next_load_{};
   std::map<ibv_context*, std::string> redirected_;  // -> asked device.
   std::map<Key, Tracked> qps_;
   // Requests for the agent, sent by the thread.
@@ -438,8 +575,24 @@ void Runtime::Loop() {
         }
       }
       pending_.clear();
+      ReportLoad();
       agent_.Maintain();
     }
+  }
+}
+
+void Runtime::ReportLoad() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_load_ || !agent_.connected() || !agent_.load_supported()) {
+    return;
+  }
+  next_load_ = now + std::chrono::seconds(1);
+  for (auto& [key, t] : qps_) {
+    std::optional<uint64_t> bytes = g_send_counters.Read(t.qp);
+    if (!bytes || (t.load_sent && *bytes == t.load_bytes)) continue;
+    if (!agent_.ReportLoad(key.second, key.first, *bytes).ok()) return;
+    t.load_sent = true;
+    t.load_bytes = *bytes;
   }
 }
 
@@ -792,6 +945,14 @@ int Runtime::ModifyQp(ibv_qp* qp, void* handle, bool v10, ibv_qp_attr* attr,
   const Key key{req.device, req.qpn};
   Tracked& t = qps_[key];
   t.qp = qp;
+  // Its bytes, for the agent's LOAD.
+  const char* uncounted = g_send_counters.Add(qp)
+                              ? WrapPostSend(qp->context)
+                              : "more than 8192 QPs";
+  if (uncounted && Once(std::string("uncounted:") + uncounted)) {
+    Log(PreloadLog::kInfo, "QP %u on %s: its bytes are not counted for "
+        "OVS's rebalancing (%s)", req.qpn, req.device.c_str(), uncounted);
+  }
   t.req = req;
   t.plan = *plan;
   t.mispinned = !plan->pinned;
@@ -830,6 +991,7 @@ void Runtime::DestroyQp(ibv_qp* qp) {
       p.reg.rnic = it->first.first;
       pending_.push_back(std::move(p));
       qps_.erase(it);
+      g_send_counters.Remove(qp);
       Wake();
       return;
     }

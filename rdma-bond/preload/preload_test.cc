@@ -217,6 +217,53 @@ TEST(PreloadTest, ActiveMembersQpGetsAPinnedFlowLabelAndIsRegistered) {
   EXPECT_TRUE(WaitFor([&] { return !world->agent->registry().count(0x11); }));
 }
 
+// LOAD: the preload counts what the program posts on a tracked QP with
+// its own (inline) ibv_post_send(), which still reaches the provider's
+// function, and reports the count to the agent every second.
+TEST(PreloadTest, TheBytesPostedOnATrackedQpReachTheAgent) {
+  ibv_qp* qp = fake_verbs_make_qp("fake0", IBV_QPT_RC, 0x21);
+  ASSERT_NE(qp, nullptr);
+  ibv_qp_attr a = Rtr(1);
+  ASSERT_EQ(ibv_modify_qp(qp, &a, kRtrMask), 0);
+  ASSERT_TRUE(WaitFor([&] { return world->agent->registry().count(0x21); }));
+
+  ibv_sge sge[3] = {{0, 100, 0}, {0, 20, 0}, {0, 1000, 0}};
+  ibv_send_wr wr[3] = {};
+  wr[0].opcode = IBV_WR_SEND;
+  wr[0].sg_list = &sge[0];
+  wr[0].num_sge = 2;
+  wr[0].next = &wr[1];
+  wr[1].opcode = IBV_WR_RDMA_WRITE;
+  wr[1].sg_list = &sge[2];
+  wr[1].num_sge = 1;
+  wr[1].next = &wr[2];
+  wr[2].opcode = IBV_WR_RDMA_READ;   // Its data comes from the peer.
+  wr[2].sg_list = &sge[2];
+  wr[2].num_sge = 1;
+  ibv_send_wr* bad = nullptr;
+  fake_verbs_reset();
+  ASSERT_EQ(ibv_post_send(qp, &wr[0], &bad), 0);
+  fake_verbs_call c = LastCall();
+  EXPECT_EQ(c.fn, FAKE_POST_SEND);   // The provider's, once.
+  EXPECT_EQ(c.object, qp);
+  EXPECT_EQ(fake_verbs_n_calls(), 1);
+  // Failing at its second request: only the first one left.
+  fake_verbs_fail_post_send(1, ENOMEM);
+  EXPECT_EQ(ibv_post_send(qp, &wr[0], &bad), ENOMEM);
+  EXPECT_EQ(bad, &wr[1]);
+  // 120 + 1000, then 120.
+  const std::string expected = "LOAD qpn=33 rnic=fake0 tx_bytes=1240";
+  ASSERT_TRUE(WaitFor([&] {
+    for (const std::string& line : world->agent->requests("LOAD")) {
+      if (line == expected) return true;
+    }
+    return false;
+  })) << ::testing::PrintToString(world->agent->requests("LOAD"));
+  // A QP the preload does not track is not counted (nothing to report).
+  ASSERT_EQ(ibv_destroy_qp(qp), 0);
+  EXPECT_TRUE(WaitFor([&] { return !world->agent->registry().count(0x21); }));
+}
+
 TEST(PreloadTest, Version10ModifyIsInterposedAndReachesThe10Function) {
   ibv_qp* qp = fake_verbs_make_qp("fake0", IBV_QPT_RC, 0x12);
   void* q10 = fake_verbs_make_qp_1_0(qp);
