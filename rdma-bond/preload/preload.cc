@@ -397,8 +397,9 @@ class Runtime {
   std::map<Key, Tracked> qps_;
   // Requests for the agent, sent by the thread.
   struct Pending {
-    enum Kind { kQp, kDel, kPaths } kind = kQp;
+    enum Kind { kQp, kDel, kPaths, kLoad } kind = kQp;
     QpRegistration reg;             // kPaths: bond and dst only.
+    uint64_t bytes = 0;             // kLoad.
   };
   std::vector<Pending> pending_;
   std::set<std::string> once_;
@@ -571,6 +572,9 @@ void Runtime::Loop() {
             break;
           case Pending::kPaths:
             (void) agent_.RequestPaths(p.reg.bond, p.reg.dst);
+            break;
+          case Pending::kLoad:
+            (void) agent_.ReportLoad(p.reg.qpn, p.reg.rnic, p.bytes);
             break;
         }
       }
@@ -985,6 +989,17 @@ void Runtime::DestroyQp(ibv_qp* qp) {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto it = qps_.begin(); it != qps_.end(); ++it) {
     if (it->second.qp == qp) {
+      // Its last bytes first: the report of every second may be up to a
+      // second behind.
+      std::optional<uint64_t> bytes = g_send_counters.Read(qp);
+      if (bytes && (!it->second.load_sent || *bytes != it->second.load_bytes)) {
+        Pending last;
+        last.kind = Pending::kLoad;
+        last.reg.qpn = it->first.second;
+        last.reg.rnic = it->first.first;
+        last.bytes = *bytes;
+        pending_.push_back(std::move(last));
+      }
       Pending p;
       p.kind = Pending::kDel;
       p.reg.qpn = it->first.second;

@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -259,9 +260,19 @@ TEST(PreloadTest, TheBytesPostedOnATrackedQpReachTheAgent) {
     }
     return false;
   })) << ::testing::PrintToString(world->agent->requests("LOAD"));
-  // A QP the preload does not track is not counted (nothing to report).
+  // Its last bytes are reported at once when it is destroyed, before
+  // the DEL: not up to a second later, when the program may be gone.
+  wr[0].next = nullptr;
+  ASSERT_EQ(ibv_post_send(qp, &wr[0], &bad), 0);
   ASSERT_EQ(ibv_destroy_qp(qp), 0);
   EXPECT_TRUE(WaitFor([&] { return !world->agent->registry().count(0x21); }));
+  world->agent->Settle();
+  const std::vector<std::string> all = world->agent->requests();
+  auto last = std::find(all.begin(), all.end(),
+                        "LOAD qpn=33 rnic=fake0 tx_bytes=1360");
+  auto del = std::find(all.begin(), all.end(), "DEL qpn=33 rnic=fake0");
+  EXPECT_NE(last, all.end()) << ::testing::PrintToString(all);
+  EXPECT_LT(last, del);
 }
 
 TEST(PreloadTest, Version10ModifyIsInterposedAndReachesThe10Function) {
