@@ -28,6 +28,7 @@ rdma_bond_preload_librdmabond_preload_la_SOURCES = \
 	rdma-bond/preload/preload.cc \
 	rdma-bond/preload/preload_core.cc \
 	rdma-bond/preload/preload_core.h \
+	rdma-bond/preload/send_counters.h \
 	rdma-bond/conn/agent_client.cc \
 	rdma-bond/conn/registry_protocol.cc \
 	rdma-bond/rnic/verbs/rdma_sysfs.cc \
@@ -76,7 +77,8 @@ endif
 endif
 rdma_bond_preload_preload_core_tests_SOURCES = \
 	rdma-bond/preload/preload_core.cc \
-	rdma-bond/preload/preload_core_test.cc
+	rdma-bond/preload/preload_core_test.cc \
+	rdma-bond/preload/send_counters_test.cc
 rdma_bond_preload_preload_core_tests_LDADD = \
 	$(RDMA_BOND_TESTING_LIBS) \
 	rdma-bond/rnic/verbs/libverbs.a \

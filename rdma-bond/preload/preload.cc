@@ -11,11 +11,13 @@
 // (preload.map) gives these definitions the same versions as
 // libibverbs's own, IBVERBS_1.1 (the default) and IBVERBS_1.0.
 //
-// Nothing here is on the data path: post, poll and event calls are inline
-// functions of verbs.h that call the provider directly, and none is
-// interposed.  The work happens when a device is opened and when a QP
-// moves to RTR; a thread per process follows the bond table (futex wait
-// through ChangeNotifier) and talks to the agent.
+// Nothing here is interposed on the data path: post, poll and event calls
+// are inline functions of verbs.h that call the provider directly.  (For
+// OVS's rebalancing, the preload wraps the post_send of the contexts of
+// the QPs it pins, to count their bytes: send_counters.h.)  The work
+// happens when a device is opened and when a QP moves to RTR; a thread per
+// process follows the bond table (futex wait through ChangeNotifier) and
+// talks to the agent.
 
 #include <dlfcn.h>
 #include <arpa/inet.h>
@@ -46,12 +48,15 @@
 #include <vector>
 
 #include "preload/preload_core.h"
+#include "preload/send_counters.h"
 #include "rdma_bond/agent_client.h"
 #include "rdma_bond/change_notifier.h"
 #include "rdma_bond/roce.h"
 #include "rdma_bond/table_reader.h"
 
 using namespace rdma_bond;
+using rdma_bond::preload::g_send_counters;
+using rdma_bond::preload::WrapPostSend;
 
 namespace {
 
@@ -202,135 +207,6 @@ std::string ProgramName() {
   std::string s(buf);
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s.empty() ? "?" : s;
-}
-
-// The bytes each tracked QP was handed to send, counted in the program's
-// own ibv_post_send(): that function is inline in <infiniband/verbs.h> and
-// calls qp->context->ops.post_send, where the preload puts CountingPostSend
-// (once per context; the provider's function is kept and called).  The
-// posting path takes no lock: a fixed table of slots found by the QP's
-// address, with atomic counters.  Programs that post with ibv_wr_*()
-// (extended QPs) are not counted.
-class SendCounters {
- public:
-  static constexpr size_t kSlots = 8192;   // A power of 2.
-
-  // Starts counting 'qp' from 0.  REQUIRES: one caller at a time for
-  // Add() and Remove() (the runtime's mutex).  False when full.
-  bool Add(ibv_qp* qp) {
-    if (Find(qp)) return true;
-    for (size_t i = 0, h = Hash(qp); i < kSlots; i++) {
-      Slot& s = slots_[(h + i) & (kSlots - 1)];
-      ibv_qp* cur = s.qp.load(std::memory_order_relaxed);
-      if (cur == nullptr || cur == Tombstone()) {
-        s.bytes.store(0, std::memory_order_relaxed);
-        s.qp.store(qp, std::memory_order_release);
-        return true;
-      }
-    }
-    return false;
-  }
-  void Remove(ibv_qp* qp) {
-    if (Slot* s = Find(qp)) s->qp.store(Tombstone(), std::memory_order_release);
-  }
-  // Lock-free: adds 'bytes' to 'qp''s count if it is counted.
-  void Count(ibv_qp* qp, uint64_t bytes) {
-    if (Slot* s = Find(qp)) s->bytes.fetch_add(bytes, std::memory_order_relaxed);
-  }
-  std::optional<uint64_t> Read(ibv_qp* qp) {
-    Slot* s = Find(qp);
-    if (!s) return std::nullopt;
-    return s->bytes.load(std::memory_order_relaxed);
-  }
-
- private:
-  struct Slot {
-    std::atomic<ibv_qp*> qp{nullptr};
-    std::atomic<uint64_t> bytes{0};
-  };
-  static ibv_qp* Tombstone() { return reinterpret_cast<ibv_qp*>(1); }
-  static size_t Hash(const ibv_qp* qp) {
-    return (reinterpret_cast<uintptr_t>(qp) >> 4) * 0x9e3779b97f4a7c15ull >>
-           51;
-  }
-  Slot* Find(const ibv_qp* qp) {
-    for (size_t i = 0, h = Hash(qp); i < kSlots; i++) {
-      Slot& s = slots_[(h + i) & (kSlots - 1)];
-      ibv_qp* cur = s.qp.load(std::memory_order_acquire);
-      if (cur == qp) return &s;
-      if (cur == nullptr) return nullptr;
-    }
-    return nullptr;
-  }
-  Slot slots_[kSlots];
-};
-
-SendCounters g_send_counters;
-
-using PostSendFn = int (*)(ibv_qp*, ibv_send_wr*, ibv_send_wr**);
-
-// The provider's post_send of each context the preload wrapped.
-struct WrappedContext {
-  std::atomic<ibv_context*> context{nullptr};
-  std::atomic<PostSendFn> post_send{nullptr};
-};
-constexpr size_t kMaxWrappedContexts = 64;
-WrappedContext g_wrapped[kMaxWrappedContexts];
-
-// The payload bytes of a send work request that leave this host.
-uint64_t SendBytes(const ibv_send_wr& wr) {
-  switch (wr.opcode) {
-    case IBV_WR_SEND:
-    case IBV_WR_SEND_WITH_IMM:
-    case IBV_WR_SEND_WITH_INV:
-    case IBV_WR_RDMA_WRITE:
-    case IBV_WR_RDMA_WRITE_WITH_IMM: {
-      uint64_t n = 0;
-      for (int i = 0; i < wr.num_sge; i++) n += wr.sg_list[i].length;
-      return n;
-    }
-    default:
-      return 0;   // Reads and atomics: their data comes from the peer.
-  }
-}
-
-int CountingPostSend(ibv_qp* qp, ibv_send_wr* wr, ibv_send_wr** bad_wr) {
-  PostSendFn real = nullptr;
-  for (WrappedContext& w : g_wrapped) {
-    if (w.context.load(std::memory_order_acquire) == qp->context) {
-      real = w.post_send.load(std::memory_order_relaxed);
-      break;
-    }
-  }
-  if (!real) return ENOSYS;   // Never: only wrapped contexts come here.
-  const int rc = real(qp, wr, bad_wr);
-  uint64_t bytes = 0;
-  for (ibv_send_wr* w = wr; w && !(rc != 0 && bad_wr && w == *bad_wr);
-       w = w->next) {
-    bytes += SendBytes(*w);
-  }
-  if (bytes) g_send_counters.Count(qp, bytes);
-  return rc;
-}
-
-// Puts CountingPostSend in 'context''s ops, once.  REQUIRES: one caller
-// at a time (the runtime's mutex).  nullptr, or why it cannot.
-const char* WrapPostSend(ibv_context* context) {
-  PostSendFn current = context->ops.post_send;
-  if (current == CountingPostSend) return nullptr;
-  if (current == nullptr) return "its device has no post_send";
-  for (WrappedContext& w : g_wrapped) {
-    if (w.context.load(std::memory_order_relaxed) == nullptr) {
-      w.post_send.store(current, std::memory_order_relaxed);
-      w.context.store(context, std::memory_order_release);
-      // Other threads may post on the context's other QPs meanwhile: one
-      // aligned pointer store (they read it without a lock either way).
-      __atomic_store_n(&context->ops.post_send, &CountingPostSend,
-                       __ATOMIC_RELEASE);
-      return nullptr;
-    }
-  }
-  return "more than 64 devices";
 }
 
 class Runtime {
