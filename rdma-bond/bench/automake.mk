@@ -5,7 +5,8 @@
 # (docs/benchmarks.md has the figures and the commands):
 #
 #   make bench               Google Benchmark micro-benchmarks (predictor,
-#                            pinner); BENCHFLAGS adds flags;
+#                            pinner, the preload's counting per post);
+#                            BENCHFLAGS adds flags;
 #   make bench-emulated      end-to-end throughput of the emulated RNIC
 #                            (root: network namespaces);
 #   make bench-propagation   change propagation from ovs-vswitchd to a
@@ -25,6 +26,10 @@ EXTRA_PROGRAMS += rdma-bond/bench/rdma-bond-bench
 rdma_bond_bench_rdma_bond_bench_SOURCES = \
 	rdma-bond/bench/pinner_bench.cc \
 	rdma-bond/bench/predictor_bench.cc
+if HAVE_VERBS
+rdma_bond_bench_rdma_bond_bench_SOURCES += \
+	rdma-bond/bench/post_send_bench.cc
+endif
 rdma_bond_bench_rdma_bond_bench_LDADD = \
 	$(RDMA_BOND_TESTING_LIBS) \
 	$(RDMA_BOND_PREDICT_LIBS) \
@@ -64,4 +69,5 @@ EXTRA_DIST += \
 	docs/benchmarks.md \
 	rdma-bond/bench/emulated-rnic \
 	rdma-bond/bench/futex_wake_latency.cc \
+	rdma-bond/bench/post_send_bench.cc \
 	rdma-bond/bench/propagation
