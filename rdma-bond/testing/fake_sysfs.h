@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <system_error>
 
 namespace rdma_bond::testing {
 
@@ -103,6 +104,26 @@ class FakeSysfs {
               "0000:0000:0000:0000:0000:0000:0000:0000\n");
     fake_sysfs_fs::remove(fake_sysfs_fs::path(root_) / (base + "/gid_attrs/types/" + i));
     fake_sysfs_fs::remove(fake_sysfs_fs::path(root_) / (base + "/gid_attrs/ndevs/" + i));
+  }
+  // The port's counters/port_xmit_data, in 4-octet words as the kernel
+  // shows it (the file is what a test writes: any text).
+  void SetPortXmitData(const std::string& device, uint32_t port,
+                       const std::string& words) {
+    WriteFile(PortDir(device, port) + "/counters/port_xmit_data",
+              words + "\n");
+  }
+  // 'device''s device/driver link, to a directory named 'driver' (as
+  // sysfs links to /sys/bus/pci/drivers/<driver>).
+  void SetDriver(const std::string& device, const std::string& driver) {
+    MakeDirectory("bus/pci/drivers/" + driver);
+    MakeDirectory("class/infiniband/" + device + "/device");
+    const fake_sysfs_fs::path link =
+        fake_sysfs_fs::path(root_) / ("class/infiniband/" + device +
+                                      "/device/driver");
+    std::error_code ec;
+    fake_sysfs_fs::remove(link, ec);
+    fake_sysfs_fs::create_directory_symlink(
+        fake_sysfs_fs::path(root_) / ("bus/pci/drivers/" + driver), link);
   }
   void AddEmptyGids(const std::string& device, uint32_t port, uint32_t from,
                     uint32_t to) {

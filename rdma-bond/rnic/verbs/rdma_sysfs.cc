@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <set>
@@ -454,6 +455,39 @@ Result<MacAddress> RdmaSysfs::ReadNetdevMac(std::string_view netdev) const {
   Result<MacAddress> mac = ParseMacAddress(*text);
   if (!mac.ok()) return mac.status().WithPrefix(path);
   return mac;
+}
+
+Result<std::string> RdmaSysfs::ReadDeviceDriver(
+    std::string_view device) const {
+  const std::string path = IbPath(device) + "/device/driver";
+  std::error_code ec;
+  const fs::path target = fs::read_symlink(path, ec);
+  if (ec) return Status::FromErrno("readlink " + path, ec.value());
+  const std::string name = target.filename().string();
+  if (name.empty()) return Status::Corruption(path + ": names no driver");
+  return name;
+}
+
+Result<uint64_t> RdmaSysfs::ReadPortXmitBytes(const RdmaPortRef& port) const {
+  const std::string path = PortPath(port) + "/counters/port_xmit_data";
+  Result<std::string> text = ReadAttribute(path);
+  if (!text.ok()) return text.status();
+  uint64_t words = 0;
+  const char* end = text->data() + text->size();
+  auto [ptr, ec] = std::from_chars(text->data(), end, words);
+  if (ec != std::errc() || ptr != end || text->empty()) {
+    return Status::Corruption(path + ": not a counter: \"" +
+                                   text->substr(0, 40) + "\"");
+  }
+  if (words == 0xffffffffu) {
+    return Status::NotSupported(
+        path + ": the 32-bit counter has saturated (the device has no "
+        "64-bit extended port counters)");
+  }
+  if (words > UINT64_MAX / 4) {
+    return Status::Corruption(path + ": out of range");
+  }
+  return words * 4;
 }
 
 }  // namespace rdma_bond

@@ -147,6 +147,19 @@ class RdmaSysfs {
   // the bond, VLANs on the bond), sorted.
   std::vector<std::string> UpperDevices(std::string_view netdev) const;
 
+  // The bytes 'port' has sent, from its port counters:
+  // ports/<port>/counters/port_xmit_data, IBTA's PortXmitData in 4-octet
+  // words (on mlx5 the RoCE traffic of the function's vport, headers
+  // included, from firmware: a command per read).  NotFound when the
+  // device has no port counters (rxe has none); NotSupported when the
+  // counter is the 32-bit one and has saturated (4294967295 words);
+  // Corruption when it is no number.
+  Result<uint64_t> ReadPortXmitBytes(const RdmaPortRef& port) const;
+
+  // The kernel driver of 'device''s parent ("mlx5_core"): the last part
+  // of the device/driver link.  NotFound when it has none (rxe).
+  Result<std::string> ReadDeviceDriver(std::string_view device) const;
+
   // /sys/class/net/<netdev>/address.
   Result<MacAddress> ReadNetdevMac(std::string_view netdev) const;
 

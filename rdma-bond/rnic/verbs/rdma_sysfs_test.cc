@@ -95,6 +95,49 @@ TEST(RdmaSysfsTest, FindsMlx5DeviceThroughDeviceLinkOnSecondPort) {
   EXPECT_EQ(*eth1, (RdmaPortRef{"mlx5_0", 1}));
 }
 
+// PortXmitData is in 4-octet words; rxe has no counters directory; the
+// 32-bit counter saturates.
+TEST(RdmaSysfsTest, ReadsThePortsSentBytesFromItsCounter) {
+  FakeSysfs sysfs;
+  sysfs.AddRdmaDevice("mlx5_0", 2);
+  sysfs.AddRdmaDevice("rxe0", 1);
+  sysfs.SetPortXmitData("mlx5_0", 2, "123456789012");
+  RdmaSysfs reader(sysfs.root());
+  Result<uint64_t> bytes = reader.ReadPortXmitBytes({"mlx5_0", 2});
+  ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+  EXPECT_EQ(*bytes, 493827156048u);
+
+  Result<uint64_t> rxe = reader.ReadPortXmitBytes({"rxe0", 1});
+  EXPECT_TRUE(rxe.status().IsNotFound()) << rxe.status().ToString();
+  EXPECT_NE(rxe.status().message().find("rxe0/ports/1/counters"),
+            std::string::npos);
+
+  sysfs.SetPortXmitData("mlx5_0", 2, "4294967295");
+  bytes = reader.ReadPortXmitBytes({"mlx5_0", 2});
+  EXPECT_EQ(bytes.status().code(), Status::Code::kNotSupported);
+  EXPECT_NE(bytes.status().message().find("saturated"), std::string::npos);
+  for (const char* bad : {"", "12x", "-1", "99999999999999999999"}) {
+    sysfs.SetPortXmitData("mlx5_0", 2, bad);
+    bytes = reader.ReadPortXmitBytes({"mlx5_0", 2});
+    EXPECT_EQ(bytes.status().code(), Status::Code::kCorruption) << bad;
+  }
+  sysfs.SetPortXmitData("mlx5_0", 2, "4611686018427387904");   // 2^62.
+  EXPECT_EQ(reader.ReadPortXmitBytes({"mlx5_0", 2}).status().code(),
+            Status::Code::kCorruption);
+}
+
+TEST(RdmaSysfsTest, ReadsTheDriverOfADevice) {
+  FakeSysfs sysfs;
+  sysfs.AddRdmaDevice("mlx5_0", 1);
+  sysfs.AddRdmaDevice("rxe0", 1);
+  sysfs.SetDriver("mlx5_0", "mlx5_core");
+  RdmaSysfs reader(sysfs.root());
+  Result<std::string> driver = reader.ReadDeviceDriver("mlx5_0");
+  ASSERT_TRUE(driver.ok()) << driver.status().ToString();
+  EXPECT_EQ(*driver, "mlx5_core");
+  EXPECT_TRUE(reader.ReadDeviceDriver("rxe0").status().IsNotFound());
+}
+
 // A DPDK member ("dpdk0", no netdev of that name) whose devargs name a
 // ConnectX function: the table publishes its PCI address, which finds the
 // RDMA device; the port is the one whose GID table names the function's
