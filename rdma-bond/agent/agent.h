@@ -74,6 +74,9 @@ struct rdma_bond_agent_options {
     /* Whether to keep the host's RoCE plumbing for the published bonds
      * (docs/agent.md, "RoCE plumbing"). */
     bool manage_roce;
+    /* Whether the members' RDMA device counters count as load: "auto"
+     * (NULL; where the device counts only RDMA there: mlx5) or "off". */
+    const char *device_counters;
     /* Receives every log message. */
     void (*log)(enum rdma_bond_agent_log_level, const char *message);
 };

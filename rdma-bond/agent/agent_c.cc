@@ -63,6 +63,7 @@ extern "C" int rdma_bond_agent_create(
   options.probe_key_file = str(c_options->probe_key_file);
   options.probe_transport = str(c_options->probe_transport);
   options.manage_roce = c_options->manage_roce;
+  options.device_counters = str(c_options->device_counters);
   options.policy.agent_uid = getuid();
   if (c_options->allow_users && *c_options->allow_users) {
     Result<std::vector<uid_t>> uids = ParseUserList(c_options->allow_users);

@@ -19,6 +19,7 @@
 #include "agent/roce_plumbing.h"
 #include "common/hex.h"
 #include "common/trusted_file.h"
+#include "rnic/verbs/rdma_sysfs.h"
 #include "rdma_bond/agent_client.h"
 #include "rdma_bond/ovs_hash.h"
 
@@ -136,6 +137,16 @@ Result<std::unique_ptr<AgentCore>> AgentCore::Create(AgentOptions options) {
       RegistryServer::Listen(std::move(registry));
   if (!server.ok()) return server.status();
   self->registry_ = std::move(*server);
+
+  if (self->options_.device_counters.empty()) {
+    self->options_.device_counters = "auto";
+  }
+  if (self->options_.device_counters != "auto" &&
+      self->options_.device_counters != "off") {
+    return Status::InvalidArgument("--device-counters " +
+                                   self->options_.device_counters +
+                                   ": want auto or off");
+  }
 
   // Without the load table the agent works as before; ovs-vswitchd's
   // rebalancing then counts no RDMA load (and says so).
@@ -485,6 +496,85 @@ void AgentCore::AccountLoad(const QpRecord& qp, uint64_t bytes) {
   load.by_member[qp.member] += bytes;
 }
 
+// The drivers whose RoCE port counter counts the RDMA traffic only, not
+// the Ethernet traffic that OVS already counts: mlx5's port_xmit_data is
+// the function's vport "ib" octets (the kernel's mlx5 mad.c).
+constexpr std::string_view kCountedDrivers[] = {"mlx5_core"};
+
+void AgentCore::ReadDeviceCounters() {
+  if (!snapshot_ || options_.device_counters == "off") return;
+  RdmaSysfs sysfs(options_.sysfs_root);
+  for (const Bond& bond : snapshot_->bonds) {
+    if (!PredictorFor(bond.name)) continue;
+    BondLoad& load = loads_[bond.name];
+    std::map<std::string, MemberDeviceLoad> devices;
+    for (const Member& m : bond.members) {
+      MemberDeviceLoad d;
+      if (auto it = load.devices.find(m.name); it != load.devices.end()) {
+        d = std::move(it->second);
+      }
+      MemberDeviceLoad& dev = devices[m.name] = std::move(d);
+      auto stop = [&dev](std::string why) {
+        dev.error = std::move(why);
+        dev.counting = false;
+      };
+      Result<RdmaPortRef> port =
+          sysfs.FindMemberRdmaPort(m.name, m.Netdev(), m.location.pci);
+      if (!port.ok()) {
+        dev.port.clear();
+        stop("no RDMA device: " + port.status().message());
+        continue;
+      }
+      if (ToString(*port) != dev.port) {
+        dev.port = ToString(*port);
+        dev.counting = false;
+      }
+      Result<uint64_t> raw = sysfs.ReadPortXmitBytes(*port);
+      if (!raw.ok()) {
+        stop(raw.status().IsNotFound() ? "the device has no port counters"
+                                       : raw.status().message());
+        continue;
+      }
+      Result<std::string> driver = sysfs.ReadDeviceDriver(port->device);
+      if (!driver.ok() ||
+          std::find(std::begin(kCountedDrivers), std::end(kCountedDrivers),
+                    *driver) == std::end(kCountedDrivers)) {
+        stop("its driver (" + (driver.ok() ? *driver : "unknown") +
+             ") is not known to count only RDMA in port_xmit_data");
+        continue;
+      }
+      dev.error.clear();
+      auto reported_it = load.by_member.find(m.name);
+      const uint64_t reported =
+          reported_it == load.by_member.end() ? 0 : reported_it->second;
+      // A counter that went back (the device was reset) starts again.
+      if (!dev.counting || *raw < dev.last_raw) {
+        dev.counting = true;
+        dev.last_raw = *raw;
+        dev.reported_base = reported;
+        dev.epoch_tx = dev.epoch_unreported = 0;
+        continue;
+      }
+      const uint64_t sent = *raw - dev.last_raw;
+      dev.last_raw = *raw;
+      dev.epoch_tx += sent;
+      dev.tx_bytes += sent;
+      // The most the device ever sent beyond the reports: reports that
+      // come late (each QP's once a second) are not counted twice.
+      const uint64_t reported_since = reported - dev.reported_base;
+      if (dev.epoch_tx > reported_since &&
+          dev.epoch_tx - reported_since > dev.epoch_unreported) {
+        const uint64_t more =
+            dev.epoch_tx - reported_since - dev.epoch_unreported;
+        dev.epoch_unreported += more;
+        dev.unreported += more;
+        load.pinned[m.name] += more;
+      }
+    }
+    load.devices = std::move(devices);
+  }
+}
+
 void AgentCore::PublishLoad() {
   next_load_publish_ms_ = NowMs() + kLoadPublishMs;
   // Every published bond has a record, zeros until RDMA is counted: to
@@ -503,6 +593,7 @@ void AgentCore::PublishLoad() {
       it = loads_.erase(it);
     }
   }
+  ReadDeviceCounters();
   for (const auto& [key, qp] : registry_->qps()) {
     if (!qp.tx_reported) continue;
     std::optional<std::pair<bool, uint8_t>> place = LoadPlace(qp);

@@ -89,6 +89,12 @@ struct AgentOptions {
                             const std::string& pci)>
       rdma_port;
   std::function<std::string(const std::string&)> bridge_of;
+  // Where sysfs is mounted (tests: a fake tree).
+  std::string sysfs_root = "/sys";
+  // Whether the members' RDMA device counters count as load
+  // (MemberDeviceLoad): "auto" (where the device is one whose counter
+  // counts only RDMA: mlx5) or "off"; "" = auto.
+  std::string device_counters;
   // How long a learned peer that nothing names is kept (tests shorten it).
   uint64_t peer_idle_ms = kPeerIdleMs;
   // Receives log lines (level as in agent.h's rdma_bond_agent_log_level).
@@ -171,6 +177,9 @@ class AgentCore {
  private:
   // Adds 'bytes' that 'qp' sent (LOAD) to its bond's load.
   void AccountLoad(const QpRecord& qp, uint64_t bytes);
+  // Reads the device counter of every member of the published bonds and
+  // adds what the QPs did not report to its pinned load.
+  void ReadDeviceCounters();
   // Where 'qp''s bytes count: true and its bucket if it follows its
   // bucket; false if they stay on its member.  nullopt: not counted (its
   // bond or member is not published).

@@ -22,6 +22,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 
 #include <gtest/gtest.h>
 
@@ -32,6 +33,7 @@
 #include "rdma-bond-load.h"
 #include "rdma-bond-table-writer.h"
 #include "rdma_bond/predictor.h"
+#include "testing/fake_sysfs.h"
 #include "testing/predictor_test_util.h"
 #include "testing/table_test_util.h"
 
@@ -168,6 +170,19 @@ class AgentCoreTest : public ::testing::Test {
 
   void Pump() { core_->Run(); }
 
+  // ovs-vswitchd's read of 'bond' in the agent's load table: 0 or an errno
+  // value, why in load_why_.
+  int ReadLoad(const char* bond, rdma_bond_load_record* rec,
+               uint64_t* instance = nullptr) {
+    uint64_t id = 0;
+    char why[RDMA_BOND_LOAD_WHY_LEN] = "";
+    const int rc = rdma_bond_load_read(core_->load_table()->path().c_str(),
+                                       bond, MonotonicNowNs(), rec, &id, why);
+    load_why_ = why;
+    if (instance) *instance = id;
+    return rc;
+  }
+
   // Runs the agent until 'done' or 5 s.
   bool RunUntil(const std::function<bool()>& done) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -198,6 +213,7 @@ class AgentCoreTest : public ::testing::Test {
   std::unique_ptr<WritableTable> table_;
   std::unique_ptr<AgentCore> core_;
   std::string log_;
+  std::string load_why_;
 };
 
 TEST_F(AgentCoreTest, WaitsForTheTableThenAttaches) {
@@ -651,11 +667,7 @@ TEST_F(AgentCoreTest, CountsRdmaLoadByBucketAndPublishesIt) {
   core_->PublishLoad();
   rdma_bond_load_record rec{};
   uint64_t instance = 0;
-  char why[RDMA_BOND_LOAD_WHY_LEN] = "";
-  ASSERT_EQ(rdma_bond_load_read(core_->load_table()->path().c_str(), "bond0",
-                                MonotonicNowNs(), &rec, &instance, why),
-            0)
-      << why;
+  ASSERT_EQ(ReadLoad("bond0", &rec, &instance), 0) << load_why_;
   EXPECT_EQ(instance, core_->load_table()->instance_id());
   EXPECT_EQ(rec.bucket_bytes[p.bucket], 1000000u);
   EXPECT_EQ(rec.movable_qps, 1u);
@@ -663,9 +675,7 @@ TEST_F(AgentCoreTest, CountsRdmaLoadByBucketAndPublishesIt) {
   ASSERT_EQ(rec.n_members, 1u);
   EXPECT_STREQ(rec.members[0].name, "nic1");
   EXPECT_EQ(rec.members[0].pinned_bytes, 2000000u);
-  EXPECT_EQ(rdma_bond_load_read(core_->load_table()->path().c_str(), "bondx",
-                                MonotonicNowNs(), &rec, &instance, why),
-            ESRCH);
+  EXPECT_EQ(ReadLoad("bondx", &rec), ESRCH);
 
   const std::string metrics = core_->MetricsText();
   for (const char* line :
@@ -690,6 +700,149 @@ TEST_F(AgentCoreTest, CountsRdmaLoadByBucketAndPublishesIt) {
   const std::string path = core_->load_table()->path();
   core_.reset();
   EXPECT_NE(access(path.c_str(), F_OK), 0);
+}
+
+// Where a member's RDMA device has a port counter the agent trusts (mlx5),
+// the bytes it sent that no QP reported are the member's pinned load; the
+// others say why they are not counted.
+TEST_F(AgentCoreTest, CountsTheUnreportedBytesOfTheDeviceCounters) {
+  rdma_bond::testing::FakeSysfs sysfs;
+  const char* kGid = "0000:0000:0000:0000:0000:ffff:0a4d:0001";
+  for (const char* nic : {"nic0", "nic1"}) {
+    const std::string dev = std::string("mlx5_") + nic[3];
+    sysfs.AddNetdev(nic, std::string("52:54:00:00:00:0") + nic[3]);
+    sysfs.AddRdmaDevice(dev, 1);
+    sysfs.LinkHardware(nic, dev);
+    sysfs.SetGid(dev, 1, 1, kGid, "RoCE v2", nic);
+  }
+  sysfs.SetDriver("mlx5_0", "mlx5_core");
+  sysfs.SetDriver("mlx5_1", "mlx5_core");
+  sysfs.SetPortXmitData("mlx5_0", 1, "1000");
+  // nic1's device has no counters (as rxe).
+  MakeBalanceTcp();
+  Publish(true);
+  StartAgent([&sysfs](AgentOptions* o) {
+    o->sysfs_root = sysfs.root();
+    o->manage_roce = false;
+  });
+  ASSERT_TRUE(core_->attached());
+  core_->PublishLoad();   // The counter's first value: its baseline.
+  const BondLoad& load = core_->loads().at("bond0");
+  ASSERT_EQ(load.devices.size(), 2u);
+  EXPECT_EQ(load.devices.at("nic0").port, "mlx5_0:1");
+  EXPECT_EQ(load.devices.at("nic0").error, "");
+  EXPECT_EQ(load.devices.at("nic1").error, "the device has no port counters");
+
+  Client client(core_->options().socket_path);
+  auto pump = [this] { Pump(); };
+  ASSERT_EQ(client.Ask("HELLO version=1", pump).rfind("OK", 0), 0u);
+  ASSERT_EQ(client.Ask(Qp(2, "nic0", 0xc200, "active"), pump), "OK");
+  ASSERT_EQ(client.Ask("LOAD qpn=2 tx_bytes=0", pump), "OK");
+  ASSERT_EQ(client.Ask("LOAD qpn=2 tx_bytes=400000", pump), "OK");
+  // nic0's counter at 'words': its (sent, unreported) bytes and nic0's
+  // pinned load.
+  using Bytes = std::tuple<uint64_t, uint64_t, uint64_t>;
+  auto at = [&](const char* words) {
+    sysfs.SetPortXmitData("mlx5_0", 1, words);
+    core_->PublishLoad();
+    const MemberDeviceLoad& d = load.devices.at("nic0");
+    auto pinned = load.pinned.find("nic0");
+    return Bytes(d.tx_bytes, d.unreported,
+                 pinned == load.pinned.end() ? 0 : pinned->second);
+  };
+  // The device sent 600000 bytes (150000 words): 200000 beyond the QP's.
+  EXPECT_EQ(at("151000"), Bytes(600000, 200000, 600000));
+  EXPECT_EQ(load.by_member.at("nic0"), 400000u);   // The QPs' alone.
+
+  // A report that came late is not counted again: the device sent
+  // 400000 more, the QP reported 600000 more.
+  ASSERT_EQ(client.Ask("LOAD qpn=2 tx_bytes=1000000", pump), "OK");
+  EXPECT_EQ(at("251000"), Bytes(1000000, 200000, 1200000));
+  // Traffic that no QP reports (READ responses, a kernel consumer), first
+  // within the margin of the late report, then beyond it.
+  EXPECT_EQ(at("301000"), Bytes(1200000, 200000, 1200000));
+  EXPECT_EQ(at("401000"), Bytes(1600000, 600000, 1600000));
+
+  // The counter went back (a device reset): it starts again, nothing is
+  // taken back or counted twice.
+  EXPECT_EQ(at("10"), Bytes(1600000, 600000, 1600000));
+  EXPECT_EQ(at("1010"), Bytes(1604000, 604000, 1604000));
+
+  // The table carries it to ovs-vswitchd as nic0's pinned load.
+  rdma_bond_load_record rec{};
+  ASSERT_EQ(ReadLoad("bond0", &rec), 0) << load_why_;
+  ASSERT_EQ(rec.n_members, 1u);
+  EXPECT_STREQ(rec.members[0].name, "nic0");
+  EXPECT_EQ(rec.members[0].pinned_bytes, 1604000u);
+
+  // nic1: counters, but a driver whose counter is not known to count
+  // RDMA alone; then garbage in the counter.
+  sysfs.SetPortXmitData("mlx5_1", 1, "5000");
+  sysfs.SetDriver("mlx5_1", "irdma");
+  core_->PublishLoad();
+  EXPECT_EQ(load.devices.at("nic1").error,
+            "its driver (irdma) is not known to count only RDMA in "
+            "port_xmit_data");
+  sysfs.SetDriver("mlx5_1", "mlx5_core");
+  sysfs.SetPortXmitData("mlx5_1", 1, "lots");
+  core_->PublishLoad();
+  EXPECT_NE(load.devices.at("nic1").error.find("not a counter"),
+            std::string::npos)
+      << load.devices.at("nic1").error;
+  EXPECT_EQ(load.pinned.count("nic1"), 0u);
+
+  const std::string show = Command({"show"});
+  for (const char* line :
+       {"  device counter of nic0: mlx5_0:1 sent 1566 kB, 589 kB of it "
+        "reported by no QP (counted as pinned)\n",
+        "  device counter of nic1: mlx5_1:1 not counted ("}) {
+    EXPECT_NE(show.find(line), std::string::npos) << line << show;
+  }
+  const std::string metrics = core_->MetricsText();
+  for (const char* line :
+       {"rdma_bond_device_counter_up{bond=\"bond0\",member=\"nic0\"} 1\n",
+        "rdma_bond_device_counter_up{bond=\"bond0\",member=\"nic1\"} 0\n",
+        "rdma_bond_device_tx_bytes_total{bond=\"bond0\",member=\"nic0\","
+        "port=\"mlx5_0:1\"} 1604000\n",
+        "rdma_bond_rdma_unreported_bytes_total{bond=\"bond0\","
+        "member=\"nic0\"} 604000\n",
+        "rdma_bond_rdma_load_bytes_total{bond=\"bond0\",kind=\"pinned\"} "
+        "1604000\n"}) {
+    EXPECT_NE(metrics.find(line), std::string::npos) << line << metrics;
+  }
+}
+
+TEST_F(AgentCoreTest, DeviceCountersCanBeTurnedOff) {
+  rdma_bond::testing::FakeSysfs sysfs;
+  sysfs.AddNetdev("nic0", "52:54:00:00:00:00");
+  sysfs.AddRdmaDevice("mlx5_0", 1);
+  sysfs.LinkHardware("nic0", "mlx5_0");
+  sysfs.SetDriver("mlx5_0", "mlx5_core");
+  sysfs.SetPortXmitData("mlx5_0", 1, "1000");
+  {
+    AgentOptions options;
+    options.table_path = shm_;
+    options.device_counters = "sometimes";
+    Result<std::unique_ptr<AgentCore>> core = AgentCore::Create(options);
+    ASSERT_FALSE(core.ok());
+    EXPECT_EQ(core.status().message(),
+              "--device-counters sometimes: want auto or off");
+  }
+  MakeBalanceTcp();
+  Publish(true);
+  StartAgent([&sysfs](AgentOptions* o) {
+    o->sysfs_root = sysfs.root();
+    o->manage_roce = false;
+    o->device_counters = "off";
+  });
+  core_->PublishLoad();
+  sysfs.SetPortXmitData("mlx5_0", 1, "900000");
+  core_->PublishLoad();
+  const BondLoad& load = core_->loads().at("bond0");
+  EXPECT_TRUE(load.devices.empty());
+  EXPECT_EQ(load.pinned_total(), 0u);
+  EXPECT_EQ(core_->MetricsText().find("rdma_bond_device_counter_up{"),
+            std::string::npos);
 }
 
 TEST_F(AgentCoreTest, ReattachesAfterVswitchdRestart) {

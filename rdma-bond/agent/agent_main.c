@@ -276,6 +276,7 @@ parse_options(int argc, char *argv[], struct agent_settings *settings)
         OPT_PROBE_KEY_FILE,
         OPT_PROBE_TRANSPORT,
         OPT_NO_MANAGE_ROCE,
+        OPT_DEVICE_COUNTERS,
         OPT_DRY_RUN,
         OPT_AGENT_PIDFILE,
         VLOG_OPTION_ENUMS,
@@ -296,6 +297,7 @@ parse_options(int argc, char *argv[], struct agent_settings *settings)
         {"probe-key-file", required_argument, NULL, OPT_PROBE_KEY_FILE},
         {"probe-transport", required_argument, NULL, OPT_PROBE_TRANSPORT},
         {"no-manage-roce", no_argument, NULL, OPT_NO_MANAGE_ROCE},
+        {"device-counters", required_argument, NULL, OPT_DEVICE_COUNTERS},
         {"dry-run",      no_argument, NULL, OPT_DRY_RUN},
         /* Before DAEMON_LONG_OPTIONS, whose "pidfile" it replaces (getopt
          * takes the first exact match): the default is in the agent's
@@ -375,6 +377,10 @@ parse_options(int argc, char *argv[], struct agent_settings *settings)
             settings->options.manage_roce = false;
             break;
 
+        case OPT_DEVICE_COUNTERS:
+            settings->options.device_counters = optarg;
+            break;
+
         case OPT_DRY_RUN:
             settings->dry_run = true;
             break;
@@ -428,6 +434,10 @@ usage(void)
            "(default auto: UD QPs\n"
            "                       on mlx5 RNICs, AF_PACKET elsewhere)\n"
            "  --no-manage-roce     leave the host's RoCE plumbing alone\n"
+           "  --device-counters=auto|off  count what members' RDMA devices "
+           "sent beyond the\n"
+           "                       QPs' reports as load (default auto: "
+           "mlx5)\n"
            "  --dry-run            print what the RoCE plumbing would "
            "change, and exit\n"
            "  --unixctl=SOCKET     override default control socket name\n",

@@ -103,6 +103,22 @@ std::string AgentCore::ShowText() const {
       s << " " << member << " " << bytes / 1024 << " kB";
     }
     s << "\n";
+    for (const auto& [member, dev] : load.devices) {
+      s << "  device counter of " << member << ": ";
+      if (!dev.port.empty()) s << dev.port << " ";
+      if (!dev.error.empty()) {
+        s << "not counted (" << dev.error << ")";
+        if (dev.tx_bytes) {
+          s << "; before: sent " << dev.tx_bytes / 1024 << " kB, "
+            << dev.unreported / 1024 << " kB unreported";
+        }
+      } else {
+        s << "sent " << dev.tx_bytes / 1024 << " kB, "
+          << dev.unreported / 1024 << " kB of it reported by no QP "
+          << "(counted as pinned)";
+      }
+      s << "\n";
+    }
   }
   if (!host_qps_error_.empty()) {
     s << "host QPs: cannot list them (RDMA netlink): " << host_qps_error_
@@ -440,7 +456,8 @@ std::string AgentCore::MetricsText() const {
   help("rdma_bond_rdma_load_bytes_total", "counter",
        "Of those, the bytes counted in the bond's buckets (QPs that follow "
        "their bucket: kind movable) and those that no bucket move shifts "
-       "(kind pinned).");
+       "(kind pinned, with the bytes of the members' device counters that "
+       "no QP reported).");
   help("rdma_bond_rdma_load_qps", "gauge",
        "QPs whose bytes the load table counts, by kind.");
   for (const auto& [bond, load] : loads_) {
@@ -453,6 +470,30 @@ std::string AgentCore::MetricsText() const {
       << load.movable_qps << "\n"
       << "rdma_bond_rdma_load_qps{bond=\"" << b << "\",kind=\"pinned\"} "
       << load.pinned_qps << "\n";
+  }
+  help("rdma_bond_device_tx_bytes_total", "counter",
+       "Bytes the member's RDMA device port sent (its port_xmit_data), "
+       "counted since the agent first read it; only devices whose counter "
+       "counts RDMA alone (mlx5).");
+  help("rdma_bond_rdma_unreported_bytes_total", "counter",
+       "Of those, the bytes that no registered QP reported (READ "
+       "responses, ACKs, headers, kernel consumers, programs without the "
+       "preload): the member's pinned load.");
+  help("rdma_bond_device_counter_up", "gauge",
+       "1 if the member's device counter was read at the last publication "
+       "of the load; 0 if not (rdma-bond/show says why).");
+  for (const auto& [bond, load] : loads_) {
+    for (const auto& [member, dev] : load.devices) {
+      const std::string labels = "{bond=\"" + LabelValue(bond) +
+                                 "\",member=\"" + LabelValue(member) + "\"";
+      s << "rdma_bond_device_counter_up" << labels << "} "
+        << (dev.error.empty() ? 1 : 0) << "\n";
+      if (dev.port.empty()) continue;
+      s << "rdma_bond_device_tx_bytes_total" << labels << ",port=\""
+        << LabelValue(dev.port) << "\"} " << dev.tx_bytes << "\n"
+        << "rdma_bond_rdma_unreported_bytes_total" << labels << "} "
+        << dev.unreported << "\n";
+    }
   }
   return s.str();
 }

@@ -34,6 +34,26 @@ namespace rdma_bond::agent {
 // How often the agent writes the load table.
 inline constexpr uint64_t kLoadPublishMs = 1000;
 
+// A member's RDMA device counter (RdmaSysfs::ReadPortXmitBytes()), where
+// the device has one the agent trusts (mlx5: it counts the RoCE traffic
+// only): what the RNIC really sent.  The part of it that no QP reported
+// (READ responses, ACKs, headers, kernel consumers, programs run without
+// the preload) is the member's pinned load too.
+struct MemberDeviceLoad {
+  std::string port;          // "mlx5_0:1"; "" when none was found.
+  std::string error;         // Why it is not counted now; "" when it is.
+  uint64_t tx_bytes = 0;     // Sent, counted since the agent read it first.
+  uint64_t unreported = 0;   // Of those, beyond the QPs' reports: pinned.
+
+  // Since the counter was last (re)started: its last value, the member's
+  // reported bytes then, the bytes it counted and the unreported ones.
+  bool counting = false;
+  uint64_t last_raw = 0;
+  uint64_t reported_base = 0;
+  uint64_t epoch_tx = 0;
+  uint64_t epoch_unreported = 0;
+};
+
 // Cumulative bytes of one bond since the agent started.
 struct BondLoad {
   std::array<uint64_t, RDMA_BOND_BUCKETS> buckets{};  // Movable, by bucket.
@@ -42,6 +62,9 @@ struct BondLoad {
   // (the QP's, which OVS agreed with when it was pinned): for the
   // metrics, not in the table.
   std::map<std::string, uint64_t> by_member;
+  // The members' device counters, by member (AgentCore
+  // ReadDeviceCounters()); 'pinned' includes their unreported bytes.
+  std::map<std::string, MemberDeviceLoad> devices;
   uint32_t movable_qps = 0;     // QPs counted in 'buckets' now.
   uint32_t pinned_qps = 0;      // QPs counted in 'pinned' now.
 
