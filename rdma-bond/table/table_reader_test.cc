@@ -561,6 +561,10 @@ TEST_F(TableReaderTest, GivesUpOnARecordThatNeverHoldsStill) {
   ASSERT_TRUE(reader.ok());
   std::atomic<bool> stop{false};
   uint64_t* seq = &table_->record(1)->seq;
+  // Mid-write before the reader starts: were the scribbler's thread not
+  // yet running, the reader would find the record still, and rightly
+  // take it (seen once, in the 0 ms the snapshot then took).
+  std::atomic_ref<uint64_t>(*seq).store(1, std::memory_order_release);
   std::thread scribbler([&] {
     uint64_t odd = 1;
     while (!stop.load(std::memory_order_relaxed)) {
