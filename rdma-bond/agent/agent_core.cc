@@ -504,6 +504,7 @@ constexpr std::string_view kCountedDrivers[] = {"mlx5_core"};
 void AgentCore::ReadDeviceCounters() {
   if (!snapshot_ || options_.device_counters == "off") return;
   RdmaSysfs sysfs(options_.sysfs_root);
+  const uint64_t now_ms = NowMs();
   for (const Bond& bond : snapshot_->bonds) {
     if (!PredictorFor(bond.name)) continue;
     BondLoad& load = loads_[bond.name];
@@ -518,17 +519,31 @@ void AgentCore::ReadDeviceCounters() {
         dev.error = std::move(why);
         dev.counting = false;
       };
-      Result<RdmaPortRef> port =
-          sysfs.FindMemberRdmaPort(m.name, m.Netdev(), m.location.pci);
-      if (!port.ok()) {
+      const std::string identity = m.Netdev() + " " + m.location.pci;
+      if (identity != dev.identity ||
+          (!dev.where && now_ms >= dev.next_resolve_ms)) {
+        dev.identity = identity;
+        dev.next_resolve_ms = now_ms + kDeviceResolveMs;
+        Result<RdmaPortRef> port =
+            sysfs.FindMemberRdmaPort(m.name, m.Netdev(), m.location.pci);
+        if (port.ok()) {
+          dev.where = *port;
+          dev.where_error.clear();
+        } else {
+          dev.where.reset();
+          dev.where_error = "no RDMA device: " + port.status().message();
+        }
+      }
+      if (!dev.where) {
         dev.port.clear();
-        stop("no RDMA device: " + port.status().message());
+        stop(dev.where_error);
         continue;
       }
-      if (ToString(*port) != dev.port) {
-        dev.port = ToString(*port);
+      if (ToString(*dev.where) != dev.port) {
+        dev.port = ToString(*dev.where);
         dev.counting = false;
       }
+      const RdmaPortRef* port = &*dev.where;
       Result<uint64_t> raw = sysfs.ReadPortXmitBytes(*port);
       if (!raw.ok()) {
         stop(raw.status().IsNotFound() ? "the device has no port counters"

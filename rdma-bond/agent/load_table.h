@@ -24,15 +24,20 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "rdma-bond-load.h"
+#include "rnic/verbs/rdma_sysfs.h"
 #include "rdma_bond/status.h"
 
 namespace rdma_bond::agent {
 
 // How often the agent writes the load table.
 inline constexpr uint64_t kLoadPublishMs = 1000;
+// How often the agent looks again for a member's RDMA port it did not
+// find (its device counter is read with every publication).
+inline constexpr uint64_t kDeviceResolveMs = 60000;
 
 // A member's RDMA device counter (RdmaSysfs::ReadPortXmitBytes()), where
 // the device has one the agent trusts (mlx5: it counts the RoCE traffic
@@ -44,6 +49,16 @@ struct MemberDeviceLoad {
   std::string error;         // Why it is not counted now; "" when it is.
   uint64_t tx_bytes = 0;     // Sent, counted since the agent read it first.
   uint64_t unreported = 0;   // Of those, beyond the QPs' reports: pinned.
+
+  // The port found for the member's netdev and PCI function ('identity'),
+  // looked for again only when they change, or kDeviceResolveMs after it
+  // was not found: finding it reads the devices' GID tables, thousands of
+  // sysfs files with rxe, which delayed the agent's answers by more than
+  // 100 ms in a TCG guest when it was done every second.
+  std::string identity;
+  std::optional<RdmaPortRef> where;
+  std::string where_error;
+  uint64_t next_resolve_ms = 0;
 
   // Since the counter was last (re)started: its last value, the member's
   // reported bytes then, the bytes it counted and the unreported ones.
