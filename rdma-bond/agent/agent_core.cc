@@ -563,7 +563,8 @@ void AgentCore::ReadDeviceCounters() {
       const uint64_t reported =
           reported_it == load.by_member.end() ? 0 : reported_it->second;
       // A counter that went back (the device was reset) starts again.
-      if (!dev.counting || *raw < dev.last_raw) {
+      if (!dev.counting || *raw < dev.last_raw ||
+          reported < dev.reported_base) {
         dev.counting = true;
         dev.last_raw = *raw;
         dev.reported_base = reported;
