@@ -527,6 +527,8 @@ void AgentCore::ReadDeviceCounters() {
         Result<RdmaPortRef> port =
             sysfs.FindMemberRdmaPort(m.name, m.Netdev(), m.location.pci);
         if (port.ok()) {
+          // Another port's counter starts again.
+          if (dev.where != *port) dev.counting = false;
           dev.where = *port;
           dev.where_error.clear();
         } else {
@@ -535,13 +537,8 @@ void AgentCore::ReadDeviceCounters() {
         }
       }
       if (!dev.where) {
-        dev.port.clear();
         stop(dev.where_error);
         continue;
-      }
-      if (ToString(*dev.where) != dev.port) {
-        dev.port = ToString(*dev.where);
-        dev.counting = false;
       }
       const RdmaPortRef* port = &*dev.where;
       Result<uint64_t> raw = sysfs.ReadPortXmitBytes(*port);

@@ -730,7 +730,7 @@ TEST_F(AgentCoreTest, CountsTheUnreportedBytesOfTheDeviceCounters) {
   core_->PublishLoad();   // The counter's first value: its baseline.
   const BondLoad& load = core_->loads().at("bond0");
   ASSERT_EQ(load.devices.size(), 2u);
-  EXPECT_EQ(load.devices.at("nic0").port, "mlx5_0:1");
+  EXPECT_EQ(load.devices.at("nic0").port(), "mlx5_0:1");
   EXPECT_EQ(load.devices.at("nic0").error, "");
   EXPECT_EQ(load.devices.at("nic1").error, "the device has no port counters");
 

@@ -105,7 +105,7 @@ std::string AgentCore::ShowText() const {
     s << "\n";
     for (const auto& [member, dev] : load.devices) {
       s << "  device counter of " << member << ": ";
-      if (!dev.port.empty()) s << dev.port << " ";
+      if (dev.where) s << dev.port() << " ";
       if (!dev.error.empty()) {
         s << "not counted (" << dev.error << ")";
         if (dev.tx_bytes) {
@@ -488,9 +488,9 @@ std::string AgentCore::MetricsText() const {
                                  "\",member=\"" + LabelValue(member) + "\"";
       s << "rdma_bond_device_counter_up" << labels << "} "
         << (dev.error.empty() ? 1 : 0) << "\n";
-      if (dev.port.empty()) continue;
+      if (!dev.where) continue;
       s << "rdma_bond_device_tx_bytes_total" << labels << ",port=\""
-        << LabelValue(dev.port) << "\"} " << dev.tx_bytes << "\n"
+        << LabelValue(dev.port()) << "\"} " << dev.tx_bytes << "\n"
         << "rdma_bond_rdma_unreported_bytes_total" << labels << "} "
         << dev.unreported << "\n";
     }

@@ -45,7 +45,6 @@ inline constexpr uint64_t kDeviceResolveMs = 60000;
 // (READ responses, ACKs, headers, kernel consumers, programs run without
 // the preload) is the member's pinned load too.
 struct MemberDeviceLoad {
-  std::string port;          // "mlx5_0:1"; "" when none was found.
   std::string error;         // Why it is not counted now; "" when it is.
   uint64_t tx_bytes = 0;     // Sent, counted since the agent read it first.
   uint64_t unreported = 0;   // Of those, beyond the QPs' reports: pinned.
@@ -59,6 +58,8 @@ struct MemberDeviceLoad {
   std::optional<RdmaPortRef> where;
   std::string where_error;
   uint64_t next_resolve_ms = 0;
+  // "mlx5_0:1"; "" when none was found.
+  std::string port() const { return where ? ToString(*where) : ""; }
 
   // Since the counter was last (re)started: its last value, the member's
   // reported bytes then, the bytes it counted and the unreported ones.
