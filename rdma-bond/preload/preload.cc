@@ -243,6 +243,12 @@ class Runtime {
     // The last LOAD sent (the first sets the agent's baseline).
     bool load_sent = false;
     uint64_t load_bytes = 0;
+    // The QP's count when it is one the agent has not been told yet.
+    std::optional<uint64_t> NewLoad() const {
+      std::optional<uint64_t> bytes = g_send_counters.Read(qp);
+      if (!bytes || (load_sent && *bytes == load_bytes)) return std::nullopt;
+      return bytes;
+    }
   };
   using Key = std::pair<std::string, uint32_t>;   // (device, qpn)
 
@@ -253,6 +259,8 @@ class Runtime {
   void Refresh();
   void CheckQps();
   void Register(const Key& key, const Tracked& t, AgentQpRole role);
+  // Queues LOAD for 'key' with 'bytes', now 't''s last report.
+  void QueueLoad(const Key& key, Tracked& t, uint64_t bytes);
   // Every second: each tracked QP's bytes to the agent (LOAD).
   void ReportLoad();
   // mlx5 in balance-tcp: a new pinned port for a live QP, in RTS
@@ -461,6 +469,17 @@ void Runtime::Loop() {
   }
 }
 
+void Runtime::QueueLoad(const Key& key, Tracked& t, uint64_t bytes) {
+  Pending p;
+  p.kind = Pending::kLoad;
+  p.reg.qpn = key.second;
+  p.reg.rnic = key.first;
+  p.bytes = bytes;
+  pending_.push_back(std::move(p));
+  t.load_sent = true;
+  t.load_bytes = bytes;
+}
+
 void Runtime::ReportLoad() {
   const auto now = std::chrono::steady_clock::now();
   if (now < next_load_ || !agent_.connected() || !agent_.load_supported()) {
@@ -468,8 +487,8 @@ void Runtime::ReportLoad() {
   }
   next_load_ = now + std::chrono::seconds(1);
   for (auto& [key, t] : qps_) {
-    std::optional<uint64_t> bytes = g_send_counters.Read(t.qp);
-    if (!bytes || (t.load_sent && *bytes == t.load_bytes)) continue;
+    std::optional<uint64_t> bytes = t.NewLoad();
+    if (!bytes) continue;
     if (!agent_.ReportLoad(key.second, key.first, *bytes).ok()) return;
     t.load_sent = true;
     t.load_bytes = *bytes;
@@ -848,6 +867,9 @@ int Runtime::ModifyQp(ibv_qp* qp, void* handle, bool v10, ibv_qp_attr* attr,
         plan->bond.c_str(), plan->why.c_str());
   }
   Register(key, t, AgentQpRole::kActive);
+  // Its count from the start: the agent takes a QP's first LOAD as its
+  // baseline, which must not swallow the bytes of its first second.
+  if (std::optional<uint64_t> bytes = t.NewLoad()) QueueLoad(key, t, *bytes);
   if (!agent_.LatestPaths(plan->bond, plan->dst)) {
     // Ask now, so that the next QPs toward this peer can use them; the
     // thread sends it.
@@ -867,14 +889,8 @@ void Runtime::DestroyQp(ibv_qp* qp) {
     if (it->second.qp == qp) {
       // Its last bytes first: the report of every second may be up to a
       // second behind.
-      std::optional<uint64_t> bytes = g_send_counters.Read(qp);
-      if (bytes && (!it->second.load_sent || *bytes != it->second.load_bytes)) {
-        Pending last;
-        last.kind = Pending::kLoad;
-        last.reg.qpn = it->first.second;
-        last.reg.rnic = it->first.first;
-        last.bytes = *bytes;
-        pending_.push_back(std::move(last));
+      if (std::optional<uint64_t> bytes = it->second.NewLoad()) {
+        QueueLoad(it->first, it->second, *bytes);
       }
       Pending p;
       p.kind = Pending::kDel;

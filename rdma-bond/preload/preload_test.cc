@@ -260,6 +260,14 @@ TEST(PreloadTest, TheBytesPostedOnATrackedQpReachTheAgent) {
     }
     return false;
   })) << ::testing::PrintToString(world->agent->requests("LOAD"));
+  // Its first LOAD, which the agent takes as the baseline, was the count
+  // when it was pinned, before any post: the bytes posted at once count.
+  const std::vector<std::string> loads = world->agent->requests("LOAD");
+  auto first = std::find_if(loads.begin(), loads.end(), [](const auto& l) {
+    return l.rfind("LOAD qpn=33 ", 0) == 0;
+  });
+  ASSERT_NE(first, loads.end());
+  EXPECT_EQ(*first, "LOAD qpn=33 rnic=fake0 tx_bytes=0");
   // Its last bytes are reported at once when it is destroyed, before
   // the DEL: not up to a second later, when the program may be gone.
   wr[0].next = nullptr;
