@@ -259,6 +259,10 @@ class Runtime {
   void Refresh();
   void CheckQps();
   void Register(const Key& key, const Tracked& t, AgentQpRole role);
+  // Sends the requests queued for the agent, in order, and empties the
+  // queue.  REQUIRES: mu_ held.  Blocks (HELLO) only when the client is
+  // not connected and may connect again.
+  void SendPending();
   // Queues LOAD for 'key' with 'bytes', now 't''s last report.
   void QueueLoad(const Key& key, Tracked& t, uint64_t bytes);
   // Every second: each tracked QP's bytes to the agent (LOAD).
@@ -446,27 +450,31 @@ void Runtime::Loop() {
               s.ToString().c_str());
         }
       }
-      for (Pending& p : pending_) {
-        switch (p.kind) {
-          // A failure keeps the registration in the client, which sends
-          // it again once it reconnects: nothing to do here.
-          case Pending::kQp: (void) agent_.RegisterQp(p.reg); break;
-          case Pending::kDel:
-            (void) agent_.RemoveQp(p.reg.qpn, p.reg.rnic);
-            break;
-          case Pending::kPaths:
-            (void) agent_.RequestPaths(p.reg.bond, p.reg.dst);
-            break;
-          case Pending::kLoad:
-            (void) agent_.ReportLoad(p.reg.qpn, p.reg.rnic, p.bytes);
-            break;
-        }
-      }
-      pending_.clear();
+      SendPending();
       ReportLoad();
       agent_.Maintain();
     }
   }
+}
+
+void Runtime::SendPending() {
+  for (Pending& p : pending_) {
+    switch (p.kind) {
+      // A failure keeps the registration in the client, which sends it
+      // again once it reconnects: nothing to do here.
+      case Pending::kQp: (void) agent_.RegisterQp(p.reg); break;
+      case Pending::kDel:
+        (void) agent_.RemoveQp(p.reg.qpn, p.reg.rnic);
+        break;
+      case Pending::kPaths:
+        (void) agent_.RequestPaths(p.reg.bond, p.reg.dst);
+        break;
+      case Pending::kLoad:
+        (void) agent_.ReportLoad(p.reg.qpn, p.reg.rnic, p.bytes);
+        break;
+    }
+  }
+  pending_.clear();
 }
 
 void Runtime::QueueLoad(const Key& key, Tracked& t, uint64_t bytes) {
@@ -899,7 +907,15 @@ void Runtime::DestroyQp(ibv_qp* qp) {
       pending_.push_back(std::move(p));
       qps_.erase(it);
       g_send_counters.Remove(qp);
-      Wake();
+      if (agent_.connected()) {
+        // Sent here, not by the thread: a program often exits right
+        // after destroying its QPs, before the thread would run, and its
+        // last bytes would never reach the agent.  Connected, nothing
+        // here blocks (the socket is non-blocking, no answer is awaited).
+        SendPending();
+      } else {
+        Wake();
+      }
       return;
     }
   }

@@ -18,8 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -280,6 +284,126 @@ TEST(PreloadTest, TheBytesPostedOnATrackedQpReachTheAgent) {
                         "LOAD qpn=33 rnic=fake0 tx_bytes=1360");
   auto del = std::find(all.begin(), all.end(), "DEL qpn=33 rnic=fake0");
   EXPECT_NE(last, all.end()) << ::testing::PrintToString(all);
+  EXPECT_LT(last, del);
+}
+
+// Stops every other thread of this process that takes signals (the
+// preload's) for good, where it waits in poll() or futex() (where the
+// preload's thread holds no lock): its signal handler never returns.
+// False if there is none, or one does not get there in 5 s.
+std::atomic<int> g_held{0};
+void HoldHere(int) {
+  g_held.fetch_add(1);
+  for (;;) pause();
+}
+bool HoldOtherThreads() {
+  struct sigaction sa{};
+  sa.sa_handler = HoldHere;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGUSR1, &sa, nullptr) != 0) return false;
+  const pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
+  std::vector<pid_t> others;
+  if (DIR* d = opendir("/proc/self/task")) {
+    while (dirent* e = readdir(d)) {
+      const pid_t tid = static_cast<pid_t>(atoi(e->d_name));
+      if (tid > 0 && tid != self) others.push_back(tid);
+    }
+    closedir(d);
+  }
+  // Those that block every signal (ChangeNotifier's) cannot be held, and
+  // send nothing to the agent.
+  std::erase_if(others, [](pid_t tid) {
+    std::string path = "/proc/self/task/" + std::to_string(tid) + "/status";
+    unsigned long long blocked = 0;
+    if (FILE* f = fopen(path.c_str(), "re")) {
+      char line[256];
+      while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "SigBlk: %llx", &blocked) == 1) break;
+      }
+      fclose(f);
+    }
+    return (blocked >> (SIGUSR1 - 1) & 1) != 0;
+  });
+  if (others.empty()) return false;
+  for (pid_t tid : others) {
+    // Its system call: poll (7) or futex (202) on x86-64, ppoll (73) or
+    // futex (98) on arm64.
+    bool waiting = false;
+    for (int i = 0; i < 500 && !waiting; i++) {
+      std::string path = "/proc/self/task/" + std::to_string(tid) + "/syscall";
+      char buf[32] = "";
+      if (FILE* f = fopen(path.c_str(), "re")) {
+        if (!fgets(buf, sizeof buf, f)) buf[0] = '\0';
+        fclose(f);
+      }
+      const int nr = atoi(buf);
+      waiting = buf[0] != '\0' && (nr == 7 || nr == 202 || nr == 73 ||
+                                    nr == 98);
+      if (!waiting) usleep(10000);
+    }
+    if (!waiting || syscall(SYS_tgkill, getpid(), tid, SIGUSR1) != 0) {
+      fprintf(stderr, "thread %d does not wait in poll() or futex()\n",
+              static_cast<int>(tid));
+      return false;
+    }
+  }
+  for (int i = 0; i < 500; i++) {
+    if (g_held.load() == static_cast<int>(others.size())) return true;
+    usleep(10000);
+  }
+  return false;
+}
+
+// A program that exits right after destroying its QP (perftest does) still
+// reports the QP's last bytes: they must not wait for the preload's thread,
+// which the exit ends.  A child process, with its own runtime, posts,
+// destroys and exits at once.
+TEST(PreloadTest, TheLastBytesReachTheAgentWhenTheProgramExitsAtOnce) {
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(go[1]);
+    ibv_qp* qp = fake_verbs_make_qp("fake0", IBV_QPT_RC, 0x29);
+    ibv_qp_attr a = Rtr(1);
+    if (!qp || ibv_modify_qp(qp, &a, kRtrMask) != 0) _exit(2);
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(3);   // Registered at the agent.
+    // The exit comes before the preload's thread runs again (a program's
+    // exit often does): that thread, and the notifier's, stop here.
+    if (!HoldOtherThreads()) _exit(5);
+    ibv_sge sge = {0, 4096, 0};
+    ibv_send_wr wr{};
+    wr.opcode = IBV_WR_SEND;
+    wr.sg_list = &sge;
+    wr.num_sge = 1;
+    ibv_send_wr* bad = nullptr;
+    for (int i = 0; i < 3; i++) {
+      if (ibv_post_send(qp, &wr, &bad) != 0) _exit(4);
+    }
+    ibv_destroy_qp(qp);
+    _exit(0);
+  }
+  close(go[0]);
+  const bool registered =
+      WaitFor([&] { return world->agent->registry().count(0x29) > 0; });
+  EXPECT_TRUE(registered);
+  EXPECT_EQ(write(go[1], "g", 1), 1);
+  close(go[1]);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  // Gone with its connection; what it said before closing is all there.
+  ASSERT_TRUE(WaitFor([&] { return !world->agent->registry().count(0x29); }));
+  world->agent->Settle();
+  const std::vector<std::string> all = world->agent->requests();
+  auto last = std::find(all.begin(), all.end(),
+                        "LOAD qpn=41 rnic=fake0 tx_bytes=12288");
+  auto del = std::find(all.begin(), all.end(), "DEL qpn=41 rnic=fake0");
+  EXPECT_NE(last, all.end()) << ::testing::PrintToString(
+      world->agent->requests("LOAD"));
+  EXPECT_NE(del, all.end());
   EXPECT_LT(last, del);
 }
 
