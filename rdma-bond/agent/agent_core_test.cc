@@ -927,6 +927,29 @@ TEST_F(AgentCoreTest, FailingMetricsFileIsNotLoggedEverySecond) {
   EXPECT_EQ(reports, 1u) << log_;
 }
 
+// The settling re-probes follow the bond's change, not the agent's first
+// sight of it: a bond that changed long before the agent started (or before
+// a member's transport opened) is not re-probed, which would drop every
+// validated port at both ends twice in the agent's first seconds.
+TEST(SettleReprobeTest, FollowTheBondsChangeNotTheAgentsStart) {
+  constexpr uint64_t kS = 1000000;          // Microseconds in a second.
+  const uint64_t now = 500 * kS;
+  // Just changed: 1 s and 3 s from now.
+  EXPECT_EQ(SettleReprobeTimesUs(now * 1000, now),
+            (std::vector<uint64_t>{now + 1 * kS, now + 3 * kS}));
+  // Changed 2 s ago (seen late): only the one still to come, 3 s after.
+  EXPECT_EQ(SettleReprobeTimesUs((now - 2 * kS) * 1000, now),
+            (std::vector<uint64_t>{now + 1 * kS}));
+  // Changed a minute before the agent started: none.
+  EXPECT_TRUE(SettleReprobeTimesUs((now - 60 * kS) * 1000, now).empty());
+  EXPECT_TRUE(SettleReprobeTimesUs((now - 3 * kS) * 1000, now).empty());
+  // Unknown (0) or ahead of this clock: taken as now.
+  EXPECT_EQ(SettleReprobeTimesUs(0, now),
+            (std::vector<uint64_t>{now + 1 * kS, now + 3 * kS}));
+  EXPECT_EQ(SettleReprobeTimesUs((now + 5 * kS) * 1000, now),
+            (std::vector<uint64_t>{now + 1 * kS, now + 3 * kS}));
+}
+
 // PATHS: the validated ports of each pair, then the ports that last
 // toward a member of the peer that may not carry (waiting=1); nothing for
 // a pair without ports or with a name the line protocol cannot carry.

@@ -750,10 +750,7 @@ struct ProbeService::Impl {
     }
     probe->generation = bond.generation;
     probe->instance_id = instance_id;
-    probe->reprobe_at_us.clear();
-    for (uint64_t delay : kSettleReprobeUs) {
-      probe->reprobe_at_us.push_back(NowUs() + delay);
-    }
+    probe->reprobe_at_us = SettleReprobeTimesUs(bond.change_ns, NowUs());
     for (const KnownPeer& peer : peers) AddTo(*probe, peer.ip);
   }
 
@@ -999,6 +996,17 @@ std::string ProbeService::PathsReply(const std::string& bond,
   if (it == impl_->bonds.end()) return "END\n";
   std::optional<PeerProbeReport> report = it->second->prober->Report(dst);
   return report ? PathLines(*report) : "END\n";
+}
+
+std::vector<uint64_t> SettleReprobeTimesUs(uint64_t change_ns,
+                                           uint64_t now_us) {
+  uint64_t changed_us = change_ns / 1000;
+  if (change_ns == 0 || changed_us > now_us) changed_us = now_us;
+  std::vector<uint64_t> out;
+  for (uint64_t delay : kSettleReprobeUs) {
+    if (changed_us + delay > now_us) out.push_back(changed_us + delay);
+  }
+  return out;
 }
 
 std::string PathLines(const PeerProbeReport& report) {

@@ -128,6 +128,16 @@ class ProbeService {
 // name the line protocol cannot carry, are left out.
 std::string PathLines(const PeerProbeReport& report);
 
+// When a bond that changed at 'change_ns' (CLOCK_MONOTONIC; 0 when unknown,
+// taken as now), set up at 'now_us', is probed again while the switch's
+// side settles: 1 s and 3 s after the change, those still to come
+// (ascending, in microseconds).  Each re-probe starts a new epoch, which
+// drops every validated port at both ends until a round validates them
+// again: a bond the agent finds that changed long ago (the agent started,
+// or a member's transport opened late) is not re-probed for nothing.
+std::vector<uint64_t> SettleReprobeTimesUs(uint64_t change_ns,
+                                           uint64_t now_us);
+
 }  // namespace rdma_bond::agent
 
 #endif  // RDMA_BOND_AGENT_PROBE_SERVICE_H_
