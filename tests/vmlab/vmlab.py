@@ -12,6 +12,7 @@ but each other, and the switch namespace has no address at all.
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -296,6 +297,7 @@ class Lab:
         self.swdir = os.path.join(workdir, "sw")
         self.guests = {}
         self.captures = []
+        self.capture_drops = {}
         # NICs for a Linux bond (the migration scenarios), set before boot:
         #  - without checksum offload: the switch (AF_PACKET, no vnet
         #    header) forwards a frame whose checksum was left to the device
@@ -403,11 +405,15 @@ class Lab:
             for i in (0, 1):
                 port = nic_name(n, i)
                 path = os.path.join(self.dir, "%s-%s.pcap" % (name, port))
+                # A 32 MiB buffer: on a loaded host tcpdump may not run for
+                # a while, and the kernel drops what its buffer cannot hold.
                 p = subprocess.Popen(
                     ["ip", "netns", "exec", SWITCH_NS, "tcpdump", "-i", port,
-                     "-n", "-s", "128", "-U", "-w", path, "udp dst port 4791"],
+                     "-n", "-s", "128", "-B", "32768", "-U", "-w", path,
+                     "udp dst port 4791"],
                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                     start_new_session=True)
+                p.path = path
                 self.captures.append(p)
                 paths[port] = path
         # tcpdump says "listening on" once its socket is open.
@@ -416,15 +422,32 @@ class Lab:
         return paths
 
     def stop_captures(self):
+        """Stops the captures once they have written what they received:
+        tcpdump stops at SIGINT without reading the frames still in its
+        socket's buffer, so it is sent once no file has grown for 1 s
+        (10 s at most).  Frames the kernel dropped are counted in
+        self.capture_drops ({path: n}, from tcpdump's last words)."""
+        sizes, still_since = None, time.monotonic()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            now = [os.path.getsize(p.path) if os.path.exists(p.path) else 0
+                   for p in self.captures]
+            if now != sizes:
+                sizes, still_since = now, time.monotonic()
+            elif time.monotonic() - still_since >= 1.0:
+                break
+            time.sleep(0.2)
         for p in self.captures:
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGINT)
         for p in self.captures:
             try:
-                p.wait(timeout=10)
+                _, err = p.communicate(timeout=10)
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+                _, err = p.communicate()
+            m = re.search(rb"(\d+) packets? dropped by kernel", err or b"")
+            self.capture_drops[p.path] = int(m.group(1)) if m else None
         self.captures = []
 
     # --- everything --------------------------------------------------------
