@@ -427,6 +427,8 @@ class Lab:
         socket's buffer, so it is sent once no file has grown for 1 s
         (10 s at most).  Frames the kernel dropped are counted in
         self.capture_drops ({path: n}, from tcpdump's last words)."""
+        if not self.captures:
+            return
         sizes, still_since = None, time.monotonic()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
