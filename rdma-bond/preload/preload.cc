@@ -60,6 +60,16 @@ using rdma_bond::preload::WrapPostSend;
 
 namespace {
 
+// How long the agent has to answer (HELLO, and each request after it).
+// AgentClient's 100 ms suits a connection's event loop; this thread is off
+// the data path, and a QP whose registration misses the window loses the
+// bytes it sends until the next attempt, a second later or more (the
+// agent's baseline is the first LOAD it gets).  A busy agent (seen in the
+// VM lab's TCG guests: "no answer within 100 ms") needs longer.  Program
+// calls that need the runtime's lock wait as long at most, and only while
+// the agent does not answer.
+constexpr std::chrono::milliseconds kAgentTimeout{1000};
+
 // The real functions, found once.
 struct RealVerbs {
   int (*modify_qp_1_1)(ibv_qp*, ibv_qp_attr*, int) = nullptr;
@@ -443,7 +453,8 @@ void Runtime::Loop() {
       if (!agent_tried_) {
         agent_tried_ = true;
         Status s = agent_.Connect(
-            DefaultAgentSocketPath(core_.config().table_path));
+            DefaultAgentSocketPath(core_.config().table_path),
+            kAgentTimeout);
         if (!s.ok() && Once("agent")) {
           Log(s.IsNotFound() ? PreloadLog::kDebug : PreloadLog::kInfo,
               "the agent does not list this program's QPs as managed: %s",
