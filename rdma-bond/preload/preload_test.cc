@@ -222,6 +222,19 @@ TEST(PreloadTest, ActiveMembersQpGetsAPinnedFlowLabelAndIsRegistered) {
   EXPECT_TRUE(WaitFor([&] { return !world->agent->registry().count(0x11); }));
 }
 
+// The agent got QP 'qpn''s LOAD of 'tx_bytes' (on fake0), then its DEL.
+void ExpectLastLoadBeforeDel(uint32_t qpn, uint64_t tx_bytes) {
+  world->agent->Settle();
+  const std::vector<std::string> all = world->agent->requests();
+  const std::string q = "qpn=" + std::to_string(qpn) + " rnic=fake0";
+  auto last = std::find(all.begin(), all.end(),
+                        "LOAD " + q + " tx_bytes=" + std::to_string(tx_bytes));
+  auto del = std::find(all.begin(), all.end(), "DEL " + q);
+  EXPECT_NE(last, all.end()) << ::testing::PrintToString(all);
+  EXPECT_NE(del, all.end());
+  EXPECT_LT(last, del);
+}
+
 // LOAD: the preload counts what the program posts on a tracked QP with
 // its own (inline) ibv_post_send(), which still reaches the provider's
 // function, and reports the count to the agent every second.
@@ -278,13 +291,7 @@ TEST(PreloadTest, TheBytesPostedOnATrackedQpReachTheAgent) {
   ASSERT_EQ(ibv_post_send(qp, &wr[0], &bad), 0);
   ASSERT_EQ(ibv_destroy_qp(qp), 0);
   EXPECT_TRUE(WaitFor([&] { return !world->agent->registry().count(0x21); }));
-  world->agent->Settle();
-  const std::vector<std::string> all = world->agent->requests();
-  auto last = std::find(all.begin(), all.end(),
-                        "LOAD qpn=33 rnic=fake0 tx_bytes=1360");
-  auto del = std::find(all.begin(), all.end(), "DEL qpn=33 rnic=fake0");
-  EXPECT_NE(last, all.end()) << ::testing::PrintToString(all);
-  EXPECT_LT(last, del);
+  ExpectLastLoadBeforeDel(33, 1360);
 }
 
 // Stops every other thread of this process that takes signals (the
@@ -396,15 +403,7 @@ TEST(PreloadTest, TheLastBytesReachTheAgentWhenTheProgramExitsAtOnce) {
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   // Gone with its connection; what it said before closing is all there.
   ASSERT_TRUE(WaitFor([&] { return !world->agent->registry().count(0x29); }));
-  world->agent->Settle();
-  const std::vector<std::string> all = world->agent->requests();
-  auto last = std::find(all.begin(), all.end(),
-                        "LOAD qpn=41 rnic=fake0 tx_bytes=12288");
-  auto del = std::find(all.begin(), all.end(), "DEL qpn=41 rnic=fake0");
-  EXPECT_NE(last, all.end()) << ::testing::PrintToString(
-      world->agent->requests("LOAD"));
-  EXPECT_NE(del, all.end());
-  EXPECT_LT(last, del);
+  ExpectLastLoadBeforeDel(41, 12288);
 }
 
 TEST(PreloadTest, Version10ModifyIsInterposedAndReachesThe10Function) {
